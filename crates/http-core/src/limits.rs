@@ -1,0 +1,55 @@
+//! The limits of SPEC §2 as named constants, and [`Limits`] to override them per server.
+
+use std::time::Duration;
+
+/// Largest request head (request line + headers + blank line) in bytes → 431.
+pub const MAX_HEAD_BYTES: usize = 16 * 1024;
+/// Most header fields in one head → 431.
+pub const MAX_HEADERS: usize = 100;
+/// Longest request line / request-target in bytes → 414.
+pub const MAX_URI_BYTES: usize = 8 * 1024;
+/// Largest body accepted on API routes → 413.
+pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+/// Longest chunk-size line (hex digits + extensions) of a chunked body → 400.
+pub const MAX_CHUNK_LINE_BYTES: usize = 4 * 1024;
+/// Largest trailer section of a chunked body → 431.
+pub const MAX_TRAILER_BYTES: usize = 16 * 1024;
+/// How long a client may take to send a complete head → 408.
+pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long an idle keep-alive connection is kept.
+pub const IDLE_KEEP_ALIVE_TIMEOUT: Duration = Duration::from_secs(60);
+/// Connections held at once by one process; beyond it the server stops accepting.
+pub const MAX_CONNECTIONS: usize = 10_000;
+
+/// The limits one server (or client) enforces; `Default` gives the constants above.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Limits {
+    /// See [`MAX_HEAD_BYTES`].
+    pub max_head_bytes: usize,
+    /// See [`MAX_HEADERS`].
+    pub max_headers: usize,
+    /// See [`MAX_URI_BYTES`].
+    pub max_uri_bytes: usize,
+    /// See [`MAX_BODY_BYTES`].
+    pub max_body_bytes: usize,
+    /// See [`HEADER_READ_TIMEOUT`].
+    pub header_read_timeout: Duration,
+    /// See [`IDLE_KEEP_ALIVE_TIMEOUT`].
+    pub idle_timeout: Duration,
+    /// See [`MAX_CONNECTIONS`].
+    pub max_connections: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Limits {
+        Limits {
+            max_head_bytes: MAX_HEAD_BYTES,
+            max_headers: MAX_HEADERS,
+            max_uri_bytes: MAX_URI_BYTES,
+            max_body_bytes: MAX_BODY_BYTES,
+            header_read_timeout: HEADER_READ_TIMEOUT,
+            idle_timeout: IDLE_KEEP_ALIVE_TIMEOUT,
+            max_connections: MAX_CONNECTIONS,
+        }
+    }
+}
