@@ -1,0 +1,175 @@
+//! Task 1 of the course as a router [`App`]: login, cookie access control, logout, `/user`,
+//! `/echo` and the static site. The binary only parses arguments and runs it.
+
+use http_core::cookie::{SameSite, SetCookie};
+use http_core::{Response, Status};
+use router::auth::{Credentials, authenticated_user};
+use router::{App, Cors, HttpError, Json, Req, SESSION_COOKIE};
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// Default port of backend-bin (SPEC §1).
+pub const DEFAULT_PORT: u16 = 9000;
+/// The course's cookie flag.
+pub const AUTH_COOKIE: &str = "auth";
+
+/// How `GET /` decides that a client is logged in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum AuthMode {
+    /// A live session (`sid` cookie) or Basic credentials; `auth=true` alone is refused because
+    /// anyone can forge it.
+    Session,
+    /// The course's literal rule: `Cookie: auth=true` suffices.
+    Flag,
+}
+
+/// Everything the Task 1 app needs.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// Directory of login.html, index.html, 401.html, 404.html and assets.
+    pub static_root: PathBuf,
+    /// Who may log in.
+    pub credentials: Credentials,
+    /// How `/` is guarded.
+    pub auth_mode: AuthMode,
+    /// Origins allowed cross-origin (empty: same origin only).
+    pub cors_origins: Vec<String>,
+}
+
+struct Site {
+    root: PathBuf,
+    credentials: Credentials,
+    auth_mode: AuthMode,
+}
+
+impl Site {
+    fn page(&self, name: &str) -> io::Result<Vec<u8>> {
+        std::fs::read(self.root.join(name))
+    }
+
+    fn html(&self, status: Status, name: &str) -> Response {
+        match self.page(name) {
+            Ok(body) => Response::with_body(status, "text/html; charset=utf-8", body),
+            Err(e) => {
+                log::error!("cannot read {name} from {}: {e}", self.root.display());
+                Response::text(Status::INTERNAL_SERVER_ERROR, format!("missing page {name}\n"))
+            }
+        }
+    }
+
+    /// The protected index page: never cached, so Back after logout cannot show it.
+    fn protected(&self, status: Status, name: &str) -> Response {
+        self.html(status, name).header("Cache-Control", "no-store")
+    }
+
+    fn user(&self, req: &Req) -> Option<String> {
+        if let Some(user) = authenticated_user(req, &self.credentials) {
+            return Some(user);
+        }
+        let flag = req.cookie(AUTH_COOKIE) == Some("true");
+        (self.auth_mode == AuthMode::Flag && flag).then(|| "guest".to_owned())
+    }
+
+    fn index(&self, req: &Req) -> Response {
+        match self.user(req) {
+            Some(_) => self.protected(Status::OK, "index.html"),
+            None => self.protected(Status::UNAUTHORIZED, "401.html"),
+        }
+    }
+
+    fn login(&self, req: &Req) -> Result<Response, HttpError> {
+        let fields = req.fields()?;
+        let field = |name: &str| fields.get(name).and_then(|v| v.as_str()).unwrap_or_default();
+        let (user, password) = (field("username"), field("password"));
+        if !self.credentials.check(user, password) {
+            log::info!("login refused for {user:?} from {}", req.peer());
+            return Ok(self.protected(Status::UNAUTHORIZED, "401.html"));
+        }
+        let session = req.sessions().create(user);
+        let flag = SetCookie::new(AUTH_COOKIE, "true").path("/");
+        let sid = SetCookie::new(SESSION_COOKIE, session.id)
+            .path("/")
+            .http_only()
+            .same_site(SameSite::Lax);
+        let mut response = self.protected(Status::OK, "index.html");
+        response.headers.append("Set-Cookie", flag.to_string());
+        response.headers.append("Set-Cookie", sid.to_string());
+        Ok(response)
+    }
+
+    fn logout(&self, req: &Req) -> Response {
+        if let Some(sid) = req.cookie(SESSION_COOKIE) {
+            req.sessions().remove(sid);
+        }
+        let mut response = if req.wants_html() {
+            Response::new(Status::SEE_OTHER).header("Location", "/login")
+        } else {
+            router::json_response(Status::OK, &serde_json::json!({"status": "logged out"}))
+        };
+        response.headers.insert("Cache-Control", "no-store");
+        for name in [AUTH_COOKIE, SESSION_COOKIE] {
+            let expired = SetCookie::new(name, "").path("/").expired();
+            response.headers.append("Set-Cookie", expired.to_string());
+        }
+        response
+    }
+}
+
+/// Builds the Task 1 app.
+pub fn app(config: Config) -> io::Result<App> {
+    let site = Arc::new(Site {
+        root: config.static_root.clone(),
+        credentials: config.credentials,
+        auth_mode: config.auth_mode,
+    });
+    let mut app = App::new();
+    let route = |e: router::RouteError| io::Error::other(e.to_string());
+
+    let s = site.clone();
+    app.get("/login", move |_req: &Req| s.html(Status::OK, "login.html")).map_err(route)?;
+    let s = site.clone();
+    app.get("/login.html", move |_req: &Req| s.html(Status::OK, "login.html")).map_err(route)?;
+    let s = site.clone();
+    app.post("/login", move |req: &Req| s.login(req)).map_err(route)?;
+    let s = site.clone();
+    app.get("/", move |req: &Req| s.index(req)).map_err(route)?;
+    let s = site.clone();
+    app.get("/index.html", move |req: &Req| s.index(req)).map_err(route)?;
+    let s = site.clone();
+    app.post("/logout", move |req: &Req| s.logout(req)).map_err(route)?;
+    let s = site.clone();
+    app.get("/user", move |req: &Req| match s.user(req) {
+        Some(user) => Ok(Json(serde_json::json!({ "user": user }))),
+        None => Err(HttpError::unauthorized("not logged in")),
+    })
+    .map_err(route)?;
+    app.post("/echo", |req: &Req| {
+        req.json::<serde_json::Value>()
+            .map(|value| Json(serde_json::json!({ "received": value })))
+    })
+    .map_err(route)?;
+
+    app.static_dir("/", &config.static_root)?;
+    for (status, name) in [(Status::NOT_FOUND, "404.html"), (Status::UNAUTHORIZED, "401.html")] {
+        if let Ok(page) = site.page(name) {
+            app.error_page(status, page);
+        }
+    }
+    if !config.cors_origins.is_empty() {
+        app.cors(Cors {
+            allow_origins: config.cors_origins,
+            allow_credentials: true,
+            max_age: 600,
+            ..Cors::default()
+        });
+    }
+    Ok(app)
+}
+
+/// The static root when none is given: `static/` of the workspace this binary was built from,
+/// else `./static`.
+pub fn default_static_root() -> PathBuf {
+    let built = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../static");
+    if built.is_dir() { built } else { PathBuf::from("static") }
+}

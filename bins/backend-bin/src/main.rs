@@ -1,0 +1,75 @@
+//! backend-bin: the Task 1 web server (login and cookie access control). Argument parsing and
+//! wiring only; the app lives in the `backend` library.
+
+use backend::{AuthMode, Config, DEFAULT_PORT};
+use clap::Parser;
+use router::auth::Credentials;
+use router::cli::{ListenArgs, init_logging};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// Task 1 web server: login form, cookie access control, static site.
+#[derive(Parser, Debug)]
+#[command(version, about)]
+struct Args {
+    #[command(flatten)]
+    listen: ListenArgs,
+    /// Directory served as the site (login.html, index.html, 401.html, 404.html, css/, images/).
+    #[arg(long, value_name = "DIR")]
+    static_root: Option<PathBuf>,
+    /// How `/` is guarded: `session` needs a real session, `flag` accepts `auth=true`.
+    #[arg(long, value_enum, default_value_t = AuthMode::Session)]
+    auth_mode: AuthMode,
+    /// A user allowed to log in, as NAME:PASSWORD (repeatable; default admin:password).
+    #[arg(long = "user", value_name = "NAME:PASSWORD")]
+    users: Vec<String>,
+    /// A file of NAME:PASSWORD lines.
+    #[arg(long, value_name = "FILE")]
+    users_file: Option<PathBuf>,
+    /// An origin allowed cross-origin requests (repeatable; default: same origin only).
+    #[arg(long = "cors-origin", value_name = "ORIGIN")]
+    cors_origins: Vec<String>,
+}
+
+fn credentials(args: &Args) -> Result<Credentials, String> {
+    let mut creds = match &args.users_file {
+        Some(path) => Credentials::load(path).map_err(|e| e.to_string())?,
+        None => Credentials::new(),
+    };
+    for pair in &args.users {
+        let (user, password) =
+            Credentials::parse_pair(pair).ok_or_else(|| format!("--user {pair:?}: expected NAME:PASSWORD"))?;
+        creds.add(&user, &password);
+    }
+    if args.users.is_empty() && args.users_file.is_none() {
+        creds.add("admin", "password");
+    }
+    Ok(creds)
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    init_logging();
+    let credentials = match credentials(&args) {
+        Ok(creds) => creds,
+        Err(e) => {
+            eprintln!("backend-bin: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let config = Config {
+        static_root: args.static_root.clone().unwrap_or_else(backend::default_static_root),
+        credentials,
+        auth_mode: args.auth_mode,
+        cors_origins: args.cors_origins.clone(),
+    };
+    let addr = args.listen.addr(DEFAULT_PORT);
+    let result = backend::app(config).and_then(|app| app.run(addr));
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("backend-bin: {addr}: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,996 @@
+//! The event loop: one thread, one `Poll`, a slab of entries each driven by a [`Protocol`].
+//!
+//! An entry is either a TCP connection (accepted or dialled) or a socketless *agent* that only
+//! receives timers and messages (a tracker's expiry sweep, a peer's heartbeat). Callbacks get a
+//! [`Cx`] through which they read input, queue output, set their deadline, dial new connections
+//! and message other entries. Other threads reach the loop through a [`Handle`].
+
+use crate::handle::{Command, Handle, Shared};
+use bytes::{Buf, BytesMut};
+use log::{debug, warn};
+use mio::net::{TcpListener, TcpStream};
+use mio::{Events, Interest, Poll, Registry, Token, Waker};
+use signal_hook::consts::{SIGINT, SIGTERM};
+use signal_hook_mio::v1_0::Signals;
+use slab::Slab;
+use std::any::Any;
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, VecDeque};
+use std::io::{self, Read, Write};
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// Token of the [`Waker`] other threads use to hand commands to the loop.
+const WAKER: Token = Token(0);
+/// Token of the SIGINT/SIGTERM source.
+const SIGNALS: Token = Token(1);
+/// Listeners take tokens from here up to [`FIRST_ENTRY`].
+const FIRST_LISTENER: usize = 16;
+/// Entries (connections and agents) take tokens from here on: token = slab key + FIRST_ENTRY.
+const FIRST_ENTRY: usize = 1 << 20;
+
+/// Bytes read from a socket per `read` call.
+const READ_CHUNK: usize = 64 * 1024;
+/// Default cap on an entry's unread input; reading pauses at the cap until the protocol consumes.
+pub const DEFAULT_READ_LIMIT: usize = 64 * 1024;
+/// How long a graceful shutdown waits for in-flight work before the loop exits anyway.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+/// Cap on events handled per `poll` call.
+const EVENTS_CAPACITY: usize = 1024;
+
+/// A message passed to an entry's [`Protocol::on_message`].
+pub type Message = Box<dyn Any + Send>;
+
+/// Identifies one entry for its whole life: the slab key plus a generation, so that a message
+/// for a closed connection never reaches the next one that reuses its key.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ConnId {
+    key: u32,
+    generation: u32,
+}
+
+impl std::fmt::Display for ConnId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "#{}.{}", self.key, self.generation)
+    }
+}
+
+/// Why an entry closed, given to [`Protocol::on_close`].
+#[derive(Debug)]
+pub enum CloseReason {
+    /// The protocol asked for it ([`Cx::close`] or [`Cx::abort`]).
+    Local,
+    /// The peer closed the connection, or reset it.
+    Remote,
+    /// An outbound connection could not be established.
+    ConnectFailed(io::Error),
+    /// A read or write failed.
+    Io(io::Error),
+    /// The loop is stopping.
+    Shutdown,
+}
+
+/// The behaviour of one entry. Every callback runs on the loop thread and must not block.
+pub trait Protocol: Send + 'static {
+    /// The entry is live: an accepted connection, a dialled one that just connected, or a new agent.
+    fn on_open(&mut self, cx: &mut Cx<'_>) {
+        let _ = cx;
+    }
+
+    /// New bytes are in [`Cx::input`]. Consume what you can; what is left stays for next time.
+    fn on_read(&mut self, cx: &mut Cx<'_>);
+
+    /// The peer closed its sending side. By default the connection is closed.
+    fn on_eof(&mut self, cx: &mut Cx<'_>) {
+        cx.close();
+    }
+
+    /// All queued output reached the socket (called only after [`Cx::notify_drained`]).
+    fn on_drained(&mut self, cx: &mut Cx<'_>) {
+        let _ = cx;
+    }
+
+    /// The deadline set with [`Cx::set_deadline`] passed.
+    fn on_timeout(&mut self, cx: &mut Cx<'_>) {
+        let _ = cx;
+    }
+
+    /// A message from another entry ([`Cx::send`]) or another thread ([`Handle::send`]).
+    fn on_message(&mut self, cx: &mut Cx<'_>, msg: Message) {
+        let _ = (cx, msg);
+    }
+
+    /// The loop is shutting down gracefully: finish what is in flight and close. By default the
+    /// entry closes at once (after flushing its output).
+    fn on_shutdown(&mut self, cx: &mut Cx<'_>) {
+        cx.close();
+    }
+
+    /// The entry is gone. Last chance to release what it holds; no I/O is possible.
+    fn on_close(&mut self, reason: CloseReason) {
+        let _ = reason;
+    }
+}
+
+/// Makes the protocol for each connection a listener accepts.
+pub type Acceptor = Box<dyn FnMut(&ConnInfo) -> Box<dyn Protocol> + Send>;
+
+/// Addresses of a connection, given to an [`Acceptor`].
+#[derive(Clone, Copy, Debug)]
+pub struct ConnInfo {
+    /// The connection's own id.
+    pub id: ConnId,
+    /// The remote address.
+    pub peer: SocketAddr,
+    /// The local address.
+    pub local: SocketAddr,
+}
+
+/// Where an entry is in its life, as far as the loop is concerned.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Phase {
+    /// Dialled, waiting for the connect to complete.
+    Connecting,
+    /// Open for reading and writing.
+    Open,
+    /// Closing: flush what is queued, then close.
+    Closing,
+}
+
+struct Entry {
+    generation: u32,
+    socket: Option<TcpStream>,
+    proto: Option<Box<dyn Protocol>>,
+    /// Set by [`Cx::upgrade`]: replaces `proto` when the current callback returns.
+    next_proto: Option<Box<dyn Protocol>>,
+    input: BytesMut,
+    output: BytesMut,
+    phase: Phase,
+    peer: Option<SocketAddr>,
+    local: Option<SocketAddr>,
+    read_limit: usize,
+    reading_paused: bool,
+    /// Readiness not fully drained because reading was paused or the input was at its cap.
+    read_pending: bool,
+    eof: bool,
+    writable_interest: bool,
+    notify_drained: bool,
+    deadline: Option<Instant>,
+    /// Accepted by a listener: counts against the connection cap.
+    accepted: bool,
+}
+
+impl Entry {
+    fn new(generation: u32, socket: Option<TcpStream>, proto: Box<dyn Protocol>) -> Entry {
+        Entry {
+            generation,
+            socket,
+            proto: Some(proto),
+            next_proto: None,
+            input: BytesMut::new(),
+            output: BytesMut::new(),
+            phase: Phase::Open,
+            peer: None,
+            local: None,
+            read_limit: DEFAULT_READ_LIMIT,
+            reading_paused: false,
+            read_pending: false,
+            eof: false,
+            writable_interest: false,
+            notify_drained: false,
+            deadline: None,
+            accepted: false,
+        }
+    }
+}
+
+struct Listener {
+    socket: TcpListener,
+    acceptor: Acceptor,
+    paused: bool,
+}
+
+/// Work the loop does between poll events, so callbacks never re-enter each other.
+enum Deferred {
+    Open(ConnId),
+    Message(ConnId, Message),
+    Read(ConnId),
+    Drained(ConnId),
+}
+
+/// Everything a callback may touch through [`Cx`]: all of the loop but the `Poll` itself.
+pub(crate) struct Core {
+    registry: Registry,
+    entries: Slab<Entry>,
+    listeners: Vec<Option<Listener>>,
+    timers: BinaryHeap<Reverse<(Instant, usize, u32)>>,
+    deferred: VecDeque<Deferred>,
+    scratch: Box<[u8]>,
+    accepted: usize,
+    max_connections: usize,
+    next_generation: u32,
+    shutdown_deadline: Option<Instant>,
+    stopped: bool,
+    now: Instant,
+    shared: Arc<Shared>,
+}
+
+/// The event loop. Build it, add listeners and agents, then [`run`](EventLoop::run) it.
+pub struct EventLoop {
+    poll: Poll,
+    events: Events,
+    signals: Option<Signals>,
+    core: Core,
+}
+
+impl EventLoop {
+    /// A new loop; `max_connections` caps accepted connections (SPEC §2 default 10,000).
+    pub fn new(max_connections: usize) -> io::Result<EventLoop> {
+        let poll = Poll::new()?;
+        let waker = Waker::new(poll.registry(), WAKER)?;
+        let registry = poll.registry().try_clone()?;
+        let shared = Arc::new(Shared {
+            commands: Mutex::new(Vec::new()),
+            waker,
+        });
+        Ok(EventLoop {
+            poll,
+            events: Events::with_capacity(EVENTS_CAPACITY),
+            signals: None,
+            core: Core {
+                registry,
+                entries: Slab::with_capacity(1024),
+                listeners: Vec::new(),
+                timers: BinaryHeap::new(),
+                deferred: VecDeque::new(),
+                scratch: vec![0; READ_CHUNK].into_boxed_slice(),
+                accepted: 0,
+                max_connections,
+                next_generation: 1,
+                shutdown_deadline: None,
+                stopped: false,
+                now: Instant::now(),
+                shared,
+            },
+        })
+    }
+
+    /// A handle for other threads (and for protocols that outlive a callback).
+    pub fn handle(&self) -> Handle {
+        Handle::new(self.core.shared.clone())
+    }
+
+    /// Binds `addr` and accepts connections, each driven by a protocol from `acceptor`.
+    /// Returns the bound address (useful with port 0).
+    pub fn listen(&mut self, addr: SocketAddr, acceptor: Acceptor) -> io::Result<SocketAddr> {
+        let mut socket = TcpListener::bind(addr)?;
+        let local = socket.local_addr()?;
+        let index = self.core.listeners.len();
+        if FIRST_LISTENER + index >= FIRST_ENTRY {
+            return Err(io::Error::other("too many listeners"));
+        }
+        self.core.registry.register(
+            &mut socket,
+            Token(FIRST_LISTENER + index),
+            Interest::READABLE,
+        )?;
+        self.core.listeners.push(Some(Listener {
+            socket,
+            acceptor,
+            paused: false,
+        }));
+        Ok(local)
+    }
+
+    /// Adds a socketless agent: it gets `on_open`, timers and messages.
+    pub fn spawn(&mut self, proto: Box<dyn Protocol>) -> ConnId {
+        self.core.spawn(proto)
+    }
+
+    /// Dials `addr`; `proto` gets `on_open` once connected, or `on_close(ConnectFailed)`.
+    pub fn connect(&mut self, addr: SocketAddr, proto: Box<dyn Protocol>) -> ConnId {
+        self.core.connect(addr, proto)
+    }
+
+    /// Turns SIGINT and SIGTERM into a graceful shutdown (see [`Protocol::on_shutdown`]).
+    pub fn handle_signals(&mut self) -> io::Result<()> {
+        let mut signals = Signals::new([SIGINT, SIGTERM])?;
+        self.poll
+            .registry()
+            .register(&mut signals, SIGNALS, Interest::READABLE)?;
+        self.signals = Some(signals);
+        Ok(())
+    }
+
+    /// Runs until stopped ([`Handle::stop`]) or until a graceful shutdown has closed every entry
+    /// (or its grace period has passed).
+    pub fn run(mut self) -> io::Result<()> {
+        loop {
+            self.core.now = Instant::now();
+            self.core.run_deferred();
+            if self.core.stopped || self.core.shutdown_finished() {
+                break;
+            }
+            let timeout = self.core.poll_timeout();
+            match self.poll.poll(&mut self.events, timeout) {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            }
+            self.core.now = Instant::now();
+            for event in self.events.iter() {
+                match event.token() {
+                    WAKER => self.core.run_commands(),
+                    SIGNALS => {
+                        if let Some(signals) = &mut self.signals {
+                            let mut got = false;
+                            for signal in signals.pending() {
+                                debug!("signal {signal}: shutting down");
+                                got = true;
+                            }
+                            if got {
+                                self.core.begin_shutdown();
+                            }
+                        }
+                    }
+                    Token(t) if t >= FIRST_ENTRY => {
+                        let key = t - FIRST_ENTRY;
+                        self.core.on_socket_event(key, event.is_readable() || event.is_read_closed(), event.is_writable() || event.is_error() || event.is_write_closed());
+                    }
+                    Token(t) if t >= FIRST_LISTENER => self.core.accept(t - FIRST_LISTENER),
+                    Token(_) => {}
+                }
+            }
+            self.core.fire_timers();
+        }
+        self.core.close_all();
+        Ok(())
+    }
+}
+
+impl Core {
+    fn new_generation(&mut self) -> u32 {
+        let g = self.next_generation;
+        self.next_generation = self.next_generation.wrapping_add(1).max(1);
+        g
+    }
+
+    fn id_of(&self, key: usize) -> ConnId {
+        ConnId {
+            key: key as u32,
+            generation: self.entries[key].generation,
+        }
+    }
+
+    fn key_of(&self, id: ConnId) -> Option<usize> {
+        let key = id.key as usize;
+        match self.entries.get(key) {
+            Some(e) if e.generation == id.generation => Some(key),
+            _ => None,
+        }
+    }
+
+    pub(crate) fn spawn(&mut self, proto: Box<dyn Protocol>) -> ConnId {
+        let generation = self.new_generation();
+        let key = self.entries.insert(Entry::new(generation, None, proto));
+        let id = self.id_of(key);
+        self.deferred.push_back(Deferred::Open(id));
+        id
+    }
+
+    pub(crate) fn connect(&mut self, addr: SocketAddr, proto: Box<dyn Protocol>) -> ConnId {
+        let generation = self.new_generation();
+        let key = self.entries.insert(Entry::new(generation, None, proto));
+        let id = self.id_of(key);
+        match TcpStream::connect(addr) {
+            Ok(mut socket) => {
+                let registered = self.registry.register(
+                    &mut socket,
+                    Token(FIRST_ENTRY + key),
+                    Interest::READABLE | Interest::WRITABLE,
+                );
+                let entry = &mut self.entries[key];
+                entry.phase = Phase::Connecting;
+                entry.peer = Some(addr);
+                entry.writable_interest = true;
+                entry.socket = Some(socket);
+                if let Err(e) = registered {
+                    self.finish(key, CloseReason::ConnectFailed(e));
+                }
+            }
+            Err(e) => {
+                // Report the failure from the loop, never from inside the caller's callback.
+                self.entries[key].phase = Phase::Connecting;
+                let err = Message::from(Box::new(ConnectError(e)));
+                self.deferred.push_back(Deferred::Message(id, err));
+            }
+        }
+        id
+    }
+
+    fn accept(&mut self, index: usize) {
+        loop {
+            if self.accepted >= self.max_connections || self.shutdown_deadline.is_some() {
+                self.pause_listeners();
+                return;
+            }
+            let Some(Some(listener)) = self.listeners.get_mut(index) else {
+                return;
+            };
+            let (mut socket, peer) = match listener.socket.accept() {
+                Ok(pair) => pair,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    // EMFILE, ECONNABORTED…: log and keep the listener alive.
+                    warn!("accept failed: {e}");
+                    return;
+                }
+            };
+            let _ = socket.set_nodelay(true);
+            let local = socket.local_addr().unwrap_or(peer);
+            let generation = self.new_generation();
+            let entry = self.entries.vacant_entry();
+            let key = entry.key();
+            let id = ConnId {
+                key: key as u32,
+                generation,
+            };
+            let proto = (listener.acceptor)(&ConnInfo { id, peer, local });
+            if let Err(e) = self
+                .registry
+                .register(&mut socket, Token(FIRST_ENTRY + key), Interest::READABLE)
+            {
+                warn!("register failed: {e}");
+                continue;
+            }
+            let mut new = Entry::new(generation, Some(socket), proto);
+            new.peer = Some(peer);
+            new.local = Some(local);
+            new.accepted = true;
+            entry.insert(new);
+            self.accepted += 1;
+            self.dispatch(key, |p, cx| p.on_open(cx));
+        }
+    }
+
+    fn pause_listeners(&mut self) {
+        for listener in self.listeners.iter_mut().flatten() {
+            if !listener.paused {
+                let _ = self.registry.deregister(&mut listener.socket);
+                listener.paused = true;
+            }
+        }
+    }
+
+    fn resume_listeners(&mut self) {
+        if self.shutdown_deadline.is_some() || self.accepted >= self.max_connections {
+            return;
+        }
+        for (index, listener) in self.listeners.iter_mut().enumerate() {
+            if let Some(listener) = listener
+                && listener.paused
+            {
+                let token = Token(FIRST_LISTENER + index);
+                if self
+                    .registry
+                    .register(&mut listener.socket, token, Interest::READABLE)
+                    .is_ok()
+                {
+                    listener.paused = false;
+                }
+            }
+        }
+        // Connections may have queued while we were paused; edge-triggered readiness will not
+        // report them again, so look now.
+        for index in 0..self.listeners.len() {
+            self.accept(index);
+        }
+    }
+
+    fn on_socket_event(&mut self, key: usize, readable: bool, writable: bool) {
+        let Some(entry) = self.entries.get_mut(key) else {
+            return;
+        };
+        if entry.phase == Phase::Connecting {
+            if !writable && !readable {
+                return;
+            }
+            let socket = entry.socket.as_ref().expect("connecting entries have a socket");
+            match socket.take_error() {
+                Ok(None) => {}
+                Ok(Some(e)) | Err(e) => return self.finish(key, CloseReason::ConnectFailed(e)),
+            }
+            match socket.peer_addr() {
+                Ok(_) => {}
+                Err(e) if e.kind() == io::ErrorKind::NotConnected => return,
+                Err(e) => return self.finish(key, CloseReason::ConnectFailed(e)),
+            }
+            let _ = socket.set_nodelay(true);
+            entry.local = socket.local_addr().ok();
+            entry.phase = Phase::Open;
+            self.dispatch(key, |p, cx| p.on_open(cx));
+            if !self.entries.contains(key) {
+                return;
+            }
+        }
+        if writable {
+            self.flush(key);
+        }
+        if readable {
+            self.read(key);
+        }
+    }
+
+    /// Reads until `WouldBlock`, EOF, or the input cap, then hands the bytes to the protocol.
+    fn read(&mut self, key: usize) {
+        let Some(entry) = self.entries.get_mut(key) else {
+            return;
+        };
+        if entry.reading_paused || entry.phase != Phase::Open || entry.eof {
+            entry.read_pending = !entry.eof;
+            return;
+        }
+        let Some(socket) = entry.socket.as_mut() else {
+            return;
+        };
+        let mut got = false;
+        entry.read_pending = false;
+        let mut failure = None;
+        loop {
+            if entry.input.len() >= entry.read_limit {
+                entry.read_pending = true;
+                break;
+            }
+            let room = (entry.read_limit - entry.input.len()).min(self.scratch.len());
+            match socket.read(&mut self.scratch[..room]) {
+                Ok(0) => {
+                    entry.eof = true;
+                    break;
+                }
+                Ok(n) => {
+                    entry.input.extend_from_slice(&self.scratch[..n]);
+                    got = true;
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    failure = Some(e);
+                    break;
+                }
+            }
+        }
+        let eof = entry.eof;
+        if got {
+            self.dispatch(key, |p, cx| p.on_read(cx));
+        }
+        if let Some(e) = failure {
+            let reason = match e.kind() {
+                io::ErrorKind::ConnectionReset | io::ErrorKind::BrokenPipe => CloseReason::Remote,
+                _ => CloseReason::Io(e),
+            };
+            return self.finish(key, reason);
+        }
+        if eof && self.entries.contains(key) {
+            self.dispatch(key, |p, cx| p.on_eof(cx));
+        }
+    }
+
+    /// Writes queued output until done or `WouldBlock`; keeps `WRITABLE` interest only while
+    /// output is pending.
+    fn flush(&mut self, key: usize) {
+        let Some(entry) = self.entries.get_mut(key) else {
+            return;
+        };
+        if entry.phase == Phase::Connecting {
+            return;
+        }
+        let Some(socket) = entry.socket.as_mut() else {
+            entry.output.clear();
+            return;
+        };
+        let mut failure = None;
+        while !entry.output.is_empty() {
+            match socket.write(&entry.output) {
+                Ok(0) => {
+                    failure = Some(io::Error::from(io::ErrorKind::WriteZero));
+                    break;
+                }
+                Ok(n) => entry.output.advance(n),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    failure = Some(e);
+                    break;
+                }
+            }
+        }
+        if let Some(e) = failure {
+            let reason = match e.kind() {
+                io::ErrorKind::ConnectionReset | io::ErrorKind::BrokenPipe => CloseReason::Remote,
+                _ => CloseReason::Io(e),
+            };
+            return self.finish(key, reason);
+        }
+        let drained = entry.output.is_empty();
+        if drained != !entry.writable_interest {
+            let interest = if drained {
+                Interest::READABLE
+            } else {
+                Interest::READABLE | Interest::WRITABLE
+            };
+            if let Err(e) = self
+                .registry
+                .reregister(socket, Token(FIRST_ENTRY + key), interest)
+            {
+                return self.finish(key, CloseReason::Io(e));
+            }
+            entry.writable_interest = !drained;
+        }
+        if drained {
+            if entry.phase == Phase::Closing {
+                return self.finish(key, CloseReason::Local);
+            }
+            if entry.notify_drained {
+                entry.notify_drained = false;
+                self.dispatch(key, |p, cx| p.on_drained(cx));
+            }
+        }
+    }
+
+    /// Calls one protocol callback with the protocol taken out of its entry, then applies what
+    /// the callback asked for (upgrade, output, close).
+    fn dispatch(&mut self, key: usize, f: impl FnOnce(&mut dyn Protocol, &mut Cx<'_>)) {
+        let Some(entry) = self.entries.get_mut(key) else {
+            return;
+        };
+        let Some(mut proto) = entry.proto.take() else {
+            return;
+        };
+        let id = self.id_of(key);
+        f(proto.as_mut(), &mut Cx { core: self, key, id });
+        let Some(entry) = self.entries.get_mut(key) else {
+            return;
+        };
+        if entry.generation != id.generation {
+            return;
+        }
+        match entry.next_proto.take() {
+            Some(next) => {
+                drop(proto);
+                entry.proto = Some(next);
+                self.dispatch(key, |p, cx| p.on_open(cx));
+                if self.entries.get(key).is_some_and(|e| !e.input.is_empty()) {
+                    self.dispatch(key, |p, cx| p.on_read(cx));
+                }
+            }
+            None => entry.proto = Some(proto),
+        }
+        self.after_callback(key);
+    }
+
+    fn after_callback(&mut self, key: usize) {
+        let Some(entry) = self.entries.get_mut(key) else {
+            return;
+        };
+        if entry.socket.is_none() {
+            if entry.phase == Phase::Closing {
+                self.finish(key, CloseReason::Local);
+            }
+            return;
+        }
+        if !entry.output.is_empty() && !entry.writable_interest {
+            self.flush(key);
+        } else if entry.output.is_empty() && entry.phase == Phase::Closing {
+            self.finish(key, CloseReason::Local);
+        }
+    }
+
+    /// Closes an entry for good: `on_close`, deregister, free the slot.
+    fn finish(&mut self, key: usize, reason: CloseReason) {
+        let Some(mut entry) = self.entries.try_remove(key) else {
+            return;
+        };
+        if let Some(mut socket) = entry.socket.take() {
+            let _ = self.registry.deregister(&mut socket);
+        }
+        if let Some(mut proto) = entry.proto.take() {
+            proto.on_close(reason);
+        }
+        if entry.accepted {
+            self.accepted -= 1;
+            self.resume_listeners();
+        }
+    }
+
+    fn run_deferred(&mut self) {
+        while let Some(work) = self.deferred.pop_front() {
+            match work {
+                Deferred::Open(id) => {
+                    if let Some(key) = self.key_of(id) {
+                        self.dispatch(key, |p, cx| p.on_open(cx));
+                    }
+                }
+                Deferred::Message(id, msg) => {
+                    let Some(key) = self.key_of(id) else { continue };
+                    match msg.downcast::<ConnectError>() {
+                        Ok(err) => self.finish(key, CloseReason::ConnectFailed(err.0)),
+                        Err(msg) => self.dispatch(key, |p, cx| p.on_message(cx, msg)),
+                    }
+                }
+                Deferred::Drained(id) => {
+                    if let Some(key) = self.key_of(id) {
+                        self.dispatch(key, |p, cx| p.on_drained(cx));
+                    }
+                }
+                Deferred::Read(id) => {
+                    if let Some(key) = self.key_of(id) {
+                        let pending = &self.entries[key];
+                        if !pending.input.is_empty() {
+                            self.dispatch(key, |p, cx| p.on_read(cx));
+                        }
+                        self.read(key);
+                    }
+                }
+            }
+        }
+    }
+
+    fn run_commands(&mut self) {
+        let commands = std::mem::take(&mut *self.shared.commands.lock().expect("command queue"));
+        for command in commands {
+            match command {
+                Command::Message(id, msg) => self.deferred.push_back(Deferred::Message(id, msg)),
+                Command::Spawn(proto, reply) => {
+                    let id = self.spawn(proto);
+                    let _ = reply.send(id);
+                }
+                Command::Connect(addr, proto, reply) => {
+                    let id = self.connect(addr, proto);
+                    let _ = reply.send(id);
+                }
+                Command::Shutdown => self.begin_shutdown(),
+                Command::Stop => self.stopped = true,
+            }
+        }
+    }
+
+    fn poll_timeout(&mut self) -> Option<Duration> {
+        let mut next = self.shutdown_deadline;
+        while let Some(Reverse((at, key, generation))) = self.timers.peek().copied() {
+            let live = self
+                .entries
+                .get(key)
+                .is_some_and(|e| e.generation == generation && e.deadline == Some(at));
+            if live {
+                next = Some(next.map_or(at, |n| n.min(at)));
+                break;
+            }
+            self.timers.pop();
+        }
+        if !self.deferred.is_empty() {
+            return Some(Duration::ZERO);
+        }
+        // Round up so that a timer is never woken for a fraction of a millisecond too early.
+        next.map(|at| at.saturating_duration_since(self.now) + Duration::from_micros(500))
+    }
+
+    fn fire_timers(&mut self) {
+        while let Some(Reverse((at, key, generation))) = self.timers.peek().copied() {
+            if at > self.now {
+                break;
+            }
+            self.timers.pop();
+            let due = match self.entries.get_mut(key) {
+                Some(e) if e.generation == generation && e.deadline == Some(at) => {
+                    e.deadline = None;
+                    true
+                }
+                _ => false,
+            };
+            if due {
+                self.dispatch(key, |p, cx| p.on_timeout(cx));
+            }
+        }
+    }
+
+    fn begin_shutdown(&mut self) {
+        if self.shutdown_deadline.is_some() {
+            return;
+        }
+        self.shutdown_deadline = Some(self.now + SHUTDOWN_GRACE);
+        self.pause_listeners();
+        let keys: Vec<usize> = self.entries.iter().map(|(k, _)| k).collect();
+        for key in keys {
+            self.dispatch(key, |p, cx| p.on_shutdown(cx));
+        }
+    }
+
+    fn shutdown_finished(&self) -> bool {
+        match self.shutdown_deadline {
+            Some(deadline) => self.entries.is_empty() || self.now >= deadline,
+            None => false,
+        }
+    }
+
+    fn close_all(&mut self) {
+        let keys: Vec<usize> = self.entries.iter().map(|(k, _)| k).collect();
+        for key in keys {
+            self.flush(key);
+            self.finish(key, CloseReason::Shutdown);
+        }
+    }
+}
+
+/// A connect error carried through the deferred queue, so it is reported from the loop.
+struct ConnectError(io::Error);
+
+/// What a protocol callback can do: its own buffers and deadline, and the loop around it.
+pub struct Cx<'a> {
+    core: &'a mut Core,
+    key: usize,
+    id: ConnId,
+}
+
+impl Cx<'_> {
+    fn entry(&mut self) -> &mut Entry {
+        &mut self.core.entries[self.key]
+    }
+
+    /// This entry's id.
+    pub fn id(&self) -> ConnId {
+        self.id
+    }
+
+    /// The time the loop woke up for this round (cheap; use it instead of `Instant::now`).
+    pub fn now(&self) -> Instant {
+        self.core.now
+    }
+
+    /// The remote address, for connections.
+    pub fn peer_addr(&self) -> Option<SocketAddr> {
+        self.core.entries[self.key].peer
+    }
+
+    /// The local address, for connections.
+    pub fn local_addr(&self) -> Option<SocketAddr> {
+        self.core.entries[self.key].local
+    }
+
+    /// Bytes received and not yet consumed. Consume with `split_to`/`advance`.
+    pub fn input(&mut self) -> &mut BytesMut {
+        &mut self.entry().input
+    }
+
+    /// Bytes queued for sending. Append to it; the loop writes it out after the callback.
+    pub fn output(&mut self) -> &mut BytesMut {
+        &mut self.entry().output
+    }
+
+    /// Queues `data` for sending.
+    pub fn write(&mut self, data: &[u8]) {
+        self.entry().output.extend_from_slice(data);
+    }
+
+    /// Bytes queued and not yet accepted by the socket; producers stop above their cap.
+    pub fn pending_output(&self) -> usize {
+        self.core.entries[self.key].output.len()
+    }
+
+    /// Asks for one [`Protocol::on_drained`] call when all queued output has been written.
+    pub fn notify_drained(&mut self) {
+        let entry = self.entry();
+        if entry.output.is_empty() {
+            entry.notify_drained = false;
+            self.core.deferred.push_back(Deferred::Drained(self.id));
+        } else {
+            entry.notify_drained = true;
+        }
+    }
+
+    /// Sets how many unread input bytes may pile up before reading pauses.
+    pub fn set_read_limit(&mut self, limit: usize) {
+        self.entry().read_limit = limit.max(1);
+    }
+
+    /// Stops reading from the socket (backpressure) until [`resume_reading`](Cx::resume_reading).
+    pub fn pause_reading(&mut self) {
+        self.entry().reading_paused = true;
+    }
+
+    /// Resumes reading; bytes that arrived meanwhile are delivered from the loop.
+    pub fn resume_reading(&mut self) {
+        let entry = self.entry();
+        if entry.reading_paused {
+            entry.reading_paused = false;
+            if entry.read_pending || !entry.input.is_empty() {
+                self.core.deferred.push_back(Deferred::Read(self.id));
+            }
+        }
+    }
+
+    /// Asks for another `on_read` from the loop even though no new bytes came, e.g. after the
+    /// protocol stopped consuming to wait for output space.
+    pub fn reread(&mut self) {
+        self.core.deferred.push_back(Deferred::Read(self.id));
+    }
+
+    /// Sets (or clears) this entry's one deadline; [`Protocol::on_timeout`] runs when it passes.
+    pub fn set_deadline(&mut self, at: Option<Instant>) {
+        let key = self.key;
+        let entry = self.entry();
+        if entry.deadline == at {
+            return;
+        }
+        entry.deadline = at;
+        let generation = entry.generation;
+        if let Some(at) = at {
+            self.core.timers.push(Reverse((at, key, generation)));
+        }
+    }
+
+    /// Sets the deadline `after` from now.
+    pub fn set_timeout(&mut self, after: Duration) {
+        let at = self.core.now + after;
+        self.set_deadline(Some(at));
+    }
+
+    /// Closes after the queued output is written.
+    pub fn close(&mut self) {
+        self.entry().phase = Phase::Closing;
+    }
+
+    /// Closes at once, dropping queued output.
+    pub fn abort(&mut self) {
+        let entry = self.entry();
+        entry.output.clear();
+        entry.phase = Phase::Closing;
+    }
+
+    /// Whether [`close`](Cx::close) or [`abort`](Cx::abort) was called.
+    pub fn is_closing(&self) -> bool {
+        self.core.entries[self.key].phase == Phase::Closing
+    }
+
+    /// Whether the loop is shutting down gracefully.
+    pub fn is_shutting_down(&self) -> bool {
+        self.core.shutdown_deadline.is_some()
+    }
+
+    /// Hands this connection to `next` when the current callback returns (e.g. after a
+    /// `101 Switching Protocols`). `next` gets `on_open`, then `on_read` if input is waiting.
+    pub fn upgrade(&mut self, next: Box<dyn Protocol>) {
+        self.entry().next_proto = Some(next);
+    }
+
+    /// Dials `addr` with `proto`; see [`EventLoop::connect`].
+    pub fn connect(&mut self, addr: SocketAddr, proto: Box<dyn Protocol>) -> ConnId {
+        self.core.connect(addr, proto)
+    }
+
+    /// Adds a socketless agent; see [`EventLoop::spawn`].
+    pub fn spawn(&mut self, proto: Box<dyn Protocol>) -> ConnId {
+        self.core.spawn(proto)
+    }
+
+    /// Delivers `msg` to entry `to` after this callback; dropped if `to` is gone.
+    pub fn send(&mut self, to: ConnId, msg: Message) {
+        self.core.deferred.push_back(Deferred::Message(to, msg));
+    }
+
+    /// Whether entry `id` is still alive.
+    pub fn is_alive(&self, id: ConnId) -> bool {
+        self.core.key_of(id).is_some()
+    }
+
+    /// A handle for other threads.
+    pub fn handle(&self) -> Handle {
+        Handle::new(self.core.shared.clone())
+    }
+
+    /// Starts a graceful shutdown of the whole loop.
+    pub fn shutdown_loop(&mut self) {
+        self.core.begin_shutdown();
+    }
+}

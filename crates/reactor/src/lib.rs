@@ -1,0 +1,24 @@
+//! The one place WeApRous-rs touches sockets: a mio event loop with HTTP drivers on top.
+//!
+//! - [`EventLoop`]: `Poll`, listeners, a slab of entries (connections and socketless agents),
+//!   one deadline per entry, a [`Handle`] for other threads, graceful shutdown on SIGINT/SIGTERM.
+//! - [`Protocol`] and [`Cx`]: how an entry behaves, and what it may do from a callback — read
+//!   input, queue output, pause reading (backpressure), dial, message other entries, switch
+//!   protocols after a `101`.
+//! - [`server`]: the HTTP/1.1 server driver (keep-alive, pipelining, limits, timeouts,
+//!   streamed bodies, deferred replies, upgrades) calling a [`Service`].
+//! - [`client`]: an HTTP client on the loop, and a blocking one for tools and tests.
+//!
+//! Nothing here blocks the loop thread: every socket is non-blocking, every buffer has a cap.
+
+pub mod client;
+mod event_loop;
+mod handle;
+pub mod server;
+
+pub use event_loop::{
+    Acceptor, CloseReason, ConnId, ConnInfo, Cx, DEFAULT_READ_LIMIT, EventLoop, Message, Protocol,
+    SHUTDOWN_GRACE,
+};
+pub use handle::Handle;
+pub use server::{BodySender, Reply, RequestInfo, Responder, Service, serve};

@@ -1,0 +1,60 @@
+//! The one error type of the tracker, with the HTTP status each variant maps to.
+
+/// Why a tracker operation was refused.
+///
+/// Every variant maps to one HTTP status ([`TrackerError::status`]); the message is meant to be
+/// shown to the client as is, e.g. in `{"error": "..."}`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TrackerError {
+    /// The input is malformed or out of bounds → 400.
+    #[error("bad request: {0}")]
+    BadRequest(String),
+    /// A missing or wrong token, a wrong channel key, or an attempt to take over a peer id → 403.
+    #[error("forbidden: {0}")]
+    Forbidden(String),
+    /// The peer, channel or file does not exist (or has expired) → 404.
+    #[error("not found: {0}")]
+    NotFound(String),
+    /// The request clashes with existing state, e.g. a file name repeated within one peer's files → 409.
+    #[error("conflict: {0}")]
+    Conflict(String),
+    /// The registry holds its maximum number of peers → 503.
+    #[error("tracker is full")]
+    Full,
+}
+
+impl TrackerError {
+    /// The HTTP status code this error should be answered with.
+    pub fn status(&self) -> u16 {
+        match self {
+            TrackerError::BadRequest(_) => 400,
+            TrackerError::Forbidden(_) => 403,
+            TrackerError::NotFound(_) => 404,
+            TrackerError::Conflict(_) => 409,
+            TrackerError::Full => 503,
+        }
+    }
+}
+
+/// Shorthand for results of tracker operations.
+pub type Result<T, E = TrackerError> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn status_codes() {
+        let cases = [
+            (TrackerError::BadRequest("x".into()), 400, "bad request: x"),
+            (TrackerError::Forbidden("x".into()), 403, "forbidden: x"),
+            (TrackerError::NotFound("x".into()), 404, "not found: x"),
+            (TrackerError::Conflict("x".into()), 409, "conflict: x"),
+            (TrackerError::Full, 503, "tracker is full"),
+        ];
+        for (err, status, msg) in cases {
+            assert_eq!(err.status(), status, "{err:?}");
+            assert_eq!(err.to_string(), msg);
+        }
+    }
+}

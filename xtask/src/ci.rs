@@ -1,0 +1,92 @@
+//! `cargo xtask ci`: format check, clippy with warnings denied, then every test — what `.ci/run` runs.
+
+use std::process::Command;
+use std::time::Instant;
+
+use crate::error::{Error, Result};
+use crate::process::{self, cargo};
+
+/// One CI step: a name for the log and the command that must succeed.
+struct Step {
+    name: &'static str,
+    command: Command,
+}
+
+/// Runs the steps in order and stops at the first failure.
+pub fn run() -> Result<()> {
+    let started = Instant::now();
+    for mut step in steps() {
+        println!("==> {}: {}", step.name, process::display(&step.command));
+        let step_started = Instant::now();
+        let result = process::run(&mut step.command);
+        let secs = step_started.elapsed().as_secs_f64();
+        match result {
+            Ok(()) => println!("==> {}: ok in {secs:.1} s", step.name),
+            Err(source) => {
+                println!("==> {}: FAILED after {secs:.1} s", step.name);
+                return Err(Error::CiStep {
+                    step: step.name,
+                    source: Box::new(source),
+                });
+            }
+        }
+    }
+    println!(
+        "==> ci: all steps passed in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+fn steps() -> Vec<Step> {
+    let mut fmt = cargo();
+    fmt.args(["fmt", "--all", "--", "--check"]);
+    let mut clippy = cargo();
+    clippy.args([
+        "clippy",
+        "--workspace",
+        "--all-targets",
+        "--",
+        "-D",
+        "warnings",
+    ]);
+    let mut steps = vec![
+        Step {
+            name: "fmt",
+            command: fmt,
+        },
+        Step {
+            name: "clippy",
+            command: clippy,
+        },
+    ];
+    steps.extend(test_steps());
+    steps
+}
+
+/// nextest when it is installed (one process per test, clearer failures), plain `cargo test`
+/// otherwise. nextest does not run doctests, so they get a step of their own in that case.
+fn test_steps() -> Vec<Step> {
+    if !process::succeeds(cargo().args(["nextest", "--version"])) {
+        let mut test = cargo();
+        test.args(["test", "--workspace"]);
+        return vec![Step {
+            name: "test",
+            command: test,
+        }];
+    }
+    let mut nextest = cargo();
+    nextest.args(["nextest", "run", "--workspace"]);
+    let mut doc = cargo();
+    doc.args(["test", "--workspace", "--doc"]);
+    vec![
+        Step {
+            name: "test (nextest)",
+            command: nextest,
+        },
+        Step {
+            name: "doctests",
+            command: doc,
+        },
+    ]
+}

@@ -1,0 +1,107 @@
+//! The one error type of xtask: every failure ends as a single line for the user.
+
+use std::io;
+use std::path::PathBuf;
+use std::process::ExitStatus;
+
+/// Everything that can stop an xtask command.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A file-system or socket operation failed.
+    #[error("{action} {}", path.display())]
+    Io {
+        /// What we were doing, as a verb phrase ("write", "create directory").
+        action: &'static str,
+        /// The path or address involved.
+        path: PathBuf,
+        /// The underlying error.
+        #[source]
+        source: io::Error,
+    },
+    /// A program could not be started at all.
+    #[error("could not start `{program}`")]
+    Spawn {
+        /// The program name.
+        program: String,
+        /// Why exec failed.
+        #[source]
+        source: io::Error,
+    },
+    /// A program ran and exited unsuccessfully.
+    #[error("`{command}` failed ({status})")]
+    Command {
+        /// The command line, for the user to re-run by hand.
+        command: String,
+        /// Its exit status.
+        status: ExitStatus,
+    },
+    /// A required tool is missing and could not be installed.
+    #[error("`{0}` is not installed and `apt-get install` did not provide it")]
+    ToolMissing(String),
+    /// A child process we started exited before it was ready.
+    #[error("{name} exited during start-up ({status}); see {}", log.display())]
+    EarlyExit {
+        /// The child's name.
+        name: String,
+        /// Its exit status.
+        status: ExitStatus,
+        /// Where its output went.
+        log: PathBuf,
+    },
+    /// A port did not accept connections before the deadline.
+    #[error("{name} did not listen on port {port} within {secs} s")]
+    PortTimeout {
+        /// The child's name.
+        name: String,
+        /// The port we waited for.
+        port: u16,
+        /// How long we waited.
+        secs: u64,
+    },
+    /// wrk printed something we cannot read.
+    #[error("cannot parse wrk output: {0}")]
+    WrkOutput(String),
+    /// A server under test gave the wrong answer before the load started.
+    #[error("{name} answered wrongly on {url}: {detail}")]
+    BadAnswer {
+        /// Which server.
+        name: String,
+        /// The URL probed.
+        url: String,
+        /// What was wrong.
+        detail: String,
+    },
+    /// The report could not be serialised.
+    #[error("cannot serialise the report")]
+    Json(#[from] serde_json::Error),
+    /// A benchmark suite that exists by name but has no implementation yet.
+    #[error("suite {0} is not built yet")]
+    SuiteNotBuilt(&'static str),
+    /// `cargo xtask demo` before the daemons exist.
+    #[error("demo is not built yet: the tracker/proxy/peer daemons are in progress")]
+    DemoNotBuilt,
+    /// A CI step failed; the step's own output is above this line.
+    #[error("ci failed at step `{step}`")]
+    CiStep {
+        /// The step's name.
+        step: &'static str,
+        /// Why it failed.
+        #[source]
+        source: Box<Error>,
+    },
+}
+
+impl Error {
+    /// Wraps an I/O error with what we were doing and where.
+    pub fn io(action: &'static str, path: impl Into<PathBuf>) -> impl FnOnce(io::Error) -> Error {
+        let path = path.into();
+        move |source| Error::Io {
+            action,
+            path,
+            source,
+        }
+    }
+}
+
+/// Result with [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,52 @@
+//! `cargo xtask`: the project's automation — CI checks, side-by-side benchmarks, and the demo.
+
+mod bench;
+mod ci;
+mod demo;
+mod error;
+mod process;
+
+use std::error::Error as _;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Project automation for WeApRous-rs.
+#[derive(Debug, Parser)]
+#[command(name = "cargo xtask", bin_name = "cargo xtask")]
+struct Cli {
+    #[command(subcommand)]
+    command: Task,
+}
+
+#[derive(Debug, Subcommand)]
+enum Task {
+    /// Format check, clippy with warnings denied, all tests: what .ci/run runs.
+    Ci,
+    /// Side-by-side benchmarks against nginx; report in target/bench/.
+    Bench(bench::BenchArgs),
+    /// Start tracker, backends, proxy and three peers on this machine.
+    Demo,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match &cli.command {
+        Task::Ci => ci::run(),
+        Task::Bench(args) => bench::run(args),
+        Task::Demo => demo::run(),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            let mut line = format!("error: {err}");
+            let mut source = err.source();
+            while let Some(cause) = source {
+                line.push_str(&format!(": {cause}"));
+                source = cause.source();
+            }
+            eprintln!("{line}");
+            ExitCode::FAILURE
+        }
+    }
+}
