@@ -53,7 +53,10 @@ impl Site {
             Ok(body) => Response::with_body(status, "text/html; charset=utf-8", body),
             Err(e) => {
                 log::error!("cannot read {name} from {}: {e}", self.root.display());
-                Response::text(Status::INTERNAL_SERVER_ERROR, format!("missing page {name}\n"))
+                Response::text(
+                    Status::INTERNAL_SERVER_ERROR,
+                    format!("missing page {name}\n"),
+                )
             }
         }
     }
@@ -80,7 +83,12 @@ impl Site {
 
     fn login(&self, req: &Req) -> Result<Response, HttpError> {
         let fields = req.fields()?;
-        let field = |name: &str| fields.get(name).and_then(|v| v.as_str()).unwrap_or_default();
+        let field = |name: &str| {
+            fields
+                .get(name)
+                .and_then(|v| v.as_str())
+                .unwrap_or_default()
+        };
         let (user, password) = (field("username"), field("password"));
         if !self.credentials.check(user, password) {
             log::info!("login refused for {user:?} from {}", req.peer());
@@ -127,17 +135,24 @@ pub fn app(config: Config) -> io::Result<App> {
     let route = |e: router::RouteError| io::Error::other(e.to_string());
 
     let s = site.clone();
-    app.get("/login", move |_req: &Req| s.html(Status::OK, "login.html")).map_err(route)?;
+    app.get("/login", move |_req: &Req| s.html(Status::OK, "login.html"))
+        .map_err(route)?;
     let s = site.clone();
-    app.get("/login.html", move |_req: &Req| s.html(Status::OK, "login.html")).map_err(route)?;
+    app.get("/login.html", move |_req: &Req| {
+        s.html(Status::OK, "login.html")
+    })
+    .map_err(route)?;
     let s = site.clone();
-    app.post("/login", move |req: &Req| s.login(req)).map_err(route)?;
+    app.post("/login", move |req: &Req| s.login(req))
+        .map_err(route)?;
     let s = site.clone();
     app.get("/", move |req: &Req| s.index(req)).map_err(route)?;
     let s = site.clone();
-    app.get("/index.html", move |req: &Req| s.index(req)).map_err(route)?;
+    app.get("/index.html", move |req: &Req| s.index(req))
+        .map_err(route)?;
     let s = site.clone();
-    app.post("/logout", move |req: &Req| s.logout(req)).map_err(route)?;
+    app.post("/logout", move |req: &Req| s.logout(req))
+        .map_err(route)?;
     let s = site.clone();
     app.get("/user", move |req: &Req| match s.user(req) {
         Some(user) => Ok(Json(serde_json::json!({ "user": user }))),
@@ -151,7 +166,10 @@ pub fn app(config: Config) -> io::Result<App> {
     .map_err(route)?;
 
     app.static_dir("/", &config.static_root)?;
-    for (status, name) in [(Status::NOT_FOUND, "404.html"), (Status::UNAUTHORIZED, "401.html")] {
+    for (status, name) in [
+        (Status::NOT_FOUND, "404.html"),
+        (Status::UNAUTHORIZED, "401.html"),
+    ] {
         if let Ok(page) = site.page(name) {
             app.error_page(status, page);
         }
@@ -171,5 +189,9 @@ pub fn app(config: Config) -> io::Result<App> {
 /// else `./static`.
 pub fn default_static_root() -> PathBuf {
     let built = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../static");
-    if built.is_dir() { built } else { PathBuf::from("static") }
+    if built.is_dir() {
+        built
+    } else {
+        PathBuf::from("static")
+    }
 }

@@ -37,8 +37,8 @@ fn credentials(args: &Args) -> Result<Credentials, String> {
         None => Credentials::new(),
     };
     for pair in &args.users {
-        let (user, password) =
-            Credentials::parse_pair(pair).ok_or_else(|| format!("--user {pair:?}: expected NAME:PASSWORD"))?;
+        let (user, password) = Credentials::parse_pair(pair)
+            .ok_or_else(|| format!("--user {pair:?}: expected NAME:PASSWORD"))?;
         creds.add(&user, &password);
     }
     if args.users.is_empty() && args.users_file.is_none() {
@@ -58,7 +58,10 @@ fn main() -> ExitCode {
         }
     };
     let config = Config {
-        static_root: args.static_root.clone().unwrap_or_else(backend::default_static_root),
+        static_root: args
+            .static_root
+            .clone()
+            .unwrap_or_else(backend::default_static_root),
         credentials,
         auth_mode: args.auth_mode,
         cors_origins: args.cors_origins.clone(),

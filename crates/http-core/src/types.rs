@@ -250,7 +250,10 @@ impl Headers {
 
     /// The first value of `name`, as bytes.
     pub fn get(&self, name: &str) -> Option<&[u8]> {
-        self.get_all(name).next()
+        self.entries
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name.as_bytes()))
+            .map(|(_, v)| v.as_ref())
     }
 
     /// The first value of `name`, if it is valid UTF-8.

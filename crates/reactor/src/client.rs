@@ -5,7 +5,9 @@ use crate::event_loop::{CloseReason, ConnId, Cx, Protocol};
 use crate::handle::Handle;
 use bytes::{Bytes, BytesMut};
 use http_core::write::write_request_head;
-use http_core::{BodyDecoder, Decoded, Headers, Limits, Method, ParseError, Request, Status, parse_response_head};
+use http_core::{
+    BodyDecoder, Decoded, Headers, Limits, Method, ParseError, Request, Status, parse_response_head,
+};
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
@@ -55,7 +57,14 @@ pub struct ClientReply {
 
 /// Sends `req` to `addr` from the loop. The owner entry receives one [`ClientReply`] through
 /// `on_message`, whatever happens. `Host`, `Content-Length` and `Connection: close` are added.
-pub fn start(cx: &mut Cx<'_>, addr: SocketAddr, req: Request, owner: ConnId, tag: u64, timeout: Duration) -> ConnId {
+pub fn start(
+    cx: &mut Cx<'_>,
+    addr: SocketAddr,
+    req: Request,
+    owner: ConnId,
+    tag: u64,
+    timeout: Duration,
+) -> ConnId {
     let mut wire = BytesMut::with_capacity(256 + req.body.len());
     encode_request(&req, addr, &mut wire);
     let proto = ClientConn {
@@ -77,11 +86,18 @@ fn encode_request(req: &Request, addr: SocketAddr, dst: &mut BytesMut) {
     if !headers.contains("host") {
         headers.insert("Host", addr.to_string());
     }
-    if !req.body.is_empty() || matches!(req.head.method, Method::Post | Method::Put | Method::Patch) {
+    if !req.body.is_empty() || matches!(req.head.method, Method::Post | Method::Put | Method::Patch)
+    {
         headers.insert("Content-Length", req.body.len().to_string());
     }
     headers.insert("Connection", "close");
-    write_request_head(&req.head.method, &req.head.target, req.head.version, &headers, dst);
+    write_request_head(
+        &req.head.method,
+        &req.head.target,
+        req.head.version,
+        &headers,
+        dst,
+    );
     dst.extend_from_slice(&req.body);
 }
 
@@ -94,10 +110,16 @@ pub struct ResponseReader {
 
 impl ResponseReader {
     /// Consumes what it can of `input`; `Some` once the whole response is in.
-    pub fn feed(&mut self, input: &mut BytesMut, method: &Method) -> Result<Option<ClientResponse>, ClientError> {
+    pub fn feed(
+        &mut self,
+        input: &mut BytesMut,
+        method: &Method,
+    ) -> Result<Option<ClientResponse>, ClientError> {
         if self.head.is_none() {
             match parse_response_head(input, &Limits::default(), method)? {
-                Some((head, kind)) => self.head = Some((head.status, head.headers, BodyDecoder::new(kind))),
+                Some((head, kind)) => {
+                    self.head = Some((head.status, head.headers, BodyDecoder::new(kind)))
+                }
                 None => return Ok(None),
             }
         }
@@ -118,9 +140,13 @@ impl ResponseReader {
 
     /// The server closed: the response, if its framing allows ending there.
     pub fn finish_on_eof(&mut self) -> Result<ClientResponse, ClientError> {
-        match self.head.as_mut() {
-            Some((_, _, decoder)) if decoder.finish_on_eof().is_ok() => Ok(self.take()),
-            _ => Err(ClientError::Io(io::Error::new(
+        let complete = self
+            .head
+            .as_mut()
+            .is_some_and(|(_, _, d)| d.finish_on_eof().is_ok());
+        match complete {
+            true => Ok(self.take()),
+            false => Err(ClientError::Io(io::Error::new(
                 io::ErrorKind::UnexpectedEof,
                 "server closed before the answer was complete",
             ))),
@@ -210,12 +236,18 @@ impl Protocol for ClientConn {
 
 /// Sends `req` to `addr` and waits for the answer, with one overall `timeout`. For consoles,
 /// tools and tests — never call it on the loop thread.
-pub fn blocking_request(addr: SocketAddr, req: &Request, timeout: Duration) -> Result<ClientResponse, ClientError> {
+pub fn blocking_request(
+    addr: SocketAddr,
+    req: &Request,
+    timeout: Duration,
+) -> Result<ClientResponse, ClientError> {
     let deadline = Instant::now() + timeout;
     let mut stream = TcpStream::connect_timeout(&addr, timeout).map_err(ClientError::Connect)?;
     let mut wire = BytesMut::new();
     encode_request(req, addr, &mut wire);
-    stream.set_write_timeout(Some(timeout)).map_err(ClientError::Io)?;
+    stream
+        .set_write_timeout(Some(timeout))
+        .map_err(ClientError::Io)?;
     stream.write_all(&wire).map_err(ClientError::Io)?;
     let mut input = BytesMut::new();
     let mut reader = ResponseReader::default();
@@ -228,11 +260,18 @@ pub fn blocking_request(addr: SocketAddr, req: &Request, timeout: Duration) -> R
         if left.is_zero() {
             return Err(ClientError::Timeout);
         }
-        stream.set_read_timeout(Some(left)).map_err(ClientError::Io)?;
+        stream
+            .set_read_timeout(Some(left))
+            .map_err(ClientError::Io)?;
         match stream.read(&mut buf) {
             Ok(0) => return reader.finish_on_eof(),
             Ok(n) => input.extend_from_slice(&buf[..n]),
-            Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => {
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                ) =>
+            {
                 return Err(ClientError::Timeout);
             }
             Err(e) => return Err(ClientError::Io(e)),

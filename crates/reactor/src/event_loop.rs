@@ -336,7 +336,11 @@ impl EventLoop {
                     }
                     Token(t) if t >= FIRST_ENTRY => {
                         let key = t - FIRST_ENTRY;
-                        self.core.on_socket_event(key, event.is_readable() || event.is_read_closed(), event.is_writable() || event.is_error() || event.is_write_closed());
+                        self.core.on_socket_event(
+                            key,
+                            event.is_readable() || event.is_read_closed(),
+                            event.is_writable() || event.is_error() || event.is_write_closed(),
+                        );
                     }
                     Token(t) if t >= FIRST_LISTENER => self.core.accept(t - FIRST_LISTENER),
                     Token(_) => {}
@@ -430,7 +434,8 @@ impl Core {
             };
             let _ = socket.set_nodelay(true);
             let local = socket.local_addr().unwrap_or(peer);
-            let generation = self.new_generation();
+            let generation = self.next_generation;
+            self.next_generation = self.next_generation.wrapping_add(1).max(1);
             let entry = self.entries.vacant_entry();
             let key = entry.key();
             let id = ConnId {
@@ -438,9 +443,9 @@ impl Core {
                 generation,
             };
             let proto = (listener.acceptor)(&ConnInfo { id, peer, local });
-            if let Err(e) = self
-                .registry
-                .register(&mut socket, Token(FIRST_ENTRY + key), Interest::READABLE)
+            if let Err(e) =
+                self.registry
+                    .register(&mut socket, Token(FIRST_ENTRY + key), Interest::READABLE)
             {
                 warn!("register failed: {e}");
                 continue;
@@ -497,7 +502,10 @@ impl Core {
             if !writable && !readable {
                 return;
             }
-            let socket = entry.socket.as_ref().expect("connecting entries have a socket");
+            let socket = entry
+                .socket
+                .as_ref()
+                .expect("connecting entries have a socket");
             match socket.take_error() {
                 Ok(None) => {}
                 Ok(Some(e)) | Err(e) => return self.finish(key, CloseReason::ConnectFailed(e)),
@@ -614,7 +622,8 @@ impl Core {
             return self.finish(key, reason);
         }
         let drained = entry.output.is_empty();
-        if drained != !entry.writable_interest {
+        // WRITABLE interest must be on exactly while output is pending.
+        if drained == entry.writable_interest {
             let interest = if drained {
                 Interest::READABLE
             } else {
@@ -649,7 +658,14 @@ impl Core {
             return;
         };
         let id = self.id_of(key);
-        f(proto.as_mut(), &mut Cx { core: self, key, id });
+        f(
+            proto.as_mut(),
+            &mut Cx {
+                core: self,
+                key,
+                id,
+            },
+        );
         let Some(entry) = self.entries.get_mut(key) else {
             return;
         };
@@ -660,10 +676,9 @@ impl Core {
             Some(next) => {
                 drop(proto);
                 entry.proto = Some(next);
-                self.dispatch(key, |p, cx| p.on_open(cx));
-                if self.entries.get(key).is_some_and(|e| !e.input.is_empty()) {
-                    self.dispatch(key, |p, cx| p.on_read(cx));
-                }
+                // The new protocol starts from the loop: open, then any bytes already read.
+                self.deferred.push_back(Deferred::Open(id));
+                self.deferred.push_back(Deferred::Read(id));
             }
             None => entry.proto = Some(proto),
         }

@@ -7,8 +7,13 @@
 use crate::event_loop::{CloseReason, ConnId, ConnInfo, Cx, EventLoop, Message, Protocol};
 use crate::handle::Handle;
 use bytes::{Bytes, BytesMut};
-use http_core::write::{DateCache, write_chunk, write_last_chunk, write_response, write_response_head};
-use http_core::{Headers, Limits, Method, ParseError, Request, RequestParser, Response, Status, Version};
+use http_core::write::{
+    DateCache, write_chunk, write_last_chunk, write_response, write_response_head,
+};
+use http_core::{
+    Headers, Limits, Method, ParseError, Request, RequestHead, RequestParser, Response, Status,
+    Version,
+};
 use log::{debug, info, log_enabled, warn};
 use std::cell::RefCell;
 use std::net::SocketAddr;
@@ -112,7 +117,8 @@ impl BodySender {
     pub fn send(&self, data: impl Into<Bytes>) {
         let data = data.into();
         if !data.is_empty() {
-            self.handle.send(self.conn, Box::new(ServerMsg::Chunk(data)));
+            self.handle
+                .send(self.conn, Box::new(ServerMsg::Chunk(data)));
         }
     }
 
@@ -169,8 +175,12 @@ pub fn serve(
     event_loop.listen(
         addr,
         Box::new(move |conn: &ConnInfo| {
-            Box::new(HttpConn::new(conn, service.clone(), handle.clone(), limits.clone()))
-                as Box<dyn Protocol>
+            Box::new(HttpConn::new(
+                conn,
+                service.clone(),
+                handle.clone(),
+                limits.clone(),
+            )) as Box<dyn Protocol>
         }),
     )
 }
@@ -222,7 +232,12 @@ fn with_date<R>(f: impl FnOnce(&str) -> R) -> R {
 }
 
 impl HttpConn {
-    fn new(conn: &ConnInfo, service: Arc<dyn Service>, handle: Handle, limits: Arc<Limits>) -> HttpConn {
+    fn new(
+        conn: &ConnInfo,
+        service: Arc<dyn Service>,
+        handle: Handle,
+        limits: Arc<Limits>,
+    ) -> HttpConn {
         HttpConn {
             service,
             info: RequestInfo {
@@ -256,6 +271,13 @@ impl HttpConn {
                     self.answer(cx, req);
                 }
                 Ok(None) => {
+                    if let Some(head) = self.parser.awaiting_body()
+                        && missing_host(head)
+                    {
+                        // Refuse before the body arrives: no point waiting for it.
+                        self.fail(cx, &ParseError::BadRequest(MISSING_HOST));
+                        break;
+                    }
                     self.maybe_continue(cx);
                     break;
                 }
@@ -331,9 +353,8 @@ impl HttpConn {
             status: Status::OK,
             bytes: 0,
         };
-        if req.head.version == Version::Http11 && !req.headers().contains("host") {
-            let e = ParseError::BadRequest("missing Host header on HTTP/1.1");
-            return self.fail(cx, &e);
+        if missing_host(&req.head) {
+            return self.fail(cx, &ParseError::BadRequest(MISSING_HOST));
         }
         let service = &self.service;
         let info = &self.info;
@@ -345,7 +366,10 @@ impl HttpConn {
                     .map(|s| s.to_string())
                     .or_else(|| panic.downcast_ref::<String>().cloned())
                     .unwrap_or_default();
-                warn!("handler panicked on {} {}: {what}", exchange.method, exchange.path);
+                warn!(
+                    "handler panicked on {} {}: {what}",
+                    exchange.method, exchange.path
+                );
                 Reply::Full(Response::text(
                     Status::INTERNAL_SERVER_ERROR,
                     "Internal Server Error: the handler failed\n",
@@ -373,9 +397,18 @@ impl HttpConn {
                     ex.keep_alive = false;
                 }
                 set_connection_header(&mut response.headers, ex.version, ex.keep_alive);
-                with_date(|date| response.headers.insert("Date", Bytes::copy_from_slice(date.as_bytes())));
+                with_date(|date| {
+                    response
+                        .headers
+                        .insert("Date", Bytes::copy_from_slice(date.as_bytes()))
+                });
                 ex.status = response.status;
-                write_response_head(Version::Http11, response.status, &response.headers, cx.output());
+                write_response_head(
+                    Version::Http11,
+                    response.status,
+                    &response.headers,
+                    cx.output(),
+                );
                 if ex.method == Method::Head {
                     ex.chunked = false;
                     return self.end_exchange(cx, ex);
@@ -388,7 +421,12 @@ impl HttpConn {
                     response.status = Status::SWITCHING_PROTOCOLS;
                 }
                 ex.status = response.status;
-                write_response_head(Version::Http11, response.status, &response.headers, cx.output());
+                write_response_head(
+                    Version::Http11,
+                    response.status,
+                    &response.headers,
+                    cx.output(),
+                );
                 log_exchange(&ex, cx.now());
                 self.state = State::Done;
                 cx.set_deadline(None);
@@ -422,7 +460,10 @@ impl HttpConn {
         match (std::mem::replace(&mut self.state, State::Done), msg) {
             (State::Streaming(mut ex), ServerMsg::Chunk(data)) => {
                 if cx.pending_output() > STREAM_OUTPUT_CAP {
-                    warn!("{}: slow consumer of a streamed body, dropping it", self.info.peer);
+                    warn!(
+                        "{}: slow consumer of a streamed body, dropping it",
+                        self.info.peer
+                    );
                     cx.abort();
                     return;
                 }
@@ -442,12 +483,22 @@ impl HttpConn {
             }
             (State::Waiting(ex), ServerMsg::Reply(reply)) => self.reply(cx, ex, reply),
             (State::Waiting(ex), ServerMsg::Abandoned) => {
-                let response = Response::text(Status::INTERNAL_SERVER_ERROR, "Internal Server Error: no answer was produced\n");
+                let response = Response::text(
+                    Status::INTERNAL_SERVER_ERROR,
+                    "Internal Server Error: no answer was produced\n",
+                );
                 self.reply(cx, ex, Reply::Full(response));
             }
             (state, _) => self.state = state,
         }
     }
+}
+
+const MISSING_HOST: &str = "missing Host header on HTTP/1.1";
+
+/// RFC 9112 §3.2: an HTTP/1.1 request without `Host` is answered 400.
+fn missing_host(head: &RequestHead) -> bool {
+    head.version == Version::Http11 && !head.headers.contains("host")
 }
 
 fn set_connection_header(headers: &mut Headers, version: Version, keep_alive: bool) {
@@ -461,7 +512,13 @@ fn set_connection_header(headers: &mut Headers, version: Version, keep_alive: bo
 fn log_exchange(ex: &Exchange, now: Instant) {
     if log_enabled!(log::Level::Info) {
         let micros = now.saturating_duration_since(ex.started).as_micros();
-        info!("{} {} {} {} {micros}us", ex.method, ex.path, ex.status.code(), ex.bytes);
+        info!(
+            "{} {} {} {} {micros}us",
+            ex.method,
+            ex.path,
+            ex.status.code(),
+            ex.bytes
+        );
     }
 }
 

@@ -88,14 +88,20 @@ impl App {
 
     /// Adds `handler` for each of `methods` on `pattern`; a clash with an existing route is an
     /// error naming it.
-    pub fn route<R, F>(&mut self, pattern: &str, methods: &[Method], handler: F) -> Result<&mut App, RouteError>
+    pub fn route<R, F>(
+        &mut self,
+        pattern: &str,
+        methods: &[Method],
+        handler: F,
+    ) -> Result<&mut App, RouteError>
     where
         R: IntoReply,
         F: Fn(&Req) -> R + Send + Sync + 'static,
     {
         let handler: Handler = Arc::new(move |req: &Req| handler(req).into_reply());
         for method in methods {
-            self.table.insert(pattern, method.clone(), handler.clone())?;
+            self.table
+                .insert(pattern, method.clone(), handler.clone())?;
         }
         Ok(self)
     }
@@ -125,13 +131,19 @@ impl App {
     }
 
     /// Runs `hook` before routing; when it returns `Some`, that is the answer (auth guards).
-    pub fn before(&mut self, hook: impl Fn(&Req) -> Option<Reply> + Send + Sync + 'static) -> &mut App {
+    pub fn before(
+        &mut self,
+        hook: impl Fn(&Req) -> Option<Reply> + Send + Sync + 'static,
+    ) -> &mut App {
         self.before.push(Arc::new(hook));
         self
     }
 
     /// Runs `hook` on every whole response before it is sent.
-    pub fn after(&mut self, hook: impl Fn(&Req, &mut Response) + Send + Sync + 'static) -> &mut App {
+    pub fn after(
+        &mut self,
+        hook: impl Fn(&Req, &mut Response) + Send + Sync + 'static,
+    ) -> &mut App {
         self.after.push(Arc::new(hook));
         self
     }
@@ -162,7 +174,10 @@ impl App {
 
     /// The HTML page for `status`, if one was set with [`error_page`](App::error_page).
     pub fn page(&self, status: Status) -> Option<Bytes> {
-        self.pages.iter().find(|(s, _)| *s == status).map(|(_, p)| p.clone())
+        self.pages
+            .iter()
+            .find(|(s, _)| *s == status)
+            .map(|(_, p)| p.clone())
     }
 
     /// Adds this app to `event_loop`, listening on `addr`; returns the bound address.
@@ -200,7 +215,10 @@ impl App {
     fn dispatch(&self, req: Request, info: &RequestInfo) -> Reply {
         let lookup = self.table.lookup(req.method(), req.path());
         let params = match &lookup {
-            Lookup::Found { params, .. } => params.iter().map(|(k, v)| ((*k).to_owned(), v.clone())).collect(),
+            Lookup::Found { params, .. } => params
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), v.clone()))
+                .collect(),
             _ => Vec::new(),
         };
         let req = Req::new(req, params, info.clone(), self.sessions.clone());
@@ -232,7 +250,8 @@ impl App {
             Lookup::MethodNotAllowed { allow } => {
                 let allow: Vec<&str> = allow.iter().map(Method::as_str).collect();
                 let message = format!("method {} not allowed on {}", req.method(), req.path());
-                let mut response = self.error(req, HttpError::new(Status::METHOD_NOT_ALLOWED, message));
+                let mut response =
+                    self.error(req, HttpError::new(Status::METHOD_NOT_ALLOWED, message));
                 response.headers.insert("Allow", allow.join(", "));
                 Reply::Full(response)
             }
@@ -261,32 +280,55 @@ impl App {
     fn options(&self, req: &Req, lookup: &Lookup<'_, Handler>) -> Reply {
         let allow = match lookup {
             Lookup::Found { .. } => "GET, HEAD, POST, PUT, DELETE, OPTIONS".to_owned(),
-            Lookup::MethodNotAllowed { allow } => allow.iter().map(Method::as_str).collect::<Vec<_>>().join(", "),
-            Lookup::NotFound if req.path() == "*" => "GET, HEAD, POST, PUT, DELETE, OPTIONS".to_owned(),
+            Lookup::MethodNotAllowed { allow } => allow
+                .iter()
+                .map(Method::as_str)
+                .collect::<Vec<_>>()
+                .join(", "),
+            Lookup::NotFound if req.path() == "*" => {
+                "GET, HEAD, POST, PUT, DELETE, OPTIONS".to_owned()
+            }
             Lookup::NotFound => "GET, HEAD, OPTIONS".to_owned(),
         };
         let mut response = Response::new(Status::NO_CONTENT).header("Allow", allow.clone());
-        if req.header("origin").and_then(|o| self.cors.allowed_origin(o)).is_some() {
-            response.headers.insert("Access-Control-Allow-Methods", allow);
+        if req
+            .header("origin")
+            .and_then(|o| self.cors.allowed_origin(o))
+            .is_some()
+        {
+            response
+                .headers
+                .insert("Access-Control-Allow-Methods", allow);
             let headers = if self.cors.allow_headers.is_empty() {
                 "Content-Type, Authorization".to_owned()
             } else {
                 self.cors.allow_headers.join(", ")
             };
-            response.headers.insert("Access-Control-Allow-Headers", headers);
-            response.headers.insert("Access-Control-Max-Age", self.cors.max_age.to_string());
+            response
+                .headers
+                .insert("Access-Control-Allow-Headers", headers);
+            response
+                .headers
+                .insert("Access-Control-Max-Age", self.cors.max_age.to_string());
         }
         Reply::Full(response)
     }
 
     fn decorate(&self, req: &Req, response: &mut Response) {
-        if let Some(origin) = req.header("origin").and_then(|o| self.cors.allowed_origin(o)) {
-            response.headers.insert("Access-Control-Allow-Origin", origin.clone());
+        if let Some(origin) = req
+            .header("origin")
+            .and_then(|o| self.cors.allowed_origin(o))
+        {
+            response
+                .headers
+                .insert("Access-Control-Allow-Origin", origin.clone());
             if origin != "*" {
                 response.headers.append("Vary", "Origin");
             }
             if self.cors.allow_credentials {
-                response.headers.insert("Access-Control-Allow-Credentials", "true");
+                response
+                    .headers
+                    .insert("Access-Control-Allow-Credentials", "true");
             }
         }
         for hook in &self.after {
@@ -325,7 +367,9 @@ impl Running {
 
     fn join(&mut self) -> io::Result<()> {
         match self.thread.take() {
-            Some(thread) => thread.join().unwrap_or_else(|_| Err(io::Error::other("server thread panicked"))),
+            Some(thread) => thread
+                .join()
+                .unwrap_or_else(|_| Err(io::Error::other("server thread panicked"))),
             None => Ok(()),
         }
     }

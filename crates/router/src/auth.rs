@@ -40,7 +40,11 @@ impl Credentials {
                 continue;
             }
             let (user, password) = Credentials::parse_pair(line).ok_or_else(|| {
-                io::Error::other(format!("{}:{}: expected NAME:PASSWORD", path.display(), n + 1))
+                io::Error::other(format!(
+                    "{}:{}: expected NAME:PASSWORD",
+                    path.display(),
+                    n + 1
+                ))
             })?;
             creds.add(&user, &password);
         }
@@ -133,8 +137,18 @@ mod tests {
 
     #[test]
     fn base64() {
-        for (input, expected) in [("YWRtaW46cGFzc3dvcmQ=", "admin:password"), ("YQ", "a"), ("YWI=", "ab"), ("YWJj", "abc"), ("", "")] {
-            assert_eq!(base64_decode(input).as_deref(), Some(expected.as_bytes()), "{input}");
+        for (input, expected) in [
+            ("YWRtaW46cGFzc3dvcmQ=", "admin:password"),
+            ("YQ", "a"),
+            ("YWI=", "ab"),
+            ("YWJj", "abc"),
+            ("", ""),
+        ] {
+            assert_eq!(
+                base64_decode(input).as_deref(),
+                Some(expected.as_bytes()),
+                "{input}"
+            );
         }
         assert_eq!(base64_decode("a$=="), None);
         assert_eq!(base64_decode("a"), None);

@@ -23,7 +23,12 @@ pub struct Req {
 }
 
 impl Req {
-    pub(crate) fn new(request: Request, params: Vec<(String, String)>, info: RequestInfo, sessions: Arc<SessionStore>) -> Req {
+    pub(crate) fn new(
+        request: Request,
+        params: Vec<(String, String)>,
+        info: RequestInfo,
+        sessions: Arc<SessionStore>,
+    ) -> Req {
         Req {
             request,
             params,
@@ -92,7 +97,12 @@ impl Req {
     pub fn is_json(&self) -> bool {
         match self.header("content-type") {
             Some(ct) => ct.to_ascii_lowercase().contains("json"),
-            None => self.request.body.trim_ascii_start().first().is_some_and(|b| matches!(b, b'{' | b'[')),
+            None => self
+                .request
+                .body
+                .trim_ascii_start()
+                .first()
+                .is_some_and(|b| matches!(b, b'{' | b'[')),
         }
     }
 
@@ -142,12 +152,14 @@ impl Req {
 
     /// The live session named by the `sid` cookie, if any.
     pub fn session(&self) -> Option<Session> {
-        self.cookie(SESSION_COOKIE).and_then(|sid| self.sessions.get(sid))
+        self.cookie(SESSION_COOKIE)
+            .and_then(|sid| self.sessions.get(sid))
     }
 
     /// Whether the client prefers HTML (a browser) over JSON or text.
     pub fn wants_html(&self) -> bool {
-        self.header("accept").is_some_and(|a| a.contains("text/html"))
+        self.header("accept")
+            .is_some_and(|a| a.contains("text/html"))
     }
 }
 
@@ -228,7 +240,10 @@ impl IntoReply for Response {
 pub fn json_response<T: Serialize + ?Sized>(status: Status, value: &T) -> Response {
     match serde_json::to_vec(value) {
         Ok(body) => Response::with_body(status, "application/json", body),
-        Err(e) => Response::text(Status::INTERNAL_SERVER_ERROR, format!("cannot encode JSON: {e}\n")),
+        Err(e) => Response::text(
+            Status::INTERNAL_SERVER_ERROR,
+            format!("cannot encode JSON: {e}\n"),
+        ),
     }
 }
 

@@ -56,7 +56,10 @@ impl SessionStore {
         if sessions.len() >= self.max {
             sessions.retain(|_, e| e.expires > now);
             if sessions.len() >= self.max
-                && let Some(oldest) = sessions.iter().min_by_key(|(_, e)| e.created).map(|(k, _)| k.clone())
+                && let Some(oldest) = sessions
+                    .iter()
+                    .min_by_key(|(_, e)| e.created)
+                    .map(|(k, _)| k.clone())
             {
                 sessions.remove(&oldest);
             }
@@ -93,7 +96,11 @@ impl SessionStore {
 
     /// Ends session `id`; returns whether it existed.
     pub fn remove(&self, id: &str) -> bool {
-        self.sessions.lock().expect("session store").remove(id).is_some()
+        self.sessions
+            .lock()
+            .expect("session store")
+            .remove(id)
+            .is_some()
     }
 
     /// Sessions currently held (live or not yet purged).

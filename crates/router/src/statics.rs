@@ -58,7 +58,10 @@ impl StaticDir {
     pub fn new(prefix: &str, root: impl AsRef<Path>) -> io::Result<StaticDir> {
         let root = fs::canonicalize(root.as_ref())?;
         if !root.is_dir() {
-            return Err(io::Error::other(format!("{} is not a directory", root.display())));
+            return Err(io::Error::other(format!(
+                "{} is not a directory",
+                root.display()
+            )));
         }
         Ok(StaticDir {
             prefix: prefix.trim_end_matches('/').to_owned(),
@@ -173,8 +176,15 @@ fn respond(file: &Cached, headers: &Headers) -> Response {
             .get_str("if-modified-since")
             .and_then(parse_http_date)
             .is_some_and(|since| {
-                let modified = file.modified.duration_since(UNIX_EPOCH).unwrap_or_default().as_secs();
-                let since = since.duration_since(UNIX_EPOCH).unwrap_or_default().as_secs();
+                let modified = file
+                    .modified
+                    .duration_since(UNIX_EPOCH)
+                    .unwrap_or_default()
+                    .as_secs();
+                let since = since
+                    .duration_since(UNIX_EPOCH)
+                    .unwrap_or_default()
+                    .as_secs();
                 modified <= since
             }),
     };
@@ -184,7 +194,9 @@ fn respond(file: &Cached, headers: &Headers) -> Response {
         Response::with_body(Status::OK, file.content_type, file.body.clone())
     };
     response.headers.append("ETag", file.etag.clone());
-    response.headers.append("Last-Modified", file.last_modified.clone());
+    response
+        .headers
+        .append("Last-Modified", file.last_modified.clone());
     response
 }
 
@@ -194,10 +206,23 @@ mod tests {
 
     #[test]
     fn unsafe_paths_are_refused() {
-        for bad in ["/../etc/passwd", "/%2e%2e/x", "/a/%2F/b", "/a%2fb", "/./x", "/a/..", "/%00", "/c:x", "/%zz"] {
+        for bad in [
+            "/../etc/passwd",
+            "/%2e%2e/x",
+            "/a/%2F/b",
+            "/a%2fb",
+            "/./x",
+            "/a/..",
+            "/%00",
+            "/c:x",
+            "/%zz",
+        ] {
             assert!(safe_relative(bad).is_none(), "{bad}");
         }
-        assert_eq!(safe_relative("/css/a%20b.css"), Some(PathBuf::from("css/a b.css")));
+        assert_eq!(
+            safe_relative("/css/a%20b.css"),
+            Some(PathBuf::from("css/a b.css"))
+        );
         assert_eq!(safe_relative("/"), Some(PathBuf::new()));
     }
 }

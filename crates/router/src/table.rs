@@ -135,7 +135,10 @@ fn score(segments: &[Segment]) -> (usize, usize) {
     (literals, params)
 }
 
-fn matches<'r>(segments: &'r [Segment], path: &str) -> Option<Vec<(&'r str, String)>> {
+/// Path parameters of a match: names borrowed from the pattern, values from the path.
+type Params<'r> = Vec<(&'r str, String)>;
+
+fn matches<'r>(segments: &'r [Segment], path: &str) -> Option<Params<'r>> {
     let mut params = Vec::new();
     let mut parts = split_path(path);
     for segment in segments {
@@ -168,7 +171,10 @@ impl<T> Table<T> {
         let segments = parse_pattern(pattern)?;
         let same = self.routes.iter_mut().find(|r| {
             r.segments.len() == segments.len()
-                && r.segments.iter().zip(&segments).all(|(a, b)| a.same_shape(b))
+                && r.segments
+                    .iter()
+                    .zip(&segments)
+                    .all(|(a, b)| a.same_shape(b))
         });
         match same {
             Some(route) => {
@@ -193,7 +199,7 @@ impl<T> Table<T> {
     /// Finds the most specific route for `path` (percent-encoded, without query) and `method`.
     /// `HEAD` falls back to `GET`.
     pub fn lookup<'a>(&'a self, method: &Method, path: &str) -> Lookup<'a, T> {
-        let mut best: Option<(&Route<T>, Vec<(&str, String)>)> = None;
+        let mut best: Option<(&Route<T>, Params<'_>)> = None;
         for route in &self.routes {
             if let Some(params) = matches(&route.segments, path) {
                 let better = best
@@ -238,7 +244,8 @@ mod tests {
         t.insert("/get-list", Method::Get, "list").unwrap();
         t.insert("/get-list/", Method::Post, "list-post").unwrap();
         t.insert("/files/:id", Method::Get, "file").unwrap();
-        t.insert("/files/:id/chunks/:n", Method::Get, "chunk").unwrap();
+        t.insert("/files/:id/chunks/:n", Method::Get, "chunk")
+            .unwrap();
         t.insert("/files/latest", Method::Get, "latest").unwrap();
         t.insert("/static/*rest", Method::Get, "static").unwrap();
         t
@@ -281,7 +288,10 @@ mod tests {
     fn conflicts_name_the_existing_route() {
         let mut t = table();
         let err = t.insert("/files/:other", Method::Get, "x").unwrap_err();
-        assert_eq!(err.to_string(), "route GET /files/:other conflicts with /files/:id");
+        assert_eq!(
+            err.to_string(),
+            "route GET /files/:other conflicts with /files/:id"
+        );
         let err = t.insert("/get-list/", Method::Get, "x").unwrap_err();
         assert!(err.to_string().contains("conflicts with /get-list"));
         t.insert("/files/:other", Method::Put, "ok").unwrap();

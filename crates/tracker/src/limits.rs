@@ -54,12 +54,13 @@ pub(crate) fn port(port: u32) -> Result<u16> {
     }
 }
 
-pub(crate) fn ttl(ttl: Option<u32>, default: u32) -> Result<u32> {
-    let ttl = ttl.unwrap_or(default);
+pub(crate) fn ttl(ttl: u32) -> Result<u32> {
     if (MIN_TTL_S..=MAX_TTL_S).contains(&ttl) {
         Ok(ttl)
     } else {
-        Err(bad(format!("ttl must be in {MIN_TTL_S}..={MAX_TTL_S} seconds, got {ttl}")))
+        Err(bad(format!(
+            "ttl must be in {MIN_TTL_S}..={MAX_TTL_S} seconds, got {ttl}"
+        )))
     }
 }
 
@@ -70,7 +71,10 @@ fn token_chars(what: &str, s: &str, max: usize, extra: &[u8]) -> Result<()> {
     if s.len() > max {
         return Err(bad(format!("{what} longer than {max} bytes")));
     }
-    if let Some(c) = s.bytes().find(|b| !b.is_ascii_alphanumeric() && !extra.contains(b)) {
+    if let Some(c) = s
+        .bytes()
+        .find(|b| !b.is_ascii_alphanumeric() && !extra.contains(b))
+    {
         let allowed = String::from_utf8_lossy(extra);
         return Err(bad(format!(
             "{what} {s:?} has {:?}; allowed are letters, digits and {allowed}",
@@ -106,10 +110,14 @@ pub(crate) fn name(s: &str) -> Result<&str> {
 
 pub(crate) fn file_name(s: &str) -> Result<()> {
     if s.is_empty() || s.len() > MAX_FILE_NAME_LEN {
-        return Err(bad(format!("file name must be 1..={MAX_FILE_NAME_LEN} bytes")));
+        return Err(bad(format!(
+            "file name must be 1..={MAX_FILE_NAME_LEN} bytes"
+        )));
     }
     if s == "." || s == ".." || s.chars().any(|c| c.is_control() || c == '/' || c == '\\') {
-        return Err(bad(format!("file name {s:?} must be a plain name, not a path")));
+        return Err(bad(format!(
+            "file name {s:?} must be a plain name, not a path"
+        )));
     }
     Ok(())
 }
@@ -133,9 +141,13 @@ pub(crate) fn meta(meta: serde_json::Value) -> Result<Option<Box<serde_json::Val
     if meta.is_null() {
         return Ok(None);
     }
-    let len = serde_json::to_vec(&meta).map(|v| v.len()).unwrap_or(usize::MAX);
+    let len = serde_json::to_vec(&meta)
+        .map(|v| v.len())
+        .unwrap_or(usize::MAX);
     if len > MAX_META_BYTES {
-        return Err(bad(format!("meta is {len} bytes as JSON, more than {MAX_META_BYTES}")));
+        return Err(bad(format!(
+            "meta is {len} bytes as JSON, more than {MAX_META_BYTES}"
+        )));
     }
     Ok(Some(Box::new(meta)))
 }
@@ -153,7 +165,9 @@ pub(crate) fn load(load: Option<f64>) -> Result<Option<f32>> {
 pub(crate) fn key(key: Option<&str>) -> Result<Option<&str>> {
     match key {
         None | Some("") => Ok(None),
-        Some(k) if k.len() > MAX_KEY_LEN => Err(bad(format!("key longer than {MAX_KEY_LEN} bytes"))),
+        Some(k) if k.len() > MAX_KEY_LEN => {
+            Err(bad(format!("key longer than {MAX_KEY_LEN} bytes")))
+        }
         Some(k) => Ok(Some(k)),
     }
 }
@@ -182,11 +196,10 @@ mod tests {
 
     #[test]
     fn ttls() {
-        check(ttl(None, 90), Ok(90));
-        check(ttl(Some(1), 90), Ok(1));
-        check(ttl(Some(3600), 90), Ok(3600));
-        check(ttl(Some(0), 90), Err("ttl must be in 1..=3600"));
-        check(ttl(Some(3601), 90), Err("got 3601"));
+        check(ttl(1), Ok(1));
+        check(ttl(3600), Ok(3600));
+        check(ttl(0), Err("ttl must be in 1..=3600"));
+        check(ttl(3601), Err("got 3601"));
     }
 
     #[test]

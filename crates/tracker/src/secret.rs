@@ -22,13 +22,17 @@ impl Token {
     /// a caller learns nothing about the format from the error.
     pub(crate) fn verify(&self, presented: Option<&str>, peer_id: &str) -> Result<()> {
         let Some(presented) = presented else {
-            return Err(TrackerError::Forbidden(format!("missing token for peer {peer_id}")));
+            return Err(TrackerError::Forbidden(format!(
+                "missing token for peer {peer_id}"
+            )));
         };
         let mut given = [0u8; 16];
         if decode_hex(presented, &mut given) && ct_eq(&given, &self.0) {
             Ok(())
         } else {
-            Err(TrackerError::Forbidden(format!("wrong token for peer {peer_id}")))
+            Err(TrackerError::Forbidden(format!(
+                "wrong token for peer {peer_id}"
+            )))
         }
     }
 }

@@ -34,13 +34,17 @@ fn read_response(stream: &mut TcpStream) -> u16 {
 #[test]
 fn a_thousand_concurrent_keep_alive_clients_are_all_answered() {
     let server = start(AuthMode::Session);
-    let mut clients: Vec<TcpStream> = (0..1000).map(|_| TcpStream::connect(server.addr).unwrap()).collect();
+    let mut clients: Vec<TcpStream> = (0..1000)
+        .map(|_| TcpStream::connect(server.addr).unwrap())
+        .collect();
     for round in 0..2 {
         for client in &mut clients {
             client.write_all(GET).unwrap();
         }
         for (i, client) in clients.iter_mut().enumerate() {
-            client.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+            client
+                .set_read_timeout(Some(Duration::from_secs(20)))
+                .unwrap();
             assert_eq!(read_response(client), 200, "client {i} round {round}");
         }
     }
@@ -52,16 +56,23 @@ fn slow_half_open_clients_do_not_stall_a_normal_one() {
     let mut slow: Vec<TcpStream> = Vec::new();
     for _ in 0..200 {
         let mut s = TcpStream::connect(server.addr).unwrap();
-        s.write_all(b"GET / HTTP/1.1\r\nHost: x\r\nX-Slow: ").unwrap();
+        s.write_all(b"GET / HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+            .unwrap();
         slow.push(s);
     }
     let started = Instant::now();
     let mut client = TcpStream::connect(server.addr).unwrap();
     client.write_all(GET).unwrap();
-    client.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    client
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
     assert_eq!(read_response(&mut client), 200);
     // Generous bound: the point is "not stuck behind 200 slow clients", not a speed claim.
-    assert!(started.elapsed() < Duration::from_secs(2), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
     drop(slow);
 }
 
@@ -90,7 +101,9 @@ impl Daemon {
                 }
             }
         });
-        let addr = rx.recv_timeout(Duration::from_secs(20)).expect("the daemon logs its address");
+        let addr = rx
+            .recv_timeout(Duration::from_secs(20))
+            .expect("the daemon logs its address");
         Daemon {
             child,
             addr: addr.parse().unwrap(),
@@ -98,7 +111,10 @@ impl Daemon {
     }
 
     fn signal(&self, name: &str) {
-        let status = Command::new("kill").args(["-s", name, &self.child.id().to_string()]).status().unwrap();
+        let status = Command::new("kill")
+            .args(["-s", name, &self.child.id().to_string()])
+            .status()
+            .unwrap();
         assert!(status.success());
     }
 }
@@ -135,5 +151,8 @@ fn sigterm_finishes_in_flight_requests_and_exits_zero() {
         status.is_some()
     });
     assert_eq!(status.unwrap().code(), Some(0));
-    assert!(TcpStream::connect(daemon.addr).is_err(), "no longer accepting");
+    assert!(
+        TcpStream::connect(daemon.addr).is_err(),
+        "no longer accepting"
+    );
 }

@@ -34,7 +34,13 @@ pub fn start(mode: AuthMode) -> Running {
 }
 
 /// Sends one request with the blocking client.
-pub fn send(addr: SocketAddr, method: Method, target: &str, headers: &[(&str, &str)], body: &[u8]) -> ClientResponse {
+pub fn send(
+    addr: SocketAddr,
+    method: Method,
+    target: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> ClientResponse {
     let mut req = Request::new(method, target);
     for (name, value) in headers {
         req.head.headers.append(name.to_string(), value.to_string());

@@ -1,0 +1,345 @@
+//! Body framing: [`BodyKind`] says how a body ends, [`BodyDecoder`] streams it out of a buffer
+//! (Content-Length, chunked with extensions and trailers, close-delimited), zero-copy.
+
+use bytes::{Buf, Bytes, BytesMut};
+
+use crate::limits::{MAX_CHUNK_LINE_BYTES, MAX_HEADERS, MAX_TRAILER_BYTES};
+use crate::parse::ParseError;
+use crate::parse::scan::{Side, is_tchar, scan_fields};
+use crate::types::Headers;
+
+/// How the body of a message is framed (RFC 9112 §6.3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BodyKind {
+    /// No body at all.
+    Empty,
+    /// Exactly this many bytes.
+    Length(u64),
+    /// `Transfer-Encoding: chunked`.
+    Chunked,
+    /// Everything until the peer closes (responses only).
+    CloseDelimited,
+}
+
+/// One step of [`BodyDecoder::decode`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Decoded {
+    /// The next piece of body data (never empty).
+    Data(Bytes),
+    /// The buffer holds no more body data; call again once more bytes arrived.
+    NeedMore,
+    /// The body (and its trailers) is complete; the next message starts in the buffer.
+    Done,
+}
+
+/// Streams a body out of a connection's input buffer.
+///
+/// ```
+/// # use bytes::BytesMut;
+/// # use http_core::{BodyDecoder, BodyKind, Decoded};
+/// let mut buf = BytesMut::from(&b"3\r\nabc\r\n0\r\n\r\nnext"[..]);
+/// let mut body = BodyDecoder::new(BodyKind::Chunked);
+/// assert_eq!(body.decode(&mut buf).unwrap(), Decoded::Data("abc".into()));
+/// assert_eq!(body.decode(&mut buf).unwrap(), Decoded::Done);
+/// assert_eq!(&buf[..], b"next");
+/// ```
+#[derive(Debug)]
+pub struct BodyDecoder {
+    state: State,
+    trailers: Headers,
+}
+
+#[derive(Debug)]
+enum State {
+    Length { remaining: u64 },
+    Chunked(Chunked),
+    CloseDelimited,
+    Done,
+}
+
+/// Where a chunked decoder is; `line` counts the bytes of the current chunk-size line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Chunked {
+    /// Hex digits of the chunk size.
+    Size { size: u64, line: usize },
+    /// After the digits: `BWS ; name [= value]`, up to the CR.
+    Extension { size: u64, line: usize, ext: Ext },
+    /// The CRLF ending the chunk-size line.
+    SizeEnd { size: u64 },
+    /// Chunk data still to come.
+    Data { remaining: u64 },
+    /// The CRLF after the chunk data.
+    DataEnd,
+    /// The trailer section after the last chunk.
+    Trailers,
+}
+
+/// Positions in the chunk-extension grammar of RFC 9112 §7.1.1.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Ext {
+    /// Whitespace where only `;` (after more whitespace) may follow.
+    Space,
+    /// After `;`, before the name.
+    NameStart,
+    Name,
+    /// Whitespace after a name: `=` or `;` must follow.
+    AfterName,
+    /// After `=`, before the value.
+    ValueStart,
+    Token,
+    Quoted,
+    QuotedEscape,
+    AfterQuoted,
+}
+
+impl Ext {
+    /// The state after byte `b`, or `None` if `b` cannot appear here.
+    fn next(self, b: u8) -> Option<Ext> {
+        let ws = b == b' ' || b == b'\t';
+        Some(match (self, b) {
+            (Ext::Space | Ext::NameStart | Ext::AfterName | Ext::ValueStart, _) if ws => self,
+            (Ext::Space | Ext::Name | Ext::AfterName | Ext::Token | Ext::AfterQuoted, b';') => Ext::NameStart,
+            (Ext::NameStart | Ext::Name, _) if is_tchar(b) => Ext::Name,
+            (Ext::Name, _) if ws => Ext::AfterName,
+            (Ext::Name | Ext::AfterName, b'=') => Ext::ValueStart,
+            (Ext::ValueStart, b'"') => Ext::Quoted,
+            (Ext::ValueStart | Ext::Token, _) if is_tchar(b) => Ext::Token,
+            (Ext::Token | Ext::AfterQuoted, _) if ws => Ext::Space,
+            (Ext::Quoted, b'"') => Ext::AfterQuoted,
+            (Ext::Quoted, b'\\') => Ext::QuotedEscape,
+            (Ext::Quoted, b'\t' | b' ' | b'!' | b'#'..=b'[' | b']'..=b'~' | 0x80..=0xff) => Ext::Quoted,
+            (Ext::QuotedEscape, b'\t' | b' '..=b'~' | 0x80..=0xff) => Ext::Quoted,
+            _ => return None,
+        })
+    }
+
+    /// Whether the line may end (CRLF) here.
+    fn may_end(self) -> bool {
+        matches!(self, Ext::Name | Ext::Token | Ext::AfterQuoted)
+    }
+}
+
+/// What one state function did.
+enum Step {
+    /// Go on in this state.
+    Next(Chunked),
+    /// The buffer ran out; wait in this state.
+    Pause(Chunked),
+    /// Hand out this data, then continue in this state.
+    Data(Bytes, Chunked),
+    /// The body and its trailers are complete.
+    Done,
+}
+
+const BAD_SIZE: ParseError = ParseError::BadRequest("invalid chunk size");
+
+impl BodyDecoder {
+    /// A decoder for a body framed as `kind`.
+    pub fn new(kind: BodyKind) -> BodyDecoder {
+        let state = match kind {
+            BodyKind::Empty | BodyKind::Length(0) => State::Done,
+            BodyKind::Length(n) => State::Length { remaining: n },
+            BodyKind::Chunked => State::Chunked(Chunked::Size { size: 0, line: 0 }),
+            BodyKind::CloseDelimited => State::CloseDelimited,
+        };
+        BodyDecoder {
+            state,
+            trailers: Headers::new(),
+        }
+    }
+
+    /// The next piece of body data available in `buf` (cut out zero-copy), `NeedMore`, or `Done`
+    /// once the body ended. Call repeatedly.
+    pub fn decode(&mut self, buf: &mut BytesMut) -> Result<Decoded, ParseError> {
+        match &mut self.state {
+            State::Done => Ok(Decoded::Done),
+            State::CloseDelimited if buf.is_empty() => Ok(Decoded::NeedMore),
+            State::CloseDelimited => Ok(Decoded::Data(buf.split().freeze())),
+            State::Length { .. } if buf.is_empty() => Ok(Decoded::NeedMore),
+            State::Length { remaining } => {
+                let n = take_len(*remaining, buf);
+                *remaining -= n as u64;
+                if *remaining == 0 {
+                    self.state = State::Done;
+                }
+                Ok(Decoded::Data(buf.split_to(n).freeze()))
+            }
+            State::Chunked(chunked) => {
+                let mut current = *chunked;
+                loop {
+                    let step = match current {
+                        Chunked::Size { size, line } => size_digits(buf, size, line)?,
+                        Chunked::Extension { size, line, ext } => extension(buf, size, line, ext)?,
+                        Chunked::SizeEnd { size } => size_end(buf, size)?,
+                        Chunked::Data { remaining } => data(buf, remaining),
+                        Chunked::DataEnd => data_end(buf)?,
+                        Chunked::Trailers => trailers(buf, &mut self.trailers)?,
+                    };
+                    match step {
+                        Step::Next(next) => current = next,
+                        Step::Pause(at) => {
+                            self.state = State::Chunked(at);
+                            return Ok(Decoded::NeedMore);
+                        }
+                        Step::Data(bytes, then) => {
+                            self.state = State::Chunked(then);
+                            return Ok(Decoded::Data(bytes));
+                        }
+                        Step::Done => {
+                            self.state = State::Done;
+                            return Ok(Decoded::Done);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// The peer closed: fine for a close-delimited or finished body, else [`ParseError::IncompleteBody`].
+    pub fn finish_on_eof(&mut self) -> Result<(), ParseError> {
+        match self.state {
+            State::CloseDelimited | State::Done => {
+                self.state = State::Done;
+                Ok(())
+            }
+            _ => Err(ParseError::IncompleteBody),
+        }
+    }
+
+    /// Whether the whole body has been read.
+    pub fn is_done(&self) -> bool {
+        matches!(self.state, State::Done)
+    }
+
+    /// The trailer fields of a chunked body (empty until it is done, and after the first call).
+    pub fn take_trailers(&mut self) -> Headers {
+        std::mem::take(&mut self.trailers)
+    }
+
+    /// Bytes still expected of a Content-Length body (`Some(0)` never: it is done by then).
+    pub fn remaining(&self) -> Option<u64> {
+        match self.state {
+            State::Length { remaining } => Some(remaining),
+            _ => None,
+        }
+    }
+}
+
+/// How many of `want` bytes `buf` can give now.
+fn take_len(want: u64, buf: &BytesMut) -> usize {
+    usize::try_from(want).map_or(buf.len(), |w| w.min(buf.len()))
+}
+
+/// Hex digits of a chunk size, with checked arithmetic.
+fn size_digits(buf: &mut BytesMut, mut size: u64, mut line: usize) -> Result<Step, ParseError> {
+    let mut used = 0;
+    let mut next = None;
+    for &b in buf.iter() {
+        let Some(digit) = (b as char).to_digit(16) else {
+            next = Some(b);
+            break;
+        };
+        size = size
+            .checked_mul(16)
+            .and_then(|s| s.checked_add(u64::from(digit)))
+            .ok_or(ParseError::BadRequest("chunk size overflows"))?;
+        used += 1;
+        line += 1;
+        if line > MAX_CHUNK_LINE_BYTES {
+            return Err(ParseError::BadRequest("chunk-size line too long"));
+        }
+    }
+    buf.advance(used);
+    let Some(b) = next else {
+        return Ok(Step::Pause(Chunked::Size { size, line }));
+    };
+    if line == 0 {
+        return Err(BAD_SIZE);
+    }
+    match b {
+        b'\r' => Ok(Step::Next(Chunked::SizeEnd { size })),
+        b';' | b' ' | b'\t' => Ok(Step::Next(Chunked::Extension {
+            size,
+            line,
+            ext: Ext::Space,
+        })),
+        _ => Err(BAD_SIZE),
+    }
+}
+
+/// Chunk extensions are validated and dropped: nothing here uses them.
+fn extension(buf: &mut BytesMut, size: u64, mut line: usize, mut ext: Ext) -> Result<Step, ParseError> {
+    let mut used = 0;
+    for &b in buf.iter() {
+        if b == b'\r' {
+            if !ext.may_end() {
+                return Err(ParseError::BadRequest("invalid chunk extension"));
+            }
+            buf.advance(used);
+            return Ok(Step::Next(Chunked::SizeEnd { size }));
+        }
+        ext = ext
+            .next(b)
+            .ok_or(ParseError::BadRequest("invalid character in chunk extension"))?;
+        used += 1;
+        line += 1;
+        if line > MAX_CHUNK_LINE_BYTES {
+            return Err(ParseError::BadRequest("chunk-size line too long"));
+        }
+    }
+    buf.advance(used);
+    Ok(Step::Pause(Chunked::Extension { size, line, ext }))
+}
+
+/// The CRLF ending a chunk-size line; size 0 is the last chunk.
+fn size_end(buf: &mut BytesMut, size: u64) -> Result<Step, ParseError> {
+    match crlf(buf, "expected LF after chunk size")? {
+        false => Ok(Step::Pause(Chunked::SizeEnd { size })),
+        true if size == 0 => Ok(Step::Next(Chunked::Trailers)),
+        true => Ok(Step::Next(Chunked::Data { remaining: size })),
+    }
+}
+
+fn data(buf: &mut BytesMut, remaining: u64) -> Step {
+    if remaining == 0 {
+        return Step::Next(Chunked::DataEnd);
+    }
+    if buf.is_empty() {
+        return Step::Pause(Chunked::Data { remaining });
+    }
+    let n = take_len(remaining, buf);
+    Step::Data(buf.split_to(n).freeze(), Chunked::Data { remaining: remaining - n as u64 })
+}
+
+fn data_end(buf: &mut BytesMut) -> Result<Step, ParseError> {
+    match crlf(buf, "expected CRLF after chunk data")? {
+        false => Ok(Step::Pause(Chunked::DataEnd)),
+        true => Ok(Step::Next(Chunked::Size { size: 0, line: 0 })),
+    }
+}
+
+/// The trailer section: field lines up to a blank line, validated like a header section.
+fn trailers(buf: &mut BytesMut, out: &mut Headers) -> Result<Step, ParseError> {
+    let window = &buf[..buf.len().min(MAX_TRAILER_BYTES)];
+    match scan_fields(window, MAX_HEADERS, Side::Request, &mut |_, _| Ok(()))? {
+        Some(len) => {
+            let block = buf.split_to(len).freeze();
+            *out = crate::parse::split_fields(&block, 0, MAX_HEADERS, Side::Request)?;
+            Ok(Step::Done)
+        }
+        None if buf.len() > MAX_TRAILER_BYTES => Err(ParseError::HeadTooLarge),
+        None => Ok(Step::Pause(Chunked::Trailers)),
+    }
+}
+
+/// Consumes a CRLF: `Ok(false)` if the buffer is too short to tell, `what` if it is not a CRLF.
+fn crlf(buf: &mut BytesMut, what: &'static str) -> Result<bool, ParseError> {
+    match &buf[..] {
+        [] | [b'\r'] => Ok(false),
+        [b'\r', b'\n', ..] => {
+            buf.advance(2);
+            Ok(true)
+        }
+        _ => Err(ParseError::BadRequest(what)),
+    }
+}

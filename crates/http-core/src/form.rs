@@ -1,0 +1,148 @@
+//! Percent-encoding (RFC 3986) and `application/x-www-form-urlencoded` query and form bodies.
+
+/// Decodes `%XX` escapes; `None` on a malformed escape or if the result is not UTF-8.
+/// `+` stays `+` (it means space only in forms: see [`form_decode`]).
+pub fn percent_decode(s: &str) -> Option<String> {
+    String::from_utf8(percent_decode_bytes(s.as_bytes())?).ok()
+}
+
+/// Decodes `%XX` escapes into bytes; `None` on a malformed escape.
+pub fn percent_decode_bytes(s: &[u8]) -> Option<Vec<u8>> {
+    let mut out = Vec::with_capacity(s.len());
+    let mut i = 0;
+    while let Some(&b) = s.get(i) {
+        if b == b'%' {
+            let hi = hex_value(*s.get(i + 1)?)?;
+            let lo = hex_value(*s.get(i + 2)?)?;
+            out.push(hi << 4 | lo);
+            i += 3;
+        } else {
+            out.push(b);
+            i += 1;
+        }
+    }
+    Some(out)
+}
+
+fn hex_value(b: u8) -> Option<u8> {
+    (b as char).to_digit(16).map(|d| d as u8)
+}
+
+/// Decodes an `application/x-www-form-urlencoded` string (a query or form body) into pairs.
+///
+/// `+` is a space; a key without `=` gets the value `""`; pairs that do not decode are skipped.
+///
+/// ```
+/// # use http_core::form::form_decode;
+/// let pairs = form_decode("name=Ada+L%C3%B6w&flag&bad=%zz");
+/// assert_eq!(pairs, [("name".to_string(), "Ada Löw".to_string()), ("flag".into(), "".into())]);
+/// ```
+pub fn form_decode(s: &str) -> Vec<(String, String)> {
+    s.split('&')
+        .filter(|pair| !pair.is_empty())
+        .filter_map(|pair| {
+            let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+            Some((form_component(key)?, form_component(value)?))
+        })
+        .collect()
+}
+
+fn form_component(s: &str) -> Option<String> {
+    percent_decode(&s.replace('+', " "))
+}
+
+/// The value of the first pair called `key`.
+pub fn form_value<'a>(pairs: &'a [(String, String)], key: &str) -> Option<&'a str> {
+    pairs.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+}
+
+/// Percent-encodes everything except the unreserved characters of RFC 3986 (`A-Z a-z 0-9 - . _ ~`).
+pub fn percent_encode(s: &str) -> String {
+    encode(s, false)
+}
+
+/// Encodes pairs as `application/x-www-form-urlencoded` (`a=1&b=x+y`).
+pub fn form_encode(pairs: &[(&str, &str)]) -> String {
+    let mut out = String::new();
+    for (i, (key, value)) in pairs.iter().enumerate() {
+        if i > 0 {
+            out.push('&');
+        }
+        out.push_str(&encode(key, true));
+        out.push('=');
+        out.push_str(&encode(value, true));
+    }
+    out
+}
+
+fn encode(s: &str, space_as_plus: bool) -> String {
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => out.push(b as char),
+            b' ' if space_as_plus => out.push('+'),
+            _ => {
+                out.push('%');
+                out.push(HEX[usize::from(b >> 4)] as char);
+                out.push(HEX[usize::from(b & 15)] as char);
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percent_decoding() {
+        let cases = [
+            ("", Some("")),
+            ("abc", Some("abc")),
+            ("a%20b", Some("a b")),
+            ("a+b", Some("a+b")),
+            ("%C3%A9", Some("é")),
+            ("%c3%a9", Some("é")),
+            ("%", None),
+            ("%4", None),
+            ("%zz", None),
+            ("%FF", None),
+            ("100%", None),
+        ];
+        for (input, expected) in cases {
+            assert_eq!(percent_decode(input).as_deref(), expected, "{input:?}");
+        }
+        assert_eq!(percent_decode_bytes(b"%FF%00"), Some(vec![0xff, 0]));
+    }
+
+    fn check_form(input: &str, expected: &[(&str, &str)]) {
+        let got = form_decode(input);
+        let got: Vec<_> = got.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        assert_eq!(got, expected, "{input:?}");
+    }
+
+    #[test]
+    fn form_decoding() {
+        check_form("", &[]);
+        check_form("a=1&b=2", &[("a", "1"), ("b", "2")]);
+        check_form("a=x+y%2By&&c", &[("a", "x y+y"), ("c", "")]);
+        check_form("a=%zz&b=ok", &[("b", "ok")]);
+        check_form("k=v=w", &[("k", "v=w")]);
+        check_form("%61=1", &[("a", "1")]);
+        let pairs = form_decode("a=1&a=2");
+        assert_eq!(form_value(&pairs, "a"), Some("1"));
+        assert_eq!(form_value(&pairs, "b"), None);
+    }
+
+    #[test]
+    fn encoding_round_trips() {
+        assert_eq!(percent_encode("a b/é~"), "a%20b%2F%C3%A9~");
+        assert_eq!(form_encode(&[("q", "a b&c"), ("x", "")]), "q=a+b%26c&x=");
+        let text = "Grüße, world! 100% & more+";
+        assert_eq!(percent_decode(&percent_encode(text)).as_deref(), Some(text));
+        let decoded = form_decode(&form_encode(&[("k", text)]));
+        assert_eq!(form_value(&decoded, "k"), Some(text));
+    }
+}

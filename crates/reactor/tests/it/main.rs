@@ -1,0 +1,186 @@
+//! The event loop over real sockets: agents and timers, outbound connections and the loop
+//! client, the connection cap, graceful shutdown.
+
+use bytes::Bytes;
+use http_core::{Limits, Method, Request, Response, Status};
+use reactor::client::{ClientReply, blocking_request, start};
+use reactor::{Cx, EventLoop, Message, Protocol, Reply, RequestInfo};
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::sync::Arc;
+use std::sync::mpsc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+fn hello(req: Request, _info: &RequestInfo) -> Reply {
+    Reply::Full(Response::text(Status::OK, format!("hello {}", req.path())))
+}
+
+fn server_loop(max_connections: usize) -> (EventLoop, SocketAddr) {
+    let mut event_loop = EventLoop::new(max_connections).unwrap();
+    let addr = reactor::serve(
+        &mut event_loop,
+        "127.0.0.1:0".parse().unwrap(),
+        Arc::new(hello),
+        Limits::default(),
+    )
+    .unwrap();
+    (event_loop, addr)
+}
+
+/// An agent that ticks three times on its deadline, then asks the loop's HTTP client for a page
+/// and reports everything through a channel.
+struct Ticker {
+    ticks: u32,
+    target: SocketAddr,
+    report: mpsc::Sender<String>,
+}
+
+impl Protocol for Ticker {
+    fn on_open(&mut self, cx: &mut Cx<'_>) {
+        cx.set_timeout(Duration::from_millis(20));
+    }
+
+    fn on_read(&mut self, _cx: &mut Cx<'_>) {}
+
+    fn on_timeout(&mut self, cx: &mut Cx<'_>) {
+        self.ticks += 1;
+        let _ = self.report.send(format!("tick {}", self.ticks));
+        if self.ticks < 3 {
+            cx.set_timeout(Duration::from_millis(20));
+        } else {
+            let id = cx.id();
+            start(
+                cx,
+                self.target,
+                Request::new(Method::Get, "/from-agent"),
+                id,
+                7,
+                Duration::from_secs(5),
+            );
+        }
+    }
+
+    fn on_message(&mut self, cx: &mut Cx<'_>, msg: Message) {
+        if let Ok(reply) = msg.downcast::<ClientReply>() {
+            let body = reply
+                .result
+                .map(|r| String::from_utf8_lossy(&r.body).into_owned());
+            let _ = self.report.send(format!("reply {} {:?}", reply.tag, body));
+            cx.close();
+        }
+    }
+}
+
+#[test]
+fn agents_get_timers_and_the_loop_client_works() {
+    let (mut event_loop, addr) = server_loop(100);
+    let (tx, rx) = mpsc::channel();
+    event_loop.spawn(Box::new(Ticker {
+        ticks: 0,
+        target: addr,
+        report: tx,
+    }));
+    let handle = event_loop.handle();
+    let thread = thread::spawn(move || event_loop.run());
+    let got: Vec<String> = (0..4)
+        .map(|_| rx.recv_timeout(Duration::from_secs(5)).unwrap())
+        .collect();
+    assert_eq!(
+        got,
+        [
+            "tick 1",
+            "tick 2",
+            "tick 3",
+            "reply 7 Ok(\"hello /from-agent\")"
+        ]
+    );
+    handle.stop();
+    thread.join().unwrap().unwrap();
+}
+
+/// Reports a connect failure.
+struct Dialer(mpsc::Sender<String>);
+
+impl Protocol for Dialer {
+    fn on_read(&mut self, _cx: &mut Cx<'_>) {}
+    fn on_close(&mut self, reason: reactor::CloseReason) {
+        let _ = self
+            .0
+            .send(format!("{reason:?}").split('(').next().unwrap().to_owned());
+    }
+}
+
+#[test]
+fn a_failed_connect_is_reported_to_the_protocol() {
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let dead = closed.local_addr().unwrap();
+    drop(closed);
+    let event_loop = EventLoop::new(10).unwrap();
+    let handle = event_loop.handle();
+    let thread = thread::spawn(move || event_loop.run());
+    let (tx, rx) = mpsc::channel();
+    handle.connect(dead, Box::new(Dialer(tx))).unwrap();
+    assert_eq!(
+        rx.recv_timeout(Duration::from_secs(5)).unwrap(),
+        "ConnectFailed"
+    );
+    handle.stop();
+    thread.join().unwrap().unwrap();
+}
+
+#[test]
+fn at_capacity_the_server_stops_accepting_until_a_connection_closes() {
+    let (event_loop, addr) = server_loop(2);
+    let handle = event_loop.handle();
+    let thread = thread::spawn(move || event_loop.run());
+    let mut first = TcpStream::connect(addr).unwrap();
+    let mut second = TcpStream::connect(addr).unwrap();
+    for s in [&mut first, &mut second] {
+        s.write_all(b"GET /a HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+        let mut buf = [0u8; 256];
+        assert!(s.read(&mut buf).unwrap() > 0);
+    }
+    // The third connection completes in the kernel's backlog but is not served yet.
+    let mut third = TcpStream::connect(addr).unwrap();
+    third
+        .write_all(b"GET /c HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    third
+        .set_read_timeout(Some(Duration::from_millis(300)))
+        .unwrap();
+    let mut buf = [0u8; 256];
+    assert!(third.read(&mut buf).is_err(), "served beyond capacity");
+    drop(first);
+    third
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    let n = third.read(&mut buf).unwrap();
+    assert!(String::from_utf8_lossy(&buf[..n]).contains("hello /c"));
+    handle.stop();
+    thread.join().unwrap().unwrap();
+}
+
+#[test]
+fn graceful_shutdown_closes_idle_connections_and_returns() {
+    let (event_loop, addr) = server_loop(100);
+    let handle = event_loop.handle();
+    let thread = thread::spawn(move || event_loop.run());
+    let mut idle = TcpStream::connect(addr).unwrap();
+    let ok = blocking_request(
+        addr,
+        &Request::new(Method::Get, "/x"),
+        Duration::from_secs(5),
+    )
+    .unwrap();
+    assert_eq!(ok.body, Bytes::from_static(b"hello /x"));
+    let started = Instant::now();
+    handle.shutdown();
+    thread.join().unwrap().unwrap();
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "idle connections do not hold shutdown"
+    );
+    let mut buf = [0u8; 16];
+    assert_eq!(idle.read(&mut buf).unwrap_or(0), 0);
+}

@@ -1,0 +1,206 @@
+//! The router over real sockets: panics, hooks, streaming, deferred replies, upgrades.
+
+use bytes::Bytes;
+use http_core::{Method, Request, Response, Status};
+use reactor::client::blocking_request;
+use reactor::{Cx, Protocol, Reply};
+use router::{App, HttpError, Json, Req};
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::time::{Duration, Instant};
+
+fn get(addr: SocketAddr, path: &str) -> reactor::client::ClientResponse {
+    blocking_request(
+        addr,
+        &Request::new(Method::Get, path),
+        Duration::from_secs(5),
+    )
+    .unwrap()
+}
+
+fn read_until(stream: &mut TcpStream, needle: &str, wait: Duration) -> String {
+    let deadline = Instant::now() + wait;
+    let mut out = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !String::from_utf8_lossy(&out).contains(needle) {
+        let left = deadline.saturating_duration_since(Instant::now());
+        assert!(
+            !left.is_zero(),
+            "timed out waiting for {needle:?}; got {:?}",
+            String::from_utf8_lossy(&out)
+        );
+        stream.set_read_timeout(Some(left)).unwrap();
+        match stream.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => out.extend_from_slice(&buf[..n]),
+            Err(_) => break,
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[test]
+fn a_panicking_handler_answers_500_and_the_server_keeps_serving() {
+    let mut app = App::new();
+    app.get("/boom", |_req: &Req| -> String {
+        panic!("handler exploded")
+    })
+    .unwrap();
+    app.get("/ok", |_req: &Req| "fine").unwrap();
+    let server = app.spawn("127.0.0.1:0").unwrap();
+    assert_eq!(
+        get(server.addr, "/boom").status,
+        Status::INTERNAL_SERVER_ERROR
+    );
+    let ok = get(server.addr, "/ok");
+    assert_eq!(ok.status, Status::OK);
+    assert_eq!(&ok.body[..], b"fine");
+    // Same connection: the panic did not poison it.
+    let mut stream = TcpStream::connect(server.addr).unwrap();
+    stream
+        .write_all(b"GET /boom HTTP/1.1\r\nHost: x\r\n\r\nGET /ok HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let text = read_until(&mut stream, "fine", Duration::from_secs(5));
+    assert!(text.starts_with("HTTP/1.1 500"), "{text}");
+}
+
+#[test]
+fn params_queries_json_and_errors() {
+    let mut app = App::new();
+    app.get("/files/:id/chunks/:n", |req: &Req| {
+        Json(serde_json::json!({"id": req.param("id"), "n": req.param("n"), "q": req.query("q")}))
+    })
+    .unwrap();
+    app.get("/deny", |_req: &Req| {
+        Err::<String, _>(HttpError::forbidden("no way"))
+    })
+    .unwrap();
+    let server = app.spawn("127.0.0.1:0").unwrap();
+    let resp = get(server.addr, "/files/a%20b/chunks/3?q=x+y");
+    assert_eq!(&resp.body[..], br#"{"id":"a b","n":"3","q":"x y"}"#);
+    let deny = get(server.addr, "/deny");
+    assert_eq!(deny.status, Status::FORBIDDEN);
+    assert_eq!(&deny.body[..], br#"{"error":"no way"}"#);
+    let missing = get(server.addr, "/nothing");
+    assert_eq!(missing.status, Status::NOT_FOUND);
+    assert!(String::from_utf8_lossy(&missing.body).contains("/nothing"));
+}
+
+#[test]
+fn before_hooks_guard_and_after_hooks_decorate() {
+    let mut app = App::new();
+    app.get("/open", |_req: &Req| "open").unwrap();
+    app.get("/secret", |_req: &Req| "secret").unwrap();
+    app.before(|req: &Req| {
+        (req.path() == "/secret" && req.header("x-key") != Some("k"))
+            .then(|| Reply::Full(HttpError::unauthorized("key required").into_response()))
+    });
+    app.after(|_req: &Req, resp: &mut Response| resp.headers.insert("X-Frame-Options", "DENY"));
+    let server = app.spawn("127.0.0.1:0").unwrap();
+    assert_eq!(get(server.addr, "/open").status, Status::OK);
+    let denied = get(server.addr, "/secret");
+    assert_eq!(denied.status, Status::UNAUTHORIZED);
+    assert_eq!(denied.headers.get_str("x-frame-options"), Some("DENY"));
+    let mut req = Request::new(Method::Get, "/secret");
+    req.head.headers.append("X-Key", "k");
+    assert_eq!(
+        blocking_request(server.addr, &req, Duration::from_secs(5))
+            .unwrap()
+            .status,
+        Status::OK
+    );
+}
+
+#[test]
+fn streamed_bodies_arrive_while_the_stream_is_open() {
+    let mut app = App::new();
+    app.get("/events", |req: &Req| {
+        let sender = req.info().body_sender();
+        std::thread::spawn(move || {
+            sender.send("data: one\n\n");
+            std::thread::sleep(Duration::from_millis(300));
+            sender.send("data: two\n\n");
+        });
+        Reply::Stream(Response::with_body(
+            Status::OK,
+            "text/event-stream",
+            Bytes::new(),
+        ))
+    })
+    .unwrap();
+    let server = app.spawn("127.0.0.1:0").unwrap();
+    let mut stream = TcpStream::connect(server.addr).unwrap();
+    stream
+        .write_all(b"GET /events HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    let started = Instant::now();
+    let first = read_until(&mut stream, "data: one", Duration::from_secs(5));
+    assert!(first.contains("Transfer-Encoding: chunked"), "{first}");
+    assert!(
+        started.elapsed() < Duration::from_millis(300),
+        "first event before the stream ends"
+    );
+    let rest = read_until(&mut stream, "\r\n0\r\n\r\n", Duration::from_secs(5));
+    assert!(rest.contains("data: two"), "{rest}");
+}
+
+#[test]
+fn deferred_replies_keep_pipelined_order() {
+    let mut app = App::new();
+    app.get("/slow", |req: &Req| {
+        let responder = req.info().responder();
+        std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(100));
+            responder.respond(Response::text(Status::OK, "slow"));
+        });
+        Reply::Deferred
+    })
+    .unwrap();
+    app.get("/fast", |_req: &Req| "fast").unwrap();
+    let server = app.spawn("127.0.0.1:0").unwrap();
+    let mut stream = TcpStream::connect(server.addr).unwrap();
+    stream
+        .write_all(b"GET /slow HTTP/1.1\r\nHost: x\r\n\r\nGET /fast HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let text = read_until(&mut stream, "fast", Duration::from_secs(5));
+    let slow = text.find("slow").unwrap();
+    let fast = text.find("fast").unwrap();
+    assert!(slow < fast, "{text}");
+}
+
+/// Echoes every byte back: the protocol after the upgrade.
+struct Echo;
+
+impl Protocol for Echo {
+    fn on_read(&mut self, cx: &mut Cx<'_>) {
+        let data = cx.input().split();
+        cx.write(&data);
+    }
+}
+
+#[test]
+fn upgrade_hands_the_connection_to_another_protocol() {
+    let mut app = App::new();
+    app.get("/echo", |req: &Req| {
+        if !req.request().head.is_upgrade() {
+            return Reply::Full(HttpError::bad_request("upgrade required").into_response());
+        }
+        let response = Response::new(Status::SWITCHING_PROTOCOLS)
+            .header("Upgrade", "echo")
+            .header("Connection", "Upgrade");
+        Reply::Upgrade(response, Box::new(Echo))
+    })
+    .unwrap();
+    let server = app.spawn("127.0.0.1:0").unwrap();
+    let mut stream = TcpStream::connect(server.addr).unwrap();
+    // Bytes right after the head belong to the new protocol.
+    stream
+        .write_all(
+            b"GET /echo HTTP/1.1\r\nHost: x\r\nUpgrade: echo\r\nConnection: Upgrade\r\n\r\nhello",
+        )
+        .unwrap();
+    let text = read_until(&mut stream, "hello", Duration::from_secs(5));
+    assert!(text.starts_with("HTTP/1.1 101"), "{text}");
+    stream.write_all(b" again").unwrap();
+    read_until(&mut stream, " again", Duration::from_secs(5));
+}
