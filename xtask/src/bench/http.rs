@@ -112,7 +112,9 @@ fn start_backend(dir: &Path, root: &Path, port: u16) -> Result<Process> {
         .args(["--host", "127.0.0.1", "--port"])
         .arg(port.to_string())
         .arg("--static-root")
-        .arg(root);
+        .arg(root)
+        // Like nginx's `access_log off`: no per-request log line.
+        .env("RUST_LOG", "warn");
     let mut backend = Process::spawn("backend-bin", command, &dir.join("backend-bin.log"))?;
     backend.wait_for_port(port, START_TIMEOUT)?;
     Ok(backend)
