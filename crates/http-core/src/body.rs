@@ -98,7 +98,9 @@ impl Ext {
         let ws = b == b' ' || b == b'\t';
         Some(match (self, b) {
             (Ext::Space | Ext::NameStart | Ext::AfterName | Ext::ValueStart, _) if ws => self,
-            (Ext::Space | Ext::Name | Ext::AfterName | Ext::Token | Ext::AfterQuoted, b';') => Ext::NameStart,
+            (Ext::Space | Ext::Name | Ext::AfterName | Ext::Token | Ext::AfterQuoted, b';') => {
+                Ext::NameStart
+            }
             (Ext::NameStart | Ext::Name, _) if is_tchar(b) => Ext::Name,
             (Ext::Name, _) if ws => Ext::AfterName,
             (Ext::Name | Ext::AfterName, b'=') => Ext::ValueStart,
@@ -107,7 +109,9 @@ impl Ext {
             (Ext::Token | Ext::AfterQuoted, _) if ws => Ext::Space,
             (Ext::Quoted, b'"') => Ext::AfterQuoted,
             (Ext::Quoted, b'\\') => Ext::QuotedEscape,
-            (Ext::Quoted, b'\t' | b' ' | b'!' | b'#'..=b'[' | b']'..=b'~' | 0x80..=0xff) => Ext::Quoted,
+            (Ext::Quoted, b'\t' | b' ' | b'!' | b'#'..=b'[' | b']'..=b'~' | 0x80..=0xff) => {
+                Ext::Quoted
+            }
             (Ext::QuotedEscape, b'\t' | b' '..=b'~' | 0x80..=0xff) => Ext::Quoted,
             _ => return None,
         })
@@ -216,7 +220,7 @@ impl BodyDecoder {
         std::mem::take(&mut self.trailers)
     }
 
-    /// Bytes still expected of a Content-Length body (`Some(0)` never: it is done by then).
+    /// Bytes still expected of a Content-Length body; `None` once it is done or for other kinds.
     pub fn remaining(&self) -> Option<u64> {
         match self.state {
             State::Length { remaining } => Some(remaining),
@@ -268,7 +272,12 @@ fn size_digits(buf: &mut BytesMut, mut size: u64, mut line: usize) -> Result<Ste
 }
 
 /// Chunk extensions are validated and dropped: nothing here uses them.
-fn extension(buf: &mut BytesMut, size: u64, mut line: usize, mut ext: Ext) -> Result<Step, ParseError> {
+fn extension(
+    buf: &mut BytesMut,
+    size: u64,
+    mut line: usize,
+    mut ext: Ext,
+) -> Result<Step, ParseError> {
     let mut used = 0;
     for &b in buf.iter() {
         if b == b'\r' {
@@ -278,9 +287,9 @@ fn extension(buf: &mut BytesMut, size: u64, mut line: usize, mut ext: Ext) -> Re
             buf.advance(used);
             return Ok(Step::Next(Chunked::SizeEnd { size }));
         }
-        ext = ext
-            .next(b)
-            .ok_or(ParseError::BadRequest("invalid character in chunk extension"))?;
+        ext = ext.next(b).ok_or(ParseError::BadRequest(
+            "invalid character in chunk extension",
+        ))?;
         used += 1;
         line += 1;
         if line > MAX_CHUNK_LINE_BYTES {
@@ -308,7 +317,12 @@ fn data(buf: &mut BytesMut, remaining: u64) -> Step {
         return Step::Pause(Chunked::Data { remaining });
     }
     let n = take_len(remaining, buf);
-    Step::Data(buf.split_to(n).freeze(), Chunked::Data { remaining: remaining - n as u64 })
+    Step::Data(
+        buf.split_to(n).freeze(),
+        Chunked::Data {
+            remaining: remaining - n as u64,
+        },
+    )
 }
 
 fn data_end(buf: &mut BytesMut) -> Result<Step, ParseError> {
@@ -321,7 +335,7 @@ fn data_end(buf: &mut BytesMut) -> Result<Step, ParseError> {
 /// The trailer section: field lines up to a blank line, validated like a header section.
 fn trailers(buf: &mut BytesMut, out: &mut Headers) -> Result<Step, ParseError> {
     let window = &buf[..buf.len().min(MAX_TRAILER_BYTES)];
-    match scan_fields(window, MAX_HEADERS, Side::Request, &mut |_, _| Ok(()))? {
+    match scan_fields(window, MAX_HEADERS, Side::Request, |_, _| Ok(()))? {
         Some(len) => {
             let block = buf.split_to(len).freeze();
             *out = crate::parse::split_fields(&block, 0, MAX_HEADERS, Side::Request)?;
@@ -341,5 +355,179 @@ fn crlf(buf: &mut BytesMut, what: &'static str) -> Result<bool, ParseError> {
             Ok(true)
         }
         _ => Err(ParseError::BadRequest(what)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Decodes `input` fed whole and byte by byte; both must agree. Returns the body, the
+    /// trailers, whether it finished, and the bytes left after it — or the error.
+    fn decode_all(
+        kind: BodyKind,
+        input: &[u8],
+    ) -> Result<(Vec<u8>, Headers, bool, Vec<u8>), ParseError> {
+        let whole = run(kind, &[input]);
+        let bytes: Vec<&[u8]> = input.chunks(1).collect();
+        let trickled = run(kind, &bytes);
+        assert_eq!(
+            whole,
+            trickled,
+            "byte-by-byte differs for {:?}",
+            String::from_utf8_lossy(input)
+        );
+        whole
+    }
+
+    fn run(
+        kind: BodyKind,
+        pieces: &[&[u8]],
+    ) -> Result<(Vec<u8>, Headers, bool, Vec<u8>), ParseError> {
+        let mut decoder = BodyDecoder::new(kind);
+        let mut buf = BytesMut::new();
+        let mut body = Vec::new();
+        for piece in pieces {
+            buf.extend_from_slice(piece);
+            loop {
+                match decoder.decode(&mut buf)? {
+                    Decoded::Data(data) => {
+                        assert!(!data.is_empty());
+                        body.extend_from_slice(&data);
+                    }
+                    Decoded::NeedMore => break,
+                    Decoded::Done => break,
+                }
+            }
+        }
+        Ok((
+            body,
+            decoder.take_trailers(),
+            decoder.is_done(),
+            buf.to_vec(),
+        ))
+    }
+
+    fn check(input: &str, expected: Result<(&str, bool, &str), ParseError>) {
+        let got = decode_all(BodyKind::Chunked, input.as_bytes());
+        let got = got
+            .as_ref()
+            .map(|(body, _, done, rest)| (&body[..], *done, &rest[..]));
+        let expected = expected.map(|(b, d, r)| (b.as_bytes(), d, r.as_bytes()));
+        let got = got.map_err(Clone::clone);
+        assert_eq!(got, expected, "{input:?}");
+    }
+
+    fn bad(what: &'static str) -> Result<(&'static str, bool, &'static str), ParseError> {
+        Err(ParseError::BadRequest(what))
+    }
+
+    #[test]
+    fn chunked_bodies() {
+        check("0\r\n\r\n", Ok(("", true, "")));
+        check("5\r\nhello\r\n0\r\n\r\nnext", Ok(("hello", true, "next")));
+        check(
+            "5\r\nhello\r\n6\r\n world\r\n000\r\n\r\n",
+            Ok(("hello world", true, "")),
+        );
+        check("A\r\n0123456789\r\n0\r\n\r\n", Ok(("0123456789", true, "")));
+        check(
+            "5;a=b;c;d=\"x;\\\"y\"\r\nhello\r\n0\r\n\r\n",
+            Ok(("hello", true, "")),
+        );
+        check("5 ; a = b\r\nhello\r\n0\r\n\r\n", Ok(("hello", true, "")));
+        check("5\r\nhel", Ok(("hel", false, "")));
+        check("5\r\nhello\r\n0\r\n", Ok(("hello", false, "")));
+        check(
+            "5\r\nhello\r\n0\r\nA: b\r\n",
+            Ok(("hello", false, "A: b\r\n")),
+        );
+        check("ffffffffffffffff\r\nab", Ok(("ab", false, "")));
+    }
+
+    #[test]
+    fn bad_chunk_sizes() {
+        check("x\r\n", bad("invalid chunk size"));
+        check("\r\n", bad("invalid chunk size"));
+        check("-1\r\n", bad("invalid chunk size"));
+        check("10000000000000000\r\n", bad("chunk size overflows"));
+        check("5\r\nhelloX\r\n", bad("expected CRLF after chunk data"));
+        check(
+            "5\r\nhello\n0\r\n\r\n",
+            bad("expected CRLF after chunk data"),
+        );
+        check("3\r\nfoo\r\n\r\n", bad("invalid chunk size"));
+        check("5\n", bad("invalid chunk size"));
+        check("5\rx", bad("expected LF after chunk size"));
+        check("5 \r\n", bad("invalid chunk extension"));
+        check("2;\r\n", bad("invalid chunk extension"));
+        check("2 x\r\n", bad("invalid character in chunk extension"));
+        check("5;a=\"b\r\n", bad("invalid chunk extension"));
+        check("5;a=\r\n", bad("invalid chunk extension"));
+        check("3 \n  \r\n", bad("invalid character in chunk extension"));
+        let long = format!("1;a={}\r\n", "b".repeat(MAX_CHUNK_LINE_BYTES));
+        check(&long, bad("chunk-size line too long"));
+        let zeros = format!("{}1\r\n", "0".repeat(MAX_CHUNK_LINE_BYTES));
+        check(&zeros, bad("chunk-size line too long"));
+    }
+
+    #[test]
+    fn trailers() {
+        let input = b"3\r\nabc\r\n0\r\nX-Sum: 42\r\nX-Other:  two words \r\n\r\nrest";
+        let (body, trailers, done, rest) = decode_all(BodyKind::Chunked, input).unwrap();
+        assert_eq!(
+            (&body[..], done, &rest[..]),
+            (&b"abc"[..], true, &b"rest"[..])
+        );
+        assert_eq!(trailers.get("x-sum"), Some(&b"42"[..]));
+        assert_eq!(trailers.get_str("x-other"), Some("two words"));
+        check(
+            "0\r\nA: b\r\n c\r\n\r\n",
+            bad("obs-fold or whitespace before a field line"),
+        );
+        check(
+            "0\r\nA: b\nC: d\r\n\r\n",
+            bad("bare LF in header field value"),
+        );
+        check("0\r\nA : b\r\n\r\n", bad("invalid header field name"));
+        let huge = format!("0\r\nA: {}\r\n", "x".repeat(MAX_TRAILER_BYTES));
+        assert_eq!(
+            decode_all(BodyKind::Chunked, huge.as_bytes()),
+            Err(ParseError::HeadTooLarge)
+        );
+    }
+
+    #[test]
+    fn length_and_close_delimited_bodies() {
+        let (body, _, done, rest) = decode_all(BodyKind::Length(5), b"hello world").unwrap();
+        assert_eq!(
+            (&body[..], done, &rest[..]),
+            (&b"hello"[..], true, &b" world"[..])
+        );
+        let (body, _, done, _) = decode_all(BodyKind::Length(5), b"hel").unwrap();
+        assert_eq!((&body[..], done), (&b"hel"[..], false));
+        let (body, _, done, rest) = decode_all(BodyKind::Empty, b"next").unwrap();
+        assert_eq!((&body[..], done, &rest[..]), (&b""[..], true, &b"next"[..]));
+        let (body, _, done, _) = decode_all(BodyKind::CloseDelimited, b"all of it").unwrap();
+        assert_eq!((&body[..], done), (&b"all of it"[..], false));
+    }
+
+    #[test]
+    fn eof_and_remaining() {
+        let mut close = BodyDecoder::new(BodyKind::CloseDelimited);
+        assert_eq!(close.finish_on_eof(), Ok(()));
+        assert!(close.is_done());
+        let mut length = BodyDecoder::new(BodyKind::Length(4));
+        let mut buf = BytesMut::from(&b"ab"[..]);
+        assert_eq!(length.decode(&mut buf), Ok(Decoded::Data("ab".into())));
+        assert_eq!(length.remaining(), Some(2));
+        assert_eq!(length.decode(&mut buf), Ok(Decoded::NeedMore));
+        assert_eq!(length.finish_on_eof(), Err(ParseError::IncompleteBody));
+        let mut chunked = BodyDecoder::new(BodyKind::Chunked);
+        assert_eq!(chunked.remaining(), None);
+        assert_eq!(chunked.finish_on_eof(), Err(ParseError::IncompleteBody));
+        let mut empty = BodyDecoder::new(BodyKind::Length(0));
+        assert_eq!(empty.finish_on_eof(), Ok(()));
+        assert_eq!(empty.decode(&mut buf), Ok(Decoded::Done));
     }
 }

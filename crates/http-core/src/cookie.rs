@@ -198,7 +198,10 @@ mod tests {
         let cases = [
             (SetCookie::new("a", "b"), "a=b"),
             (
-                SetCookie::new("sid", "ab").path("/").http_only().same_site(SameSite::Lax),
+                SetCookie::new("sid", "ab")
+                    .path("/")
+                    .http_only()
+                    .same_site(SameSite::Lax),
                 "sid=ab; Path=/; HttpOnly; SameSite=Lax",
             ),
             (
@@ -214,7 +217,10 @@ mod tests {
                 SetCookie::new("auth", "").path("/").expired(),
                 "auth=; Path=/; Max-Age=0; Expires=Thu, 01 Jan 1970 00:00:00 GMT",
             ),
-            (SetCookie::new("a", "b; Domain=evil\r\nX: y").same_site(SameSite::Strict), "a=b Domain=evilX: y; SameSite=Strict"),
+            (
+                SetCookie::new("a", "b; Domain=evil\r\nX: y").same_site(SameSite::Strict),
+                "a=b Domain=evilX: y; SameSite=Strict",
+            ),
         ];
         for (cookie, expected) in cases {
             assert_eq!(cookie.to_string(), expected);

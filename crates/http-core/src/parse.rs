@@ -10,7 +10,7 @@ pub(crate) mod scan;
 
 pub use request_parser::RequestParser;
 
-use bytes::{Bytes, BytesMut};
+use bytes::{Buf, Bytes, BytesMut};
 
 use crate::body::BodyKind;
 use crate::limits::{Limits, MAX_HEADERS};
@@ -58,10 +58,14 @@ impl ParseError {
     pub fn status(&self) -> Status {
         match self {
             ParseError::BadRequest(_) | ParseError::IncompleteBody => Status::BAD_REQUEST,
-            ParseError::HeadTooLarge | ParseError::TooManyHeaders => Status::HEADER_FIELDS_TOO_LARGE,
+            ParseError::HeadTooLarge | ParseError::TooManyHeaders => {
+                Status::HEADER_FIELDS_TOO_LARGE
+            }
             ParseError::UriTooLong => Status::URI_TOO_LONG,
             ParseError::BodyTooLarge => Status::PAYLOAD_TOO_LARGE,
-            ParseError::UnsupportedTransferCoding | ParseError::UnknownMethod => Status::NOT_IMPLEMENTED,
+            ParseError::UnsupportedTransferCoding | ParseError::UnknownMethod => {
+                Status::NOT_IMPLEMENTED
+            }
             ParseError::UnsupportedVersion => Status::HTTP_VERSION_NOT_SUPPORTED,
             ParseError::BadResponse(_) => Status::BAD_GATEWAY,
         }
@@ -90,12 +94,21 @@ pub fn parse_request_head(
     limits: &Limits,
 ) -> Result<Option<(RequestHead, BodyKind)>, ParseError> {
     while buf.starts_with(b"\r\n") {
-        let _ = buf.split_to(2);
+        buf.advance(2);
+    }
+    if &buf[..] == b"\r" {
+        // Perhaps the start of one more empty line.
+        return Ok(None);
     }
     let Some(scanned) = scan::scan_head(buf, limits, Side::Request)? else {
         return Ok(None);
     };
-    let StartLine::Request { method, target, version } = scanned.start.clone() else {
+    let StartLine::Request {
+        method,
+        target,
+        version,
+    } = scanned.start.clone()
+    else {
         unreachable!("the request scanner reads request lines");
     };
     let (head, headers) = cut_head(buf, &scanned, limits, Side::Request)?;
@@ -156,7 +169,14 @@ pub fn parse_response_head(
             _ => BodyKind::CloseDelimited,
         }
     };
-    Ok(Some((ResponseHead { version, status, headers }, kind)))
+    Ok(Some((
+        ResponseHead {
+            version,
+            status,
+            headers,
+        },
+        kind,
+    )))
 }
 
 /// The body of a request: RFC 9112 §6.3 rules 4-6 (no framing header means no body).
@@ -167,7 +187,9 @@ fn request_body_kind(framing: &Framing) -> Result<BodyKind, ParseError> {
             ..
         } => {
             if !codings.chunked {
-                return Err(ParseError::BadRequest("transfer-encoding does not end in chunked"));
+                return Err(ParseError::BadRequest(
+                    "transfer-encoding does not end in chunked",
+                ));
             }
             check_codings(codings)?;
             Ok(BodyKind::Chunked)
@@ -214,7 +236,10 @@ pub(crate) fn split_fields(
         Ok(httparse::Status::Complete((_, parsed))) => {
             let mut headers = Headers::with_capacity(parsed.len());
             for field in parsed.iter() {
-                headers.append(block.slice_ref(field.name.as_bytes()), block.slice_ref(field.value));
+                headers.append(
+                    block.slice_ref(field.name.as_bytes()),
+                    block.slice_ref(field.value),
+                );
             }
             Ok(headers)
         }
@@ -229,3 +254,363 @@ fn ascii(bytes: &[u8]) -> &str {
     std::str::from_utf8(bytes).unwrap_or_default()
 }
 
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::types::Version;
+
+    /// Parses `input` as one request head: the body kind, `None` for "need more", or the error.
+    fn head(input: &[u8], limits: &Limits) -> Result<Option<BodyKind>, ParseError> {
+        let mut buf = BytesMut::from(input);
+        parse_request_head(&mut buf, limits).map(|o| o.map(|(_, kind)| kind))
+    }
+
+    fn check(input: &str, expected: Result<Option<BodyKind>, ParseError>) {
+        assert_eq!(
+            head(input.as_bytes(), &Limits::default()),
+            expected,
+            "{input:?}"
+        );
+    }
+
+    fn bad(what: &'static str) -> Result<Option<BodyKind>, ParseError> {
+        Err(ParseError::BadRequest(what))
+    }
+
+    #[test]
+    fn framing_of_requests() {
+        check(
+            "GET / HTTP/1.1\r\nHost: a\r\n\r\n",
+            Ok(Some(BodyKind::Empty)),
+        );
+        check(
+            "POST / HTTP/1.1\r\nContent-Length: 5\r\n\r\n",
+            Ok(Some(BodyKind::Length(5))),
+        );
+        check(
+            "POST / HTTP/1.1\r\nContent-Length: 5\r\ncontent-length: 5\r\n\r\n",
+            Ok(Some(BodyKind::Length(5))),
+        );
+        check(
+            "POST / HTTP/1.1\r\nContent-Length: 5, 5\r\n\r\n",
+            Ok(Some(BodyKind::Length(5))),
+        );
+        check(
+            "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n",
+            Ok(Some(BodyKind::Chunked)),
+        );
+        check(
+            "POST / HTTP/1.1\r\nTransfer-Encoding: gzip, chunked\r\n\r\n",
+            Ok(Some(BodyKind::Chunked)),
+        );
+        check(
+            "CONNECT a:443 HTTP/1.1\r\nContent-Length: 5\r\n\r\n",
+            Ok(Some(BodyKind::Empty)),
+        );
+        check("\r\n\r\nGET / HTTP/1.1\r\n\r\n", Ok(Some(BodyKind::Empty)));
+        check("\r", Ok(None));
+        check("GET / HTTP/1.1\r\nHost: a\r\n\r", Ok(None));
+        check("", Ok(None));
+    }
+
+    #[test]
+    fn smuggling_defences() {
+        check(
+            "POST / HTTP/1.1\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n",
+            bad("both content-length and transfer-encoding"),
+        );
+        check(
+            "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\nContent-Length: 5\r\n",
+            bad("both content-length and transfer-encoding"),
+        );
+        check(
+            "POST / HTTP/1.1\r\nContent-Length: 5\r\nContent-Length: 6\r\n",
+            bad("conflicting content-length values"),
+        );
+        check(
+            "POST / HTTP/1.1\r\nContent-Length: 5, 6\r\n\r\n",
+            bad("invalid content-length"),
+        );
+        check(
+            "POST / HTTP/1.1\r\nContent-Length: -1\r\n\r\n",
+            bad("invalid content-length"),
+        );
+        check(
+            "POST / HTTP/1.1\r\nContent-Length: +1\r\n\r\n",
+            bad("invalid content-length"),
+        );
+        check(
+            "POST / HTTP/1.1\r\nContent-Length: 1a\r\n\r\n",
+            bad("invalid content-length"),
+        );
+        check(
+            "POST / HTTP/1.1\r\nContent-Length: \r\n\r\n",
+            bad("invalid content-length"),
+        );
+        check(
+            "POST / HTTP/1.1\r\nContent-Length: 99999999999999999999\r\n",
+            bad("invalid content-length"),
+        );
+        check(
+            "POST / HTTP/1.1\r\nTransfer-Encoding: gzip\r\n\r\n",
+            bad("transfer-encoding does not end in chunked"),
+        );
+        check(
+            "POST / HTTP/1.1\r\nTransfer-Encoding: identity\r\n\r\n",
+            bad("transfer-encoding does not end in chunked"),
+        );
+        check(
+            "POST / HTTP/1.1\r\nTransfer-Encoding: chunked, gzip\r\n",
+            bad("chunked is not the final transfer coding"),
+        );
+        check(
+            "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n",
+            bad("chunked is not the final transfer coding"),
+        );
+        check(
+            "POST / HTTP/1.1\r\nTransfer-Encoding: chunkedchunked\r\n\r\n",
+            bad("transfer-encoding does not end in chunked"),
+        );
+        check(
+            "POST / HTTP/1.1\r\nTransfer-Encoding: pigeons, chunked\r\n\r\n",
+            Err(ParseError::UnsupportedTransferCoding),
+        );
+        check(
+            "POST / HTTP/1.1\r\nTransfer-Encoding: ch@nked\r\n\r\n",
+            bad("invalid transfer-encoding"),
+        );
+        check(
+            "GET / HTTP/1.1\r\nA: b\r\n c\r\n\r\n",
+            bad("obs-fold or whitespace before a field line"),
+        );
+        check(
+            "GET / HTTP/1.1\r\n\tA: b\r\n",
+            bad("obs-fold or whitespace before a field line"),
+        );
+        check(
+            "GET / HTTP/1.1\r\nA: b\rc\r\n\r\n",
+            bad("bare CR in header field value"),
+        );
+        check(
+            "GET / HTTP/1.1\r\nA: b\r\n\rX",
+            bad("bare CR in header section"),
+        );
+        check(
+            "GET / HTTP/1.1\r\nA: b\nC: d\r\n\r\n",
+            bad("bare LF in header field value"),
+        );
+        check(
+            "GET / HTTP/1.1\r\nA: b\r\n\n",
+            bad("bare LF in header section"),
+        );
+        check("GET / HTTP/1.1\nA: b\n\n", bad("bare LF after start line"));
+        check(
+            "GET / HTTP/1.1\r\nA : b\r\n\r\n",
+            bad("invalid header field name"),
+        );
+        check(
+            "GET / HTTP/1.1\r\nA\t: b\r\n\r\n",
+            bad("invalid header field name"),
+        );
+        check(
+            "GET / HTTP/1.1\r\n: b\r\n\r\n",
+            bad("invalid header field name"),
+        );
+        check(
+            "GET / HTTP/1.1\r\nA: b\x7f\r\n\r\n",
+            bad("invalid character in header field value"),
+        );
+    }
+
+    #[test]
+    fn limits() {
+        let limits = Limits {
+            max_head_bytes: 64,
+            max_headers: 3,
+            max_uri_bytes: 16,
+            ..Limits::default()
+        };
+        let over_head = format!("GET / HTTP/1.1\r\nA: {}\r\n\r\n", "x".repeat(60));
+        let under_head = format!("GET / HTTP/1.1\r\nA: {}\r\n\r\n", "x".repeat(40));
+        let cases: Vec<(String, Result<Option<BodyKind>, ParseError>)> = vec![
+            (over_head.clone(), Err(ParseError::HeadTooLarge)),
+            (over_head[..70].to_owned(), Err(ParseError::HeadTooLarge)),
+            (over_head[..60].to_owned(), Ok(None)),
+            (under_head, Ok(Some(BodyKind::Empty))),
+            (
+                "GET / HTTP/1.1\r\nA: 1\r\nB: 2\r\nC: 3\r\n\r\n".into(),
+                Ok(Some(BodyKind::Empty)),
+            ),
+            (
+                "GET / HTTP/1.1\r\nA: 1\r\nB: 2\r\nC: 3\r\nD".into(),
+                Err(ParseError::TooManyHeaders),
+            ),
+            (
+                format!("GET /{} HTTP/1.1\r\n\r\n", "a".repeat(15)),
+                Ok(Some(BodyKind::Empty)),
+            ),
+            (
+                format!("GET /{} HTTP/1.1\r\n\r\n", "a".repeat(16)),
+                Err(ParseError::UriTooLong),
+            ),
+            (
+                format!("GET /{}", "a".repeat(16)),
+                Err(ParseError::UriTooLong),
+            ),
+        ];
+        for (input, expected) in cases {
+            assert_eq!(head(input.as_bytes(), &limits), expected, "{input:?}");
+        }
+        let mut many = String::from("GET / HTTP/1.1\r\n");
+        for i in 0..=crate::limits::MAX_HEADERS {
+            many.push_str(&format!("H{i}: v\r\n"));
+        }
+        many.push_str("\r\n");
+        assert_eq!(
+            head(many.as_bytes(), &Limits::default()),
+            Err(ParseError::TooManyHeaders)
+        );
+    }
+
+    #[test]
+    fn head_fields_are_zero_copy_slices() {
+        let mut buf =
+            BytesMut::from(&b"GET /p?q=1 HTTP/1.0\r\nHost:  a.b \r\nX-Y: \t1\r\n\r\nrest"[..]);
+        let before = buf.as_ptr() as usize;
+        let (head, kind) = parse_request_head(&mut buf, &Limits::default())
+            .unwrap()
+            .unwrap();
+        assert_eq!(kind, BodyKind::Empty);
+        assert_eq!(
+            (&head.method, head.version),
+            (&Method::Get, Version::Http10)
+        );
+        assert_eq!((head.path(), head.query()), ("/p", Some("q=1")));
+        assert_eq!(head.host(), Some("a.b"));
+        assert_eq!(head.headers.get("x-y"), Some(&b"1"[..]));
+        let host = head.headers.get("host").unwrap().as_ptr() as usize;
+        assert!(
+            (before..before + 40).contains(&host),
+            "the value points into the original buffer"
+        );
+        assert_eq!(&buf[..], b"rest");
+    }
+
+    fn response(input: &str, method: Method) -> Result<Option<(u16, BodyKind)>, ParseError> {
+        let mut buf = BytesMut::from(input.as_bytes());
+        parse_response_head(&mut buf, &Limits::default(), &method)
+            .map(|o| o.map(|(h, k)| (h.status.code(), k)))
+    }
+
+    #[test]
+    fn framing_of_responses() {
+        let cases = [
+            (
+                "HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\n",
+                Method::Get,
+                Ok(Some((200, BodyKind::Length(3)))),
+            ),
+            (
+                "HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\n",
+                Method::Head,
+                Ok(Some((200, BodyKind::Empty))),
+            ),
+            (
+                "HTTP/1.1 200 OK\r\n\r\n",
+                Method::Get,
+                Ok(Some((200, BodyKind::CloseDelimited))),
+            ),
+            (
+                "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n",
+                Method::Get,
+                Ok(Some((200, BodyKind::Chunked))),
+            ),
+            (
+                "HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\n",
+                Method::Get,
+                Ok(Some((200, BodyKind::CloseDelimited))),
+            ),
+            (
+                "HTTP/1.1 200 OK\r\nTransfer-Encoding: br, chunked\r\n\r\n",
+                Method::Get,
+                Err(ParseError::UnsupportedTransferCoding),
+            ),
+            (
+                "HTTP/1.1 100 Continue\r\n\r\n",
+                Method::Post,
+                Ok(Some((100, BodyKind::Empty))),
+            ),
+            (
+                "HTTP/1.1 204 No Content\r\nContent-Length: 3\r\n\r\n",
+                Method::Get,
+                Ok(Some((204, BodyKind::Empty))),
+            ),
+            (
+                "HTTP/1.1 304 Not Modified\r\n\r\n",
+                Method::Get,
+                Ok(Some((304, BodyKind::Empty))),
+            ),
+            (
+                "HTTP/1.1 200 Connection established\r\n\r\n",
+                Method::Connect,
+                Ok(Some((200, BodyKind::Empty))),
+            ),
+            (
+                "HTTP/1.1 200 OK\r\nContent-Length: 3\r\n",
+                Method::Get,
+                Ok(None),
+            ),
+            (
+                "HTTP/1.1 200 OK\r\nContent-Length: 3\r\nContent-Length: 4\r\n",
+                Method::Get,
+                Err(ParseError::BadResponse("conflicting content-length values")),
+            ),
+            (
+                "HTTP/1.1 200 OK\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n",
+                Method::Get,
+                Err(ParseError::BadResponse(
+                    "both content-length and transfer-encoding",
+                )),
+            ),
+            (
+                "HTTP/1.1 200 OK\r\nA: b\r\n c\r\n\r\n",
+                Method::Get,
+                Err(ParseError::BadResponse(
+                    "obs-fold or whitespace before a field line",
+                )),
+            ),
+            (
+                "HTTP/1.1 200 OK\nA: b\n\n",
+                Method::Get,
+                Err(ParseError::BadResponse("bare LF after start line")),
+            ),
+            (
+                "SSH-2.0-OpenSSH\r\n",
+                Method::Get,
+                Err(ParseError::BadResponse("invalid protocol version")),
+            ),
+        ];
+        for (input, method, expected) in cases {
+            assert_eq!(response(input, method), expected, "{input:?}");
+        }
+    }
+
+    #[test]
+    fn errors_map_to_statuses() {
+        let cases = [
+            (ParseError::BadRequest("x"), 400),
+            (ParseError::HeadTooLarge, 431),
+            (ParseError::TooManyHeaders, 431),
+            (ParseError::UriTooLong, 414),
+            (ParseError::BodyTooLarge, 413),
+            (ParseError::UnsupportedTransferCoding, 501),
+            (ParseError::UnknownMethod, 501),
+            (ParseError::UnsupportedVersion, 505),
+            (ParseError::IncompleteBody, 400),
+            (ParseError::BadResponse("x"), 502),
+        ];
+        for (error, code) in cases {
+            assert_eq!(error.status().code(), code, "{error}");
+        }
+    }
+}

@@ -235,7 +235,9 @@ impl Headers {
 
     /// An empty map with room for `n` fields.
     pub fn with_capacity(n: usize) -> Headers {
-        Headers { entries: Vec::with_capacity(n) }
+        Headers {
+            entries: Vec::with_capacity(n),
+        }
     }
 
     /// Number of fields (a repeated name counts each time).
@@ -459,9 +461,16 @@ impl Response {
     }
 
     /// A response with `status`, a `Content-Type` and a body.
-    pub fn with_body(status: Status, content_type: &'static str, body: impl Into<Bytes>) -> Response {
+    pub fn with_body(
+        status: Status,
+        content_type: &'static str,
+        body: impl Into<Bytes>,
+    ) -> Response {
         let mut headers = Headers::with_capacity(4);
-        headers.append(Bytes::from_static(b"Content-Type"), Bytes::from_static(content_type.as_bytes()));
+        headers.append(
+            Bytes::from_static(b"Content-Type"),
+            Bytes::from_static(content_type.as_bytes()),
+        );
         Response {
             status,
             headers,

@@ -7,7 +7,12 @@ use bytes::BytesMut;
 use crate::types::{Headers, Method, Response, Status, Version};
 
 /// Writes a status line, `headers` exactly as given, and the blank line. Nothing is added.
-pub fn write_response_head(version: Version, status: Status, headers: &Headers, dst: &mut BytesMut) {
+pub fn write_response_head(
+    version: Version,
+    status: Status,
+    headers: &Headers,
+    dst: &mut BytesMut,
+) {
     status_line(version, status, dst);
     write_fields(headers, dst);
     dst.extend_from_slice(b"\r\n");
@@ -29,7 +34,8 @@ pub fn write_response(resp: &Response, head_only: bool, date: &str, dst: &mut By
         dst.extend_from_slice(b"\r\n");
     }
     write_fields(&resp.headers, dst);
-    let framed = resp.headers.contains("content-length") || resp.headers.contains("transfer-encoding");
+    let framed =
+        resp.headers.contains("content-length") || resp.headers.contains("transfer-encoding");
     if allows_body && !framed {
         dst.extend_from_slice(b"Content-Length: ");
         write_decimal(resp.body.len() as u64, dst);
@@ -42,7 +48,13 @@ pub fn write_response(resp: &Response, head_only: bool, date: &str, dst: &mut By
 }
 
 /// Writes a request line, `headers` exactly as given, and the blank line.
-pub fn write_request_head(method: &Method, target: &str, version: Version, headers: &Headers, dst: &mut BytesMut) {
+pub fn write_request_head(
+    method: &Method,
+    target: &str,
+    version: Version,
+    headers: &Headers,
+    dst: &mut BytesMut,
+) {
     dst.extend_from_slice(method.as_str().as_bytes());
     dst.extend_from_slice(b" ");
     dst.extend_from_slice(target.as_bytes());
@@ -121,7 +133,15 @@ fn write_hex(mut n: u64, dst: &mut BytesMut) {
 }
 
 const DAYS: [&str; 7] = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"];
-const LONG_DAYS: [&str; 7] = ["Sunday", "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday"];
+const LONG_DAYS: [&str; 7] = [
+    "Sunday",
+    "Monday",
+    "Tuesday",
+    "Wednesday",
+    "Thursday",
+    "Friday",
+    "Saturday",
+];
 const MONTHS: [&str; 12] = [
     "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
 ];
@@ -154,7 +174,8 @@ pub fn parse_http_date(s: &str) -> Option<SystemTime> {
         let month = month(parts.next()?)?;
         let year = number(parts.next()?, 4)?;
         let clock = parts.next()?;
-        (parts.next() == Some("GMT") && parts.next().is_none()).then_some((year, month, day, clock))?
+        (parts.next() == Some("GMT") && parts.next().is_none())
+            .then_some((year, month, day, clock))?
     } else if let Some(rest) = strip_day(s, &LONG_DAYS, ", ") {
         // RFC 850: "06-Nov-94 08:49:37 GMT"; a two-digit year is read as the nearest past century.
         let (date, rest) = rest.split_once(' ')?;
@@ -174,7 +195,10 @@ pub fn parse_http_date(s: &str) -> Option<SystemTime> {
         let mut parts = rest.get(2..)?.strip_prefix(' ')?.split(' ');
         let clock = parts.next()?;
         let year = number(parts.next()?, 4)?;
-        parts.next().is_none().then_some((year, month, day, clock))?
+        parts
+            .next()
+            .is_none()
+            .then_some((year, month, day, clock))?
     };
     let mut hms = clock.split(':');
     let hour = number(hms.next()?, 2)?;
@@ -192,14 +216,16 @@ pub fn parse_http_date(s: &str) -> Option<SystemTime> {
 }
 
 fn strip_day<'a>(s: &'a str, names: &[&str], separator: &str) -> Option<&'a str> {
-    names
-        .iter()
-        .find_map(|name| s.strip_prefix(name).and_then(|rest| rest.strip_prefix(separator)))
+    names.iter().find_map(|name| {
+        s.strip_prefix(name)
+            .and_then(|rest| rest.strip_prefix(separator))
+    })
 }
 
 /// Digits only; exactly `width` of them unless `width` is 0.
 fn number(s: &str, width: usize) -> Option<u32> {
-    let ok = !s.is_empty() && (width == 0 || s.len() == width) && s.bytes().all(|b| b.is_ascii_digit());
+    let ok =
+        !s.is_empty() && (width == 0 || s.len() == width) && s.bytes().all(|b| b.is_ascii_digit());
     if ok { s.parse().ok() } else { None }
 }
 
@@ -286,7 +312,10 @@ mod tests {
             assert_eq!(http_date(at(secs)), text);
             assert_eq!(parse_http_date(text), Some(at(secs)), "{text}");
         }
-        assert_eq!(http_date(UNIX_EPOCH - Duration::from_secs(5)), "Thu, 01 Jan 1970 00:00:00 GMT");
+        assert_eq!(
+            http_date(UNIX_EPOCH - Duration::from_secs(5)),
+            "Thu, 01 Jan 1970 00:00:00 GMT"
+        );
     }
 
     fn check_date(input: &str, expected: Option<u64>) {
@@ -312,7 +341,10 @@ mod tests {
     fn date_cache_reformats_only_on_a_new_second() {
         let mut cache = DateCache::default();
         assert_eq!(cache.get(at(0)), "Thu, 01 Jan 1970 00:00:00 GMT");
-        assert_eq!(cache.get(at(0) + Duration::from_millis(999)), "Thu, 01 Jan 1970 00:00:00 GMT");
+        assert_eq!(
+            cache.get(at(0) + Duration::from_millis(999)),
+            "Thu, 01 Jan 1970 00:00:00 GMT"
+        );
         assert_eq!(cache.get(at(1)), "Thu, 01 Jan 1970 00:00:01 GMT");
     }
 
@@ -359,7 +391,10 @@ mod tests {
             ),
         ];
         for (resp, head_only, expected) in cases {
-            assert_eq!(written(|d| write_response(&resp, head_only, date, d)), expected);
+            assert_eq!(
+                written(|d| write_response(&resp, head_only, date, d)),
+                expected
+            );
         }
     }
 
@@ -376,11 +411,20 @@ mod tests {
             "HTTP/1.0 404 Not Found\r\nHost: example.com\r\n\r\n"
         );
         assert_eq!(written(|d| write_chunk(b"", d)), "");
-        assert_eq!(written(|d| write_chunk(&[b'x'; 26], d)), format!("1a\r\n{}\r\n", "x".repeat(26)));
-        assert_eq!(written(|d| write_last_chunk(&Headers::new(), d)), "0\r\n\r\n");
+        assert_eq!(
+            written(|d| write_chunk(&[b'x'; 26], d)),
+            format!("1a\r\n{}\r\n", "x".repeat(26))
+        );
+        assert_eq!(
+            written(|d| write_last_chunk(&Headers::new(), d)),
+            "0\r\n\r\n"
+        );
         let mut trailers = Headers::new();
         trailers.append(Bytes::from_static(b"X-Sum"), Bytes::from_static(b"1"));
-        assert_eq!(written(|d| write_last_chunk(&trailers, d)), "0\r\nX-Sum: 1\r\n\r\n");
+        assert_eq!(
+            written(|d| write_last_chunk(&trailers, d)),
+            "0\r\nX-Sum: 1\r\n\r\n"
+        );
     }
 
     #[test]

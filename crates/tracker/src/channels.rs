@@ -152,9 +152,10 @@ impl Registry {
             if !out.contains(name) {
                 out.push(name.clone());
             }
-        }
-        if out.len() > limits::MAX_CHANNELS_PER_PEER {
-            return Err(too_many_channels());
+            // Checked inside the loop so a huge list costs O(n), not O(n²) through `contains`.
+            if out.len() > limits::MAX_CHANNELS_PER_PEER {
+                return Err(too_many_channels());
+            }
         }
         Ok(out)
     }

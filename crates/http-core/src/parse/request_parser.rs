@@ -144,7 +144,9 @@ impl RequestParser {
                 State::Failed(e) => return Err(e.clone()),
                 State::Upgraded => return Ok(None),
                 State::Closed if buf.is_empty() => return Ok(None),
-                State::Closed => return Err(ParseError::BadRequest("data after connection: close")),
+                State::Closed => {
+                    return Err(ParseError::BadRequest("data after connection: close"));
+                }
                 State::Head => {
                     let Some((head, kind)) = parse_request_head(buf, &self.limits)? else {
                         return Ok(None);
@@ -183,7 +185,8 @@ impl RequestParser {
             mut decoder,
             body,
         } = *pending;
-        let switches = head.is_upgrade() || head.method == Method::Connect || head.method.as_str() == "PRI";
+        let switches =
+            head.is_upgrade() || head.method == Method::Connect || head.method.as_str() == "PRI";
         self.state = if switches {
             State::Upgraded
         } else if !head.keep_alive() {
@@ -236,7 +239,12 @@ mod tests {
                 reqs.extend(more);
                 err = e;
             }
-            assert_eq!(reqs, whole, "split at {k} of {:?}", String::from_utf8_lossy(input));
+            assert_eq!(
+                reqs,
+                whole,
+                "split at {k} of {:?}",
+                String::from_utf8_lossy(input)
+            );
             assert_eq!(err, whole_err, "split at {k}");
             if err.is_none() {
                 assert_eq!(buf, whole_rest, "split at {k}");
@@ -280,11 +288,18 @@ mod tests {
             max_body_bytes: 4,
             ..Limits::default()
         };
-        let (_, err, _) = parse_all(b"POST / HTTP/1.1\r\nContent-Length: 5\r\n\r\n", limits.clone());
+        let (_, err, _) = parse_all(
+            b"POST / HTTP/1.1\r\nContent-Length: 5\r\n\r\n",
+            limits.clone(),
+        );
         assert_eq!(err, Some(ParseError::BodyTooLarge));
-        let (reqs, err, _) = parse_all(b"POST / HTTP/1.1\r\nContent-Length: 4\r\n\r\nabcd", limits.clone());
+        let (reqs, err, _) = parse_all(
+            b"POST / HTTP/1.1\r\nContent-Length: 4\r\n\r\nabcd",
+            limits.clone(),
+        );
         assert_eq!((reqs.len(), err), (1, None));
-        let chunked = b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2\r\nde\r\n";
+        let chunked =
+            b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2\r\nde\r\n";
         let (_, err, _) = parse_all(chunked, limits);
         assert_eq!(err, Some(ParseError::BodyTooLarge));
     }
@@ -301,10 +316,19 @@ mod tests {
 
     #[test]
     fn data_after_close_is_an_error() {
-        let (reqs, err, _) = parse_all(b"GET / HTTP/1.1\r\nConnection: close\r\n\r\nGET / HTTP/1.1\r\n\r\n", Limits::default());
+        let (reqs, err, _) = parse_all(
+            b"GET / HTTP/1.1\r\nConnection: close\r\n\r\nGET / HTTP/1.1\r\n\r\n",
+            Limits::default(),
+        );
         assert_eq!(reqs.len(), 1);
-        assert_eq!(err, Some(ParseError::BadRequest("data after connection: close")));
-        let (reqs, err, _) = parse_all(b"GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\nGET / HTTP/1.0\r\n\r\n", Limits::default());
+        assert_eq!(
+            err,
+            Some(ParseError::BadRequest("data after connection: close"))
+        );
+        let (reqs, err, _) = parse_all(
+            b"GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\nGET / HTTP/1.0\r\n\r\n",
+            Limits::default(),
+        );
         assert_eq!((reqs.len(), err), (2, None));
         assert_eq!(reqs[1].head.version, Version::Http10);
     }
@@ -318,7 +342,10 @@ mod tests {
         assert_eq!((reqs.len(), err), (1, None));
         assert_eq!(&reqs[0].body[..], b"hi");
         assert_eq!(&rest[..], b"GET / HTTP/1.1\r\n\r\n");
-        let (reqs, _, rest) = parse_all(b"CONNECT a:443 HTTP/1.1\r\nContent-Length: 3\r\n\r\nabc", Limits::default());
+        let (reqs, _, rest) = parse_all(
+            b"CONNECT a:443 HTTP/1.1\r\nContent-Length: 3\r\n\r\nabc",
+            Limits::default(),
+        );
         assert_eq!(reqs[0].body.len(), 0);
         assert_eq!(&rest[..], b"abc");
     }
@@ -326,7 +353,9 @@ mod tests {
     #[test]
     fn progress_is_reported() {
         let mut parser = RequestParser::new(Limits::default());
-        let mut buf = BytesMut::from(&b"POST / HTTP/1.1\r\nExpect: 100-continue\r\nContent-Length: 3\r\n\r\n"[..]);
+        let mut buf = BytesMut::from(
+            &b"POST / HTTP/1.1\r\nExpect: 100-continue\r\nContent-Length: 3\r\n\r\n"[..],
+        );
         assert_eq!(parser.parse(&mut buf), Ok(None));
         assert!(parser.in_progress());
         assert_eq!(parser.awaiting_body().map(|h| h.target.as_str()), Some("/"));

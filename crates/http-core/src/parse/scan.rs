@@ -72,7 +72,11 @@ pub(crate) struct Scanned {
 }
 
 /// Scans `buf` for a complete head. `Ok(None)`: need more bytes (and nothing seen so far is wrong).
-pub(crate) fn scan_head(buf: &[u8], limits: &Limits, side: Side) -> Result<Option<Scanned>, ParseError> {
+pub(crate) fn scan_head(
+    buf: &[u8],
+    limits: &Limits,
+    side: Side,
+) -> Result<Option<Scanned>, ParseError> {
     let window = &buf[..buf.len().min(limits.max_head_bytes)];
     let partial = || {
         if buf.len() > limits.max_head_bytes {
@@ -90,7 +94,7 @@ pub(crate) fn scan_head(buf: &[u8], limits: &Limits, side: Side) -> Result<Optio
     };
     let mut framing = Framing::default();
     let max_fields = limits.max_headers.min(MAX_HEADERS);
-    let fields = scan_fields(&window[line_len..], max_fields, side, &mut |name, value| {
+    let fields = scan_fields(&window[line_len..], max_fields, side, |name, value| {
         observe_framing(&mut framing, name, value, side)
     })?;
     match fields {
@@ -110,7 +114,7 @@ pub(crate) fn scan_fields(
     buf: &[u8],
     max_fields: usize,
     side: Side,
-    observe: &mut dyn FnMut(&[u8], &[u8]) -> Result<(), ParseError>,
+    mut observe: impl FnMut(&[u8], &[u8]) -> Result<(), ParseError>,
 ) -> Result<Option<usize>, ParseError> {
     let mut pos = 0;
     let mut count = 0;
@@ -126,7 +130,9 @@ pub(crate) fn scan_fields(
                 };
             }
             Some(b'\n') => return Err(side.bad("bare LF in header section")),
-            Some(b' ' | b'\t') => return Err(side.bad("obs-fold or whitespace before a field line")),
+            Some(b' ' | b'\t') => {
+                return Err(side.bad("obs-fold or whitespace before a field line"));
+            }
             Some(_) => {}
         }
         count += 1;
@@ -136,7 +142,10 @@ pub(crate) fn scan_fields(
         let Some(field) = field_line(line, side)? else {
             return Ok(None);
         };
-        observe(&line[..field.name_end], line[field.name_end + 1..field.value_end].trim_ascii())?;
+        observe(
+            &line[..field.name_end],
+            line[field.name_end + 1..field.value_end].trim_ascii(),
+        )?;
         pos += field.len;
     }
 }
@@ -149,7 +158,10 @@ struct FieldLine {
 
 /// One `name: value CRLF` line. `Ok(None)` while the line is incomplete.
 fn field_line(line: &[u8], side: Side) -> Result<Option<FieldLine>, ParseError> {
-    let name_end = line.iter().position(|&b| !is_tchar(b)).unwrap_or(line.len());
+    let name_end = line
+        .iter()
+        .position(|&b| !is_tchar(b))
+        .unwrap_or(line.len());
     match line.get(name_end) {
         None => return Ok(None),
         Some(b':') if name_end > 0 => {}
@@ -179,15 +191,24 @@ fn field_line(line: &[u8], side: Side) -> Result<Option<FieldLine>, ParseError> 
 
 /// Records Content-Length and Transfer-Encoding, rejecting the ambiguous combinations of RFC 9112
 /// §6.1-6.3 as soon as the offending line is complete.
-fn observe_framing(framing: &mut Framing, name: &[u8], value: &[u8], side: Side) -> Result<(), ParseError> {
+fn observe_framing(
+    framing: &mut Framing,
+    name: &[u8],
+    value: &[u8],
+    side: Side,
+) -> Result<(), ParseError> {
     if name.eq_ignore_ascii_case(b"content-length") {
         let length = parse_content_length(value).ok_or(side.bad("invalid content-length"))?;
         match framing.content_length {
-            Some(earlier) if earlier != length => return Err(side.bad("conflicting content-length values")),
+            Some(earlier) if earlier != length => {
+                return Err(side.bad("conflicting content-length values"));
+            }
             _ => framing.content_length = Some(length),
         }
     } else if name.eq_ignore_ascii_case(b"transfer-encoding") {
-        let codings = framing.transfer_encoding.get_or_insert_with(Codings::default);
+        let codings = framing
+            .transfer_encoding
+            .get_or_insert_with(Codings::default);
         for coding in value.split(|&b| b == b',').map(<[u8]>::trim_ascii) {
             if coding.is_empty() {
                 continue;
@@ -196,14 +217,21 @@ fn observe_framing(framing: &mut Framing, name: &[u8], value: &[u8], side: Side)
                 return Err(side.bad("chunked is not the final transfer coding"));
             }
             // Parameters (`;q=...`) do not change which coding it is.
-            let token = coding.split(|&b| b == b';').next().unwrap_or_default().trim_ascii();
+            let token = coding
+                .split(|&b| b == b';')
+                .next()
+                .unwrap_or_default()
+                .trim_ascii();
             if !token.iter().all(|&b| is_tchar(b)) || token.is_empty() {
                 return Err(side.bad("invalid transfer-encoding"));
             }
             codings.count += 1;
             if token.eq_ignore_ascii_case(b"chunked") {
                 codings.chunked = true;
-            } else if !KNOWN_CODINGS.iter().any(|known| token.eq_ignore_ascii_case(known)) {
+            } else if !KNOWN_CODINGS
+                .iter()
+                .any(|known| token.eq_ignore_ascii_case(known))
+            {
                 codings.unknown = true;
             }
         }
@@ -228,9 +256,9 @@ fn parse_content_length(value: &[u8]) -> Option<u64> {
         if item.is_empty() || !item.iter().all(u8::is_ascii_digit) {
             return None;
         }
-        let n = item
-            .iter()
-            .try_fold(0u64, |acc, &d| acc.checked_mul(10)?.checked_add(u64::from(d - b'0')))?;
+        let n = item.iter().try_fold(0u64, |acc, &d| {
+            acc.checked_mul(10)?.checked_add(u64::from(d - b'0'))
+        })?;
         match result {
             Some(earlier) if earlier != n => return None,
             _ => result = Some(n),
@@ -241,17 +269,60 @@ fn parse_content_length(value: &[u8]) -> Option<u64> {
 
 /// Methods of the IANA registry (plus the few llhttp also knows) that an HTTP/1.x request may use.
 const HTTP_METHODS: &[&[u8]] = &[
-    b"GET", b"HEAD", b"POST", b"PUT", b"DELETE", b"OPTIONS", b"PATCH", b"CONNECT", b"TRACE", b"ACL",
-    b"BIND", b"CHECKOUT", b"COPY", b"LINK", b"LOCK", b"M-SEARCH", b"MERGE", b"MKACTIVITY",
-    b"MKCALENDAR", b"MKCOL", b"MOVE", b"NOTIFY", b"PRI", b"PROPFIND", b"PROPPATCH", b"PURGE", b"QUERY",
-    b"REBIND", b"REPORT", b"SEARCH", b"SOURCE", b"SUBSCRIBE", b"UNBIND", b"UNLINK", b"UNLOCK",
+    b"GET",
+    b"HEAD",
+    b"POST",
+    b"PUT",
+    b"DELETE",
+    b"OPTIONS",
+    b"PATCH",
+    b"CONNECT",
+    b"TRACE",
+    b"ACL",
+    b"BIND",
+    b"CHECKOUT",
+    b"COPY",
+    b"LINK",
+    b"LOCK",
+    b"M-SEARCH",
+    b"MERGE",
+    b"MKACTIVITY",
+    b"MKCALENDAR",
+    b"MKCOL",
+    b"MOVE",
+    b"NOTIFY",
+    b"PRI",
+    b"PROPFIND",
+    b"PROPPATCH",
+    b"PURGE",
+    b"QUERY",
+    b"REBIND",
+    b"REPORT",
+    b"SEARCH",
+    b"SOURCE",
+    b"SUBSCRIBE",
+    b"UNBIND",
+    b"UNLINK",
+    b"UNLOCK",
     b"UNSUBSCRIBE",
 ];
 
 /// Methods RTSP/1.0 defines (RFC 2326); RTSP messages are framed like HTTP/1.0.
 const RTSP_METHODS: &[&[u8]] = &[
-    b"OPTIONS", b"DESCRIBE", b"ANNOUNCE", b"SETUP", b"PLAY", b"PAUSE", b"TEARDOWN", b"GET_PARAMETER",
-    b"SET_PARAMETER", b"REDIRECT", b"RECORD", b"FLUSH", b"GET", b"POST",
+    b"OPTIONS",
+    b"DESCRIBE",
+    b"ANNOUNCE",
+    b"SETUP",
+    b"PLAY",
+    b"PAUSE",
+    b"TEARDOWN",
+    b"GET_PARAMETER",
+    b"SET_PARAMETER",
+    b"REDIRECT",
+    b"RECORD",
+    b"FLUSH",
+    b"GET",
+    b"POST",
 ];
 
 /// Protocol tokens a request line may end with, and how the message is framed.
@@ -324,7 +395,9 @@ fn request_version(method: &[u8], token: &[u8]) -> Result<Version, ParseError> {
         b"HTTP/1.1" | b"HTTP/1.0" => Err(ParseError::UnknownMethod),
         b"RTSP/1.0" if RTSP_METHODS.contains(&method) => Ok(Version::Http10),
         b"ICE/1.0" if method == b"SOURCE" => Ok(Version::Http10),
-        b"RTSP/1.0" | b"ICE/1.0" => Err(ParseError::BadRequest("method not allowed with this protocol")),
+        b"RTSP/1.0" | b"ICE/1.0" => Err(ParseError::BadRequest(
+            "method not allowed with this protocol",
+        )),
         _ if is_http_version_shape(token) => Err(ParseError::UnsupportedVersion),
         _ => Err(ParseError::BadRequest("invalid protocol version")),
     }
@@ -344,10 +417,13 @@ fn partial_version(
     }
     let shape = b"HTTP/0.0";
     let prefix_of_shape = token.len() < shape.len()
-        && token
-            .iter()
-            .zip(shape)
-            .all(|(&t, &s)| if s == b'0' { t.is_ascii_digit() } else { t == s });
+        && token.iter().zip(shape).all(|(&t, &s)| {
+            if s == b'0' {
+                t.is_ascii_digit()
+            } else {
+                t == s
+            }
+        });
     if prefix_of_shape {
         Ok(None)
     } else {
@@ -381,7 +457,9 @@ fn status_line(w: &[u8]) -> Result<Option<(usize, StartLine)>, ParseError> {
     if code.len() < 3 {
         return Ok(None);
     }
-    let status = code.iter().fold(0u16, |acc, &d| acc * 10 + u16::from(d - b'0'));
+    let status = code
+        .iter()
+        .fold(0u16, |acc, &d| acc * 10 + u16::from(d - b'0'));
     if status < 100 {
         return Err(bad("invalid status code"));
     }
@@ -426,7 +504,11 @@ mod tests {
     use super::*;
 
     fn check_cl(input: &str, expected: Option<u64>) {
-        assert_eq!(parse_content_length(input.as_bytes()), expected, "{input:?}");
+        assert_eq!(
+            parse_content_length(input.as_bytes()),
+            expected,
+            "{input:?}"
+        );
     }
 
     #[test]
@@ -466,15 +548,21 @@ mod tests {
         check_line("GET / HTTP/5.6", Err(ParseError::UnsupportedVersion));
         check_line("GET / HTTP/2.0\r\n", Err(ParseError::UnsupportedVersion));
         check_line("GET / IHTTP/1.0\r\n", bad("invalid protocol version"));
-        check_line("GET / ICE/1.0\r\n", bad("method not allowed with this protocol"));
+        check_line(
+            "GET / ICE/1.0\r\n",
+            bad("method not allowed with this protocol"),
+        );
         check_line("SOURCE / ICE/1.0\r\n", Ok(Some(Version::Http10)));
         check_line("ANNOUNCE / RTSP/1.0\r\n", Ok(Some(Version::Http10)));
         check_line("ANNOUNCE / HTTP/1.0\r\n", Err(ParseError::UnknownMethod));
         check_line("MKCOLA / HTTP/1.1\r\n", Err(ParseError::UnknownMethod));
         check_line("GET  / HTTP/1.1\r\n", bad("empty request-target"));
         check_line("GET /a b HTTP/1.1\r\n", bad("invalid protocol version"));
-        check_line("GET /\u{e9} HTTP/1.1\r\n", bad("invalid character in request-target"));
-        check_line("GET / HTTP/1.1\n", bad("invalid protocol version"));
+        check_line(
+            "GET /\u{e9} HTTP/1.1\r\n",
+            bad("invalid character in request-target"),
+        );
+        check_line("GET / HTTP/1.1\n", bad("bare LF after start line"));
         check_line("GET / HTTP/1.1\rX", bad("bare CR after start line"));
         check_line("G@T / HTTP/1.1\r\n", bad("invalid request method"));
     }

@@ -1,0 +1,3 @@
+//! Integration tests of http-core: the llhttp request conformance corpus.
+
+mod conformance;

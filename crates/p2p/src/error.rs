@@ -1,0 +1,48 @@
+//! The error type of the p2p crate: invalid input from the local user or the disk.
+
+use crate::frame::FrameError;
+
+/// What went wrong in a p2p operation; frames from peers never surface here (a bad frame
+/// closes its link instead), only the local user's requests and the store do.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A peer id, name, channel name or text broke a rule of [`crate::message`].
+    #[error("invalid {field}: {reason}")]
+    Invalid {
+        /// Which field was wrong.
+        field: &'static str,
+        /// Why, for the user.
+        reason: String,
+    },
+    /// A message's id is not `<from>/<channel>/<seq>`.
+    #[error("message id {got:?} should be {expected:?}")]
+    IdMismatch {
+        /// The id the message carried.
+        got: String,
+        /// The id its fields call for.
+        expected: String,
+    },
+    /// The text is longer than [`crate::message::MAX_TEXT_LEN`].
+    #[error("text is {len} bytes, more than {max}")]
+    TextTooLong {
+        /// Its length in bytes.
+        len: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// Posting to, or reading, a channel this peer has not joined.
+    #[error("not a member of channel {0}")]
+    NotJoined(String),
+    /// A direct message addressed to its own sender.
+    #[error("cannot send a direct message to oneself")]
+    DirectToSelf,
+    /// Reading or appending `messages.jsonl` failed.
+    #[error("message store: {0}")]
+    Io(#[from] std::io::Error),
+    /// A frame could not be decoded.
+    #[error(transparent)]
+    Frame(#[from] FrameError),
+}
+
+/// Shorthand for results of this crate.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

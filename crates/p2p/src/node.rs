@@ -1,0 +1,702 @@
+//! [`NodeState`]: the pure core of one peer — its channels, links, histories and UI events.
+//!
+//! The mesh is full: every member of a channel links to every other, so a message is sent once
+//! by its author to each linked member and never re-forwarded. A `msg` or `direct` frame is
+//! therefore accepted only from its author (`from` must be the link's peer); messages by third
+//! parties arrive only in `sync` answers, which is how a peer that was away catches up. There
+//! is no flooding to dedupe, only sync answers that overlap.
+//!
+//! Access control (SPEC §6): a channel message is accepted from a peer the tracker lists as a
+//! member ([`NodeState::join`], [`NodeState::set_members`]). For an `open` channel a peer that
+//! says it joined (in its `hello`, or by asking to sync the channel) is accepted too, since
+//! anyone may join an open channel and the tracker's list may be a heartbeat behind. For a
+//! `key` channel only the tracker's list counts: a message from anyone else is dropped and
+//! [`Event::NotMember`] tells the driver to refresh the list. Trust in `sync` answers is per
+//! link: a listed member vouches for the messages it relays (there are no signatures).
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::frame::{Frame, FrameError, Hello, PROTOCOL_VERSION};
+use crate::history::{ChannelLog, History, Lamport};
+use crate::link::{self, CloseReason, Link, Survivor, keep_link};
+use crate::message::{
+    Message, dm_channel, validate_channel, validate_name, validate_peer_id, validate_text,
+};
+
+mod sync;
+#[cfg(test)]
+mod tests;
+
+/// Most UI events held for the driver; past it the oldest are dropped (the UI can reload).
+pub const MAX_PENDING_EVENTS: usize = 10_000;
+
+/// The driver's name for a connection carrying a link.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct LinkId(pub u64);
+
+/// Who may join a channel, as the tracker reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ChannelPolicy {
+    /// Anyone may join.
+    Open,
+    /// Joining needs the key.
+    Key,
+}
+
+/// Something the driver must do, in the order given.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    /// Write this frame on the link.
+    Send(LinkId, Frame),
+    /// Close the link's connection once what was sent is flushed, then call
+    /// [`NodeState::link_closed`].
+    Close(LinkId, CloseReason),
+    /// A new message arrived from a peer: append it to the store.
+    Persist(Message),
+}
+
+/// Something the UI should hear about.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    /// A new message, ours or a peer's, in any channel.
+    Message(Message),
+    /// A link to this peer opened.
+    PeerUp {
+        /// Its peer id.
+        peer_id: String,
+        /// Its display name.
+        name: String,
+        /// The connection's address, as the driver gave it.
+        addr: String,
+    },
+    /// The last link to this peer closed.
+    PeerDown {
+        /// Its peer id.
+        peer_id: String,
+        /// Why, for the log.
+        reason: String,
+    },
+    /// A channel's unread count changed.
+    Unread {
+        /// The channel.
+        channel: String,
+        /// Its unread count now.
+        count: usize,
+    },
+    /// A peer the tracker does not list wrote to (or asked to sync) one of our channels and was
+    /// refused; the member list may be stale, so fetch it again.
+    NotMember {
+        /// The channel.
+        channel: String,
+        /// The refused peer.
+        peer_id: String,
+    },
+}
+
+/// A linked peer, for `/api/peers`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PeerInfo {
+    /// Its peer id.
+    pub peer_id: String,
+    /// Its display name.
+    pub name: String,
+    /// The connection's address.
+    pub addr: String,
+    /// The link.
+    pub link: LinkId,
+    /// The channels it said it joined.
+    pub channels: Vec<String>,
+    /// Round-trip time of its last ping, if any.
+    pub rtt_ms: Option<u64>,
+}
+
+/// A joined channel, for `/api/channels`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChannelInfo {
+    /// Its name.
+    pub name: String,
+    /// Its policy.
+    pub policy: ChannelPolicy,
+    /// Members as the tracker last listed them.
+    pub members: Vec<String>,
+    /// Unread messages.
+    pub unread: usize,
+}
+
+#[derive(Debug)]
+struct Channel {
+    policy: ChannelPolicy,
+    members: BTreeSet<String>,
+}
+
+#[derive(Debug)]
+struct Slot {
+    link: Link,
+    addr: String,
+    /// Open channels the peer said it joined (hello or sync-req).
+    claimed: BTreeSet<String>,
+    /// Channels we sent a sync-req for on this link, so each is asked once per link.
+    synced: BTreeSet<String>,
+    /// Sync-reqs refused because the peer was not listed, by channel (joined ones only, so
+    /// bounded): answered if the tracker lists the peer later, since it will not ask again.
+    refused: BTreeMap<String, BTreeMap<String, u64>>,
+}
+
+/// The protocol state of one peer. See the module docs for the rules it enforces.
+#[derive(Debug)]
+pub struct NodeState {
+    peer_id: String,
+    name: String,
+    clock: Lamport,
+    history: History,
+    channels: BTreeMap<String, Channel>,
+    links: HashMap<LinkId, Slot>,
+    /// Peer id → its one open link. Sorted so broadcasts go out in a stable order.
+    peers: BTreeMap<String, LinkId>,
+    events: VecDeque<Event>,
+}
+
+impl NodeState {
+    /// A node with no channels, links or history.
+    pub fn new(peer_id: impl Into<String>, name: impl Into<String>) -> Result<NodeState> {
+        let (peer_id, name) = (peer_id.into(), name.into());
+        validate_peer_id(&peer_id)?;
+        validate_name(&name)?;
+        Ok(NodeState {
+            peer_id,
+            name,
+            clock: Lamport::default(),
+            history: History::default(),
+            channels: BTreeMap::new(),
+            links: HashMap::new(),
+            peers: BTreeMap::new(),
+            events: VecDeque::new(),
+        })
+    }
+
+    /// Keeps `cap` messages per channel in RAM instead of the default; call before
+    /// [`NodeState::load`].
+    pub fn with_history_cap(mut self, cap: usize) -> NodeState {
+        self.history = History::new(cap);
+        self
+    }
+
+    /// Our peer id.
+    pub fn peer_id(&self) -> &str {
+        &self.peer_id
+    }
+
+    /// Our display name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Restores history read from the store: no events, nothing unread; our seq counters and
+    /// the Lamport clock continue after it.
+    pub fn load(&mut self, messages: impl IntoIterator<Item = Message>) {
+        for m in messages {
+            self.clock.observe(m.lamport);
+            self.history.insert(m, false);
+        }
+    }
+
+    // ---- channels -------------------------------------------------------------------------
+
+    /// Joins (or updates) a channel with the tracker's policy and member list, and asks linked
+    /// members for what we lack.
+    pub fn join(
+        &mut self,
+        channel: &str,
+        policy: ChannelPolicy,
+        members: impl IntoIterator<Item = String>,
+    ) -> Result<Vec<Action>> {
+        validate_channel(channel)?;
+        self.channels.insert(
+            channel.to_string(),
+            Channel {
+                policy,
+                members: members.into_iter().collect(),
+            },
+        );
+        Ok(self.sync_members(channel))
+    }
+
+    /// Leaves a channel; its history stays readable. `false` if it was not joined.
+    pub fn leave(&mut self, channel: &str) -> bool {
+        for slot in self.links.values_mut() {
+            slot.synced.remove(channel);
+            slot.refused.remove(channel);
+        }
+        self.channels.remove(channel).is_some()
+    }
+
+    /// Replaces a joined channel's member list (from the tracker) and syncs with members that
+    /// just became acceptable. Nothing for a channel not joined.
+    pub fn set_members(
+        &mut self,
+        channel: &str,
+        members: impl IntoIterator<Item = String>,
+    ) -> Vec<Action> {
+        match self.channels.get_mut(channel) {
+            Some(c) => c.members = members.into_iter().collect(),
+            None => return Vec::new(),
+        }
+        self.sync_members(channel)
+    }
+
+    /// Joined channels, sorted by name.
+    pub fn channels(&self) -> Vec<ChannelInfo> {
+        self.channels
+            .iter()
+            .map(|(name, c)| ChannelInfo {
+                name: name.clone(),
+                policy: c.policy,
+                members: c.members.iter().cloned().collect(),
+                unread: self.unread(name),
+            })
+            .collect()
+    }
+
+    /// Whether we joined `channel`.
+    pub fn is_joined(&self, channel: &str) -> bool {
+        self.channels.contains_key(channel)
+    }
+
+    /// A page of a channel's history (group or direct), oldest first; see
+    /// [`ChannelLog::page`].
+    pub fn messages(&self, channel: &str, before: Option<&str>, limit: usize) -> Vec<Message> {
+        self.history
+            .channel(channel)
+            .map_or_else(Vec::new, |log| log.page(before, limit))
+    }
+
+    /// All histories.
+    pub fn history(&self) -> &History {
+        &self.history
+    }
+
+    /// Unread messages in a channel.
+    pub fn unread(&self, channel: &str) -> usize {
+        self.history.channel(channel).map_or(0, ChannelLog::unread)
+    }
+
+    /// Marks a channel read and tells the UI.
+    pub fn mark_read(&mut self, channel: &str) {
+        if self.history.channel(channel).is_some() {
+            self.history.log_mut(channel).mark_read();
+            self.push_event(Event::Unread {
+                channel: channel.to_string(),
+                count: 0,
+            });
+        }
+    }
+
+    // ---- sending --------------------------------------------------------------------------
+
+    /// Posts to a joined channel. Returns the message, which the caller must append to the
+    /// store before acknowledging it, and the frames for every linked member.
+    pub fn post(
+        &mut self,
+        channel: &str,
+        text: &str,
+        now_ms: u64,
+    ) -> Result<(Message, Vec<(LinkId, Frame)>)> {
+        if !self.channels.contains_key(channel) {
+            return Err(Error::NotJoined(channel.to_string()));
+        }
+        validate_text(text)?;
+        let msg = self.make(channel, None, text, now_ms)?;
+        let frames = self
+            .peers
+            .iter()
+            .filter(|(peer, link)| self.accepts(channel, peer, **link))
+            .map(|(_, &link)| (link, Frame::Msg(msg.clone())))
+            .collect();
+        Ok((msg, frames))
+    }
+
+    /// Sends a direct message. Returns it (to store, as for [`NodeState::post`]) and the frame
+    /// for the recipient's link; with no link yet it waits in the `dm:` channel and reaches
+    /// the recipient by sync when a link opens.
+    pub fn direct(
+        &mut self,
+        to: &str,
+        text: &str,
+        now_ms: u64,
+    ) -> Result<(Message, Vec<(LinkId, Frame)>)> {
+        if to == self.peer_id {
+            return Err(Error::DirectToSelf);
+        }
+        validate_peer_id(to)?;
+        validate_text(text)?;
+        let channel = dm_channel(&self.peer_id, to);
+        let msg = self.make(&channel, Some(to), text, now_ms)?;
+        let frames = self
+            .peers
+            .get(to)
+            .map(|&link| (link, Frame::Direct(msg.clone())))
+            .into_iter()
+            .collect();
+        Ok((msg, frames))
+    }
+
+    fn make(
+        &mut self,
+        channel: &str,
+        to: Option<&str>,
+        text: &str,
+        now_ms: u64,
+    ) -> Result<Message> {
+        let seq = self
+            .history
+            .channel(channel)
+            .map_or(0, |log| log.highest_seq(&self.peer_id))
+            + 1;
+        let msg = Message {
+            id: Message::make_id(&self.peer_id, channel, seq),
+            channel: channel.to_string(),
+            from: self.peer_id.clone(),
+            name: self.name.clone(),
+            seq,
+            lamport: self.clock.tick(),
+            ts: now_ms,
+            text: text.to_string(),
+            to: to.map(str::to_string),
+        };
+        msg.validate()?;
+        self.history.insert(msg.clone(), false);
+        self.push_event(Event::Message(msg.clone()));
+        Ok(msg)
+    }
+
+    // ---- links ----------------------------------------------------------------------------
+
+    /// We dialled a peer at `addr` and the connection is upgraded: sends our hello. Check
+    /// [`NodeState::is_linked`] first; a node never dials a peer it is linked to.
+    pub fn link_dialled(&mut self, link: LinkId, addr: &str, now_ms: u64) -> Vec<Action> {
+        let (l, actions) = Link::dial(self.hello(), now_ms);
+        self.links.insert(link, Slot::new(l, addr));
+        self.apply(link, actions)
+    }
+
+    /// A peer at `addr` dialled us and the connection is upgraded: waits for its hello.
+    pub fn link_accepted(&mut self, link: LinkId, addr: &str, now_ms: u64) {
+        let l = Link::accept(self.hello(), now_ms);
+        self.links.insert(link, Slot::new(l, addr));
+    }
+
+    /// A frame arrived on a link.
+    pub fn on_frame(&mut self, link: LinkId, frame: Frame, now_ms: u64) -> Vec<Action> {
+        match self.links.get_mut(&link) {
+            Some(slot) => {
+                let actions = slot.link.on_frame(frame, now_ms);
+                self.apply(link, actions)
+            }
+            None => Vec::new(),
+        }
+    }
+
+    /// The link's bytes were not a frame: it closes (SPEC §6).
+    pub fn on_link_error(&mut self, link: LinkId, error: FrameError) -> Vec<Action> {
+        log::warn!("link {link:?}: {error}");
+        self.close_link(link, CloseReason::Frame(error))
+    }
+
+    /// Closes a link from our side (`bye`, then close).
+    pub fn close_link(&mut self, link: LinkId, reason: CloseReason) -> Vec<Action> {
+        match self.links.get_mut(&link) {
+            Some(slot) => {
+                let actions = slot.link.close(reason);
+                self.apply(link, actions)
+            }
+            None => Vec::new(),
+        }
+    }
+
+    /// The driver dropped the link's connection (after a [`Action::Close`], or because the
+    /// socket failed); forgets the link.
+    pub fn link_closed(&mut self, link: LinkId) {
+        self.detach(link, &CloseReason::Disconnected);
+        self.links.remove(&link);
+    }
+
+    /// Says `bye` on every link, for a clean exit.
+    pub fn shutdown(&mut self) -> Vec<Action> {
+        let ids: Vec<LinkId> = self.links.keys().copied().collect();
+        ids.into_iter()
+            .flat_map(|id| self.close_link(id, CloseReason::Shutdown))
+            .collect()
+    }
+
+    /// Runs the links' timers (pings, dead links, handshake timeouts).
+    pub fn tick(&mut self, now_ms: u64) -> Vec<Action> {
+        let mut ids: Vec<LinkId> = self.links.keys().copied().collect();
+        ids.sort();
+        let mut out = Vec::new();
+        for id in ids {
+            if let Some(slot) = self.links.get_mut(&id) {
+                let actions = slot.link.tick(now_ms);
+                out.extend(self.apply(id, actions));
+            }
+        }
+        out
+    }
+
+    /// When [`NodeState::tick`] next has work, if ever.
+    pub fn next_deadline(&self) -> Option<u64> {
+        self.links
+            .values()
+            .filter_map(|s| s.link.next_deadline())
+            .min()
+    }
+
+    /// Whether a link to `peer_id` is open.
+    pub fn is_linked(&self, peer_id: &str) -> bool {
+        self.peers.contains_key(peer_id)
+    }
+
+    /// The open link to `peer_id`.
+    pub fn link_of(&self, peer_id: &str) -> Option<LinkId> {
+        self.peers.get(peer_id).copied()
+    }
+
+    /// Linked peers, sorted by peer id.
+    pub fn peers(&self) -> Vec<PeerInfo> {
+        self.peers
+            .iter()
+            .filter_map(|(peer_id, &link)| {
+                let slot = self.links.get(&link)?;
+                let hello = slot.link.remote()?;
+                Some(PeerInfo {
+                    peer_id: peer_id.clone(),
+                    name: hello.name.clone(),
+                    addr: slot.addr.clone(),
+                    link,
+                    channels: hello.channels.clone(),
+                    rtt_ms: slot.link.rtt_ms(),
+                })
+            })
+            .collect()
+    }
+
+    /// Takes the pending UI events, oldest first.
+    pub fn drain_events(&mut self) -> impl Iterator<Item = Event> + '_ {
+        self.events.drain(..)
+    }
+
+    // ---- internals ------------------------------------------------------------------------
+
+    fn hello(&self) -> Hello {
+        Hello {
+            peer_id: self.peer_id.clone(),
+            name: self.name.clone(),
+            nonce: rand::random::<u64>(),
+            version: PROTOCOL_VERSION,
+            channels: self.channels.keys().cloned().collect(),
+        }
+    }
+
+    fn push_event(&mut self, event: Event) {
+        if self.events.len() >= MAX_PENDING_EVENTS {
+            log::warn!("UI event queue full; dropping the oldest event");
+            self.events.pop_front();
+        }
+        self.events.push_back(event);
+    }
+
+    fn remote_id(&self, link: LinkId) -> Option<String> {
+        Some(self.links.get(&link)?.link.remote()?.peer_id.clone())
+    }
+
+    /// Whether `peer` on `link` may write to (and read) group channel `channel`.
+    fn accepts(&self, channel: &str, peer: &str, link: LinkId) -> bool {
+        let Some(c) = self.channels.get(channel) else {
+            return false;
+        };
+        c.members.contains(peer)
+            || (c.policy == ChannelPolicy::Open
+                && self
+                    .links
+                    .get(&link)
+                    .is_some_and(|s| s.claimed.contains(channel)))
+    }
+
+    /// Turns a link's actions into ours, handling the ones that concern the node.
+    fn apply(&mut self, link: LinkId, actions: Vec<link::Action>) -> Vec<Action> {
+        let mut out = Vec::new();
+        for action in actions {
+            match action {
+                link::Action::Send(frame) => out.push(Action::Send(link, frame)),
+                link::Action::Close(reason) => {
+                    log::info!("link {link:?} closing: {reason}");
+                    self.detach(link, &reason);
+                    out.push(Action::Close(link, reason));
+                }
+                link::Action::Opened => self.on_opened(link, &mut out),
+                link::Action::Deliver(msg) => self.on_deliver(link, msg, &mut out),
+                link::Action::SyncRequested(req) => self.on_sync_req(link, req, &mut out),
+                link::Action::SyncReceived(reply) => self.on_sync(link, reply, &mut out),
+            }
+        }
+        out
+    }
+
+    /// Stops using a link for its peer; the peer is down unless another link replaced it.
+    fn detach(&mut self, link: LinkId, reason: &CloseReason) {
+        let Some(peer) = self.remote_id(link) else {
+            return;
+        };
+        if self.peers.get(&peer) == Some(&link) {
+            self.peers.remove(&peer);
+            self.push_event(Event::PeerDown {
+                peer_id: peer,
+                reason: reason.to_string(),
+            });
+        }
+    }
+
+    fn on_opened(&mut self, link: LinkId, out: &mut Vec<Action>) {
+        let Some(slot) = self.links.get_mut(&link) else {
+            return;
+        };
+        let Some(hello) = slot.link.remote().cloned() else {
+            return;
+        };
+        slot.claimed = hello
+            .channels
+            .iter()
+            .filter(|c| validate_channel(c).is_ok())
+            .cloned()
+            .collect();
+        let peer = hello.peer_id.clone();
+        match self.peers.get(&peer).copied() {
+            Some(other) if other != link => {
+                let older = self.links.get(&other).and_then(|s| s.link.origin());
+                let newer = self.links.get(&link).and_then(|s| s.link.origin());
+                let survivor = match (older, newer) {
+                    (Some(o), Some(n)) => keep_link(&o, &n),
+                    _ => Survivor::Newer,
+                };
+                let loser = match survivor {
+                    Survivor::Older => link,
+                    Survivor::Newer => {
+                        // Re-point first so closing the loser does not report the peer down.
+                        self.peers.insert(peer.clone(), link);
+                        other
+                    }
+                };
+                log::info!("two links to {peer}; keeping {:?}", self.peers[&peer]);
+                out.extend(self.close_link(loser, CloseReason::Duplicate));
+                if loser == link {
+                    return;
+                }
+            }
+            _ => {
+                self.peers.insert(peer.clone(), link);
+                let addr = self
+                    .links
+                    .get(&link)
+                    .map(|s| s.addr.clone())
+                    .unwrap_or_default();
+                self.push_event(Event::PeerUp {
+                    peer_id: peer.clone(),
+                    name: hello.name.clone(),
+                    addr,
+                });
+            }
+        }
+        // Catch up on every shared channel and on our direct messages with this peer.
+        let shared: Vec<String> = self
+            .channels
+            .keys()
+            .filter(|c| self.accepts(c, &peer, link))
+            .cloned()
+            .chain([dm_channel(&self.peer_id, &peer)])
+            .collect();
+        for channel in shared {
+            self.request_sync(link, &channel, out);
+        }
+    }
+
+    fn on_deliver(&mut self, link: LinkId, msg: Message, out: &mut Vec<Action>) {
+        let Some(peer) = self.remote_id(link) else {
+            return;
+        };
+        if msg.from != peer {
+            log::warn!(
+                "{peer} relayed {} by {}; only authors send",
+                msg.id,
+                msg.from
+            );
+            return;
+        }
+        if let Err(e) = msg.validate() {
+            log::warn!("{peer} sent an invalid message: {e}");
+            return;
+        }
+        match &msg.to {
+            Some(to) if *to != self.peer_id => {
+                log::warn!("{peer} sent us a direct message for {to}");
+                return;
+            }
+            Some(_) => {}
+            None if !self.channels.contains_key(&msg.channel) => {
+                log::debug!("{peer} wrote to {}, which we have not joined", msg.channel);
+                return;
+            }
+            None if !self.accepts(&msg.channel, &peer, link) => {
+                log::warn!(
+                    "dropped {}: {peer} is not a member of {}",
+                    msg.id,
+                    msg.channel
+                );
+                self.push_event(Event::NotMember {
+                    channel: msg.channel,
+                    peer_id: peer,
+                });
+                return;
+            }
+            None => {}
+        }
+        let channel = msg.channel.clone();
+        if self.accept_message(msg, out) {
+            self.push_unread(&channel);
+        }
+    }
+
+    /// Stores a validated message if new: persist, show. `true` if it counts as unread.
+    fn accept_message(&mut self, msg: Message, out: &mut Vec<Action>) -> bool {
+        self.clock.observe(msg.lamport);
+        let unread = msg.from != self.peer_id;
+        if !self.history.insert(msg.clone(), unread) {
+            return false;
+        }
+        out.push(Action::Persist(msg.clone()));
+        self.push_event(Event::Message(msg));
+        unread
+    }
+
+    fn push_unread(&mut self, channel: &str) {
+        let count = self.unread(channel);
+        self.push_event(Event::Unread {
+            channel: channel.to_string(),
+            count,
+        });
+    }
+}
+
+impl Slot {
+    fn new(link: Link, addr: &str) -> Slot {
+        Slot {
+            link,
+            addr: addr.to_string(),
+            claimed: BTreeSet::new(),
+            synced: BTreeSet::new(),
+            refused: BTreeMap::new(),
+        }
+    }
+}

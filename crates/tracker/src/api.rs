@@ -1,0 +1,411 @@
+//! The tracker's HTTP API (SPEC §5 and §8) as router routes over one shared [`Registry`].
+//!
+//! Each handler decodes its body into a parameter type of the registry, calls one registry
+//! method with the current time, and answers JSON: objects carry `"status":"ok"`, lists are bare
+//! arrays, and a [`TrackerError`] becomes its status with `{"error": message}`.
+
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
+
+use http_core::cookie::{SameSite, SetCookie};
+use http_core::{Method, Response, Status};
+use router::auth::Credentials as Admins;
+use router::{App, HttpError, Req, RouteError, SESSION_COOKIE, json_response};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::{Map, Value};
+
+use crate::error::TrackerError;
+use crate::registry::{
+    Config, Credentials, HeartbeatBatch, ListQuery, RegisterParams, Registry, Stats, UpdateParams,
+};
+use crate::{ChunkParams, JoinParams, LeaveParams, PublishParams};
+
+/// The tracker as its HTTP layer, console and sweep timer share it: the registry behind a mutex
+/// (uncontended: every user runs on the loop thread except the console), the clock it is read
+/// with, and counters. Cloning is cheap and shares the state.
+#[derive(Clone)]
+pub struct Tracker {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    registry: Mutex<Registry>,
+    started: Instant,
+    requests: AtomicU64,
+    admins: Admins,
+}
+
+/// Answer of `GET /status` and `GET /tracker/stats`: the registry's counts plus uptime and
+/// requests served.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct StatusView {
+    /// Registry counts.
+    #[serde(flatten)]
+    pub stats: Stats,
+    /// Whole seconds since the tracker started.
+    pub uptime_s: u64,
+    /// HTTP requests routed since start.
+    pub requests: u64,
+}
+
+impl Tracker {
+    /// A tracker with an empty registry; `admins` may log in at `POST /login`.
+    pub fn new(config: Config, admins: Admins) -> Tracker {
+        Tracker {
+            inner: Arc::new(Inner {
+                registry: Mutex::new(Registry::new(config)),
+                started: Instant::now(),
+                requests: AtomicU64::new(0),
+                admins,
+            }),
+        }
+    }
+
+    /// Milliseconds since the tracker started: the `now` every registry call takes.
+    pub fn now(&self) -> u64 {
+        u64::try_from(self.inner.started.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
+
+    /// Time since the tracker started.
+    pub fn uptime(&self) -> Duration {
+        self.inner.started.elapsed()
+    }
+
+    /// Runs `f` on the registry with the current time.
+    pub fn with<R>(&self, f: impl FnOnce(&mut Registry, u64) -> R) -> R {
+        let now = self.now();
+        f(&mut self.lock(), now)
+    }
+
+    /// Expires due peers now and returns their ids (the sweep timer calls this).
+    pub fn sweep(&self) -> Vec<String> {
+        self.with(|reg, now| reg.sweep(now))
+    }
+
+    /// Counts, uptime and requests served.
+    pub fn status(&self) -> StatusView {
+        StatusView {
+            stats: self.with(|reg, now| reg.stats(now)),
+            uptime_s: self.uptime().as_secs(),
+            requests: self.inner.requests.load(Ordering::Relaxed),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Registry> {
+        // A handler that panicked mid-call leaves the registry as consistent as any single call
+        // leaves it; refusing every later request would be worse.
+        self.inner
+            .registry
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// Every route of SPEC §5 and §8 on a new [`App`].
+pub fn app(tracker: &Tracker) -> Result<App, RouteError> {
+    let mut app = App::new();
+    let counter = tracker.clone();
+    app.before(move |_req| {
+        counter.inner.requests.fetch_add(1, Ordering::Relaxed);
+        None
+    });
+    let post = &[Method::Post];
+    let get = &[Method::Get];
+    let both = &[Method::Get, Method::Post];
+
+    add(&mut app, tracker, &["/submit-info", "/tracker/register"], post, submit_info)?;
+    add(&mut app, tracker, &["/get-list", "/tracker/peers"], both, get_list)?;
+    add(&mut app, tracker, &["/add-list", "/tracker/channels/join"], post, |t, req| {
+        let params: JoinParams = body(req)?;
+        require("peer_id", &params.peer_id)?;
+        let joined = t.with(|reg, now| reg.join(params, now))?;
+        Ok(ok(&joined))
+    })?;
+    add(&mut app, tracker, &["/tracker/channels/leave"], post, |t, req| {
+        let params: LeaveParams = body(req)?;
+        require("peer_id", &params.peer_id)?;
+        t.with(|reg, now| reg.leave(params, now))?;
+        Ok(ok(&Empty {}))
+    })?;
+    add(&mut app, tracker, &["/channels"], get, |t, _req| {
+        Ok(list(&t.with(|reg, now| reg.channels(now))))
+    })?;
+    add(&mut app, tracker, &["/heartbeat", "/tracker/heartbeat"], post, |t, req| {
+        let creds: Credentials = body(req)?;
+        require("peer_id", &creds.peer_id)?;
+        let ack = t.with(|reg, now| reg.heartbeat(&creds.peer_id, creds.token.as_deref(), now))?;
+        Ok(ok(&ack))
+    })?;
+    add(&mut app, tracker, &["/tracker/heartbeat_batch"], post, |t, req| {
+        let batch: HeartbeatBatch = body(req)?;
+        Ok(ok(&t.with(|reg, now| reg.heartbeat_batch(batch, now))?))
+    })?;
+    add(&mut app, tracker, &["/tracker/update"], post, |t, req| {
+        let params: UpdateParams = body(req)?;
+        require("peer_id", &params.peer_id)?;
+        Ok(ok(&t.with(|reg, now| reg.update(params, now))?))
+    })?;
+    let removes = ["/remove", "/tracker/peer/remove", "/leave"];
+    add(&mut app, tracker, &removes, post, |t, req| {
+        let creds: Credentials = body(req)?;
+        require("peer_id", &creds.peer_id)?;
+        t.with(|reg, now| reg.remove(&creds.peer_id, creds.token.as_deref(), now))?;
+        Ok(ok(&Empty {}))
+    })?;
+    add(&mut app, tracker, &["/connect-peer"], post, |t, req| {
+        let params: ConnectParams = body(req)?;
+        require("target", &params.target)?;
+        Ok(ok(&t.with(|reg, now| reg.lookup(&params.target, now))?))
+    })?;
+    add(&mut app, tracker, &["/status", "/tracker/stats"], get, |t, _req| {
+        Ok(ok(&t.status()))
+    })?;
+    add(&mut app, tracker, &["/tracker/health"], get, |t, _req| {
+        let health = Health {
+            ok: true,
+            uptime_s: t.uptime().as_secs(),
+        };
+        Ok(json_response(Status::OK, &health))
+    })?;
+    add(&mut app, tracker, &["/login"], post, login)?;
+
+    add(&mut app, tracker, &["/files"], get, |t, _req| {
+        Ok(list(&t.with(|reg, now| reg.files(now))))
+    })?;
+    add(&mut app, tracker, &["/files/publish"], post, |t, req| {
+        let params: PublishParams = body(req)?;
+        require("peer_id", &params.peer_id)?;
+        Ok(ok(&t.with(|reg, now| reg.publish(params, now))?))
+    })?;
+    add(&mut app, tracker, &["/files/:id"], get, |t, req| {
+        let id = param(req, "id")?;
+        Ok(ok(&t.with(|reg, now| reg.file(&id, now))?))
+    })?;
+    add(&mut app, tracker, &["/files/:id/chunks"], post, |t, req| {
+        let id = param(req, "id")?;
+        let params: ChunkParams = body(req)?;
+        require("peer_id", &params.peer_id)?;
+        Ok(ok(&t.with(|reg, now| reg.add_chunks(&id, params, now))?))
+    })?;
+    add(&mut app, tracker, &["/peers/:peer_id/files"], get, |t, req| {
+        let id = param(req, "peer_id")?;
+        Ok(list(&t.with(|reg, now| reg.peer_files(&id, now))?))
+    })?;
+    Ok(app)
+}
+
+/// What a tracker handler returns.
+type Answer = Result<Response, ApiError>;
+
+/// The error of a handler: either the registry refused, or the HTTP input was unusable.
+#[derive(Debug, thiserror::Error)]
+enum ApiError {
+    #[error(transparent)]
+    Tracker(#[from] TrackerError),
+    #[error(transparent)]
+    Http(#[from] HttpError),
+}
+
+impl ApiError {
+    fn into_http(self) -> HttpError {
+        match self {
+            ApiError::Tracker(e) => HttpError::new(Status(e.status()), e.to_string()),
+            ApiError::Http(e) => e,
+        }
+    }
+}
+
+/// Adds `handler` under every alias in `patterns`, for each of `methods`.
+fn add(
+    app: &mut App,
+    tracker: &Tracker,
+    patterns: &[&str],
+    methods: &[Method],
+    handler: fn(&Tracker, &Req) -> Answer,
+) -> Result<(), RouteError> {
+    for pattern in patterns {
+        let t = tracker.clone();
+        app.route(pattern, methods, move |req: &Req| {
+            handler(&t, req).map_err(ApiError::into_http)
+        })?;
+    }
+    Ok(())
+}
+
+/// `{"status":"ok", ...fields of value}`.
+fn ok<T: Serialize>(value: &T) -> Response {
+    #[derive(Serialize)]
+    struct Ok<'a, T> {
+        status: &'static str,
+        #[serde(flatten)]
+        value: &'a T,
+    }
+    json_response(Status::OK, &Ok { status: "ok", value })
+}
+
+/// A bare JSON array.
+fn list<T: Serialize>(items: &[T]) -> Response {
+    json_response(Status::OK, items)
+}
+
+#[derive(Serialize)]
+struct Empty {}
+
+#[derive(Serialize)]
+struct Health {
+    ok: bool,
+    uptime_s: u64,
+}
+
+/// Body of `POST /connect-peer`.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(default)]
+struct ConnectParams {
+    /// The asking peer; informational, as the course's client sends no token here.
+    #[allow(dead_code, reason = "accepted for the course's clients, not needed to answer")]
+    peer_id: String,
+    target: String,
+}
+
+fn require(field: &str, value: &str) -> Result<(), HttpError> {
+    if value.trim().is_empty() {
+        Err(HttpError::bad_request(format!("{field} is required")))
+    } else {
+        Ok(())
+    }
+}
+
+fn param(req: &Req, name: &str) -> Result<String, HttpError> {
+    req.param(name)
+        .ok_or_else(|| HttpError::bad_request(format!("bad {name} in path")))
+}
+
+/// The body as `T`: JSON (an empty body counts as `{}`), or form fields as strings.
+fn body<T: DeserializeOwned>(req: &Req) -> Result<T, HttpError> {
+    if req.body().trim_ascii().is_empty() {
+        return decode(Value::Object(Map::new()));
+    }
+    if req.is_json() {
+        return serde_json::from_slice(req.body())
+            .map_err(|e| HttpError::bad_request(format!("invalid JSON: {e}")));
+    }
+    decode(Value::Object(form_fields(req)))
+}
+
+fn form_fields(req: &Req) -> Map<String, Value> {
+    req.form()
+        .into_iter()
+        .map(|(k, v)| (k, Value::String(v)))
+        .collect()
+}
+
+fn decode<T: DeserializeOwned>(value: Value) -> Result<T, HttpError> {
+    serde_json::from_value(value).map_err(|e| HttpError::bad_request(format!("invalid field: {e}")))
+}
+
+/// `POST /submit-info`: JSON or the course's form, with its field names accepted as aliases.
+fn submit_info(t: &Tracker, req: &Req) -> Answer {
+    let (mut fields, from_form) = if req.is_json() {
+        match req.json::<Value>()? {
+            Value::Object(map) => (map, false),
+            _ => return Err(HttpError::bad_request("expected a JSON object").into()),
+        }
+    } else {
+        (form_fields(req), true)
+    };
+    for (course, ours) in [("peer_port", "port"), ("peer_ip", "ip"), ("username", "name")] {
+        if let Some(v) = fields.remove(course) {
+            fields.entry(ours).or_insert(v);
+        }
+    }
+    if fields.get("port").is_none_or(Value::is_null) {
+        return Err(HttpError::bad_request("port is required").into());
+    }
+    if from_form {
+        coerce_form(&mut fields)?;
+    }
+    let params: RegisterParams = decode(Value::Object(fields))?;
+    let ip = params.resolve_ip(source_ip(req))?;
+    Ok(ok(&t.with(|reg, now| reg.register(params, ip, now))?))
+}
+
+/// Form values are strings: numbers become numbers and lists are split at commas, so a form
+/// means what the same JSON would.
+fn coerce_form(fields: &mut Map<String, Value>) -> Result<(), HttpError> {
+    for name in ["port", "ttl"] {
+        if let Some(Value::String(s)) = fields.get(name) {
+            let n: u32 = s.trim().parse().map_err(|_| {
+                HttpError::bad_request(format!("{name} must be a whole number, got {s:?}"))
+            })?;
+            fields.insert(name.to_owned(), n.into());
+        }
+    }
+    for name in ["channels", "roles"] {
+        if let Some(Value::String(s)) = fields.get(name) {
+            let items: Vec<Value> = s
+                .split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(|s| Value::String(s.to_owned()))
+                .collect();
+            fields.insert(name.to_owned(), Value::Array(items));
+        }
+    }
+    Ok(())
+}
+
+/// The client's address, with an IPv4-mapped IPv6 address shown as the IPv4 it is.
+fn source_ip(req: &Req) -> IpAddr {
+    req.peer().ip().to_canonical()
+}
+
+/// `GET`/`POST /get-list`: the filter from the query, or from the body of a POST.
+fn get_list(t: &Tracker, req: &Req) -> Answer {
+    let query: ListQuery = if *req.method() == Method::Post && !req.body().is_empty() {
+        body(req)?
+    } else {
+        let pairs = req
+            .query_pairs()
+            .into_iter()
+            .map(|(k, v)| (k, Value::String(v)))
+            .collect();
+        decode(Value::Object(pairs))?
+    };
+    let peers = t.with(|reg, now| reg.list(&query, now));
+    #[derive(Serialize)]
+    struct Listed<'a, T> {
+        count: usize,
+        peers: &'a [T],
+    }
+    Ok(ok(&Listed {
+        count: peers.len(),
+        peers: &peers,
+    }))
+}
+
+/// `POST /login`: a session cookie for the UI's admin pages, as backend-bin gives.
+fn login(t: &Tracker, req: &Req) -> Answer {
+    let fields = req.fields()?;
+    let field = |name: &str| fields.get(name).and_then(Value::as_str).unwrap_or_default();
+    let (user, password) = (field("username"), field("password"));
+    if !t.inner.admins.check(user, password) {
+        log::info!("login refused for {user:?} from {}", req.peer());
+        return Err(HttpError::unauthorized("wrong username or password").into());
+    }
+    let session = req.sessions().create(user);
+    let sid = SetCookie::new(SESSION_COOKIE, session.id)
+        .path("/")
+        .http_only()
+        .same_site(SameSite::Lax);
+    #[derive(Serialize)]
+    struct LoggedIn<'a> {
+        user: &'a str,
+    }
+    let mut response = ok(&LoggedIn { user });
+    response.headers.append("Set-Cookie", sid.to_string());
+    response.headers.insert("Cache-Control", "no-store");
+    Ok(response)
+}

@@ -1,0 +1,284 @@
+//! The tracker's operator console (SPEC §5): one command per line, answers written to any
+//! `Write`. It runs on its own thread, never the loop's, because `ping` blocks on the network.
+
+use std::io::{self, BufRead, Write};
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use http_core::{Method, Request};
+use reactor::Handle;
+use reactor::client::blocking_request;
+
+use crate::api::Tracker;
+use crate::registry::ListQuery;
+
+/// How long `ping` waits for a peer's answer.
+pub const PING_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The commands, for `help` and for an unknown command.
+pub const HELP: &str = "commands: list_peers | list_channels | discover <peer> | ping <peer> | \
+                        list_files | list_chunkinfo | exit";
+
+/// What the console does after a command.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Read the next command.
+    Continue,
+    /// The operator asked to stop the tracker.
+    Exit,
+}
+
+/// Runs one command line and writes its answer to `out`.
+pub fn execute(tracker: &Tracker, line: &str, out: &mut dyn Write) -> io::Result<Outcome> {
+    let mut words = line.split_whitespace();
+    let Some(command) = words.next() else {
+        return Ok(Outcome::Continue);
+    };
+    let arg = words.next();
+    match (command, arg) {
+        ("list_peers", _) => list_peers(tracker, out)?,
+        ("list_channels", _) => list_channels(tracker, out)?,
+        ("discover", Some(peer)) => discover(tracker, peer, out)?,
+        ("ping", Some(peer)) => ping(tracker, peer, out)?,
+        ("list_files", _) => list_files(tracker, out)?,
+        ("list_chunkinfo", _) => list_chunkinfo(tracker, out)?,
+        ("exit" | "quit", _) => return Ok(Outcome::Exit),
+        ("discover" | "ping", None) => writeln!(out, "usage: {command} <peer_id>")?,
+        ("help", _) => writeln!(out, "{HELP}")?,
+        _ => writeln!(out, "unknown command {command:?}; {HELP}")?,
+    }
+    Ok(Outcome::Continue)
+}
+
+/// Reads commands from `input` until `exit` (which shuts the loop down gracefully through
+/// `handle`) or end of input (which leaves the tracker running as a daemon).
+pub fn run(tracker: &Tracker, handle: &Handle, input: impl BufRead, mut out: impl Write) {
+    let _ = writeln!(out, "tracker console; {HELP}");
+    for line in input.lines() {
+        let Ok(line) = line else { break };
+        match execute(tracker, &line, &mut out) {
+            Ok(Outcome::Continue) => {}
+            Ok(Outcome::Exit) => {
+                log::info!("exit from the console: shutting down");
+                handle.shutdown();
+                return;
+            }
+            Err(e) => {
+                log::warn!("console output failed: {e}");
+                return;
+            }
+        }
+        let _ = out.flush();
+    }
+}
+
+fn list_peers(tracker: &Tracker, out: &mut dyn Write) -> io::Result<()> {
+    let peers = tracker.with(|reg, now| reg.list(&ListQuery::default(), now));
+    writeln!(out, "{} peers", peers.len())?;
+    for p in peers {
+        writeln!(
+            out,
+            "  {}  {}  {}:{}  channels [{}]  seen {} s ago",
+            p.peer_id,
+            p.name,
+            p.ip,
+            p.port,
+            p.channels.join(", "),
+            p.last_seen
+        )?;
+    }
+    Ok(())
+}
+
+fn list_channels(tracker: &Tracker, out: &mut dyn Write) -> io::Result<()> {
+    let channels = tracker.with(|reg, now| reg.channels(now));
+    writeln!(out, "{} channels", channels.len())?;
+    for c in channels {
+        let policy = serde_json::to_value(c.policy).unwrap_or_default();
+        let policy = policy.as_str().unwrap_or_default();
+        writeln!(out, "  {} ({policy}): {}", c.name, c.members.join(", "))?;
+    }
+    Ok(())
+}
+
+fn discover(tracker: &Tracker, peer: &str, out: &mut dyn Write) -> io::Result<()> {
+    let found: crate::Result<_> =
+        tracker.with(|reg, now| Ok((reg.peer(peer, now)?, reg.peer_files(peer, now)?)));
+    match found {
+        Ok((p, files)) => {
+            let record = serde_json::to_string(&p).unwrap_or_default();
+            writeln!(out, "{record}")?;
+            writeln!(out, "{} files", files.len())?;
+            for f in files {
+                writeln!(
+                    out,
+                    "  {}  {}  {} bytes  {}/{} chunks",
+                    f.file_id, f.name, f.size, f.have, f.chunks
+                )?;
+            }
+        }
+        Err(e) => writeln!(out, "{e}")?,
+    }
+    Ok(())
+}
+
+fn ping(tracker: &Tracker, peer: &str, out: &mut dyn Write) -> io::Result<()> {
+    let target = match tracker.with(|reg, now| reg.lookup(peer, now)) {
+        Ok(addr) => SocketAddr::new(addr.ip, addr.port),
+        Err(e) => return writeln!(out, "{e}"),
+    };
+    let request = Request::new(Method::Get, "/p2p/ping");
+    let started = Instant::now();
+    match blocking_request(target, &request, PING_TIMEOUT) {
+        Ok(response) => {
+            let rtt = started.elapsed();
+            writeln!(
+                out,
+                "{peer} at {target}: {} in {:.3} ms",
+                response.status.code(),
+                rtt.as_secs_f64() * 1000.0
+            )
+        }
+        Err(e) => writeln!(out, "{peer} at {target}: {e}"),
+    }
+}
+
+fn list_files(tracker: &Tracker, out: &mut dyn Write) -> io::Result<()> {
+    let files = tracker.with(|reg, now| reg.files(now));
+    writeln!(out, "{} files", files.len())?;
+    for f in files {
+        writeln!(
+            out,
+            "  {}  {}  {} bytes  {} chunks  holders: {}",
+            f.file_id,
+            f.name,
+            f.size,
+            f.chunks,
+            f.holders.join(", ")
+        )?;
+    }
+    Ok(())
+}
+
+fn list_chunkinfo(tracker: &Tracker, out: &mut dyn Write) -> io::Result<()> {
+    let views = tracker.with(|reg, now| {
+        reg.files(now)
+            .into_iter()
+            .filter_map(|f| reg.file(&f.file_id, now).ok())
+            .collect::<Vec<_>>()
+    });
+    writeln!(out, "{} files", views.len())?;
+    for v in views {
+        writeln!(
+            out,
+            "  {} {} ({} chunks of {} bytes)",
+            v.file_id, v.name, v.chunks, v.chunk_size
+        )?;
+        for h in v.holders {
+            let have = if h.complete {
+                "all".to_owned()
+            } else {
+                ranges(&h.chunks)
+            };
+            writeln!(out, "    {} at {}:{}: {have}", h.peer_id, h.ip, h.port)?;
+        }
+    }
+    Ok(())
+}
+
+/// `[0,1,2,5,7,8]` as `0-2,5,7-8`: a holder of thousands of chunks stays one readable line.
+fn ranges(chunks: &[u32]) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut i = 0;
+    while i < chunks.len() {
+        let start = chunks[i];
+        let mut end = start;
+        while i + 1 < chunks.len() && chunks[i + 1] == end + 1 {
+            i += 1;
+            end = chunks[i];
+        }
+        parts.push(if start == end {
+            start.to_string()
+        } else {
+            format!("{start}-{end}")
+        });
+        i += 1;
+    }
+    if parts.is_empty() {
+        "none".to_owned()
+    } else {
+        parts.join(",")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::registry::{Config, RegisterParams};
+    use crate::{JoinParams, PublishParams};
+
+    fn tracker() -> Tracker {
+        let t = Tracker::new(Config::default(), router::auth::Credentials::new());
+        let ip = "10.0.0.7".parse().unwrap();
+        t.with(|reg, now| {
+            let params = RegisterParams {
+                port: 5001,
+                name: Some("alice".into()),
+                ..Default::default()
+            };
+            let alice = reg.register(params, ip, now).unwrap();
+            let join = JoinParams {
+                peer_id: alice.peer_id.clone(),
+                token: Some(alice.token.clone()),
+                channel: "general".into(),
+                key: None,
+            };
+            reg.join(join, now).unwrap();
+            let publish = PublishParams {
+                peer_id: alice.peer_id,
+                token: Some(alice.token),
+                name: "notes.txt".into(),
+                size: 3,
+                chunk_size: 1,
+                chunk_hashes: (0..3u8).map(|i| format!("{i:064x}")).collect(),
+            };
+            reg.publish(publish, now).unwrap();
+        });
+        t
+    }
+
+    fn check(line: &str, expected: &[&str], outcome: Outcome) {
+        let t = tracker();
+        let mut out = Vec::new();
+        assert_eq!(execute(&t, line, &mut out).unwrap(), outcome, "{line}");
+        let text = String::from_utf8(out).unwrap();
+        for needle in expected {
+            assert!(text.contains(needle), "{line}: {needle:?} not in\n{text}");
+        }
+    }
+
+    #[test]
+    fn commands() {
+        let c = Outcome::Continue;
+        check("list_peers", &["1 peers", "10.0.0.7:5001  alice", "[general]"], c);
+        check("list_channels", &["general (open): 10.0.0.7:5001"], c);
+        check("discover 10.0.0.7:5001", &["\"name\":\"alice\"", "notes.txt", "3/3 chunks"], c);
+        check("discover nobody", &["not found: peer nobody is not registered"], c);
+        check("discover", &["usage: discover <peer_id>"], c);
+        check("ping nobody", &["not found"], c);
+        check("list_files", &["1 files", "notes.txt  3 bytes  3 chunks  holders: 10.0.0.7:5001"], c);
+        check("list_chunkinfo", &["notes.txt (3 chunks of 1 bytes)", "10.0.0.7:5001 at 10.0.0.7:5001: all"], c);
+        check("   ", &[], c);
+        check("help", &["list_chunkinfo"], c);
+        check("frobnicate", &["unknown command \"frobnicate\""], c);
+        check("exit", &[], Outcome::Exit);
+    }
+
+    #[test]
+    fn chunk_ranges() {
+        let check = |chunks: &[u32], expected: &str| assert_eq!(ranges(chunks), expected);
+        check(&[], "none");
+        check(&[4], "4");
+        check(&[0, 1, 2, 5, 7, 8], "0-2,5,7-8");
+    }
+}
