@@ -36,6 +36,10 @@ const READ_CHUNK: usize = 64 * 1024;
 pub const DEFAULT_READ_LIMIT: usize = 64 * 1024;
 /// How long a graceful shutdown waits for in-flight work before the loop exits anyway.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+/// How long a closing connection keeps discarding input before it is closed anyway.
+pub const LINGER_TIMEOUT: Duration = Duration::from_secs(2);
+/// How much input a lingering connection discards before it is closed anyway.
+const LINGER_MAX_BYTES: usize = 1024 * 1024;
 /// Cap on events handled per `poll` call.
 const EVENTS_CAPACITY: usize = 1024;
 
@@ -136,6 +140,10 @@ enum Phase {
     Open,
     /// Closing: flush what is queued, then close.
     Closing,
+    /// Output is flushed and our side shut down; unread input is discarded until the peer
+    /// closes or [`LINGER_TIMEOUT`] passes. Closing with unread input would make the kernel send
+    /// a reset, which can destroy the answer (a 400, say) before the client reads it.
+    Lingering,
 }
 
 struct Entry {
@@ -197,6 +205,9 @@ enum Deferred {
     Message(ConnId, Message),
     Read(ConnId),
     Drained(ConnId),
+    /// Accept on listener `index`: queued, never done inside another entry's handling, so a
+    /// freed slab key cannot be reused while its old entry is still being processed.
+    Accept(usize),
 }
 
 /// Everything a callback may touch through [`Cx`]: all of the loop but the `Poll` itself.
@@ -488,9 +499,9 @@ impl Core {
             }
         }
         // Connections may have queued while we were paused; edge-triggered readiness will not
-        // report them again, so look now.
+        // report them again, so look from the loop.
         for index in 0..self.listeners.len() {
-            self.accept(index);
+            self.deferred.push_back(Deferred::Accept(index));
         }
     }
 
@@ -518,8 +529,9 @@ impl Core {
             let _ = socket.set_nodelay(true);
             entry.local = socket.local_addr().ok();
             entry.phase = Phase::Open;
+            let id = self.id_of(key);
             self.dispatch(key, |p, cx| p.on_open(cx));
-            if !self.entries.contains(key) {
+            if self.key_of(id).is_none() {
                 return;
             }
         }
@@ -536,6 +548,9 @@ impl Core {
         let Some(entry) = self.entries.get_mut(key) else {
             return;
         };
+        if entry.phase == Phase::Lingering {
+            return self.discard_input(key);
+        }
         if entry.reading_paused || entry.phase != Phase::Open || entry.eof {
             entry.read_pending = !entry.eof;
             return;
@@ -570,6 +585,10 @@ impl Core {
             }
         }
         let eof = entry.eof;
+        let id = ConnId {
+            key: key as u32,
+            generation: entry.generation,
+        };
         if got {
             self.dispatch(key, |p, cx| p.on_read(cx));
         }
@@ -578,9 +597,12 @@ impl Core {
                 io::ErrorKind::ConnectionReset | io::ErrorKind::BrokenPipe => CloseReason::Remote,
                 _ => CloseReason::Io(e),
             };
-            return self.finish(key, reason);
+            if self.key_of(id).is_some() {
+                self.finish(key, reason);
+            }
+            return;
         }
-        if eof && self.entries.contains(key) {
+        if eof && self.key_of(id).is_some() {
             self.dispatch(key, |p, cx| p.on_eof(cx));
         }
     }
@@ -639,7 +661,7 @@ impl Core {
         }
         if drained {
             if entry.phase == Phase::Closing {
-                return self.finish(key, CloseReason::Local);
+                return self.linger(key);
             }
             if entry.notify_drained {
                 entry.notify_drained = false;
@@ -654,6 +676,9 @@ impl Core {
         let Some(entry) = self.entries.get_mut(key) else {
             return;
         };
+        if entry.phase == Phase::Lingering {
+            return;
+        }
         let Some(mut proto) = entry.proto.take() else {
             return;
         };
@@ -698,8 +723,51 @@ impl Core {
         if !entry.output.is_empty() && !entry.writable_interest {
             self.flush(key);
         } else if entry.output.is_empty() && entry.phase == Phase::Closing {
-            self.finish(key, CloseReason::Local);
+            self.linger(key);
         }
+    }
+
+    /// Starts a lingering close: shut our side, then discard input (see [`Phase::Lingering`]).
+    fn linger(&mut self, key: usize) {
+        let entry = &mut self.entries[key];
+        let Some(socket) = entry.socket.as_ref() else {
+            return self.finish(key, CloseReason::Local);
+        };
+        if entry.eof || socket.shutdown(std::net::Shutdown::Write).is_err() {
+            return self.finish(key, CloseReason::Local);
+        }
+        entry.phase = Phase::Lingering;
+        entry.input.clear();
+        let at = self.now + LINGER_TIMEOUT;
+        entry.deadline = Some(at);
+        let generation = entry.generation;
+        self.timers.push(Reverse((at, key, generation)));
+        self.discard_input(key);
+    }
+
+    /// Reads and drops input of a lingering connection; closes it at EOF, on error, or past
+    /// [`LINGER_MAX_BYTES`].
+    fn discard_input(&mut self, key: usize) {
+        let entry = &mut self.entries[key];
+        let Some(socket) = entry.socket.as_mut() else {
+            return self.finish(key, CloseReason::Local);
+        };
+        let mut discarded = 0;
+        loop {
+            match socket.read(&mut self.scratch) {
+                Ok(0) => break,
+                Ok(n) => {
+                    discarded += n;
+                    if discarded > LINGER_MAX_BYTES {
+                        break;
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(_) => break,
+            }
+        }
+        self.finish(key, CloseReason::Local);
     }
 
     /// Closes an entry for good: `on_close`, deregister, free the slot.
@@ -734,6 +802,7 @@ impl Core {
                         Err(msg) => self.dispatch(key, |p, cx| p.on_message(cx, msg)),
                     }
                 }
+                Deferred::Accept(index) => self.accept(index),
                 Deferred::Drained(id) => {
                     if let Some(key) = self.key_of(id) {
                         self.dispatch(key, |p, cx| p.on_drained(cx));
@@ -804,7 +873,9 @@ impl Core {
                 }
                 _ => false,
             };
-            if due {
+            if due && self.entries[key].phase == Phase::Lingering {
+                self.finish(key, CloseReason::Local);
+            } else if due {
                 self.dispatch(key, |p, cx| p.on_timeout(cx));
             }
         }

@@ -7,9 +7,9 @@
 mod http;
 mod p2p;
 mod proxy;
-mod tracker;
 pub mod report;
 pub mod stats;
+mod tracker;
 pub mod wrk;
 
 use std::fs;

@@ -184,3 +184,45 @@ fn graceful_shutdown_closes_idle_connections_and_returns() {
     let mut buf = [0u8; 16];
     assert_eq!(idle.read(&mut buf).unwrap_or(0), 0);
 }
+
+/// Regression: closing a connection used to accept the next one inline, in the freed slab slot,
+/// while the old connection's read was still being handled — the newcomer then got the old EOF
+/// and was closed unanswered.
+#[test]
+fn a_closed_connection_never_hands_its_eof_to_the_next_one() {
+    let (event_loop, addr) = server_loop(100);
+    let handle = event_loop.handle();
+    let thread = thread::spawn(move || event_loop.run());
+    for i in 0..500 {
+        let mut stream = TcpStream::connect(addr).unwrap();
+        stream.write_all(b"GET /x HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").unwrap();
+        stream.shutdown(std::net::Shutdown::Write).unwrap();
+        let mut text = String::new();
+        stream.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        stream.read_to_string(&mut text).unwrap();
+        assert!(text.starts_with("HTTP/1.1 200"), "connection {i} got {text:?}");
+    }
+    handle.stop();
+    thread.join().unwrap().unwrap();
+}
+
+/// A request rejected while the client is still sending (here: a body after a bad head) still
+/// delivers its 400: the server lingers instead of resetting the connection.
+#[test]
+fn an_error_answer_survives_unread_input() {
+    let (event_loop, addr) = server_loop(100);
+    let handle = event_loop.handle();
+    let thread = thread::spawn(move || event_loop.run());
+    for _ in 0..50 {
+        let mut stream = TcpStream::connect(addr).unwrap();
+        let mut request = b"POST /x HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n".to_vec();
+        request.extend(std::iter::repeat_n(b'z', 64 * 1024));
+        let _ = stream.write_all(&request);
+        let mut text = String::new();
+        stream.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let _ = stream.read_to_string(&mut text);
+        assert!(text.starts_with("HTTP/1.1 400"), "{text:?}");
+    }
+    handle.stop();
+    thread.join().unwrap().unwrap();
+}
