@@ -77,9 +77,9 @@ pub enum Error {
     /// A benchmark suite that exists by name but has no implementation yet.
     #[error("suite {0} is not built yet")]
     SuiteNotBuilt(&'static str),
-    /// `cargo xtask demo` before the daemons exist.
-    #[error("demo is not built yet: the tracker/proxy/peer daemons are in progress")]
-    DemoNotBuilt,
+    /// A demo daemon did not exit cleanly when asked to stop.
+    #[error("some demo daemons did not stop cleanly (see above)")]
+    DemoUnclean,
     /// A CI step failed; the step's own output is above this line.
     #[error("ci failed at step `{step}`")]
     CiStep {

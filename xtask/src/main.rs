@@ -26,7 +26,7 @@ enum Task {
     /// Side-by-side benchmarks against nginx; report in target/bench/.
     Bench(bench::BenchArgs),
     /// Start tracker, backends, proxy and three peers on this machine.
-    Demo,
+    Demo(demo::DemoArgs),
 }
 
 fn main() -> ExitCode {
@@ -34,7 +34,7 @@ fn main() -> ExitCode {
     let result = match &cli.command {
         Task::Ci => ci::run(),
         Task::Bench(args) => bench::run(args),
-        Task::Demo => demo::run(),
+        Task::Demo(args) => demo::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
