@@ -15,6 +15,7 @@ pub mod client;
 mod event_loop;
 mod handle;
 pub mod server;
+mod thread;
 
 pub use event_loop::{
     Acceptor, CloseReason, ConnId, ConnInfo, Cx, DEFAULT_READ_LIMIT, EventLoop, Message, Protocol,
@@ -22,3 +23,4 @@ pub use event_loop::{
 };
 pub use handle::Handle;
 pub use server::{BodySender, Reply, RequestInfo, Responder, Service, serve};
+pub use thread::LoopThread;

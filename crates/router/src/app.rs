@@ -7,12 +7,11 @@ use crate::statics::{Served, StaticDir};
 use crate::table::{Lookup, RouteError, Table};
 use bytes::Bytes;
 use http_core::{Limits, Method, Request, Response, Status};
-use reactor::{EventLoop, Handle, Reply, RequestInfo, Service};
+use reactor::{EventLoop, Handle, LoopThread, Reply, RequestInfo, Service};
 use std::io;
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::Path;
 use std::sync::Arc;
-use std::thread::JoinHandle;
 
 /// A route handler.
 pub type Handler = Arc<dyn Fn(&Req) -> Reply + Send + Sync>;
@@ -201,14 +200,11 @@ impl App {
         let addr = first_addr(addr)?;
         let mut event_loop = EventLoop::new(self.limits.max_connections)?;
         let bound = self.serve_on(&mut event_loop, addr)?;
-        let handle = event_loop.handle();
-        let thread = std::thread::Builder::new()
-            .name(format!("app-{bound}"))
-            .spawn(move || event_loop.run())?;
+        let thread = event_loop.spawn_thread(&format!("app-{bound}"))?;
         Ok(Running {
             addr: bound,
-            handle,
-            thread: Some(thread),
+            handle: thread.handle().clone(),
+            thread,
         })
     }
 
@@ -355,31 +351,12 @@ pub struct Running {
     pub addr: SocketAddr,
     /// A handle to its loop.
     pub handle: Handle,
-    thread: Option<JoinHandle<io::Result<()>>>,
+    thread: LoopThread,
 }
 
 impl Running {
     /// Graceful shutdown (as SIGTERM), waiting for the loop to finish.
-    pub fn shutdown(mut self) -> io::Result<()> {
-        self.handle.shutdown();
-        self.join()
-    }
-
-    fn join(&mut self) -> io::Result<()> {
-        match self.thread.take() {
-            Some(thread) => thread
-                .join()
-                .unwrap_or_else(|_| Err(io::Error::other("server thread panicked"))),
-            None => Ok(()),
-        }
-    }
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        if self.thread.is_some() {
-            self.handle.stop();
-            let _ = self.join();
-        }
+    pub fn shutdown(self) -> io::Result<()> {
+        self.thread.shutdown()
     }
 }

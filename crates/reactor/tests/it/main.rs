@@ -195,12 +195,19 @@ fn a_closed_connection_never_hands_its_eof_to_the_next_one() {
     let thread = thread::spawn(move || event_loop.run());
     for i in 0..500 {
         let mut stream = TcpStream::connect(addr).unwrap();
-        stream.write_all(b"GET /x HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").unwrap();
+        stream
+            .write_all(b"GET /x HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            .unwrap();
         stream.shutdown(std::net::Shutdown::Write).unwrap();
         let mut text = String::new();
-        stream.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
         stream.read_to_string(&mut text).unwrap();
-        assert!(text.starts_with("HTTP/1.1 200"), "connection {i} got {text:?}");
+        assert!(
+            text.starts_with("HTTP/1.1 200"),
+            "connection {i} got {text:?}"
+        );
     }
     handle.stop();
     thread.join().unwrap().unwrap();
@@ -215,11 +222,15 @@ fn an_error_answer_survives_unread_input() {
     let thread = thread::spawn(move || event_loop.run());
     for _ in 0..50 {
         let mut stream = TcpStream::connect(addr).unwrap();
-        let mut request = b"POST /x HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n".to_vec();
+        let mut request =
+            b"POST /x HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n"
+                .to_vec();
         request.extend(std::iter::repeat_n(b'z', 64 * 1024));
         let _ = stream.write_all(&request);
         let mut text = String::new();
-        stream.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
         let _ = stream.read_to_string(&mut text);
         assert!(text.starts_with("HTTP/1.1 400"), "{text:?}");
     }

@@ -1,0 +1,58 @@
+//! [`LoopThread`]: an event loop running on a thread of its own, for tests and embedding.
+
+use crate::event_loop::EventLoop;
+use crate::handle::Handle;
+use std::io;
+use std::thread::JoinHandle;
+
+/// A loop running on its own thread. Dropping it stops the loop at once and joins the thread;
+/// [`shutdown`](LoopThread::shutdown) stops it gracefully instead.
+pub struct LoopThread {
+    handle: Handle,
+    thread: Option<JoinHandle<io::Result<()>>>,
+}
+
+impl EventLoop {
+    /// Runs this loop on a new thread called `name`.
+    pub fn spawn_thread(self, name: &str) -> io::Result<LoopThread> {
+        let handle = self.handle();
+        let thread = std::thread::Builder::new()
+            .name(name.to_owned())
+            .spawn(move || self.run())?;
+        Ok(LoopThread {
+            handle,
+            thread: Some(thread),
+        })
+    }
+}
+
+impl LoopThread {
+    /// A handle to the running loop.
+    pub fn handle(&self) -> &Handle {
+        &self.handle
+    }
+
+    /// Graceful shutdown (as SIGTERM), waiting for the loop to finish.
+    pub fn shutdown(mut self) -> io::Result<()> {
+        self.handle.shutdown();
+        self.join()
+    }
+
+    fn join(&mut self) -> io::Result<()> {
+        match self.thread.take() {
+            Some(thread) => thread
+                .join()
+                .unwrap_or_else(|_| Err(io::Error::other("event loop thread panicked"))),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for LoopThread {
+    fn drop(&mut self) {
+        if self.thread.is_some() {
+            self.handle.stop();
+            let _ = self.join();
+        }
+    }
+}
