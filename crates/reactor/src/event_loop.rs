@@ -605,6 +605,15 @@ impl Core {
         if eof && self.key_of(id).is_some() {
             self.dispatch(key, |p, cx| p.on_eof(cx));
         }
+        // Reading stopped at the input cap: edge-triggered readiness will not say again that
+        // bytes are waiting, so once the protocol has made room, read again from the loop.
+        if let Some(key) = self.key_of(id) {
+            let entry = &self.entries[key];
+            let room = entry.input.len() < entry.read_limit;
+            if entry.read_pending && room && !entry.reading_paused && entry.phase == Phase::Open {
+                self.deferred.push_back(Deferred::Read(id));
+            }
+        }
     }
 
     /// Writes queued output until done or `WouldBlock`; keeps `WRITABLE` interest only while

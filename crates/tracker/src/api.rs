@@ -116,33 +116,70 @@ pub fn app(tracker: &Tracker) -> Result<App, RouteError> {
     let get = &[Method::Get];
     let both = &[Method::Get, Method::Post];
 
-    add(&mut app, tracker, &["/submit-info", "/tracker/register"], post, submit_info)?;
-    add(&mut app, tracker, &["/get-list", "/tracker/peers"], both, get_list)?;
-    add(&mut app, tracker, &["/add-list", "/tracker/channels/join"], post, |t, req| {
-        let params: JoinParams = body(req)?;
-        require("peer_id", &params.peer_id)?;
-        let joined = t.with(|reg, now| reg.join(params, now))?;
-        Ok(ok(&joined))
-    })?;
-    add(&mut app, tracker, &["/tracker/channels/leave"], post, |t, req| {
-        let params: LeaveParams = body(req)?;
-        require("peer_id", &params.peer_id)?;
-        t.with(|reg, now| reg.leave(params, now))?;
-        Ok(ok(&Empty {}))
-    })?;
+    add(
+        &mut app,
+        tracker,
+        &["/submit-info", "/tracker/register"],
+        post,
+        submit_info,
+    )?;
+    add(
+        &mut app,
+        tracker,
+        &["/get-list", "/tracker/peers"],
+        both,
+        get_list,
+    )?;
+    add(
+        &mut app,
+        tracker,
+        &["/add-list", "/tracker/channels/join"],
+        post,
+        |t, req| {
+            let params: JoinParams = body(req)?;
+            require("peer_id", &params.peer_id)?;
+            let joined = t.with(|reg, now| reg.join(params, now))?;
+            Ok(ok(&joined))
+        },
+    )?;
+    add(
+        &mut app,
+        tracker,
+        &["/tracker/channels/leave"],
+        post,
+        |t, req| {
+            let params: LeaveParams = body(req)?;
+            require("peer_id", &params.peer_id)?;
+            t.with(|reg, now| reg.leave(params, now))?;
+            Ok(ok(&Empty {}))
+        },
+    )?;
     add(&mut app, tracker, &["/channels"], get, |t, _req| {
         Ok(list(&t.with(|reg, now| reg.channels(now))))
     })?;
-    add(&mut app, tracker, &["/heartbeat", "/tracker/heartbeat"], post, |t, req| {
-        let creds: Credentials = body(req)?;
-        require("peer_id", &creds.peer_id)?;
-        let ack = t.with(|reg, now| reg.heartbeat(&creds.peer_id, creds.token.as_deref(), now))?;
-        Ok(ok(&ack))
-    })?;
-    add(&mut app, tracker, &["/tracker/heartbeat_batch"], post, |t, req| {
-        let batch: HeartbeatBatch = body(req)?;
-        Ok(ok(&t.with(|reg, now| reg.heartbeat_batch(batch, now))?))
-    })?;
+    add(
+        &mut app,
+        tracker,
+        &["/heartbeat", "/tracker/heartbeat"],
+        post,
+        |t, req| {
+            let creds: Credentials = body(req)?;
+            require("peer_id", &creds.peer_id)?;
+            let ack =
+                t.with(|reg, now| reg.heartbeat(&creds.peer_id, creds.token.as_deref(), now))?;
+            Ok(ok(&ack))
+        },
+    )?;
+    add(
+        &mut app,
+        tracker,
+        &["/tracker/heartbeat_batch"],
+        post,
+        |t, req| {
+            let batch: HeartbeatBatch = body(req)?;
+            Ok(ok(&t.with(|reg, now| reg.heartbeat_batch(batch, now))?))
+        },
+    )?;
     add(&mut app, tracker, &["/tracker/update"], post, |t, req| {
         let params: UpdateParams = body(req)?;
         require("peer_id", &params.peer_id)?;
@@ -160,9 +197,13 @@ pub fn app(tracker: &Tracker) -> Result<App, RouteError> {
         require("target", &params.target)?;
         Ok(ok(&t.with(|reg, now| reg.lookup(&params.target, now))?))
     })?;
-    add(&mut app, tracker, &["/status", "/tracker/stats"], get, |t, _req| {
-        Ok(ok(&t.status()))
-    })?;
+    add(
+        &mut app,
+        tracker,
+        &["/status", "/tracker/stats"],
+        get,
+        |t, _req| Ok(ok(&t.status())),
+    )?;
     add(&mut app, tracker, &["/tracker/health"], get, |t, _req| {
         let health = Health {
             ok: true,
@@ -190,10 +231,16 @@ pub fn app(tracker: &Tracker) -> Result<App, RouteError> {
         require("peer_id", &params.peer_id)?;
         Ok(ok(&t.with(|reg, now| reg.add_chunks(&id, params, now))?))
     })?;
-    add(&mut app, tracker, &["/peers/:peer_id/files"], get, |t, req| {
-        let id = param(req, "peer_id")?;
-        Ok(list(&t.with(|reg, now| reg.peer_files(&id, now))?))
-    })?;
+    add(
+        &mut app,
+        tracker,
+        &["/peers/:peer_id/files"],
+        get,
+        |t, req| {
+            let id = param(req, "peer_id")?;
+            Ok(list(&t.with(|reg, now| reg.peer_files(&id, now))?))
+        },
+    )?;
     Ok(app)
 }
 
@@ -243,7 +290,13 @@ fn ok<T: Serialize>(value: &T) -> Response {
         #[serde(flatten)]
         value: &'a T,
     }
-    json_response(Status::OK, &Ok { status: "ok", value })
+    json_response(
+        Status::OK,
+        &Ok {
+            status: "ok",
+            value,
+        },
+    )
 }
 
 /// A bare JSON array.
@@ -265,7 +318,10 @@ struct Health {
 #[serde(default)]
 struct ConnectParams {
     /// The asking peer; informational, as the course's client sends no token here.
-    #[allow(dead_code, reason = "accepted for the course's clients, not needed to answer")]
+    #[allow(
+        dead_code,
+        reason = "accepted for the course's clients, not needed to answer"
+    )]
     peer_id: String,
     target: String,
 }
@@ -288,11 +344,17 @@ fn body<T: DeserializeOwned>(req: &Req) -> Result<T, HttpError> {
     if req.body().trim_ascii().is_empty() {
         return decode(Value::Object(Map::new()));
     }
-    if req.is_json() {
+    if looks_json(req) {
         return serde_json::from_slice(req.body())
             .map_err(|e| HttpError::bad_request(format!("invalid JSON: {e}")));
     }
     decode(Value::Object(form_fields(req)))
+}
+
+/// JSON by type, or by content: `curl -d '{...}'` labels JSON as a form, and no form body
+/// starts with `{` or `[`.
+fn looks_json(req: &Req) -> bool {
+    req.is_json() || matches!(req.body().trim_ascii_start().first(), Some(b'{' | b'['))
 }
 
 fn form_fields(req: &Req) -> Map<String, Value> {
@@ -308,7 +370,7 @@ fn decode<T: DeserializeOwned>(value: Value) -> Result<T, HttpError> {
 
 /// `POST /submit-info`: JSON or the course's form, with its field names accepted as aliases.
 fn submit_info(t: &Tracker, req: &Req) -> Answer {
-    let (mut fields, from_form) = if req.is_json() {
+    let (mut fields, from_form) = if looks_json(req) {
         match req.json::<Value>()? {
             Value::Object(map) => (map, false),
             _ => return Err(HttpError::bad_request("expected a JSON object").into()),
@@ -316,7 +378,11 @@ fn submit_info(t: &Tracker, req: &Req) -> Answer {
     } else {
         (form_fields(req), true)
     };
-    for (course, ours) in [("peer_port", "port"), ("peer_ip", "ip"), ("username", "name")] {
+    for (course, ours) in [
+        ("peer_port", "port"),
+        ("peer_ip", "ip"),
+        ("username", "name"),
+    ] {
         if let Some(v) = fields.remove(course) {
             fields.entry(ours).or_insert(v);
         }

@@ -260,14 +260,40 @@ mod tests {
     #[test]
     fn commands() {
         let c = Outcome::Continue;
-        check("list_peers", &["1 peers", "10.0.0.7:5001  alice", "[general]"], c);
+        check(
+            "list_peers",
+            &["1 peers", "10.0.0.7:5001  alice", "[general]"],
+            c,
+        );
         check("list_channels", &["general (open): 10.0.0.7:5001"], c);
-        check("discover 10.0.0.7:5001", &["\"name\":\"alice\"", "notes.txt", "3/3 chunks"], c);
-        check("discover nobody", &["not found: peer nobody is not registered"], c);
+        check(
+            "discover 10.0.0.7:5001",
+            &["\"name\":\"alice\"", "notes.txt", "3/3 chunks"],
+            c,
+        );
+        check(
+            "discover nobody",
+            &["not found: peer nobody is not registered"],
+            c,
+        );
         check("discover", &["usage: discover <peer_id>"], c);
         check("ping nobody", &["not found"], c);
-        check("list_files", &["1 files", "notes.txt  3 bytes  3 chunks  holders: 10.0.0.7:5001"], c);
-        check("list_chunkinfo", &["notes.txt (3 chunks of 1 bytes)", "10.0.0.7:5001 at 10.0.0.7:5001: all"], c);
+        check(
+            "list_files",
+            &[
+                "1 files",
+                "notes.txt  3 bytes  3 chunks  holders: 10.0.0.7:5001",
+            ],
+            c,
+        );
+        check(
+            "list_chunkinfo",
+            &[
+                "notes.txt (3 chunks of 1 bytes)",
+                "10.0.0.7:5001 at 10.0.0.7:5001: all",
+            ],
+            c,
+        );
         check("   ", &[], c);
         check("help", &["list_chunkinfo"], c);
         check("frobnicate", &["unknown command \"frobnicate\""], c);

@@ -3,10 +3,9 @@
 
 use std::io;
 use std::net::SocketAddr;
-use std::thread::JoinHandle;
 use std::time::Duration;
 
-use reactor::{Cx, EventLoop, Handle, Protocol};
+use reactor::{Cx, EventLoop, Handle, LoopThread, Protocol};
 
 use crate::api::{Tracker, app};
 
@@ -67,32 +66,13 @@ pub struct Running {
     pub handle: Handle,
     /// The shared state, for inspection.
     pub tracker: Tracker,
-    thread: Option<JoinHandle<io::Result<()>>>,
+    thread: LoopThread,
 }
 
 impl Running {
     /// Graceful shutdown (as SIGTERM), waiting for the loop to finish.
-    pub fn shutdown(mut self) -> io::Result<()> {
-        self.handle.shutdown();
-        self.join()
-    }
-
-    fn join(&mut self) -> io::Result<()> {
-        match self.thread.take() {
-            Some(thread) => thread
-                .join()
-                .unwrap_or_else(|_| Err(io::Error::other("tracker thread panicked"))),
-            None => Ok(()),
-        }
-    }
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        if self.thread.is_some() {
-            self.handle.stop();
-            let _ = self.join();
-        }
+    pub fn shutdown(self) -> io::Result<()> {
+        self.thread.shutdown()
     }
 }
 
@@ -100,14 +80,11 @@ impl Drop for Running {
 pub fn spawn(tracker: Tracker, addr: SocketAddr) -> io::Result<Running> {
     let mut event_loop = EventLoop::new(http_core::limits::MAX_CONNECTIONS)?;
     let bound = serve_on(&mut event_loop, addr, &tracker)?;
-    let handle = event_loop.handle();
-    let thread = std::thread::Builder::new()
-        .name(format!("tracker-{bound}"))
-        .spawn(move || event_loop.run())?;
+    let thread = event_loop.spawn_thread(&format!("tracker-{bound}"))?;
     Ok(Running {
         addr: bound,
-        handle,
+        handle: thread.handle().clone(),
         tracker,
-        thread: Some(thread),
+        thread,
     })
 }

@@ -237,3 +237,31 @@ fn an_error_answer_survives_unread_input() {
     handle.stop();
     thread.join().unwrap().unwrap();
 }
+
+/// Regression: a body larger than the input cap used to stall until the header timeout, because
+/// reading stopped at the cap and edge-triggered polling never reported the waiting bytes again.
+#[test]
+fn a_body_larger_than_the_read_buffer_is_read_to_the_end() {
+    let mut event_loop = EventLoop::new(10).unwrap();
+    let echo_len = |req: Request, _info: &RequestInfo| {
+        Reply::Full(Response::text(Status::OK, req.body.len().to_string()))
+    };
+    let addr = reactor::serve(
+        &mut event_loop,
+        "127.0.0.1:0".parse().unwrap(),
+        Arc::new(echo_len),
+        Limits::default(),
+    )
+    .unwrap();
+    let handle = event_loop.handle();
+    let thread = thread::spawn(move || event_loop.run());
+    for len in [100 * 1024, 900 * 1024] {
+        let mut req = Request::new(Method::Post, "/upload");
+        req.body = Bytes::from(vec![b'x'; len]);
+        let resp = blocking_request(addr, &req, Duration::from_secs(5)).unwrap();
+        assert_eq!(resp.status, Status::OK);
+        assert_eq!(resp.body, Bytes::from(len.to_string()));
+    }
+    handle.stop();
+    thread.join().unwrap().unwrap();
+}

@@ -1,0 +1,69 @@
+//! tracker-bin's wiring: one reactor loop serving the tracker's HTTP API and sweep timer, with
+//! SIGINT/SIGTERM handled gracefully and the operator console on its own thread.
+
+use std::io::{self, IsTerminal};
+use std::net::SocketAddr;
+
+use reactor::EventLoop;
+use router::auth::Credentials;
+use tracker::limits::{MAX_TTL_S, MIN_TTL_S};
+use tracker::{Tracker, console, server};
+
+/// Default port of tracker-bin (SPEC §1).
+pub const DEFAULT_PORT: u16 = 8000;
+/// Default most peers held at once; beyond it registration answers 503.
+pub const DEFAULT_MAX_PEERS: usize = 1_000_000;
+
+/// Everything the daemon needs.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// Where to listen.
+    pub addr: SocketAddr,
+    /// TTL in seconds for peers that ask for none; heartbeats are advertised at a third of it.
+    pub ttl_s: u32,
+    /// Most peers held at once.
+    pub max_peers: usize,
+    /// Who may log in at `POST /login`.
+    pub admins: Credentials,
+    /// Run the console even when stdin is not a terminal.
+    pub force_console: bool,
+}
+
+/// The tracker for `config`, or why the settings are unusable.
+pub fn tracker(config: &Config) -> Result<Tracker, String> {
+    if !(MIN_TTL_S..=MAX_TTL_S).contains(&config.ttl_s) {
+        return Err(format!(
+            "--ttl must be in {MIN_TTL_S}..={MAX_TTL_S} seconds, got {}",
+            config.ttl_s
+        ));
+    }
+    if config.max_peers == 0 {
+        return Err("--max-peers must be at least 1".to_owned());
+    }
+    let registry = tracker::Config {
+        max_peers: config.max_peers,
+        default_ttl_s: config.ttl_s,
+    };
+    Ok(Tracker::new(registry, config.admins.clone()))
+}
+
+/// Serves until SIGINT, SIGTERM or the console's `exit`, then finishes in-flight requests.
+pub fn run(config: &Config, tracker: Tracker) -> io::Result<()> {
+    let mut event_loop = EventLoop::new(http_core::limits::MAX_CONNECTIONS)?;
+    event_loop.handle_signals()?;
+    let bound = server::serve_on(&mut event_loop, config.addr, &tracker)?;
+    log::info!(
+        "listening on http://{bound} (ttl {} s, at most {} peers)",
+        config.ttl_s,
+        config.max_peers
+    );
+    if config.force_console || io::stdin().is_terminal() {
+        let handle = event_loop.handle();
+        // The console blocks on stdin and on `ping`, so it must not share the loop's thread;
+        // it is not joined: the process ends when the loop does.
+        std::thread::Builder::new()
+            .name("console".to_owned())
+            .spawn(move || console::run(&tracker, &handle, io::stdin().lock(), io::stdout()))?;
+    }
+    event_loop.run()
+}

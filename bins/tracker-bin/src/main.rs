@@ -1,0 +1,73 @@
+//! tracker-bin: the WeApRous tracker daemon. Argument parsing only; the wiring lives in the
+//! `tracker_daemon` library and the logic in the `tracker` crate.
+
+use clap::Parser;
+use router::auth::Credentials;
+use router::cli::{ListenArgs, init_logging};
+use std::process::ExitCode;
+use tracker_daemon::{Config, DEFAULT_MAX_PEERS, DEFAULT_PORT};
+
+/// Peer tracker: registration, heartbeats, channels and the file index over HTTP.
+#[derive(Parser, Debug)]
+#[command(version, about)]
+struct Args {
+    #[command(flatten)]
+    listen: ListenArgs,
+    /// Seconds without a heartbeat before a peer expires (heartbeat interval: a third of it).
+    #[arg(long, value_name = "SECONDS", default_value_t = tracker::limits::DEFAULT_TTL_S)]
+    ttl: u32,
+    /// Most peers held at once; registrations beyond it answer 503.
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_MAX_PEERS)]
+    max_peers: usize,
+    /// Run the console on stdin even when it is not a terminal.
+    #[arg(long)]
+    console: bool,
+    /// An admin allowed to log in at /login, as NAME:PASSWORD (repeatable; default admin:password).
+    #[arg(long = "user", value_name = "NAME:PASSWORD")]
+    users: Vec<String>,
+}
+
+fn admins(users: &[String]) -> Result<Credentials, String> {
+    let mut creds = Credentials::new();
+    for pair in users {
+        let (user, password) = Credentials::parse_pair(pair)
+            .ok_or_else(|| format!("--user {pair:?}: expected NAME:PASSWORD"))?;
+        creds.add(&user, &password);
+    }
+    if users.is_empty() {
+        creds.add("admin", "password");
+    }
+    Ok(creds)
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    init_logging();
+    let config = match admins(&args.users) {
+        Ok(admins) => Config {
+            addr: args.listen.addr(DEFAULT_PORT),
+            ttl_s: args.ttl,
+            max_peers: args.max_peers,
+            admins,
+            force_console: args.console,
+        },
+        Err(e) => {
+            eprintln!("tracker-bin: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let tracker = match tracker_daemon::tracker(&config) {
+        Ok(tracker) => tracker,
+        Err(e) => {
+            eprintln!("tracker-bin: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    match tracker_daemon::run(&config, tracker) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("tracker-bin: {}: {e}", config.addr);
+            ExitCode::FAILURE
+        }
+    }
+}

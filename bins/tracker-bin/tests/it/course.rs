@@ -1,0 +1,164 @@
+//! The course's curl sequence, as written in the assignment, and expiry within TTL + 1 s.
+
+use crate::{get, peer_ids, post, register, send, start, start_default, wait_for};
+use http_core::Method;
+use serde_json::json;
+use std::time::{Duration, Instant};
+
+#[test]
+fn the_course_sequence_works_as_written() {
+    let tracker = start_default();
+    let addr = tracker.addr;
+    // `curl -X POST .../submit-info/ -d '{...}'`: curl labels it a form; it is still JSON.
+    let response = send(
+        addr,
+        Method::Post,
+        "/submit-info/",
+        &[("Content-Type", "application/x-www-form-urlencoded")],
+        br#"{"ip":"127.0.0.1","port":5001}"#,
+    );
+    assert_eq!(response.status.code(), 200);
+    let body: serde_json::Value = serde_json::from_slice(&response.body).unwrap();
+    assert_eq!(body["status"], "ok");
+    assert_eq!(body["peer_id"], "127.0.0.1:5001");
+    assert_eq!(body["heartbeat_interval"], 30);
+    let token = body["token"].as_str().unwrap().to_owned();
+    assert_eq!(token.len(), 32);
+
+    assert_eq!(peer_ids(addr, "/get-list/"), ["127.0.0.1:5001"]);
+    let (other, _) = register(addr, 5002);
+
+    let join = json!({"peer_id": "127.0.0.1:5001", "token": token, "channel": "general"});
+    let (status, body) = post(addr, "/add-list/", &join);
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        body,
+        json!({"status": "ok", "channel": "general", "members": ["127.0.0.1:5001"]})
+    );
+    assert_eq!(
+        peer_ids(addr, "/get-list?channel=general"),
+        ["127.0.0.1:5001"]
+    );
+    assert_eq!(
+        peer_ids(addr, "/get-list?channel=nothing"),
+        Vec::<String>::new()
+    );
+    assert_eq!(
+        peer_ids(addr, "/get-list"),
+        ["127.0.0.1:5001", other.as_str()]
+    );
+
+    let beat = json!({"peer_id": "127.0.0.1:5001", "token": token});
+    let (status, body) = post(addr, "/heartbeat/", &beat);
+    assert_eq!((status, body), (200, json!({"status": "ok", "ttl": 90})));
+
+    let (status, body) = post(addr, "/remove/", &beat);
+    assert_eq!((status, body), (200, json!({"status": "ok"})));
+    assert_eq!(peer_ids(addr, "/get-list"), [other.as_str()]);
+    let (status, body) = get(addr, "/channels");
+    assert_eq!(
+        (status, body),
+        (200, json!([])),
+        "the emptied channel is dropped"
+    );
+    let (status, _) = post(addr, "/remove/", &beat);
+    assert_eq!(status, 200, "removing again is harmless");
+    let (status, _) = post(addr, "/heartbeat/", &beat);
+    assert_eq!(status, 404, "a removed peer must register again");
+}
+
+#[test]
+fn bad_ports_are_refused() {
+    let tracker = start_default();
+    for body in [
+        json!({"ip": "127.0.0.1"}),
+        json!({"ip": "127.0.0.1", "port": 0}),
+        json!({"ip": "127.0.0.1", "port": 70000}),
+        json!({"ip": "127.0.0.1", "port": -1}),
+        json!({"ip": "127.0.0.1", "port": "5001x"}),
+        json!({"ip": "not-an-ip", "port": 5001}),
+    ] {
+        let (status, answer) = post(tracker.addr, "/submit-info", &body);
+        assert_eq!(status, 400, "{body} → {answer}");
+        assert!(answer["error"].is_string(), "{answer}");
+    }
+    assert_eq!(peer_ids(tracker.addr, "/get-list"), Vec::<String>::new());
+}
+
+#[test]
+fn the_course_form_and_the_source_address() {
+    let tracker = start_default();
+    let form = |body: &str| {
+        let headers = [("Content-Type", "application/x-www-form-urlencoded")];
+        let response = send(
+            tracker.addr,
+            Method::Post,
+            "/submit-info",
+            &headers,
+            body.as_bytes(),
+        );
+        let value: serde_json::Value = serde_json::from_slice(&response.body).unwrap();
+        (response.status.code(), value)
+    };
+    let (status, body) = form("peer_ip=0.0.0.0&peer_port=5003&username=carol&channels=a,b");
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["peer_id"], "127.0.0.1:5003");
+    let (status, body) = form("peer_port=70000");
+    assert_eq!(status, 400, "{body}");
+    let (status, body) = form("peer_port=many");
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("port must be a whole number, got \"many\""))
+    );
+    let (status, body) = post(tracker.addr, "/submit-info", &json!({"port": 5004}));
+    assert_eq!(
+        (status, body["peer_id"].as_str()),
+        (200, Some("127.0.0.1:5004"))
+    );
+    let (_, list) = get(tracker.addr, "/get-list?channel=b");
+    assert_eq!(list["peers"][0]["name"], "carol");
+    assert_eq!(list["peers"][0]["channels"], json!(["a", "b"]));
+}
+
+#[test]
+fn a_silent_peer_is_gone_from_every_list_within_ttl_plus_one_second() {
+    let tracker = start(2, 1000);
+    let addr = tracker.addr;
+    let (quiet, quiet_token) = register(addr, 6001);
+    let (alive, alive_token) = register(addr, 6002);
+    for (id, token) in [(&quiet, &quiet_token), (&alive, &alive_token)] {
+        let join = json!({"peer_id": id, "token": token, "channel": "room"});
+        assert_eq!(post(addr, "/add-list", &join).0, 200);
+    }
+    let registered = Instant::now();
+    let beat = json!({"peer_id": alive, "token": alive_token});
+    wait_for("the silent peer to expire", Duration::from_secs(3), || {
+        assert_eq!(
+            post(addr, "/heartbeat", &beat).0,
+            200,
+            "heartbeats keep a peer"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+        peer_ids(addr, "/get-list") == [alive.as_str()]
+    });
+    assert!(
+        registered.elapsed() >= Duration::from_millis(1900),
+        "not before its TTL"
+    );
+    assert_eq!(peer_ids(addr, "/get-list?channel=room"), [alive.as_str()]);
+    let (_, channels) = get(addr, "/channels");
+    assert_eq!(
+        channels,
+        json!([{"name": "room", "policy": "open", "members": [alive]}])
+    );
+    // The timer sweep, not a read, removes it: the expiry is counted without any mutating call.
+    wait_for("the sweep to count it", Duration::from_secs(2), || {
+        get(addr, "/status").1["expirations"] == 1
+    });
+    let (status, _) = post(
+        addr,
+        "/heartbeat",
+        &json!({"peer_id": quiet, "token": quiet_token}),
+    );
+    assert_eq!(status, 404, "an expired peer must register again");
+}

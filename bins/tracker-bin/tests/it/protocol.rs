@@ -1,0 +1,248 @@
+//! Runs every request/response example of the tracker section of docs/PROTOCOL.md, in order,
+//! against a fresh tracker, so the document cannot drift from the code.
+//!
+//! The examples are the ```` ```http ```` blocks of `## Tracker API`: a request block (method,
+//! target, headers, blank line, body) followed by its response block (status line, headers to
+//! check, blank line, JSON body). `<token of ID>` in a request is replaced by the token the
+//! registration of `ID` returned; a `"<...>"` value in an expected body, or `<...>` inside an
+//! expected header value, matches anything.
+
+use crate::start_default;
+use http_core::{Method, Request};
+use reactor::client::blocking_request;
+use serde_json::Value;
+use std::collections::HashMap;
+use std::time::Duration;
+
+struct Example {
+    line: usize,
+    request: String,
+    response: String,
+}
+
+/// The ```` ```http ```` blocks of the tracker section, paired request → response.
+fn examples(doc: &str) -> Vec<Example> {
+    let start = doc.find("## Tracker API").expect("a Tracker API section");
+    let rest = &doc[start..];
+    let section = match rest[3..].find("\n## ") {
+        Some(end) => &rest[..end + 3],
+        None => rest,
+    };
+    let first_line = doc[..start].lines().count() + 1;
+    let mut blocks = Vec::new();
+    let mut current: Option<(usize, String)> = None;
+    for (n, line) in section.lines().enumerate() {
+        match (&mut current, line.trim_end()) {
+            (None, "```http") => current = Some((first_line + n, String::new())),
+            (Some(_), "```") => blocks.extend(current.take()),
+            (Some((_, text)), line) => {
+                text.push_str(line);
+                text.push('\n');
+            }
+            (None, _) => {}
+        }
+    }
+    assert!(current.is_none(), "an unclosed ```http block");
+    assert!(blocks.len() % 2 == 0, "every request needs its response");
+    blocks
+        .chunks(2)
+        .map(|pair| {
+            let (line, request) = pair[0].clone();
+            let (_, response) = pair[1].clone();
+            assert!(
+                !request.starts_with("HTTP/"),
+                "line {line}: a request comes first"
+            );
+            assert!(
+                response.starts_with("HTTP/1.1 "),
+                "line {line}: then its response"
+            );
+            Example {
+                line,
+                request,
+                response,
+            }
+        })
+        .collect()
+}
+
+/// Head lines and body of a block.
+fn split(block: &str) -> (Vec<&str>, &str) {
+    match block.split_once("\n\n") {
+        Some((head, body)) => (head.lines().collect(), body.trim()),
+        None => (block.trim_end().lines().collect(), ""),
+    }
+}
+
+fn header(line: &str) -> (&str, &str) {
+    let (name, value) = line.split_once(':').expect("a header line");
+    (name.trim(), value.trim())
+}
+
+/// Replaces every `<token of ID>` with the token registered for `ID`.
+fn substitute(text: &str, tokens: &HashMap<String, String>) -> String {
+    let mut out = String::new();
+    let mut rest = text;
+    while let Some(at) = rest.find("<token of ") {
+        out.push_str(&rest[..at]);
+        let end = rest[at..].find('>').expect("a closing >") + at;
+        let id = &rest[at + "<token of ".len()..end];
+        let token = tokens
+            .get(id)
+            .unwrap_or_else(|| panic!("no token for {id} yet"));
+        out.push_str(token);
+        rest = &rest[end + 1..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// `value` matches `pattern` where each `<...>` of the pattern stands for any text.
+fn glob(pattern: &str, value: &str) -> bool {
+    let mut pieces = Vec::new();
+    let mut rest = pattern;
+    while let Some(open) = rest.find('<') {
+        let close = rest[open..].find('>').map_or(rest.len(), |c| open + c + 1);
+        pieces.push(&rest[..open]);
+        rest = &rest[close..];
+    }
+    pieces.push(rest);
+    let (first, others) = pieces.split_first().expect("at least one piece");
+    let Some(mut value) = value.strip_prefix(first) else {
+        return false;
+    };
+    for (i, piece) in others.iter().enumerate() {
+        if i + 1 == others.len() {
+            return value.ends_with(piece);
+        }
+        match value.find(piece) {
+            Some(at) => value = &value[at + piece.len()..],
+            None => return false,
+        }
+    }
+    value.is_empty()
+}
+
+/// JSON equality where an expected `"<...>"` string matches any value.
+fn matches(expected: &Value, actual: &Value) -> bool {
+    match (expected, actual) {
+        (Value::String(s), _) if s.starts_with('<') && s.ends_with('>') => true,
+        (Value::Array(e), Value::Array(a)) => {
+            e.len() == a.len() && e.iter().zip(a).all(|(e, a)| matches(e, a))
+        }
+        (Value::Object(e), Value::Object(a)) => {
+            e.len() == a.len()
+                && e.iter()
+                    .all(|(k, e)| a.get(k).is_some_and(|a| matches(e, a)))
+        }
+        (e, a) => e == a,
+    }
+}
+
+#[test]
+fn globs() {
+    let check = |pattern: &str, value: &str, expected: bool| {
+        assert_eq!(glob(pattern, value), expected, "{pattern} ~ {value}");
+    };
+    check("sid=<s>; Path=/", "sid=abc; Path=/", true);
+    check("sid=<s>; Path=/", "sid=abc; Path=/x", false);
+    check("plain", "plain", true);
+    check("plain", "plainer", false);
+    check("<any>", "", true);
+}
+
+#[test]
+fn every_example_in_protocol_md_runs_as_written() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/PROTOCOL.md");
+    let doc = std::fs::read_to_string(path).expect("docs/PROTOCOL.md");
+    let examples = examples(&doc);
+    assert!(
+        examples.len() >= 20,
+        "only {} examples found",
+        examples.len()
+    );
+    let tracker = start_default();
+    let mut tokens: HashMap<String, String> = HashMap::new();
+    let mut covered = Vec::new();
+    for ex in &examples {
+        let request = substitute(&ex.request, &tokens);
+        let (head, body) = split(&request);
+        let mut words = head[0].split_whitespace();
+        let (method, target) = (words.next().unwrap(), words.next().unwrap());
+        let mut req = Request::new(Method::from_token(method), target);
+        for line in &head[1..] {
+            let (name, value) = header(line);
+            req.head.headers.append(name.to_owned(), value.to_owned());
+        }
+        req.body = bytes::Bytes::from(body.to_owned());
+        let got = blocking_request(tracker.addr, &req, Duration::from_secs(10)).unwrap();
+        let at = format!("PROTOCOL.md line {}: {method} {target}", ex.line);
+
+        let (expected_head, expected_body) = split(&ex.response);
+        let status: u16 = expected_head[0]
+            .split_whitespace()
+            .nth(1)
+            .unwrap()
+            .parse()
+            .unwrap();
+        let actual: Value = serde_json::from_slice(&got.body).unwrap();
+        assert_eq!(got.status.code(), status, "{at} answered {actual}");
+        for line in &expected_head[1..] {
+            let (name, pattern) = header(line);
+            let values: Vec<&[u8]> = got.headers.get_all(name).collect();
+            assert!(
+                values
+                    .iter()
+                    .any(|v| glob(pattern, &String::from_utf8_lossy(v))),
+                "{at}: no {name} header like {pattern:?} in {:?}",
+                got.headers
+            );
+        }
+        let expected: Value = serde_json::from_str(expected_body)
+            .unwrap_or_else(|e| panic!("{at}: the example's body is not JSON: {e}"));
+        assert!(
+            matches(&expected, &actual),
+            "{at}:\nexpected {expected}\nactual   {actual}"
+        );
+        if let (Some(id), Some(token)) = (actual["peer_id"].as_str(), actual["token"].as_str()) {
+            tokens.insert(id.to_owned(), token.to_owned());
+        }
+        covered.push(target.split('?').next().unwrap().to_owned());
+    }
+    // Every endpoint of SPEC §5 and §8 has at least one example.
+    for endpoint in [
+        "/submit-info",
+        "/tracker/register",
+        "/get-list",
+        "/tracker/peers",
+        "/add-list",
+        "/tracker/channels/join",
+        "/tracker/channels/leave",
+        "/channels",
+        "/heartbeat",
+        "/tracker/heartbeat",
+        "/tracker/heartbeat_batch",
+        "/tracker/update",
+        "/remove",
+        "/leave",
+        "/connect-peer",
+        "/status",
+        "/tracker/health",
+        "/login",
+        "/files",
+        "/files/publish",
+    ] {
+        assert!(
+            covered.iter().any(|c| c == endpoint),
+            "no example for {endpoint}"
+        );
+    }
+    for prefix in ["/files/", "/peers/"] {
+        assert!(
+            covered
+                .iter()
+                .any(|c| c.starts_with(prefix) && c != "/files/publish"),
+            "no example under {prefix}"
+        );
+    }
+}
