@@ -204,3 +204,55 @@ fn upgrade_hands_the_connection_to_another_protocol() {
     stream.write_all(b" again").unwrap();
     read_until(&mut stream, " again", Duration::from_secs(5));
 }
+
+fn options(addr: SocketAddr, origin: &str) -> reactor::client::ClientResponse {
+    let mut req = Request::new(Method::Options, "/data");
+    req.head.headers.append("Origin", origin.to_owned());
+    req.head
+        .headers
+        .append("Access-Control-Request-Method", "POST");
+    blocking_request(addr, &req, Duration::from_secs(5)).unwrap()
+}
+
+#[test]
+fn cors_is_same_origin_by_default_and_configurable() {
+    let build = || {
+        let mut app = App::new();
+        app.post("/data", |_req: &Req| "ok").unwrap();
+        app
+    };
+    let closed = build().spawn("127.0.0.1:0").unwrap();
+    let preflight = options(closed.addr, "http://evil.example");
+    assert_eq!(preflight.status, Status::NO_CONTENT);
+    assert!(
+        preflight
+            .headers
+            .get("access-control-allow-origin")
+            .is_none()
+    );
+
+    let mut open = build();
+    open.cors(router::Cors {
+        allow_origins: vec!["http://ui.example".to_owned()],
+        ..router::Cors::default()
+    });
+    let open = open.spawn("127.0.0.1:0").unwrap();
+    let preflight = options(open.addr, "http://ui.example");
+    assert_eq!(
+        preflight.headers.get_str("access-control-allow-origin"),
+        Some("http://ui.example")
+    );
+    assert!(
+        preflight
+            .headers
+            .get_str("access-control-allow-methods")
+            .unwrap()
+            .contains("POST")
+    );
+    assert!(
+        options(open.addr, "http://evil.example")
+            .headers
+            .get("access-control-allow-origin")
+            .is_none()
+    );
+}
