@@ -60,8 +60,24 @@ fn steps() -> Vec<Step> {
             command: clippy,
         },
     ];
+    steps.extend(browser_packages());
     steps.extend(test_steps());
     steps
+}
+
+/// The browser tests (headless Chromium through playwright-core) need their node packages;
+/// `npm ci` installs exactly the locked versions, once.
+fn browser_packages() -> Option<Step> {
+    let dir = process::project_root().join("xtask").join("browser");
+    if dir.join("node_modules").join("playwright-core").is_dir() {
+        return None;
+    }
+    let mut npm = Command::new("npm");
+    npm.arg("ci").arg("--prefix").arg(&dir);
+    Some(Step {
+        name: "browser test packages",
+        command: npm,
+    })
 }
 
 /// nextest when it is installed (one process per test, clearer failures), plain `cargo test`

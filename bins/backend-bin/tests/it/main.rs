@@ -1,6 +1,7 @@
 //! backend-bin over real sockets on 127.0.0.1: Task 1 as the course grades it, hostile input,
 //! load and faults.
 
+mod browser;
 mod faults;
 mod hostile;
 mod task1;

@@ -1,0 +1,222 @@
+// Headless-Chromium smoke test of the peer chat UI (static/chat) against two running peers.
+//
+// usage: node chat-smoke.mjs URL_A URL_B SCREENSHOT.png
+//   URL_A, URL_B: the `http://HOST:PORT/?token=...` lines the two peers printed; both peers must
+//   be in `general` and linked to each other.
+// Checks: A's message in `general` reaches B's open window through SSE within 5 s; a message into
+// a channel B is not viewing raises B's unread badge and the page title, and viewing clears them;
+// a direct message shows on B under A's peer entry. Exit status 0 when every check passed.
+import { chromium } from "playwright-core";
+
+const LIVE_MS = 5000;
+const LOAD_MS = 15000;
+
+const [urlA, urlB, shotPath] = process.argv.slice(2);
+if (!urlA || !urlB || !shotPath) {
+  console.error("usage: node chat-smoke.mjs URL_A URL_B SCREENSHOT.png");
+  process.exit(2);
+}
+
+let failures = 0;
+let step = 0;
+
+async function check(name, fn) {
+  step += 1;
+  try {
+    await fn();
+    console.log(`ok ${step} - ${name}`);
+  } catch (err) {
+    failures += 1;
+    console.log(`not ok ${step} - ${name}\n  # ${String(err.message).split("\n").join("\n  # ")}`);
+  }
+}
+
+function assert(cond, message) {
+  if (!cond) throw new Error(message);
+}
+
+/** Opens a peer's token URL in its own context: the peers' cookies must not mix. */
+async function openPeer(browser, url, label) {
+  const context = await browser.newContext({ viewport: { width: 1200, height: 780 } });
+  const page = await context.newPage();
+  page.label = label;
+  page.errors = [];
+  page.on("pageerror", (err) => page.errors.push(err.message));
+  page.on("console", (msg) => {
+    // Failed requests are judged by the response handler below, with their URL.
+    if (msg.type() === "error" && !msg.text().startsWith("Failed to load resource")) {
+      page.errors.push("console: " + msg.text());
+    }
+  });
+  page.on("response", (res) => {
+    const path = new URL(res.url()).pathname;
+    // `/api/files` answers 404 on a peer without file sharing, and a direct conversation with no
+    // message yet may have no history; the UI handles both.
+    const expected =
+      (path === "/api/files" && res.status() === 404) ||
+      (path.startsWith("/api/channels/dm") && res.status() === 404) ||
+      res.status() === 302;
+    if (res.status() >= 400 && !expected) page.errors.push(`HTTP ${res.status()} for ${res.request().method()} ${path}`);
+  });
+  page.on("dialog", (dialog) => dialog.accept());
+  await page.goto(url, { waitUntil: "domcontentloaded" });
+  await page.locator("#app").waitFor({ state: "visible", timeout: LOAD_MS });
+  await page.locator('#conn[data-state="live"]').waitFor({ timeout: LOAD_MS });
+  return page;
+}
+
+/** In the page: the title is `(N) WeApRous chat` with N the sum of the sidebar's badges. */
+function titleMatchesBadges() {
+  let total = 0;
+  for (const badge of document.querySelectorAll("#sidebar .unread")) {
+    total += Number(badge.getAttribute("aria-label").split(" ")[0]);
+  }
+  return document.title === (total ? `(${total}) WeApRous chat` : "WeApRous chat");
+}
+
+async function me(page) {
+  return page.evaluate(async () => (await fetch("/api/me", { credentials: "same-origin" })).json());
+}
+
+async function send(page, text) {
+  const input = page.locator("#message-input");
+  await input.fill(text);
+  await input.press("Enter");
+}
+
+function openWindow(page) {
+  return page.locator("#windows .window:not([hidden])");
+}
+
+async function openChannel(page, name) {
+  await page.locator(`#channel-list button[data-channel="${name}"]`).click();
+  await page.locator("#conv-title", { hasText: name }).waitFor({ timeout: LOAD_MS });
+}
+
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
+  args: [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+  ],
+});
+
+const run = Date.now().toString(36);
+let pageA;
+let pageB;
+try {
+  await check("both peers open the chat UI with a session and a live event stream", async () => {
+    pageA = await openPeer(browser, urlA, "A");
+    pageB = await openPeer(browser, urlB, "B");
+  });
+  if (failures) throw new Error("cannot continue without both pages");
+  const meA = await me(pageA);
+  const meB = await me(pageB);
+
+  await check("both pages show #general", async () => {
+    for (const page of [pageA, pageB]) {
+      await openChannel(page, "general");
+    }
+  });
+
+  const first = `smoke ${run} hello from ${meA.name} <b>&amp;</b>`;
+  await check("A's message in general appears in B's open window via SSE within 5 s", async () => {
+    await send(pageA, first);
+    await openWindow(pageA).locator(".msg.own .msg-text", { hasText: first }).waitFor({ timeout: LIVE_MS });
+    const t0 = Date.now();
+    const msg = openWindow(pageB).locator(".msg", { hasText: first });
+    await msg.waitFor({ timeout: LIVE_MS });
+    assert(!(await msg.getAttribute("class")).includes("own"), "A's message is styled as B's own");
+    const name = await msg.locator(".msg-name").textContent();
+    assert(name === meA.name, `sender shown as ${JSON.stringify(name)}, want ${JSON.stringify(meA.name)}`);
+    console.log(`  # seen on B ${Date.now() - t0} ms after A showed it`);
+  });
+
+  await check("user text is shown as text, not markup", async () => {
+    const html = await openWindow(pageB).locator(".msg-text", { hasText: first }).innerHTML();
+    assert(html.includes("&lt;b&gt;"), `markup was interpreted: ${html}`);
+  });
+
+  const side = `smoke-${run}`.slice(0, 32);
+  await check(`B joins #${side} through the join form and views it`, async () => {
+    await pageB.locator("#join-name").fill(side);
+    await pageB.locator("#join-form button[type=submit]").click();
+    await pageB.locator("#conv-title", { hasText: side }).waitFor({ timeout: LOAD_MS });
+  });
+
+  const second = `smoke ${run} while you were away`;
+  await check("a message into general while B views another channel raises B's badge and title", async () => {
+    await send(pageA, second);
+    const badge = pageB.locator('#channel-list button[data-channel="general"] .unread');
+    await badge.waitFor({ timeout: LIVE_MS });
+    const count = Number(await badge.textContent());
+    assert(count >= 1, `badge shows ${count}`);
+    await pageB.waitForFunction(() => /^\(\d+\) WeApRous chat$/.test(document.title), null, { timeout: LIVE_MS });
+    await pageB.waitForFunction(titleMatchesBadges, null, { timeout: LIVE_MS });
+  });
+
+  await check("viewing general on B shows the message and clears badge and title", async () => {
+    await openChannel(pageB, "general");
+    await openWindow(pageB).locator(".msg", { hasText: second }).waitFor({ timeout: LIVE_MS });
+    await pageB
+      .locator('#channel-list button[data-channel="general"] .unread')
+      .waitFor({ state: "detached", timeout: LIVE_MS });
+    // Other conversations (earlier direct messages) may still be unread: the title must count
+    // exactly what the badges show.
+    await pageB.waitForFunction(titleMatchesBadges, null, { timeout: LIVE_MS });
+  });
+
+  await check("the read mark reached the peer (GET /api/channels shows general with 0 unread)", async () => {
+    await pageB.waitForFunction(
+      async () => {
+        const list = await (await fetch("/api/channels", { credentials: "same-origin" })).json();
+        const general = (Array.isArray(list) ? list : list.channels).find((c) => c.name === "general");
+        return general && Number(general.unread) === 0;
+      },
+      null,
+      { timeout: LIVE_MS, polling: 250 },
+    );
+  });
+
+  const dm = `smoke ${run} direct to ${meB.name}`;
+  await check("a direct message from A shows on B under A's peer entry", async () => {
+    const peerButton = pageA.locator(`#peer-list button[data-peer="${meB.peer_id}"]`);
+    await peerButton.waitFor({ timeout: LOAD_MS });
+    await peerButton.click();
+    await send(pageA, dm);
+    await openWindow(pageA).locator(".msg.own", { hasText: dm }).waitFor({ timeout: LIVE_MS });
+    const onB = pageB.locator(`#peer-list button[data-peer="${meA.peer_id}"]`);
+    await onB.locator(".unread").waitFor({ timeout: LIVE_MS });
+    await onB.click();
+    await openWindow(pageB).locator(".msg", { hasText: dm }).waitFor({ timeout: LIVE_MS });
+  });
+
+  await check(`B leaves #${side}`, async () => {
+    await openChannel(pageB, side);
+    await pageB.locator("#leave-button").click();
+    await pageB.locator(`#channel-list button[data-channel="${side}"]`).waitFor({ state: "detached", timeout: LOAD_MS });
+    await openChannel(pageB, "general");
+  });
+
+  await check("no script errors on either page", async () => {
+    const errors = [...pageA.errors.map((e) => "A: " + e), ...pageB.errors.map((e) => "B: " + e)];
+    assert(errors.length === 0, errors.join("\n"));
+  });
+} catch (err) {
+  failures += 1;
+  console.log(`# aborted: ${err.message}`);
+} finally {
+  if (pageB) {
+    await pageB.screenshot({ path: shotPath });
+    console.log(`# screenshot of B: ${shotPath}`);
+  }
+  await browser.close();
+}
+
+console.log(failures ? `# FAILED: ${failures} check(s)` : `# all ${step} checks passed`);
+process.exit(failures ? 1 : 0);
