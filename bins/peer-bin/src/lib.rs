@@ -1,0 +1,100 @@
+//! peer-bin's wiring: command-line values turned into a [`p2p::Config`], the loop set up with
+//! signals, and the console of SPEC §6. The peer itself lives in the `p2p` crate.
+
+pub mod console;
+
+use std::io;
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::path::{Path, PathBuf};
+
+use reactor::EventLoop;
+
+/// Default port of peer-bin (SPEC §1).
+pub const DEFAULT_PORT: u16 = 5001;
+/// Default tracker.
+pub const DEFAULT_TRACKER: &str = "http://127.0.0.1:8000";
+/// Channel joined when none is given.
+pub const DEFAULT_CHANNEL: &str = "general";
+
+/// The tracker's address from a URL such as `http://127.0.0.1:8000` (or plain `host:port`).
+pub fn parse_tracker(url: &str) -> Result<SocketAddr, String> {
+    let rest = url.strip_prefix("http://").unwrap_or(url);
+    if rest.contains("://") {
+        return Err(format!("--tracker {url:?}: only http:// is supported"));
+    }
+    let authority = rest.split('/').next().unwrap_or_default();
+    let with_port = if authority
+        .rsplit_once(':')
+        .is_some_and(|(_, p)| p.parse::<u16>().is_ok())
+        && !authority.ends_with(']')
+    {
+        authority.to_string()
+    } else {
+        format!("{authority}:80")
+    };
+    with_port
+        .to_socket_addrs()
+        .map_err(|e| format!("--tracker {url:?}: {e}"))?
+        .next()
+        .ok_or_else(|| format!("--tracker {url:?}: no address"))
+}
+
+/// A `--channel` value: `NAME` or `NAME:KEY` (channel names never hold `:`).
+pub fn parse_channel(arg: &str) -> (String, Option<String>) {
+    match arg.split_once(':') {
+        Some((name, key)) => (name.to_string(), Some(key.to_string())),
+        None => (arg.to_string(), None),
+    }
+}
+
+/// The web UI when none is given: `static/chat/` of the workspace this binary was built from,
+/// else `./static/chat`.
+pub fn default_static_root() -> PathBuf {
+    let built = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../static/chat");
+    if built.is_dir() {
+        built
+    } else {
+        PathBuf::from("static/chat")
+    }
+}
+
+/// A loop with SIGINT/SIGTERM handling and the peer of `config` on it, ready to run.
+pub fn prepare(config: p2p::Config) -> Result<(EventLoop, p2p::driver::Peer), p2p::Error> {
+    let mut event_loop = EventLoop::new(http_core::limits::MAX_CONNECTIONS)?;
+    event_loop.handle_signals().map_err(p2p::Error::Io)?;
+    let peer = p2p::start(&mut event_loop, config)?;
+    Ok((event_loop, peer))
+}
+
+/// Runs the loop until `/quit`, SIGINT or SIGTERM.
+pub fn run(event_loop: EventLoop) -> io::Result<()> {
+    event_loop.run()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(url: &str, expected: Result<&str, ()>) {
+        let got = parse_tracker(url).map(|a| a.to_string()).map_err(|_| ());
+        assert_eq!(got.as_deref().map_err(|_| ()), expected, "{url}");
+    }
+
+    #[test]
+    fn tracker_urls() {
+        check("http://127.0.0.1:8000", Ok("127.0.0.1:8000"));
+        check("http://127.0.0.1:8000/", Ok("127.0.0.1:8000"));
+        check("127.0.0.1:9", Ok("127.0.0.1:9"));
+        check("http://127.0.0.1", Ok("127.0.0.1:80"));
+        check("https://127.0.0.1:8000", Err(()));
+    }
+
+    #[test]
+    fn channels() {
+        assert_eq!(parse_channel("general"), ("general".to_string(), None));
+        assert_eq!(
+            parse_channel("secret:k1"),
+            ("secret".to_string(), Some("k1".to_string()))
+        );
+    }
+}

@@ -1,0 +1,109 @@
+//! peer-bin: one WeApRous chat peer. Argument parsing and wiring only; the peer lives in the
+//! `p2p` crate and the console in the `peer` library.
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Parser;
+use peer::{DEFAULT_CHANNEL, DEFAULT_PORT, DEFAULT_TRACKER};
+use router::cli::{ListenArgs, init_logging};
+
+/// A chat peer: discovery through the tracker, messages directly between peers.
+#[derive(Parser, Debug)]
+#[command(version, about)]
+struct Args {
+    #[command(flatten)]
+    listen: ListenArgs,
+    /// Display name (default: the peer id).
+    #[arg(long, default_value = "")]
+    name: String,
+    /// The tracker's URL.
+    #[arg(long, default_value = DEFAULT_TRACKER)]
+    tracker: String,
+    /// A channel to join, as NAME or NAME:KEY (repeatable; default general).
+    #[arg(long = "channel", value_name = "NAME[:KEY]")]
+    channels: Vec<String>,
+    /// Where messages.jsonl lives (default data/<peer id with : replaced>).
+    #[arg(long, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+    /// The local user's token (default: random, printed at start).
+    #[arg(long)]
+    token: Option<String>,
+    /// The web UI's directory (default static/chat).
+    #[arg(long, value_name = "DIR")]
+    static_root: Option<PathBuf>,
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    init_logging();
+    let tracker = match peer::parse_tracker(&args.tracker) {
+        Ok(addr) => addr,
+        Err(e) => {
+            eprintln!("peer-bin: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let mut channels: Vec<_> = args
+        .channels
+        .iter()
+        .map(|c| peer::parse_channel(c))
+        .collect();
+    if channels.is_empty() {
+        channels.push((DEFAULT_CHANNEL.to_string(), None));
+    }
+    let addr = args.listen.addr(DEFAULT_PORT);
+    let config = p2p::Config {
+        addr,
+        name: args.name.clone(),
+        tracker: Some(tracker),
+        channels,
+        data_dir: args.data_dir.clone(),
+        token: args.token.clone(),
+        static_root: Some(
+            args.static_root
+                .clone()
+                .unwrap_or_else(peer::default_static_root),
+        ),
+        peer_id: None,
+    };
+    let (event_loop, started) = match peer::prepare(config) {
+        Ok(pair) => pair,
+        Err(e) => {
+            eprintln!("peer-bin: {addr}: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let node = started.node;
+    let host = match node.addr().ip() {
+        ip if ip.is_unspecified() => "127.0.0.1".to_string(),
+        ip => ip.to_string(),
+    };
+    println!(
+        "peer {} ({}) — open http://{host}:{}/?token={}",
+        node.peer_id(),
+        node.name(),
+        node.addr().port(),
+        started.token
+    );
+    if std::io::stdin().is_terminal() {
+        let console_node = node.clone();
+        // The console blocks on stdin, so it has its own thread; the process ends with the loop.
+        let spawned = std::thread::Builder::new()
+            .name("console".to_string())
+            .spawn(move || {
+                peer::console::run(&console_node, std::io::stdin().lock(), std::io::stdout())
+            });
+        if let Err(e) = spawned {
+            eprintln!("peer-bin: console: {e}");
+        }
+    }
+    match peer::run(event_loop) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("peer-bin: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

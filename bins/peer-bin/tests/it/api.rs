@@ -1,0 +1,168 @@
+//! The local API: sessions, the course endpoints, immutability, and Server-Sent Events.
+
+use std::io::Write;
+use std::net::TcpStream;
+use std::time::Duration;
+
+use http_core::Method;
+use serde_json::json;
+
+use crate::{call, call_with, linked, peer, read_until, tempdir, wait_for};
+
+const WAIT: Duration = Duration::from_secs(10);
+
+#[test]
+fn sessions_course_endpoints_and_immutability() {
+    let dir = tempdir("api");
+    let a = peer("alice", None, &dir);
+    let addr = a.addr();
+
+    let (status, body) = call_with(addr, Method::Get, "/api/me", None, &[]);
+    assert_eq!(status, 401);
+    assert!(body["error"].is_string());
+    let (status, _) = call_with(
+        addr,
+        Method::Get,
+        "/api/me",
+        None,
+        &[("Authorization", "Bearer nope")],
+    );
+    assert_eq!(status, 401);
+    let (status, _) = call_with(addr, Method::Get, "/?token=nope", None, &[]);
+    assert_eq!(status, 401);
+
+    // The printed URL opens a session.
+    let mut req = http_core::Request::new(Method::Get, "/?token=test-token");
+    req.head.headers.insert("Accept", "text/html");
+    let response = reactor::client::blocking_request(addr, &req, WAIT).unwrap();
+    assert_eq!(response.status.code(), 303);
+    let cookie = response
+        .headers
+        .get_str("set-cookie")
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_string();
+    let (status, me) = call_with(addr, Method::Get, "/api/me", None, &[("Cookie", &cookie)]);
+    assert_eq!(status, 200);
+    assert_eq!(me["name"], "alice");
+    assert_eq!(me["peer_id"], a.node.peer_id());
+    let (status, _) = call_with(
+        addr,
+        Method::Post,
+        "/login",
+        Some(json!({"password": "test-token"})),
+        &[],
+    );
+    assert_eq!(status, 200);
+    let (status, _) = call_with(
+        addr,
+        Method::Post,
+        "/login",
+        Some(json!({"password": "x"})),
+        &[],
+    );
+    assert_eq!(status, 401);
+
+    // Course endpoints are open to peers.
+    let (status, who) = call_with(addr, Method::Get, "/p2p/whoami", None, &[]);
+    assert_eq!((status, who["name"].as_str()), (200, Some("alice")));
+    let (status, _) = call_with(addr, Method::Get, "/p2p/ping", None, &[]);
+    assert_eq!(status, 200);
+    let msg = json!({"from": "bob", "name": "Bob", "msg": "hello", "timestamp": 1});
+    let (status, body) = call_with(
+        addr,
+        Method::Post,
+        "/broadcast-peer",
+        Some(msg.clone()),
+        &[],
+    );
+    assert_eq!((status, body["status"].as_str()), (200, Some("received")));
+    let (status, _) = call_with(addr, Method::Post, "/send-peer", Some(msg), &[]);
+    assert_eq!(status, 200);
+    let (_, inbox) = call(addr, Method::Get, "/p2p/inbox", None);
+    assert_eq!(inbox["messages"].as_array().unwrap().len(), 2, "{inbox}");
+    let (_, cleared) = call(addr, Method::Post, "/p2p/inbox/clear", None);
+    assert_eq!(cleared["cleared"], 2);
+    let (status, _) = call_with(addr, Method::Get, "/p2p/inbox", None, &[]);
+    assert_eq!(status, 401);
+
+    // Channels, pages, reads, and messages that cannot change.
+    let (status, sent) = call(
+        addr,
+        Method::Post,
+        "/p2p/msg",
+        Some(json!({"text": "old api"})),
+    );
+    assert_eq!(status, 200, "{sent}");
+    let (_, channels) = call(addr, Method::Get, "/api/channels", None);
+    assert_eq!(channels[0]["name"], "general");
+    assert_eq!(channels[0]["unread"], 0);
+    let (_, page) = call(
+        addr,
+        Method::Get,
+        "/api/channels/general/messages?limit=1",
+        None,
+    );
+    let full_id = page[0]["id"].as_str().unwrap().to_string();
+    // An id holds `/`, so it travels percent-encoded in a path segment.
+    let id = full_id.replace('/', "%2F");
+    for m in [Method::Put, Method::Delete] {
+        let (status, _) = call(
+            addr,
+            m,
+            &format!("/api/channels/general/messages/{id}"),
+            Some(json!({"text": "edited"})),
+        );
+        assert_eq!(status, 405);
+    }
+    let (status, got) = call(
+        addr,
+        Method::Get,
+        &format!("/api/channels/general/messages/{id}"),
+        None,
+    );
+    assert_eq!((status, got["text"].as_str()), (200, Some("old api")));
+    let (status, _) = call(addr, Method::Post, "/api/channels/general/read", None);
+    assert_eq!(status, 200);
+    let (status, _) = call(addr, Method::Post, "/api/channels/general/leave", None);
+    assert_eq!(status, 200);
+    let (status, _) = call(
+        addr,
+        Method::Post,
+        "/api/channels/general/messages",
+        Some(json!({"text": "x"})),
+    );
+    assert_eq!(status, 403);
+    drop(a);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn events_stream_messages_and_peers() {
+    let dir = tempdir("sse");
+    let a = peer("alice", None, &dir);
+    let b = peer("bob", None, &dir);
+    let mut s = TcpStream::connect(a.addr()).unwrap();
+    s.write_all(b"GET /events HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer test-token\r\n\r\n")
+        .unwrap();
+    let head = read_until(&mut s, b"retry: 2000", WAIT);
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    assert!(
+        head.to_ascii_lowercase().contains("text/event-stream"),
+        "{head}"
+    );
+
+    b.node.connect(a.addr());
+    let up = read_until(&mut s, b"\"state\":\"up\"", WAIT);
+    assert!(up.contains("event: peer"), "{up}");
+    wait_for("bob linked", WAIT, || linked(b.addr()).len() == 1);
+    b.node.post("general", "over sse").unwrap();
+    let got = read_until(&mut s, b"over sse", WAIT);
+    assert!(got.contains("event: message"), "{got}");
+    let unread = read_until(&mut s, b"event: unread", WAIT);
+    assert!(unread.contains("event: unread"), "{unread}");
+    drop((a, b));
+    let _ = std::fs::remove_dir_all(&dir);
+}

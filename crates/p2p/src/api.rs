@@ -1,0 +1,562 @@
+//! The peer's HTTP API (SPEC §6) as router routes over a [`Node`].
+//!
+//! Open to other peers: `GET /p2p/link` (the link upgrade), `POST /connect-peer`,
+//! `/broadcast-peer`, `/send-peer`, `GET /p2p/whoami`, `/p2p/ping`. Everything under `/api/`,
+//! `GET /events`, `POST /p2p/msg` and `/p2p/inbox*` belong to the local user and need a session
+//! (opened by `GET /?token=T` or `POST /login`) or `Authorization: Bearer T`; without one they
+//! answer 401 `{"error": …}`. Handlers never block: a join, which needs the tracker, answers
+//! through a [`Responder`](reactor::Responder) when the tracker has.
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::Path;
+use std::sync::{Arc, OnceLock};
+
+use http_core::cookie::{SameSite, SetCookie};
+use http_core::{Request, Response, Status};
+use reactor::{Reply, RequestInfo, Service};
+use router::auth::{bearer_token, constant_time_eq};
+use router::statics::Served;
+use router::{App, HttpError, Json, Req, SESSION_COOKIE, StaticDir, json_response};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::driver::link::{LinkConn, UPGRADE_TOKEN};
+use crate::driver::{InboxEntry, JoinError, Node};
+use crate::error::Error;
+use crate::message::dm_channel;
+
+/// Messages per page when `limit` is not given.
+pub const DEFAULT_PAGE: usize = 50;
+/// Largest page.
+pub const MAX_PAGE: usize = 500;
+
+/// The app, set once the peer's identity is known (after the port is bound). Until then (the
+/// loop is not running, so never in practice) requests get a 503.
+#[derive(Default)]
+pub struct AppSlot(OnceLock<App>);
+
+impl AppSlot {
+    /// Installs the app; a second call is ignored.
+    pub fn set(&self, app: App) {
+        let _ = self.0.set(app);
+    }
+}
+
+impl Service for AppSlot {
+    fn call(&self, req: Request, info: &RequestInfo) -> Reply {
+        match self.0.get() {
+            Some(app) => app.call(req, info),
+            None => Reply::Full(Response::text(Status::SERVICE_UNAVAILABLE, "starting up\n")),
+        }
+    }
+}
+
+struct Site {
+    node: Node,
+    token: String,
+    index: Option<StaticDir>,
+}
+
+impl Site {
+    fn authorized(&self, req: &Req) -> bool {
+        req.session().is_some()
+            || bearer_token(req)
+                .is_some_and(|t| constant_time_eq(t.as_bytes(), self.token.as_bytes()))
+    }
+
+    fn session_cookie(&self, req: &Req) -> String {
+        let session = req.sessions().create(self.node.name());
+        SetCookie::new(SESSION_COOKIE, session.id)
+            .path("/")
+            .http_only()
+            .same_site(SameSite::Lax)
+            .to_string()
+    }
+
+    fn index(&self, req: &Req) -> Response {
+        if let Some(token) = req.query("token") {
+            if !constant_time_eq(token.as_bytes(), self.token.as_bytes()) {
+                return HttpError::unauthorized("wrong token").into_response();
+            }
+            let cookie = self.session_cookie(req);
+            return Response::new(Status::SEE_OTHER)
+                .header("Location", "/")
+                .header("Set-Cookie", cookie)
+                .header("Cache-Control", "no-store");
+        }
+        if let Some(dir) = &self.index
+            && let Served::Found(response) = dir.serve("/", req.headers())
+        {
+            return response;
+        }
+        Response::with_body(
+            Status::OK,
+            "text/html; charset=utf-8",
+            format!(
+                "<!doctype html><title>{0}</title><p>Peer {0} ({1}). The web UI is not installed; use the API under /api/.</p>\n",
+                html_escape(self.node.name()),
+                html_escape(self.node.peer_id())
+            ),
+        )
+    }
+
+    fn login(&self, req: &Req) -> Response {
+        let fields = req.fields().unwrap_or_default();
+        let field = |name: &str| fields.get(name).and_then(Value::as_str).unwrap_or_default();
+        let given = if field("token").is_empty() {
+            field("password")
+        } else {
+            field("token")
+        };
+        if !constant_time_eq(given.as_bytes(), self.token.as_bytes()) {
+            return HttpError::unauthorized("wrong token or password").into_response();
+        }
+        let cookie = self.session_cookie(req);
+        json_response(
+            Status::OK,
+            &json!({"status": "ok", "name": self.node.name()}),
+        )
+        .header("Set-Cookie", cookie)
+    }
+}
+
+fn html_escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+}
+
+fn p2p_error(e: Error) -> HttpError {
+    match e {
+        Error::NotJoined(_) => HttpError::forbidden(e.to_string()),
+        Error::Io(_) => HttpError::new(Status::INTERNAL_SERVER_ERROR, e.to_string()),
+        _ => HttpError::bad_request(e.to_string()),
+    }
+}
+
+#[derive(Deserialize)]
+struct TextBody {
+    #[serde(default)]
+    text: Option<String>,
+    #[serde(default)]
+    msg: Option<String>,
+    #[serde(default)]
+    message: Option<String>,
+    #[serde(default)]
+    to: Option<String>,
+    #[serde(default)]
+    channel: Option<String>,
+}
+
+impl TextBody {
+    fn text(&self) -> Result<&str, HttpError> {
+        self.text
+            .as_deref()
+            .or(self.msg.as_deref())
+            .or(self.message.as_deref())
+            .ok_or_else(|| HttpError::bad_request("missing text"))
+    }
+}
+
+#[derive(Deserialize, Default)]
+struct JoinBody {
+    #[serde(default)]
+    key: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct ConnectBody {
+    #[serde(default)]
+    peer_id: Option<String>,
+    ip: String,
+    port: u16,
+}
+
+#[derive(Deserialize)]
+struct CourseMsg {
+    #[serde(default)]
+    from: String,
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    msg: String,
+    #[serde(default)]
+    timestamp: Value,
+    #[serde(default)]
+    channel: Option<String>,
+}
+
+impl CourseMsg {
+    fn entry(self, channel: String) -> InboxEntry {
+        let timestamp = match self.timestamp {
+            Value::String(s) => s,
+            Value::Null => String::new(),
+            other => other.to_string(),
+        };
+        InboxEntry {
+            from: self.from,
+            name: self.name,
+            msg: self.msg,
+            timestamp,
+            channel,
+        }
+    }
+}
+
+fn is_local_path(path: &str) -> bool {
+    path.starts_with("/api/")
+        || path == "/events"
+        || path == "/p2p/msg"
+        || path.starts_with("/p2p/inbox")
+}
+
+fn route_error(e: router::RouteError) -> Error {
+    Error::Io(std::io::Error::other(e.to_string()))
+}
+
+/// Builds the peer's app: the API above, and the web UI of `static_root` at `/`.
+pub fn app(node: &Node, token: &str, static_root: Option<&Path>) -> Result<App, Error> {
+    let index = static_root.and_then(|root| match StaticDir::new("/", root) {
+        Ok(dir) => Some(dir),
+        Err(e) => {
+            log::warn!("web UI not served: {}: {e}", root.display());
+            None
+        }
+    });
+    let serve_static = index.is_some();
+    let site = Arc::new(Site {
+        node: node.clone(),
+        token: token.to_string(),
+        index,
+    });
+    let mut app = App::new();
+
+    let s = site.clone();
+    app.before(move |req: &Req| {
+        (is_local_path(req.path()) && !s.authorized(req)).then(|| {
+            HttpError::unauthorized("log in first: open the URL with ?token= the peer printed")
+                .into_response()
+                .into()
+        })
+    });
+
+    let s = site.clone();
+    app.get("/", move |req: &Req| s.index(req))
+        .map_err(route_error)?;
+    let s = site.clone();
+    app.post("/login", move |req: &Req| s.login(req))
+        .map_err(route_error)?;
+    app.post("/logout", |req: &Req| {
+        if let Some(sid) = req.cookie(SESSION_COOKIE) {
+            req.sessions().remove(sid);
+        }
+        json_response(Status::OK, &json!({"status": "logged out"})).header(
+            "Set-Cookie",
+            SetCookie::new(SESSION_COOKIE, "")
+                .path("/")
+                .expired()
+                .to_string(),
+        )
+    })
+    .map_err(route_error)?;
+
+    peer_routes(&mut app, node)?;
+    user_routes(&mut app, node)?;
+
+    if serve_static && let Some(root) = static_root {
+        app.static_dir("/", root)?;
+    }
+    Ok(app)
+}
+
+/// The routes open to other peers.
+fn peer_routes(app: &mut App, node: &Node) -> Result<(), Error> {
+    let n = node.clone();
+    app.get("/p2p/link", move |req: &Req| -> Reply {
+        let asked = req
+            .header("upgrade")
+            .is_some_and(|u| u.eq_ignore_ascii_case(UPGRADE_TOKEN));
+        if !asked {
+            return HttpError::new(
+                Status(426),
+                format!("this endpoint needs Upgrade: {UPGRADE_TOKEN}"),
+            )
+            .into_response()
+            .header("Upgrade", UPGRADE_TOKEN)
+            .into();
+        }
+        let response = Response::new(Status::SWITCHING_PROTOCOLS)
+            .header("Upgrade", UPGRADE_TOKEN)
+            .header("Connection", "Upgrade");
+        let link = LinkConn::accepted(n.shared(), req.peer());
+        Reply::Upgrade(response, Box::new(link))
+    })
+    .map_err(route_error)?;
+
+    let n = node.clone();
+    app.get("/p2p/whoami", move |_req: &Req| {
+        Json(json!({"peer_id": n.peer_id(), "name": n.name()}))
+    })
+    .map_err(route_error)?;
+    let n = node.clone();
+    app.get("/p2p/ping", move |_req: &Req| {
+        Json(json!({"status": "ok", "peer_id": n.peer_id(), "ts": crate::driver::now_ms()}))
+    })
+    .map_err(route_error)?;
+
+    let n = node.clone();
+    app.post(
+        "/connect-peer",
+        move |req: &Req| -> Result<Json<Value>, HttpError> {
+            let body: ConnectBody = req.json()?;
+            let ip: IpAddr = body.ip.parse().map_err(|_| {
+                HttpError::bad_request(format!("ip {:?} is not an IP address", body.ip))
+            })?;
+            if body.port == 0 {
+                return Err(HttpError::bad_request("port must be 1..=65535"));
+            }
+            let linked = body.peer_id.as_deref().is_some_and(|p| n.is_linked(p));
+            if !linked {
+                n.connect(SocketAddr::new(ip, body.port));
+            }
+            Ok(Json(
+                json!({"status": "ok", "peer_id": n.peer_id(), "name": n.name()}),
+            ))
+        },
+    )
+    .map_err(route_error)?;
+
+    let n = node.clone();
+    app.post(
+        "/broadcast-peer",
+        move |req: &Req| -> Result<Json<Value>, HttpError> {
+            let body: CourseMsg = req.json()?;
+            let channel = body
+                .channel
+                .clone()
+                .unwrap_or_else(|| "general".to_string());
+            n.receive_course(body.entry(channel));
+            Ok(Json(json!({"status": "received"})))
+        },
+    )
+    .map_err(route_error)?;
+    let n = node.clone();
+    app.post(
+        "/send-peer",
+        move |req: &Req| -> Result<Json<Value>, HttpError> {
+            let body: CourseMsg = req.json()?;
+            n.receive_course(body.entry("direct".to_string()));
+            Ok(Json(json!({"status": "received"})))
+        },
+    )
+    .map_err(route_error)?;
+    Ok(())
+}
+
+fn page_params(req: &Req) -> Result<(Option<String>, usize), HttpError> {
+    let limit = match req.query("limit") {
+        Some(l) => l
+            .parse::<usize>()
+            .map_err(|_| HttpError::bad_request("limit must be a number"))?
+            .clamp(1, MAX_PAGE),
+        None => DEFAULT_PAGE,
+    };
+    Ok((req.query("before").filter(|b| !b.is_empty()), limit))
+}
+
+/// The local user's routes (the `before` hook checks the session).
+fn user_routes(app: &mut App, node: &Node) -> Result<(), Error> {
+    let n = node.clone();
+    app.get("/api/me", move |_req: &Req| {
+        Json(json!({
+            "peer_id": n.peer_id(),
+            "name": n.name(),
+            "addr": n.addr().to_string(),
+            "tracker": n.tracker_status(),
+        }))
+    })
+    .map_err(route_error)?;
+
+    let n = node.clone();
+    app.get("/api/peers", move |_req: &Req| {
+        let peers: Vec<Value> = n
+            .peers()
+            .into_iter()
+            .map(|p| json!({"peer_id": p.peer_id, "name": p.name, "addr": p.addr, "channels": p.channels, "rtt_ms": p.rtt_ms}))
+            .collect();
+        Json(peers)
+    })
+    .map_err(route_error)?;
+
+    let n = node.clone();
+    app.get("/api/channels", move |_req: &Req| {
+        let channels: Vec<Value> = n
+            .channels()
+            .into_iter()
+            .map(|c| json!({"name": c.name, "unread": c.unread, "policy": c.policy, "members": c.members}))
+            .collect();
+        Json(channels)
+    })
+    .map_err(route_error)?;
+
+    let n = node.clone();
+    app.post(
+        "/api/channels/:ch/join",
+        move |req: &Req| -> Result<Reply, HttpError> {
+            let channel = req.param("ch").unwrap_or_default();
+            let body: JoinBody = if req.body().is_empty() {
+                JoinBody::default()
+            } else {
+                req.json()?
+            };
+            let responder = req.info().responder();
+            let name = channel.clone();
+            n.join(
+                &channel,
+                body.key.filter(|k| !k.is_empty()),
+                Box::new(move |result| {
+                    let response = match result {
+                        Ok(members) => json_response(
+                            Status::OK,
+                            &json!({"status": "ok", "channel": name, "members": members}),
+                        ),
+                        Err(JoinError::Refused { status, message }) => {
+                            HttpError::new(Status(status), message).into_response()
+                        }
+                        Err(JoinError::Unavailable(why)) => {
+                            HttpError::new(Status::SERVICE_UNAVAILABLE, why).into_response()
+                        }
+                        Err(JoinError::Invalid(why)) => HttpError::bad_request(why).into_response(),
+                    };
+                    responder.respond(response);
+                }),
+            );
+            Ok(Reply::Deferred)
+        },
+    )
+    .map_err(route_error)?;
+
+    let n = node.clone();
+    app.post("/api/channels/:ch/leave", move |req: &Req| {
+        let channel = req.param("ch").unwrap_or_default();
+        if n.leave(&channel) {
+            Ok(Json(json!({"status": "ok"})))
+        } else {
+            Err(HttpError::not_found(format!("not in channel {channel}")))
+        }
+    })
+    .map_err(route_error)?;
+
+    let n = node.clone();
+    app.get(
+        "/api/channels/:ch/messages",
+        move |req: &Req| -> Result<Json<Value>, HttpError> {
+            let channel = req.param("ch").unwrap_or_default();
+            let (before, limit) = page_params(req)?;
+            Ok(Json(json!(n.messages(&channel, before.as_deref(), limit))))
+        },
+    )
+    .map_err(route_error)?;
+    let n = node.clone();
+    app.post(
+        "/api/channels/:ch/messages",
+        move |req: &Req| -> Result<(Status, Json<Value>), HttpError> {
+            let channel = req.param("ch").unwrap_or_default();
+            let body: TextBody = req.json()?;
+            let msg = n.post(&channel, body.text()?).map_err(p2p_error)?;
+            Ok((Status::CREATED, Json(json!(msg))))
+        },
+    )
+    .map_err(route_error)?;
+    // Messages are immutable: GET only, so PUT and DELETE answer 405 with `Allow: GET, HEAD`.
+    let n = node.clone();
+    app.get(
+        "/api/channels/:ch/messages/:id",
+        move |req: &Req| -> Result<Json<Value>, HttpError> {
+            let channel = req.param("ch").unwrap_or_default();
+            let id = req.param("id").unwrap_or_default();
+            n.find_message(&channel, &id)
+                .map(|m| Json(json!(m)))
+                .ok_or_else(|| HttpError::not_found(format!("no message {id} in {channel}")))
+        },
+    )
+    .map_err(route_error)?;
+
+    let n = node.clone();
+    app.post("/api/channels/:ch/read", move |req: &Req| {
+        let channel = req.param("ch").unwrap_or_default();
+        n.mark_read(&channel);
+        Json(json!({"status": "ok", "channel": channel, "unread": 0}))
+    })
+    .map_err(route_error)?;
+
+    let n = node.clone();
+    app.post(
+        "/api/direct/:peer",
+        move |req: &Req| -> Result<(Status, Json<Value>), HttpError> {
+            let peer = req.param("peer").unwrap_or_default();
+            let body: TextBody = req.json()?;
+            let msg = n.direct(&peer, body.text()?).map_err(p2p_error)?;
+            Ok((Status::CREATED, Json(json!(msg))))
+        },
+    )
+    .map_err(route_error)?;
+    let n = node.clone();
+    app.get(
+        "/api/direct/:peer",
+        move |req: &Req| -> Result<Json<Value>, HttpError> {
+            let peer = req.param("peer").unwrap_or_default();
+            let (before, limit) = page_params(req)?;
+            let channel = dm_channel(n.peer_id(), &peer);
+            Ok(Json(json!(n.messages(&channel, before.as_deref(), limit))))
+        },
+    )
+    .map_err(route_error)?;
+
+    let n = node.clone();
+    app.get("/events", move |req: &Req| -> Reply {
+        let sender = req.info().body_sender();
+        sender.send(crate::sse::PREAMBLE);
+        n.subscribe(Box::new(move |event| {
+            if sender.is_closed() {
+                return false;
+            }
+            if let Some(text) = crate::sse::format(event) {
+                sender.send(text);
+            }
+            true
+        }));
+        let response = Response::new(Status::OK)
+            .header("Content-Type", "text/event-stream")
+            .header("Cache-Control", "no-store");
+        Reply::Stream(response)
+    })
+    .map_err(route_error)?;
+
+    let n = node.clone();
+    app.post(
+        "/p2p/msg",
+        move |req: &Req| -> Result<Json<Value>, HttpError> {
+            let body: TextBody = req.json()?;
+            let text = body.text()?;
+            let msg = match &body.to {
+                Some(to) => n.direct(to, text),
+                None => n.post(body.channel.as_deref().unwrap_or("general"), text),
+            }
+            .map_err(p2p_error)?;
+            Ok(Json(json!({"status": "sent", "message": msg})))
+        },
+    )
+    .map_err(route_error)?;
+    let n = node.clone();
+    app.get("/p2p/inbox", move |_req: &Req| {
+        Json(json!({"status": "ok", "messages": n.inbox()}))
+    })
+    .map_err(route_error)?;
+    let n = node.clone();
+    app.post("/p2p/inbox/clear", move |_req: &Req| {
+        Json(json!({"status": "ok", "cleared": n.clear_inbox()}))
+    })
+    .map_err(route_error)?;
+    Ok(())
+}

@@ -1,0 +1,523 @@
+//! The peer's socketless agent: link timers, and the tracker client (SPEC §6 start-up).
+//!
+//! Register, join the channels, fetch their members and dial them, then heartbeat at the
+//! interval the tracker advertises and refresh the member lists after each heartbeat (so the
+//! access control of key channels follows the tracker, and new members get dialled). A 404 on
+//! heartbeat, or the tracker answering again after being unreachable, means register and
+//! re-join; while it is unreachable the agent retries at the heartbeat interval. Every request
+//! goes through [`reactor::client::start`], so nothing here waits on the network.
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use http_core::{Request, Status};
+use reactor::client::{ClientReply, ClientResponse};
+use reactor::{Cx, Message, Protocol};
+
+use super::link::LinkConn;
+use super::tracker::{self, DEFAULT_INTERVAL, REQUEST_TIMEOUT};
+use super::{AgentCmd, Core, JoinError, JoinReply, Out, lock, now_ms};
+use crate::message::validate_channel;
+use crate::node::ChannelPolicy;
+
+/// How often link timers (pings, dead links, handshakes) are checked.
+pub const TICK: Duration = Duration::from_secs(1);
+/// How long the `/remove` at exit may take before the agent gives up on it.
+pub const REMOVE_TIMEOUT: Duration = Duration::from_secs(2);
+/// Member refreshes asked for by refused messages are spaced at least this far apart.
+const MIN_REFRESH_GAP: Duration = Duration::from_secs(1);
+
+enum Pending {
+    Register,
+    Join {
+        channel: String,
+        key: Option<String>,
+        reply: Option<JoinReply>,
+    },
+    Leave,
+    Heartbeat,
+    List(String),
+    Remove,
+}
+
+/// The agent. See the module docs.
+pub struct Agent {
+    shared: Arc<Mutex<Core>>,
+    tracker: Option<SocketAddr>,
+    me: SocketAddr,
+    any_ip: bool,
+    /// Channels we mean to be in, with their keys: re-joined after every registration.
+    wanted: BTreeMap<String, Option<String>>,
+    token: Option<String>,
+    interval: Duration,
+    registering: bool,
+    next_beat: Option<Instant>,
+    next_tick: Option<Instant>,
+    last_refresh: Option<Instant>,
+    /// A refresh asked for too soon after the last one, done when the gap has passed.
+    refresh_at: Option<Instant>,
+    pending: HashMap<u64, Pending>,
+    /// Joins asked for before the first registration, sent once registered.
+    queued: Vec<(String, Option<String>, JoinReply)>,
+    next_tag: u64,
+    leaving: bool,
+}
+
+impl Agent {
+    /// An agent for the node in `shared`, reachable at `me`; `any_ip` when listening on every
+    /// address (the tracker then records our source address).
+    pub fn new(
+        shared: Arc<Mutex<Core>>,
+        tracker: Option<SocketAddr>,
+        me: SocketAddr,
+        any_ip: bool,
+        channels: Vec<(String, Option<String>)>,
+    ) -> Agent {
+        Agent {
+            shared,
+            tracker,
+            me,
+            any_ip,
+            wanted: channels.into_iter().collect(),
+            token: None,
+            interval: DEFAULT_INTERVAL,
+            registering: false,
+            next_beat: None,
+            next_tick: None,
+            last_refresh: None,
+            refresh_at: None,
+            pending: HashMap::new(),
+            queued: Vec::new(),
+            next_tag: 1,
+            leaving: false,
+        }
+    }
+
+    fn ids(&self) -> (String, String) {
+        let core = lock(&self.shared);
+        (
+            core.state.peer_id().to_string(),
+            core.state.name().to_string(),
+        )
+    }
+
+    fn request(&mut self, cx: &mut Cx<'_>, req: Request, pending: Pending) {
+        let Some(addr) = self.tracker else {
+            return;
+        };
+        let tag = self.next_tag;
+        self.next_tag += 1;
+        self.pending.insert(tag, pending);
+        let owner = cx.id();
+        reactor::client::start(cx, addr, req, owner, tag, REQUEST_TIMEOUT);
+    }
+
+    fn arm(&mut self, cx: &mut Cx<'_>) {
+        if self.leaving {
+            return;
+        }
+        let next = [self.next_tick, self.next_beat, self.refresh_at]
+            .into_iter()
+            .flatten()
+            .min();
+        cx.set_deadline(next);
+    }
+
+    fn register(&mut self, cx: &mut Cx<'_>) {
+        if self.registering || self.tracker.is_none() {
+            return;
+        }
+        self.registering = true;
+        let (peer_id, name) = self.ids();
+        let ip: Option<IpAddr> = (!self.any_ip).then_some(self.me.ip());
+        let req = tracker::register(&peer_id, &name, ip, self.me.port());
+        self.request(cx, req, Pending::Register);
+    }
+
+    fn beat(&mut self, cx: &mut Cx<'_>) {
+        self.next_beat = Some(cx.now() + self.interval);
+        let reachable = lock(&self.shared).tracker.reachable;
+        match &self.token {
+            Some(token) if reachable => {
+                let (peer_id, _) = self.ids();
+                let req = tracker::heartbeat(&peer_id, token);
+                self.request(cx, req, Pending::Heartbeat);
+            }
+            _ => self.register(cx),
+        }
+    }
+
+    fn refresh(&mut self, cx: &mut Cx<'_>) {
+        self.last_refresh = Some(cx.now());
+        let channels: Vec<String> = self.wanted.keys().cloned().collect();
+        for channel in channels {
+            let req = tracker::list(&channel);
+            self.request(cx, req, Pending::List(channel));
+        }
+    }
+
+    fn set_reachable(&mut self, reachable: bool) {
+        let mut core = lock(&self.shared);
+        if core.tracker.reachable != reachable {
+            if reachable {
+                log::info!("tracker reachable again");
+            } else {
+                log::warn!(
+                    "tracker unreachable; links keep working, retrying every {:?}",
+                    self.interval
+                );
+            }
+        }
+        core.tracker.reachable = reachable;
+        if !reachable {
+            core.tracker.registered = false;
+        }
+    }
+
+    fn join_local(
+        &mut self,
+        channel: &str,
+        key: Option<&str>,
+        members: Vec<String>,
+        cx: &mut Cx<'_>,
+    ) {
+        let policy = if key.is_some() {
+            ChannelPolicy::Key
+        } else {
+            ChannelPolicy::Open
+        };
+        let shared = self.shared.clone();
+        let mut core = lock(&shared);
+        match core.state.join(channel, policy, members) {
+            Ok(actions) => core.apply(actions, &mut Out::Cx(cx)),
+            Err(e) => log::warn!("cannot join {channel}: {e}"),
+        }
+    }
+
+    fn on_reply(
+        &mut self,
+        cx: &mut Cx<'_>,
+        pending: Pending,
+        result: Result<ClientResponse, String>,
+    ) {
+        if let Pending::Register = pending {
+            self.registering = false;
+        }
+        if self.leaving && !matches!(pending, Pending::Remove) {
+            return;
+        }
+        let response = match result {
+            Ok(r) => r,
+            Err(e) => {
+                log::debug!("tracker request failed: {e}");
+                self.set_reachable(false);
+                match pending {
+                    Pending::Join {
+                        reply: Some(reply), ..
+                    } => {
+                        reply(Err(JoinError::Unavailable(e)));
+                    }
+                    Pending::Remove => cx.close(),
+                    _ => {}
+                }
+                return;
+            }
+        };
+        self.set_reachable(true);
+        let status = response.status;
+        let body = &response.body;
+        match pending {
+            Pending::Register if status == Status::OK => match tracker::parse_registered(body) {
+                Ok(reg) => self.registered(cx, reg),
+                Err(e) => log::warn!("tracker: unreadable registration answer: {e}"),
+            },
+            Pending::Register => {
+                log::warn!(
+                    "tracker refused registration ({}): {}",
+                    status.code(),
+                    tracker::error_message(body)
+                );
+            }
+            Pending::Join {
+                channel,
+                key,
+                reply,
+            } => self.joined(cx, channel, key, reply, status, body),
+            Pending::Leave => {}
+            Pending::Heartbeat if status == Status::OK => self.refresh(cx),
+            Pending::Heartbeat => {
+                log::info!("tracker forgot us ({}): registering again", status.code());
+                self.token = None;
+                lock(&self.shared).tracker.registered = false;
+                self.register(cx);
+            }
+            Pending::List(channel) if status == Status::OK => match tracker::parse_list(body) {
+                Ok(listed) => self.listed(cx, &channel, listed),
+                Err(e) => log::warn!("tracker: unreadable peer list: {e}"),
+            },
+            Pending::List(channel) => log::warn!(
+                "tracker: listing {channel} failed ({}): {}",
+                status.code(),
+                tracker::error_message(body)
+            ),
+            Pending::Remove => cx.close(),
+        }
+    }
+
+    fn registered(&mut self, cx: &mut Cx<'_>, reg: tracker::Registered) {
+        let (peer_id, _) = self.ids();
+        if reg.peer_id != peer_id {
+            log::warn!("tracker filed us as {} instead of {peer_id}", reg.peer_id);
+        }
+        log::info!(
+            "registered with the tracker as {}; heartbeat every {:?}",
+            reg.peer_id,
+            reg.interval
+        );
+        self.interval = reg.interval;
+        self.token = Some(reg.token);
+        {
+            let mut core = lock(&self.shared);
+            core.tracker.registered = true;
+            core.tracker.registrations += 1;
+            core.tracker.heartbeat_interval_s = reg.interval.as_secs();
+        }
+        self.next_beat = Some(cx.now() + self.interval);
+        let wanted: Vec<(String, Option<String>)> = self
+            .wanted
+            .iter()
+            .map(|(c, k)| (c.clone(), k.clone()))
+            .collect();
+        for (channel, key) in wanted {
+            self.send_join(cx, channel, key, None);
+        }
+        for (channel, key, reply) in std::mem::take(&mut self.queued) {
+            self.send_join(cx, channel, key, Some(reply));
+        }
+    }
+
+    fn send_join(
+        &mut self,
+        cx: &mut Cx<'_>,
+        channel: String,
+        key: Option<String>,
+        reply: Option<JoinReply>,
+    ) {
+        let Some(token) = self.token.clone() else {
+            // Not registered yet (or again): the join goes out with the next registration.
+            if let Some(reply) = reply {
+                self.queued.push((channel, key, reply));
+            }
+            return;
+        };
+        let (peer_id, _) = self.ids();
+        let req = tracker::join(&peer_id, &token, &channel, key.as_deref());
+        self.request(
+            cx,
+            req,
+            Pending::Join {
+                channel,
+                key,
+                reply,
+            },
+        );
+    }
+
+    fn joined(
+        &mut self,
+        cx: &mut Cx<'_>,
+        channel: String,
+        key: Option<String>,
+        reply: Option<JoinReply>,
+        status: Status,
+        body: &[u8],
+    ) {
+        if status != Status::OK {
+            let message = tracker::error_message(body);
+            log::warn!("joining {channel} refused ({}): {message}", status.code());
+            if status == Status::NOT_FOUND {
+                self.token = None;
+                self.register(cx);
+            } else if reply.is_none() {
+                self.wanted.remove(&channel);
+            }
+            if let Some(reply) = reply {
+                reply(Err(JoinError::Refused {
+                    status: status.code(),
+                    message,
+                }));
+            }
+            return;
+        }
+        let members = match tracker::parse_members(body) {
+            Ok(m) => m,
+            Err(e) => {
+                log::warn!("tracker: unreadable join answer: {e}");
+                Vec::new()
+            }
+        };
+        self.join_local(&channel, key.as_deref(), members.clone(), cx);
+        self.wanted.insert(channel.clone(), key);
+        if let Some(reply) = reply {
+            reply(Ok(members));
+        }
+        let req = tracker::list(&channel);
+        self.request(cx, req, Pending::List(channel));
+    }
+
+    fn listed(&mut self, cx: &mut Cx<'_>, channel: &str, listed: Vec<tracker::Listed>) {
+        let shared = self.shared.clone();
+        let mut core = lock(&shared);
+        let ids: Vec<String> = listed.iter().map(|l| l.peer_id.clone()).collect();
+        let actions = core.state.set_members(channel, ids);
+        core.apply(actions, &mut Out::Cx(cx));
+        for peer in listed {
+            if peer.peer_id == core.state.peer_id()
+                || core.state.is_linked(&peer.peer_id)
+                || core.dialing.contains(&peer.peer_id)
+            {
+                continue;
+            }
+            log::debug!("dialling {} at {}", peer.peer_id, peer.addr);
+            core.dialing.insert(peer.peer_id.clone());
+            cx.connect(
+                peer.addr,
+                Box::new(LinkConn::dial(
+                    shared.clone(),
+                    peer.addr,
+                    Some(peer.peer_id),
+                )),
+            );
+        }
+    }
+
+    fn on_cmd(&mut self, cx: &mut Cx<'_>, cmd: AgentCmd) {
+        match cmd {
+            AgentCmd::Join {
+                channel,
+                key,
+                reply,
+            } => {
+                if let Err(e) = validate_channel(&channel) {
+                    return reply(Err(JoinError::Invalid(e.to_string())));
+                }
+                if self.tracker.is_none() {
+                    self.join_local(&channel, key.as_deref(), Vec::new(), cx);
+                    self.wanted.insert(channel, key);
+                    return reply(Ok(Vec::new()));
+                }
+                self.send_join(cx, channel, key, Some(reply));
+            }
+            AgentCmd::Leave(channel) => {
+                self.wanted.remove(&channel);
+                lock(&self.shared).state.leave(&channel);
+                if let Some(token) = self.token.clone() {
+                    let (peer_id, _) = self.ids();
+                    let req = tracker::leave(&peer_id, &token, &channel);
+                    self.request(cx, req, Pending::Leave);
+                }
+            }
+            AgentCmd::Dial(addr) => {
+                if addr == self.me {
+                    return;
+                }
+                let shared = self.shared.clone();
+                cx.connect(addr, Box::new(LinkConn::dial(shared, addr, None)));
+            }
+            AgentCmd::Refresh => match self.last_refresh {
+                Some(at) if cx.now().duration_since(at) < MIN_REFRESH_GAP => {
+                    self.refresh_at = Some(at + MIN_REFRESH_GAP);
+                }
+                _ if self.token.is_some() => self.refresh(cx),
+                _ => {}
+            },
+        }
+    }
+}
+
+impl Protocol for Agent {
+    fn on_open(&mut self, cx: &mut Cx<'_>) {
+        self.next_tick = Some(cx.now() + TICK);
+        if self.tracker.is_some() {
+            self.next_beat = Some(cx.now() + self.interval);
+            self.register(cx);
+        } else {
+            let wanted: Vec<(String, Option<String>)> = self
+                .wanted
+                .iter()
+                .map(|(c, k)| (c.clone(), k.clone()))
+                .collect();
+            for (channel, key) in wanted {
+                self.join_local(&channel, key.as_deref(), Vec::new(), cx);
+            }
+        }
+        self.arm(cx);
+    }
+
+    fn on_read(&mut self, _cx: &mut Cx<'_>) {}
+
+    fn on_timeout(&mut self, cx: &mut Cx<'_>) {
+        if self.leaving {
+            log::warn!("tracker did not answer our /remove in time");
+            cx.close();
+            return;
+        }
+        let now = cx.now();
+        if self.next_tick.is_some_and(|at| at <= now) {
+            self.next_tick = Some(now + TICK);
+            let shared = self.shared.clone();
+            let mut core = lock(&shared);
+            let actions = core.state.tick(now_ms());
+            core.apply(actions, &mut Out::Cx(cx));
+        }
+        if self.next_beat.is_some_and(|at| at <= now) {
+            self.beat(cx);
+        }
+        if self.refresh_at.is_some_and(|at| at <= now) {
+            self.refresh_at = None;
+            if self.token.is_some() {
+                self.refresh(cx);
+            }
+        }
+        self.arm(cx);
+    }
+
+    fn on_message(&mut self, cx: &mut Cx<'_>, msg: Message) {
+        let msg = match msg.downcast::<ClientReply>() {
+            Ok(reply) => {
+                let ClientReply { tag, result } = *reply;
+                if let Some(pending) = self.pending.remove(&tag) {
+                    self.on_reply(cx, pending, result.map_err(|e| e.to_string()));
+                }
+                self.arm(cx);
+                return;
+            }
+            Err(msg) => msg,
+        };
+        if let Ok(cmd) = msg.downcast::<AgentCmd>() {
+            self.on_cmd(cx, *cmd);
+            self.arm(cx);
+        }
+    }
+
+    fn on_shutdown(&mut self, cx: &mut Cx<'_>) {
+        self.leaving = true;
+        {
+            let shared = self.shared.clone();
+            let mut core = lock(&shared);
+            let actions = core.state.shutdown();
+            core.apply(actions, &mut Out::Cx(cx));
+        }
+        match self.token.take() {
+            Some(token) if self.tracker.is_some() => {
+                let (peer_id, _) = self.ids();
+                let req = tracker::remove(&peer_id, &token);
+                self.request(cx, req, Pending::Remove);
+                cx.set_timeout(REMOVE_TIMEOUT);
+            }
+            _ => cx.close(),
+        }
+    }
+}

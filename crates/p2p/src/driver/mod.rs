@@ -1,0 +1,611 @@
+//! The peer's I/O driver on the reactor: link connections, the tracker-client agent, and
+//! [`Node`], the thread-safe handle the HTTP API, the console and tests use.
+//!
+//! Everything runs on one event loop. The pure [`NodeState`] and the message [`Store`] live in
+//! a [`Core`] behind a mutex that only the loop thread holds for long (link callbacks, the
+//! agent's timers, HTTP handlers); other threads (the console, tests) lock it briefly to post a
+//! message. A connection's output can only be written from its own callback, so frames for a
+//! link go to it as [`LinkCmd`] messages, or straight into its buffer when the action arises in
+//! that link's own callback.
+//!
+//! - [`link`]: [`link::LinkConn`], one link connection (the upgrade handshake, then frames);
+//! - [`agent`]: the socketless agent (link timers, tracker registration, heartbeats, joins,
+//!   member refresh and dialling, graceful exit);
+//! - [`tracker`]: the tracker requests and the parsing of their answers.
+
+pub mod agent;
+pub mod link;
+pub mod tracker;
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use reactor::{ConnId, Cx, EventLoop, Handle};
+use serde::Serialize;
+
+use crate::error::{Error, Result};
+use crate::frame::encode;
+use crate::message::Message;
+use crate::node::{Action, ChannelInfo, Event, LinkId, NodeState, PeerInfo};
+use crate::store::Store;
+
+/// Most entries kept in the course-style inbox (`GET /p2p/inbox`); the oldest go first.
+pub const MAX_INBOX: usize = 1000;
+
+/// Milliseconds since the Unix epoch: the only clock the driver reads for the protocol state.
+pub fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+/// What a link connection is told by others.
+#[derive(Debug)]
+pub enum LinkCmd {
+    /// Write these bytes (one encoded frame).
+    Write(Vec<u8>),
+    /// Close once what was written is flushed.
+    Close,
+}
+
+/// What the UI hears: the node's events and the course endpoints' inbox entries.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UiEvent {
+    /// An event of the protocol state.
+    Node(Event),
+    /// A message that came in through `/broadcast-peer` or `/send-peer`.
+    Inbox(InboxEntry),
+}
+
+/// One entry of the course-style inbox.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct InboxEntry {
+    /// Sender's peer id.
+    pub from: String,
+    /// Sender's display name.
+    pub name: String,
+    /// The text.
+    pub msg: String,
+    /// Sender's timestamp, as it gave it.
+    pub timestamp: String,
+    /// The channel, or `direct`.
+    pub channel: String,
+}
+
+/// Receives UI events on the loop thread; returns `false` once it wants no more (a closed
+/// SSE stream, a dropped receiver). It must not call back into the [`Node`].
+pub type Sink = Box<dyn FnMut(&UiEvent) -> bool + Send>;
+
+/// Called once with the outcome of a join: the members, or why it failed.
+pub type JoinReply = Box<dyn FnOnce(std::result::Result<Vec<String>, JoinError>) + Send>;
+
+/// Why joining a channel failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum JoinError {
+    /// The tracker refused (wrong key: 403, bad name: 400).
+    #[error("tracker refused: {message}")]
+    Refused {
+        /// The tracker's status code.
+        status: u16,
+        /// Its error message.
+        message: String,
+    },
+    /// The tracker could not be reached, or the peer is not registered yet.
+    #[error("tracker unavailable: {0}")]
+    Unavailable(String),
+    /// The channel name is not valid.
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// What another part of the peer asks the agent.
+pub enum AgentCmd {
+    /// Join a channel through the tracker.
+    Join {
+        /// The channel.
+        channel: String,
+        /// Its key, for a key channel.
+        key: Option<String>,
+        /// Told the outcome.
+        reply: JoinReply,
+    },
+    /// Leave a channel.
+    Leave(String),
+    /// Dial a peer at this address (`/connect-peer`, the console's `/connect`).
+    Dial(SocketAddr),
+    /// The member lists may be stale: fetch them again.
+    Refresh,
+}
+
+/// Settings of one peer.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Where to listen (HTTP API, web UI and links on one port).
+    pub addr: SocketAddr,
+    /// Display name.
+    pub name: String,
+    /// The tracker, if any.
+    pub tracker: Option<SocketAddr>,
+    /// Channels to join at start, with their keys.
+    pub channels: Vec<(String, Option<String>)>,
+    /// Where `messages.jsonl` lives; default `data/<peer_id with : replaced>`.
+    pub data_dir: Option<PathBuf>,
+    /// The local user's token; random when `None`.
+    pub token: Option<String>,
+    /// The web UI's directory, served at `/`.
+    pub static_root: Option<PathBuf>,
+    /// Our peer id; default `ip:port` of the bound address.
+    pub peer_id: Option<String>,
+}
+
+/// Whether the tracker knows us, for `/api/me` and tests.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct TrackerStatus {
+    /// Registered and not yet told otherwise.
+    pub registered: bool,
+    /// The last request reached it.
+    pub reachable: bool,
+    /// Registrations so far (the first plus every re-registration).
+    pub registrations: u64,
+    /// Heartbeat interval in seconds the tracker advertised.
+    pub heartbeat_interval_s: u64,
+}
+
+/// Everything the loop shares: the protocol state, the store, and the link bookkeeping.
+pub struct Core {
+    pub(crate) state: NodeState,
+    store: Store,
+    conns: HashMap<LinkId, ConnId>,
+    next_link: u64,
+    /// Peer ids being dialled, so a refresh does not dial them twice.
+    pub(crate) dialing: HashSet<String>,
+    sinks: Vec<Sink>,
+    inbox: VecDeque<InboxEntry>,
+    handle: Handle,
+    agent: Option<ConnId>,
+    pub(crate) tracker: TrackerStatus,
+}
+
+/// Where the outcome of actions goes: from inside a connection's callback ([`Out::Cx`]) or
+/// from anywhere else through the loop's handle ([`Out::Handle`]).
+pub enum Out<'a, 'b> {
+    /// Inside a callback: frames for this entry go straight into its buffer.
+    Cx(&'a mut Cx<'b>),
+    /// Outside the loop, or in an HTTP handler.
+    Handle(&'a Handle),
+}
+
+impl Out<'_, '_> {
+    fn link(&mut self, conn: ConnId, cmd: LinkCmd) {
+        match self {
+            Out::Cx(cx) if cx.id() == conn => match cmd {
+                LinkCmd::Write(bytes) => cx.write(&bytes),
+                LinkCmd::Close => cx.close(),
+            },
+            Out::Cx(cx) => cx.send(conn, Box::new(cmd)),
+            Out::Handle(handle) => handle.send(conn, Box::new(cmd)),
+        }
+    }
+}
+
+impl Core {
+    fn new(state: NodeState, store: Store, handle: Handle) -> Core {
+        Core {
+            state,
+            store,
+            conns: HashMap::new(),
+            next_link: 1,
+            dialing: HashSet::new(),
+            sinks: Vec::new(),
+            inbox: VecDeque::new(),
+            handle,
+            agent: None,
+            tracker: TrackerStatus::default(),
+        }
+    }
+
+    /// The protocol state.
+    pub fn state(&self) -> &NodeState {
+        &self.state
+    }
+
+    /// A new link id for connection `conn`.
+    pub(crate) fn add_link(&mut self, conn: ConnId) -> LinkId {
+        let id = LinkId(self.next_link);
+        self.next_link += 1;
+        self.conns.insert(id, conn);
+        id
+    }
+
+    /// Forgets a link whose connection is gone.
+    pub(crate) fn remove_link(&mut self, link: LinkId) {
+        self.state.link_closed(link);
+        self.conns.remove(&link);
+        self.flush_events();
+    }
+
+    /// Carries out actions in order, then hands the events to the sinks: a message is stored
+    /// before anyone is shown it.
+    pub(crate) fn apply(&mut self, actions: Vec<Action>, out: &mut Out<'_, '_>) {
+        for action in actions {
+            match action {
+                Action::Send(link, frame) => {
+                    if let Some(&conn) = self.conns.get(&link) {
+                        out.link(conn, LinkCmd::Write(encode(&frame)));
+                    }
+                }
+                Action::Close(link, _) => {
+                    if let Some(&conn) = self.conns.get(&link) {
+                        out.link(conn, LinkCmd::Close);
+                    }
+                }
+                Action::Persist(msg) => {
+                    if let Err(e) = self.store.append(&msg) {
+                        log::error!("cannot store {}: {e}", msg.id);
+                    }
+                }
+            }
+        }
+        self.flush_events();
+    }
+
+    fn flush_events(&mut self) {
+        let events: Vec<Event> = self.state.drain_events().collect();
+        for event in events {
+            if let Event::Message(m) = &event
+                && m.from != self.state.peer_id()
+            {
+                if self.inbox.len() >= MAX_INBOX {
+                    self.inbox.pop_front();
+                }
+                self.inbox.push_back(InboxEntry {
+                    from: m.from.clone(),
+                    name: m.name.clone(),
+                    msg: m.text.clone(),
+                    timestamp: m.ts.to_string(),
+                    channel: if m.is_direct() {
+                        "direct".to_string()
+                    } else {
+                        m.channel.clone()
+                    },
+                });
+            }
+            if let Event::NotMember { .. } = event {
+                if let Some(agent) = self.agent {
+                    self.handle.send(agent, Box::new(AgentCmd::Refresh));
+                }
+                continue;
+            }
+            self.emit(&UiEvent::Node(event));
+        }
+    }
+
+    fn emit(&mut self, event: &UiEvent) {
+        self.sinks.retain_mut(|sink| sink(event));
+    }
+
+    fn push_inbox(&mut self, entry: InboxEntry) {
+        if self.inbox.len() >= MAX_INBOX {
+            self.inbox.pop_front();
+        }
+        self.inbox.push_back(entry.clone());
+        self.emit(&UiEvent::Inbox(entry));
+    }
+}
+
+/// Locks the core; a handler that panicked while holding it leaves consistent-enough state
+/// (every method finishes its mutation before calling out), so poisoning is ignored.
+pub(crate) fn lock(shared: &Mutex<Core>) -> MutexGuard<'_, Core> {
+    shared.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// A cheap, cloneable handle on a running peer, usable from any thread.
+#[derive(Clone)]
+pub struct Node {
+    shared: Arc<Mutex<Core>>,
+    handle: Handle,
+    agent: ConnId,
+    peer_id: String,
+    name: String,
+    addr: SocketAddr,
+}
+
+impl Node {
+    /// Our peer id.
+    pub fn peer_id(&self) -> &str {
+        &self.peer_id
+    }
+
+    /// Our display name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The bound address.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The loop's handle.
+    pub fn handle(&self) -> &Handle {
+        &self.handle
+    }
+
+    /// Posts to a joined channel: stored, then sent to every linked member.
+    pub fn post(&self, channel: &str, text: &str) -> Result<Message> {
+        let mut core = lock(&self.shared);
+        let (msg, frames) = core.state.post(channel, text, now_ms())?;
+        self.send_own(&mut core, msg, frames)
+    }
+
+    /// Sends a direct message: stored, then sent on the recipient's link (or by sync later).
+    pub fn direct(&self, to: &str, text: &str) -> Result<Message> {
+        let mut core = lock(&self.shared);
+        let (msg, frames) = core.state.direct(to, text, now_ms())?;
+        self.send_own(&mut core, msg, frames)
+    }
+
+    fn send_own(
+        &self,
+        core: &mut Core,
+        msg: Message,
+        frames: Vec<(LinkId, crate::Frame)>,
+    ) -> Result<Message> {
+        // Stored before acknowledged (SPEC §6); a failure is the user's answer.
+        core.store.append(&msg).map_err(|e| {
+            log::error!("cannot store {}: {e}", msg.id);
+            e
+        })?;
+        let actions = frames
+            .into_iter()
+            .map(|(link, frame)| Action::Send(link, frame))
+            .collect();
+        core.apply(actions, &mut Out::Handle(&self.handle));
+        Ok(msg)
+    }
+
+    /// A page of a channel's history, oldest first.
+    pub fn messages(&self, channel: &str, before: Option<&str>, limit: usize) -> Vec<Message> {
+        lock(&self.shared).state.messages(channel, before, limit)
+    }
+
+    /// Linked peers.
+    pub fn peers(&self) -> Vec<PeerInfo> {
+        lock(&self.shared).state.peers()
+    }
+
+    /// Joined channels.
+    pub fn channels(&self) -> Vec<ChannelInfo> {
+        lock(&self.shared).state.channels()
+    }
+
+    /// Marks a channel read.
+    pub fn mark_read(&self, channel: &str) {
+        let mut core = lock(&self.shared);
+        core.state.mark_read(channel);
+        core.flush_events();
+    }
+
+    /// Joins a channel through the tracker; `reply` hears the outcome (on the loop thread).
+    pub fn join(&self, channel: &str, key: Option<String>, reply: JoinReply) {
+        let cmd = AgentCmd::Join {
+            channel: channel.to_string(),
+            key,
+            reply,
+        };
+        self.handle.send(self.agent, Box::new(cmd));
+    }
+
+    /// Leaves a channel (its history stays readable). `false` if it was not joined.
+    pub fn leave(&self, channel: &str) -> bool {
+        // Left at once, so the answer is true when it arrives; the agent tells the tracker.
+        let joined = lock(&self.shared).state.leave(channel);
+        if joined {
+            self.handle
+                .send(self.agent, Box::new(AgentCmd::Leave(channel.to_string())));
+        }
+        joined
+    }
+
+    /// Dials a peer at `addr`.
+    pub fn connect(&self, addr: SocketAddr) {
+        self.handle.send(self.agent, Box::new(AgentCmd::Dial(addr)));
+    }
+
+    /// Asks the tracker for the members of our channels again, and dials new ones.
+    pub fn discover(&self) {
+        self.handle.send(self.agent, Box::new(AgentCmd::Refresh));
+    }
+
+    /// Adds a sink for UI events.
+    pub fn subscribe(&self, sink: Sink) {
+        lock(&self.shared).sinks.push(sink);
+    }
+
+    /// Records a course-style message (`/broadcast-peer`, `/send-peer`).
+    pub fn receive_course(&self, entry: InboxEntry) {
+        lock(&self.shared).push_inbox(entry);
+    }
+
+    /// The course-style inbox, oldest first.
+    pub fn inbox(&self) -> Vec<InboxEntry> {
+        lock(&self.shared).inbox.iter().cloned().collect()
+    }
+
+    /// Empties the inbox; returns how many entries it held.
+    pub fn clear_inbox(&self) -> usize {
+        let mut core = lock(&self.shared);
+        let n = core.inbox.len();
+        core.inbox.clear();
+        n
+    }
+
+    /// Whether a link to `peer_id` is open.
+    pub fn is_linked(&self, peer_id: &str) -> bool {
+        lock(&self.shared).state.is_linked(peer_id)
+    }
+
+    /// The message `id` of `channel`, if held.
+    pub fn find_message(&self, channel: &str, id: &str) -> Option<Message> {
+        let core = lock(&self.shared);
+        let log = core.state.history().channel(channel)?;
+        log.iter().find(|m| m.id == id).cloned()
+    }
+
+    pub(crate) fn shared(&self) -> Arc<Mutex<Core>> {
+        self.shared.clone()
+    }
+
+    /// The tracker client's view.
+    pub fn tracker_status(&self) -> TrackerStatus {
+        lock(&self.shared).tracker.clone()
+    }
+}
+
+/// A peer set up on a loop: its handle and the token of its local user.
+pub struct Peer {
+    /// The handle.
+    pub node: Node,
+    /// The local user's token (for `/?token=` and `Authorization: Bearer`).
+    pub token: String,
+}
+
+/// The default data directory of a peer: `data/<peer_id with : replaced>`.
+pub fn default_data_dir(peer_id: &str) -> PathBuf {
+    let safe: String = peer_id
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '.' || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    PathBuf::from("data").join(safe)
+}
+
+/// Sets up a peer on `event_loop`: binds `config.addr`, opens the store, starts the agent and
+/// serves the HTTP API (with the web UI and links) on the bound port. Run the loop afterwards.
+pub fn start(event_loop: &mut EventLoop, config: Config) -> Result<Peer> {
+    let slot = Arc::new(crate::api::AppSlot::default());
+    let bound = reactor::serve(
+        event_loop,
+        config.addr,
+        slot.clone(),
+        http_core::Limits::default(),
+    )?;
+    let ip = if bound.ip().is_unspecified() {
+        std::net::IpAddr::from([127, 0, 0, 1])
+    } else {
+        bound.ip()
+    };
+    let peer_id = config
+        .peer_id
+        .clone()
+        .unwrap_or_else(|| SocketAddr::new(ip, bound.port()).to_string());
+    let name = if config.name.is_empty() {
+        peer_id.clone()
+    } else {
+        config.name.clone()
+    };
+    let mut state = NodeState::new(peer_id.clone(), name.clone())?;
+    let dir = config
+        .data_dir
+        .clone()
+        .unwrap_or_else(|| default_data_dir(&peer_id));
+    let (store, history, warnings) = Store::open(&dir)?;
+    for w in &warnings {
+        log::warn!("{}: {w}", dir.display());
+    }
+    log::info!(
+        "{} messages loaded from {}",
+        history.len(),
+        store.path().display()
+    );
+    state.load(history);
+    let handle = event_loop.handle();
+    let shared = Arc::new(Mutex::new(Core::new(state, store, handle.clone())));
+    let agent = event_loop.spawn(Box::new(agent::Agent::new(
+        shared.clone(),
+        config.tracker,
+        SocketAddr::new(ip, bound.port()),
+        config.addr.ip().is_unspecified(),
+        config.channels.clone(),
+    )));
+    lock(&shared).agent = Some(agent);
+    let node = Node {
+        shared,
+        handle,
+        agent,
+        peer_id,
+        name,
+        addr: bound,
+    };
+    let token = config
+        .token
+        .clone()
+        .unwrap_or_else(|| format!("{:032x}", rand::random::<u128>()));
+    let app = crate::api::app(&node, &token, config.static_root.as_deref())?;
+    slot.set(app);
+    Ok(Peer { node, token })
+}
+
+/// A peer running on its own thread (tests, benchmarks, embedding). Dropping it stops the
+/// loop at once; [`Running::shutdown`] exits gracefully.
+pub struct Running {
+    /// The peer's handle.
+    pub node: Node,
+    /// The local user's token.
+    pub token: String,
+    thread: Option<std::thread::JoinHandle<std::io::Result<()>>>,
+}
+
+impl Running {
+    /// The bound address.
+    pub fn addr(&self) -> SocketAddr {
+        self.node.addr
+    }
+
+    /// Graceful exit (`bye` on every link, `/remove` at the tracker), waiting for the loop.
+    pub fn shutdown(mut self) -> std::io::Result<()> {
+        self.node.handle.shutdown();
+        self.join()
+    }
+
+    fn join(&mut self) -> std::io::Result<()> {
+        match self.thread.take() {
+            Some(t) => t
+                .join()
+                .unwrap_or_else(|_| Err(std::io::Error::other("peer thread panicked"))),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if self.thread.is_some() {
+            self.node.handle.stop();
+            let _ = self.join();
+        }
+    }
+}
+
+/// Starts a peer on a new loop in a new thread.
+pub fn spawn(config: Config) -> Result<Running> {
+    let mut event_loop = EventLoop::new(http_core::limits::MAX_CONNECTIONS)?;
+    let peer = start(&mut event_loop, config)?;
+    let thread = std::thread::Builder::new()
+        .name(format!("peer-{}", peer.node.addr))
+        .spawn(move || event_loop.run())
+        .map_err(Error::Io)?;
+    Ok(Running {
+        node: peer.node,
+        token: peer.token,
+        thread: Some(thread),
+    })
+}
