@@ -1,10 +1,10 @@
 //! Task 1 of the course as a router [`App`]: login, cookie access control, logout, `/user`,
 //! `/echo` and the static site. The binary only parses arguments and runs it.
 
-use http_core::cookie::{SameSite, SetCookie};
+use http_core::cookie::SetCookie;
 use http_core::{Response, Status};
 use router::auth::{Credentials, authenticated_user};
-use router::{App, Cors, HttpError, Json, Req, SESSION_COOKIE};
+use router::{App, Cors, HttpError, Json, Req};
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -96,10 +96,7 @@ impl Site {
         }
         let session = req.sessions().create(user);
         let flag = SetCookie::new(AUTH_COOKIE, "true").path("/");
-        let sid = SetCookie::new(SESSION_COOKIE, session.id)
-            .path("/")
-            .http_only()
-            .same_site(SameSite::Lax);
+        let sid = req.sessions().cookie(&session);
         let mut response = self.protected(Status::OK, "index.html");
         response.headers.append("Set-Cookie", flag.to_string());
         response.headers.append("Set-Cookie", sid.to_string());
@@ -107,19 +104,18 @@ impl Site {
     }
 
     fn logout(&self, req: &Req) -> Response {
-        if let Some(sid) = req.cookie(SESSION_COOKIE) {
-            req.sessions().remove(sid);
-        }
+        req.end_session();
         let mut response = if req.wants_html() {
             Response::new(Status::SEE_OTHER).header("Location", "/login")
         } else {
             router::json_response(Status::OK, &serde_json::json!({"status": "logged out"}))
         };
         response.headers.insert("Cache-Control", "no-store");
-        for name in [AUTH_COOKIE, SESSION_COOKIE] {
-            let expired = SetCookie::new(name, "").path("/").expired();
-            response.headers.append("Set-Cookie", expired.to_string());
-        }
+        let flag = SetCookie::new(AUTH_COOKIE, "").path("/").expired();
+        response.headers.append("Set-Cookie", flag.to_string());
+        response
+            .headers
+            .append("Set-Cookie", req.sessions().expired_cookie().to_string());
         response
     }
 }

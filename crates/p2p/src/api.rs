@@ -11,12 +11,11 @@ use std::net::{IpAddr, SocketAddr};
 use std::path::Path;
 use std::sync::{Arc, OnceLock};
 
-use http_core::cookie::{SameSite, SetCookie};
 use http_core::{Request, Response, Status};
 use reactor::{Reply, RequestInfo, Service};
 use router::auth::{bearer_token, constant_time_eq};
 use router::statics::Served;
-use router::{App, HttpError, Json, Req, SESSION_COOKIE, StaticDir, json_response};
+use router::{App, HttpError, Json, Req, StaticDir, json_response};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -66,11 +65,7 @@ impl Site {
 
     fn session_cookie(&self, req: &Req) -> String {
         let session = req.sessions().create(self.node.name());
-        SetCookie::new(SESSION_COOKIE, session.id)
-            .path("/")
-            .http_only()
-            .same_site(SameSite::Lax)
-            .to_string()
+        req.sessions().cookie(&session).to_string()
     }
 
     fn index(&self, req: &Req) -> Response {
@@ -230,6 +225,8 @@ pub fn app(node: &Node, token: &str, static_root: Option<&Path>) -> Result<App, 
         index,
     });
     let mut app = App::new();
+    // Cookies are per host, not per port: two peers on one machine must not share a name.
+    app.session_cookie(&format!("sid-{}", node.addr().port()));
 
     let s = site.clone();
     app.before(move |req: &Req| {
@@ -247,16 +244,9 @@ pub fn app(node: &Node, token: &str, static_root: Option<&Path>) -> Result<App, 
     app.post("/login", move |req: &Req| s.login(req))
         .map_err(route_error)?;
     app.post("/logout", |req: &Req| {
-        if let Some(sid) = req.cookie(SESSION_COOKIE) {
-            req.sessions().remove(sid);
-        }
-        json_response(Status::OK, &json!({"status": "logged out"})).header(
-            "Set-Cookie",
-            SetCookie::new(SESSION_COOKIE, "")
-                .path("/")
-                .expired()
-                .to_string(),
-        )
+        req.end_session();
+        json_response(Status::OK, &json!({"status": "logged out"}))
+            .header("Set-Cookie", req.sessions().expired_cookie().to_string())
     })
     .map_err(route_error)?;
 

@@ -1,14 +1,18 @@
-//! Reverse-proxy core for WeApRous: the course's proxy.conf, host routing, balancing and health.
+//! Reverse proxy for WeApRous: the course's proxy.conf, host routing, balancing, health, and
+//! forwarding on the reactor.
 //!
-//! Everything here is pure: no sockets, no threads, no clock reads (time comes in as `now`).
-//! The forwarder built on `reactor` loads a [`Config`], asks [`Config::route`] which block serves
-//! a request's `Host`, and keeps one [`Pool`] per block in [`Pools`] to pick an upstream, count
-//! requests in flight, track connect failures and schedule probes.
+//! The core is pure: no sockets, no threads, no clock reads (time comes in as `now`). The
+//! forwarder ([`server`], built on `reactor`) loads a [`Config`], asks [`Config::route`] which
+//! block serves a request's `Host`, and keeps one [`Pool`] per block in [`Pools`] to pick an
+//! upstream, count requests in flight, track connect failures and schedule probes.
 //!
 //! - [`config`]: the parsed file, header templates, host routing and [`ConfigError`];
 //! - [`balance`]: the [`Select`] trait and the round-robin, least-conn and random policies;
 //! - [`health`]: per-upstream health with consecutive-failure hysteresis;
-//! - [`pool`]: backends, policy and health per block, and the `/__proxy/status` view.
+//! - [`pool`]: backends, policy and health per block, and the `/__proxy/status` view;
+//! - [`upstream_pool`]: idle keep-alive upstream connections kept for reuse;
+//! - [`forward`]: the client, upstream, tunnel and probe protocols (header rewriting is pure);
+//! - [`server`]: the wiring on an event loop: [`serve_on`], [`spawn`], [`run`].
 //!
 //! ```
 //! let conf = proxy::parse(r#"
@@ -29,12 +33,16 @@
 
 pub mod balance;
 pub mod config;
+pub mod forward;
 pub mod health;
 mod lexer;
 mod parse;
 pub mod pool;
+pub mod server;
+pub mod upstream_pool;
 
 pub use balance::{Backend, Select};
 pub use config::{Config, ConfigError, HostBlock, Policy, Upstream};
 pub use parse::parse;
 pub use pool::{Pool, Pools, Status};
+pub use server::{ProxyError, Running, run, serve_on, spawn};

@@ -166,6 +166,13 @@ impl App {
         self
     }
 
+    /// Names the session cookie (default `sid`); call before serving.
+    pub fn session_cookie(&mut self, name: &str) -> &mut App {
+        let store = SessionStore::default().with_cookie_name(name);
+        self.sessions = Arc::new(store);
+        self
+    }
+
     /// The app's session store (shared with handlers through [`Req::sessions`]).
     pub fn sessions(&self) -> Arc<SessionStore> {
         self.sessions.clone()

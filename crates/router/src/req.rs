@@ -10,7 +10,7 @@ use serde::de::DeserializeOwned;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-/// Name of the session cookie.
+/// Default name of the session cookie (see [`SessionStore::with_cookie_name`]).
 pub const SESSION_COOKIE: &str = "sid";
 
 /// A request as a handler sees it: the HTTP request, path parameters, the client's address and
@@ -150,10 +150,16 @@ impl Req {
         &self.sessions
     }
 
-    /// The live session named by the `sid` cookie, if any.
+    /// The live session named by the session cookie, if any.
     pub fn session(&self) -> Option<Session> {
-        self.cookie(SESSION_COOKIE)
+        self.cookie(self.sessions.cookie_name())
             .and_then(|sid| self.sessions.get(sid))
+    }
+
+    /// Ends the session named by the session cookie, if any; returns whether there was one.
+    pub fn end_session(&self) -> bool {
+        self.cookie(self.sessions.cookie_name())
+            .is_some_and(|sid| self.sessions.remove(sid))
     }
 
     /// Whether the client prefers HTML (a browser) over JSON or text.

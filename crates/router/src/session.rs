@@ -1,5 +1,6 @@
 //! Server-side sessions: 128-bit random ids, sliding expiry, a bounded store.
 
+use http_core::cookie::{SameSite, SetCookie};
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -29,6 +30,7 @@ struct Entry {
 pub struct SessionStore {
     ttl: Duration,
     max: usize,
+    cookie: String,
     sessions: Mutex<HashMap<String, Entry>>,
 }
 
@@ -44,8 +46,35 @@ impl SessionStore {
         SessionStore {
             ttl,
             max: max.max(1),
+            cookie: crate::req::SESSION_COOKIE.to_owned(),
             sessions: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// The same store with its cookie called `name`. Cookies are per host, not per port, so
+    /// daemons sharing a host (peers on 127.0.0.1:5001 and :5002) need different names.
+    pub fn with_cookie_name(mut self, name: &str) -> SessionStore {
+        self.cookie = name.to_owned();
+        self
+    }
+
+    /// The name of the session cookie.
+    pub fn cookie_name(&self) -> &str {
+        &self.cookie
+    }
+
+    /// The `Set-Cookie` value that hands `session` to the browser:
+    /// `Path=/; HttpOnly; SameSite=Lax`.
+    pub fn cookie(&self, session: &Session) -> SetCookie {
+        SetCookie::new(self.cookie.clone(), session.id.clone())
+            .path("/")
+            .http_only()
+            .same_site(SameSite::Lax)
+    }
+
+    /// The `Set-Cookie` value that deletes the session cookie.
+    pub fn expired_cookie(&self) -> SetCookie {
+        SetCookie::new(self.cookie.clone(), "").path("/").expired()
     }
 
     /// Starts a session for `user` and returns it.

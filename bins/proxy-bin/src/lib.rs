@@ -1,0 +1,58 @@
+//! proxy-bin's wiring: command-line arguments, loading the config, and starting the proxy.
+//! The proxy itself lives in the `proxy` crate.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use proxy::{Config, ConfigError, ProxyError};
+use router::cli::ListenArgs;
+
+/// Default port of proxy-bin (SPEC §1).
+pub const DEFAULT_PORT: u16 = 8080;
+/// Default config file, relative to the working directory.
+pub const DEFAULT_CONFIG: &str = "configs/proxy.conf";
+
+/// Reverse proxy: routes each request by its Host to the upstreams of configs/proxy.conf.
+#[derive(Debug, clap::Parser)]
+#[command(name = "proxy-bin", version, about)]
+pub struct Args {
+    /// The proxy.conf to load (the course's format).
+    #[arg(long, value_name = "FILE", default_value = DEFAULT_CONFIG)]
+    pub config: PathBuf,
+    #[command(flatten)]
+    #[allow(missing_docs)] // clap documents the flattened arguments itself.
+    pub listen: ListenArgs,
+}
+
+/// Why proxy-bin stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The config was unreadable or invalid (exit code 2).
+    #[error("{0}")]
+    Config(#[from] ConfigError),
+    /// The proxy could not start or failed while running.
+    #[error("{0}")]
+    Proxy(#[from] ProxyError),
+}
+
+impl StartError {
+    /// The process exit code: 2 for a bad config (like a usage error), 1 otherwise.
+    pub fn exit_code(&self) -> ExitCode {
+        match self {
+            StartError::Config(_) => ExitCode::from(2),
+            StartError::Proxy(_) => ExitCode::FAILURE,
+        }
+    }
+}
+
+/// Loads the config and runs the proxy until SIGINT/SIGTERM.
+pub fn run(args: &Args) -> Result<(), StartError> {
+    let config = Config::load(&args.config)?;
+    log::info!(
+        "loaded {} host blocks from {}",
+        config.hosts.len(),
+        args.config.display()
+    );
+    proxy::run(config, args.listen.addr(DEFAULT_PORT))?;
+    Ok(())
+}

@@ -1,0 +1,50 @@
+//! The built binary and the config files: the course's sample parses as printed, a broken
+//! config stops start-up with file:line:col and exit code 2.
+
+use std::process::Command;
+
+const COURSE_SAMPLE: &str = "host \"192.168.56.103:8080\" {
+    proxy_pass http://192.168.56.103:9000;
+}
+host \"app2.local\" {
+    proxy_set_header Host $host;
+    proxy_pass http://192.168.56.210:9002;
+    proxy_pass http://192.168.56.220:9002;
+    dist_policy round-robin
+}
+";
+
+fn temp_file(name: &str, text: &str) -> std::path::PathBuf {
+    let path = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("{}-{name}", std::process::id()));
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+#[test]
+fn the_course_sample_and_the_shipped_config_parse() {
+    let sample = proxy::Config::load(temp_file("sample.conf", COURSE_SAMPLE)).unwrap();
+    assert_eq!(sample.hosts.len(), 2);
+    assert_eq!(sample.hosts[1].upstreams.len(), 2);
+    let shipped = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../configs/proxy.conf");
+    proxy::Config::load(shipped).unwrap();
+}
+
+#[test]
+fn broken_config_stops_start_up_with_its_place() {
+    let path = temp_file(
+        "broken.conf",
+        "host \"a.local\" {\n    proxy_pass http://127.0.0.1:9000;\n    dist_policy fastest\n}\n",
+    );
+    let out = Command::new(env!("CARGO_BIN_EXE_proxy-bin"))
+        .arg("--config")
+        .arg(&path)
+        .args(["--port", "0"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let expected = format!("{}:3:17: ", path.display());
+    assert!(stderr.contains(&expected), "{stderr}");
+    assert!(stderr.contains("fastest"), "{stderr}");
+}

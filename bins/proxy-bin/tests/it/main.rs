@@ -1,0 +1,175 @@
+//! proxy-bin over real sockets on 127.0.0.1: balancing, health and retry, streaming, tunnels,
+//! errors, Task 1 through the proxy, and the binary's start-up.
+
+mod balance;
+mod binary;
+mod errors;
+mod health;
+mod plain;
+mod streaming;
+mod task1;
+
+use backend::{AuthMode, Config as SiteConfig};
+use http_core::{Method, Request};
+use reactor::client::{ClientResponse, blocking_request};
+use router::Running as Site;
+use router::auth::Credentials;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+/// Parses a test config.
+pub fn config(text: &str) -> proxy::Config {
+    proxy::parse(text, "test.conf").unwrap()
+}
+
+/// Starts the proxy in-process on an ephemeral port.
+pub fn start_proxy(text: &str) -> proxy::Running {
+    proxy::spawn(config(text), "127.0.0.1:0".parse().unwrap()).unwrap()
+}
+
+/// One `host "*"` block over `upstreams` with `policy`.
+pub fn catch_all(upstreams: &[SocketAddr], policy: &str) -> String {
+    let passes: String = upstreams
+        .iter()
+        .map(|a| format!("    proxy_pass http://{a};\n"))
+        .collect();
+    format!("host \"*\" {{\n{passes}    dist_policy {policy}\n}}\n")
+}
+
+/// A directory (fresh per call) holding `name.txt` that contains `name`.
+pub fn named_root(name: &str) -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!(
+        "proxy-it-{}-{name}-{}",
+        std::process::id(),
+        rand_suffix()
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("name.txt"), name).unwrap();
+    dir
+}
+
+fn rand_suffix() -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    NEXT.fetch_add(1, Ordering::Relaxed)
+}
+
+/// A backend-bin app serving `root` on `addr`.
+pub fn site_at(root: PathBuf, addr: &str) -> Site {
+    let mut credentials = Credentials::new();
+    credentials.add("admin", "password");
+    let config = SiteConfig {
+        static_root: root,
+        credentials,
+        auth_mode: AuthMode::Session,
+        cors_origins: Vec::new(),
+    };
+    backend::app(config).unwrap().spawn(addr).unwrap()
+}
+
+/// A backend-bin app answering `GET /name.txt` with `name`.
+pub fn named_site(name: &str) -> Site {
+    site_at(named_root(name), "127.0.0.1:0")
+}
+
+/// Sends one request through `proxy` with `Host: host`.
+pub fn send(
+    proxy: SocketAddr,
+    host: &str,
+    method: Method,
+    target: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> ClientResponse {
+    let mut req = Request::new(method, target);
+    req.head.headers.append("Host", host.to_owned());
+    for (name, value) in headers {
+        req.head.headers.append(name.to_string(), value.to_string());
+    }
+    req.body = bytes::Bytes::copy_from_slice(body);
+    blocking_request(proxy, &req, Duration::from_secs(10)).unwrap()
+}
+
+/// `GET path` through `proxy`.
+pub fn get(proxy: SocketAddr, host: &str, path: &str) -> ClientResponse {
+    send(proxy, host, Method::Get, path, &[], b"")
+}
+
+/// The body as text.
+pub fn text(resp: &ClientResponse) -> String {
+    String::from_utf8_lossy(&resp.body).into_owned()
+}
+
+/// Waits for `cond` with a deadline, never a bare sleep.
+pub fn wait_for(what: &str, timeout: Duration, mut cond: impl FnMut() -> bool) {
+    let deadline = Instant::now() + timeout;
+    while !cond() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// proxy-bin running as a child process, so its memory can be measured on its own.
+pub struct ProxyProcess {
+    /// Where it listens.
+    pub addr: SocketAddr,
+    child: std::process::Child,
+}
+
+impl ProxyProcess {
+    /// Starts the built binary with `config` on a free port and waits until it accepts.
+    pub fn start(config: &str) -> ProxyProcess {
+        let path = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!(
+            "proxy-it-{}-{}.conf",
+            std::process::id(),
+            rand_suffix()
+        ));
+        std::fs::write(&path, config).unwrap();
+        let addr = closed_port();
+        let child = std::process::Command::new(env!("CARGO_BIN_EXE_proxy-bin"))
+            .arg("--config")
+            .arg(&path)
+            .args(["--port", &addr.port().to_string()])
+            .env("RUST_LOG", "warn")
+            .spawn()
+            .unwrap();
+        let proxy = ProxyProcess { addr, child };
+        wait_for("proxy-bin to listen", Duration::from_secs(10), || {
+            std::net::TcpStream::connect(addr).is_ok()
+        });
+        proxy
+    }
+
+    /// Its VmRSS in KiB.
+    pub fn rss_kib(&self) -> u64 {
+        rss_of(&format!("/proc/{}/status", self.child.id()))
+    }
+}
+
+impl Drop for ProxyProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// VmRSS of this process in KiB.
+pub fn rss_kib() -> u64 {
+    rss_of("/proc/self/status")
+}
+
+fn rss_of(path: &str) -> u64 {
+    let status = std::fs::read_to_string(path).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap()
+}
+
+/// A port nothing listens on.
+pub fn closed_port() -> SocketAddr {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.local_addr().unwrap()
+}
