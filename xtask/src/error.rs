@@ -74,9 +74,6 @@ pub enum Error {
     /// The report could not be serialised.
     #[error("cannot serialise the report")]
     Json(#[from] serde_json::Error),
-    /// A benchmark suite that exists by name but has no implementation yet.
-    #[error("suite {0} is not built yet")]
-    SuiteNotBuilt(&'static str),
     /// A demo daemon did not exit cleanly when asked to stop.
     #[error("some demo daemons did not stop cleanly (see above)")]
     DemoUnclean,

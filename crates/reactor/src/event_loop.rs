@@ -796,8 +796,13 @@ impl Core {
         }
     }
 
+    /// Runs the work queued before this round; work queued meanwhile waits for the next round,
+    /// after a poll, so a protocol that keeps re-reading cannot starve other sockets' writes.
     fn run_deferred(&mut self) {
-        while let Some(work) = self.deferred.pop_front() {
+        for _ in 0..self.deferred.len() {
+            let Some(work) = self.deferred.pop_front() else {
+                break;
+            };
             match work {
                 Deferred::Open(id) => {
                     if let Some(key) = self.key_of(id) {

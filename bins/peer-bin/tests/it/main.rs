@@ -3,6 +3,7 @@
 //! hostile peers, and the local API.
 
 mod api;
+mod browser;
 mod hostile;
 mod mesh;
 

@@ -23,7 +23,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use reactor::{ConnId, Cx, EventLoop, Handle};
+use reactor::{ConnId, Cx, EventLoop, Handle, LoopThread};
 use serde::Serialize;
 
 use crate::error::{Error, Result};
@@ -561,7 +561,7 @@ pub struct Running {
     pub node: Node,
     /// The local user's token.
     pub token: String,
-    thread: Option<std::thread::JoinHandle<std::io::Result<()>>>,
+    thread: LoopThread,
 }
 
 impl Running {
@@ -571,27 +571,8 @@ impl Running {
     }
 
     /// Graceful exit (`bye` on every link, `/remove` at the tracker), waiting for the loop.
-    pub fn shutdown(mut self) -> std::io::Result<()> {
-        self.node.handle.shutdown();
-        self.join()
-    }
-
-    fn join(&mut self) -> std::io::Result<()> {
-        match self.thread.take() {
-            Some(t) => t
-                .join()
-                .unwrap_or_else(|_| Err(std::io::Error::other("peer thread panicked"))),
-            None => Ok(()),
-        }
-    }
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        if self.thread.is_some() {
-            self.node.handle.stop();
-            let _ = self.join();
-        }
+    pub fn shutdown(self) -> std::io::Result<()> {
+        self.thread.shutdown()
     }
 }
 
@@ -599,13 +580,12 @@ impl Drop for Running {
 pub fn spawn(config: Config) -> Result<Running> {
     let mut event_loop = EventLoop::new(http_core::limits::MAX_CONNECTIONS)?;
     let peer = start(&mut event_loop, config)?;
-    let thread = std::thread::Builder::new()
-        .name(format!("peer-{}", peer.node.addr))
-        .spawn(move || event_loop.run())
+    let thread = event_loop
+        .spawn_thread(&format!("peer-{}", peer.node.addr))
         .map_err(Error::Io)?;
     Ok(Running {
         node: peer.node,
         token: peer.token,
-        thread: Some(thread),
+        thread,
     })
 }

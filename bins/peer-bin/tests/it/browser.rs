@@ -1,0 +1,59 @@
+//! The chat UI in a real browser: two peers serving static/chat, driven in headless Chromium by
+//! `xtask/browser/chat-smoke.mjs` (`cargo xtask ci` installs its node packages).
+
+use crate::{TOKEN, linked, tempdir, tracker, wait_for};
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::Duration;
+
+fn ui_peer(
+    name: &str,
+    tracker: std::net::SocketAddr,
+    dir: &std::path::Path,
+    root: &std::path::Path,
+) -> p2p::Running {
+    p2p::spawn(p2p::Config {
+        addr: "127.0.0.1:0".parse().unwrap(),
+        name: name.to_owned(),
+        tracker: Some(tracker),
+        channels: vec![("general".to_owned(), None)],
+        data_dir: Some(dir.join(name)),
+        token: Some(TOKEN.to_owned()),
+        static_root: Some(root.join("static/chat")),
+        peer_id: None,
+    })
+    .unwrap()
+}
+
+#[test]
+fn the_chat_ui_works_in_headless_chromium() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let browser = root.join("xtask/browser");
+    assert!(
+        browser.join("node_modules/playwright-core").is_dir(),
+        "browser test packages missing: run `npm ci --prefix xtask/browser` (cargo xtask ci does)"
+    );
+    let tracker = tracker(30);
+    let dir = tempdir("browser");
+    let alice = ui_peer("alice", tracker.addr, &dir, &root);
+    let bob = ui_peer("bob", tracker.addr, &dir, &root);
+    wait_for("alice and bob to link", Duration::from_secs(10), || {
+        linked(alice.addr()).len() == 1 && linked(bob.addr()).len() == 1
+    });
+    let shot = dir.join("chat.png");
+    let output = Command::new("node")
+        .arg(browser.join("chat-smoke.mjs"))
+        .arg(format!("http://{}/?token={TOKEN}", alice.addr()))
+        .arg(format!("http://{}/?token={TOKEN}", bob.addr()))
+        .arg(&shot)
+        .output()
+        .expect("node runs");
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{text}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(text.contains("all 11 checks passed"), "{text}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
