@@ -427,7 +427,7 @@ impl HttpConn {
                     &response.headers,
                     cx.output(),
                 );
-                log_exchange(&ex, cx.now());
+                log_exchange(&ex);
                 self.state = State::Done;
                 cx.set_deadline(None);
                 cx.upgrade(protocol);
@@ -441,7 +441,7 @@ impl HttpConn {
 
     /// Finishes one exchange: log it, then read the next request or close.
     fn end_exchange(&mut self, cx: &mut Cx<'_>, ex: Exchange) {
-        log_exchange(&ex, cx.now());
+        log_exchange(&ex);
         if ex.keep_alive && !self.shutting_down {
             self.state = State::Reading;
             if !cx.input().is_empty() {
@@ -509,9 +509,11 @@ fn set_connection_header(headers: &mut Headers, version: Version, keep_alive: bo
     }
 }
 
-fn log_exchange(ex: &Exchange, now: Instant) {
+fn log_exchange(ex: &Exchange) {
     if log_enabled!(log::Level::Info) {
-        let micros = now.saturating_duration_since(ex.started).as_micros();
+        // `started` is when the loop woke for the request; the loop's cached time would read
+        // the same instant at the end, so take a fresh one.
+        let micros = Instant::now().saturating_duration_since(ex.started).as_micros();
         info!(
             "{} {} {} {} {micros}us",
             ex.method,
