@@ -40,6 +40,8 @@ pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 pub const LINGER_TIMEOUT: Duration = Duration::from_secs(2);
 /// How much input a lingering connection discards before it is closed anyway.
 const LINGER_MAX_BYTES: usize = 1024 * 1024;
+/// Most deferred items run between two polls.
+const DEFERRED_BUDGET: usize = 1024;
 /// Cap on events handled per `poll` call.
 const EVENTS_CAPACITY: usize = 1024;
 
@@ -167,6 +169,8 @@ struct Entry {
     deadline: Option<Instant>,
     /// Accepted by a listener: counts against the connection cap.
     accepted: bool,
+    /// Listed in `Core::dirty`: output waits to be written with the round's other output.
+    flush_queued: bool,
 }
 
 impl Entry {
@@ -189,6 +193,7 @@ impl Entry {
             notify_drained: false,
             deadline: None,
             accepted: false,
+            flush_queued: false,
         }
     }
 }
@@ -217,6 +222,9 @@ pub(crate) struct Core {
     listeners: Vec<Option<Listener>>,
     timers: BinaryHeap<Reverse<(Instant, usize, u32)>>,
     deferred: VecDeque<Deferred>,
+    /// Entries with output queued by callbacks this round, written just before the next poll so
+    /// that output from several callbacks leaves in one `send`.
+    dirty: Vec<ConnId>,
     scratch: Box<[u8]>,
     accepted: usize,
     max_connections: usize,
@@ -255,6 +263,7 @@ impl EventLoop {
                 listeners: Vec::new(),
                 timers: BinaryHeap::new(),
                 deferred: VecDeque::new(),
+                dirty: Vec::new(),
                 scratch: vec![0; READ_CHUNK].into_boxed_slice(),
                 accepted: 0,
                 max_connections,
@@ -320,6 +329,7 @@ impl EventLoop {
         loop {
             self.core.now = Instant::now();
             self.core.run_deferred();
+            self.core.flush_dirty();
             if self.core.stopped || self.core.shutdown_finished() {
                 break;
             }
@@ -349,8 +359,13 @@ impl EventLoop {
                         let key = t - FIRST_ENTRY;
                         self.core.on_socket_event(
                             key,
-                            event.is_readable() || event.is_read_closed(),
-                            event.is_writable() || event.is_error() || event.is_write_closed(),
+                            Readiness {
+                                readable: event.is_readable() || event.is_read_closed(),
+                                read_closed: event.is_read_closed() || event.is_error(),
+                                writable: event.is_writable()
+                                    || event.is_error()
+                                    || event.is_write_closed(),
+                            },
                         );
                     }
                     Token(t) if t >= FIRST_LISTENER => self.core.accept(t - FIRST_LISTENER),
@@ -505,7 +520,12 @@ impl Core {
         }
     }
 
-    fn on_socket_event(&mut self, key: usize, readable: bool, writable: bool) {
+    fn on_socket_event(&mut self, key: usize, ready: Readiness) {
+        let Readiness {
+            readable,
+            read_closed,
+            writable,
+        } = ready;
         let Some(entry) = self.entries.get_mut(key) else {
             return;
         };
@@ -539,12 +559,13 @@ impl Core {
             self.flush(key);
         }
         if readable {
-            self.read(key);
+            self.read(key, read_closed);
         }
     }
 
-    /// Reads until `WouldBlock`, EOF, or the input cap, then hands the bytes to the protocol.
-    fn read(&mut self, key: usize) {
+    /// Reads until `WouldBlock` (or a short read), EOF, or the input cap, then hands the bytes
+    /// to the protocol. `drain_to_eof` when the peer may have closed: read until `Ok(0)`.
+    fn read(&mut self, key: usize, drain_to_eof: bool) {
         let Some(entry) = self.entries.get_mut(key) else {
             return;
         };
@@ -575,6 +596,12 @@ impl Core {
                 Ok(n) => {
                     entry.input.extend_from_slice(&self.scratch[..n]);
                     got = true;
+                    // A short read drained the socket: with edge-triggered readiness, bytes that
+                    // arrive later raise a new event, so the read that would say WouldBlock is
+                    // saved. Not when the peer has closed: its EOF would raise no new event.
+                    if n < room && !drain_to_eof {
+                        break;
+                    }
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
@@ -730,9 +757,32 @@ impl Core {
             return;
         }
         if !entry.output.is_empty() && !entry.writable_interest {
-            self.flush(key);
+            if !entry.flush_queued {
+                entry.flush_queued = true;
+                let id = ConnId {
+                    key: key as u32,
+                    generation: entry.generation,
+                };
+                self.dirty.push(id);
+            }
         } else if entry.output.is_empty() && entry.phase == Phase::Closing {
             self.linger(key);
+        }
+    }
+
+    /// Writes the output callbacks queued this round (see `dirty`). Flushing can run
+    /// `on_drained`, which may queue more; what is left after a few passes waits a round.
+    fn flush_dirty(&mut self) {
+        for _ in 0..4 {
+            if self.dirty.is_empty() {
+                return;
+            }
+            for id in std::mem::take(&mut self.dirty) {
+                if let Some(key) = self.key_of(id) {
+                    self.entries[key].flush_queued = false;
+                    self.flush(key);
+                }
+            }
         }
     }
 
@@ -796,10 +846,12 @@ impl Core {
         }
     }
 
-    /// Runs the work queued before this round; work queued meanwhile waits for the next round,
-    /// after a poll, so a protocol that keeps re-reading cannot starve other sockets' writes.
+    /// Runs queued work, including work it queues (a proxied request hops client → upstream →
+    /// client through messages, and each hop should not cost a poll), up to
+    /// [`DEFERRED_BUDGET`] items; the rest waits until after a poll, so a protocol that keeps
+    /// re-reading cannot starve other sockets' writes.
     fn run_deferred(&mut self) {
-        for _ in 0..self.deferred.len() {
+        for _ in 0..DEFERRED_BUDGET {
             let Some(work) = self.deferred.pop_front() else {
                 break;
             };
@@ -828,7 +880,7 @@ impl Core {
                         if !pending.input.is_empty() {
                             self.dispatch(key, |p, cx| p.on_read(cx));
                         }
-                        self.read(key);
+                        self.read(key, true);
                     }
                 }
             }
@@ -867,7 +919,7 @@ impl Core {
             }
             self.timers.pop();
         }
-        if !self.deferred.is_empty() {
+        if !self.deferred.is_empty() || !self.dirty.is_empty() {
             return Some(Duration::ZERO);
         }
         // Round up so that a timer is never woken for a fraction of a millisecond too early.
@@ -921,6 +973,15 @@ impl Core {
             self.finish(key, CloseReason::Shutdown);
         }
     }
+}
+
+/// What one poll event says about a socket.
+#[derive(Clone, Copy)]
+struct Readiness {
+    readable: bool,
+    /// The peer closed its side (or the socket failed): read until EOF.
+    read_closed: bool,
+    writable: bool,
 }
 
 /// A connect error carried through the deferred queue, so it is reported from the loop.

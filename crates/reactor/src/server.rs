@@ -513,7 +513,9 @@ fn log_exchange(ex: &Exchange) {
     if log_enabled!(log::Level::Info) {
         // `started` is when the loop woke for the request; the loop's cached time would read
         // the same instant at the end, so take a fresh one.
-        let micros = Instant::now().saturating_duration_since(ex.started).as_micros();
+        let micros = Instant::now()
+            .saturating_duration_since(ex.started)
+            .as_micros();
         info!(
             "{} {} {} {} {micros}us",
             ex.method,
