@@ -55,14 +55,19 @@ fn rand_suffix() -> u64 {
     NEXT.fetch_add(1, Ordering::Relaxed)
 }
 
-/// A backend-bin app serving `root` on `addr`.
+/// A backend-bin app serving `root` on `addr` (session mode, the default).
 pub fn site_at(root: PathBuf, addr: &str) -> Site {
+    site_in_mode(root, addr, AuthMode::Session)
+}
+
+/// A backend-bin app serving `root` on `addr`, guarding `/` with `auth_mode`.
+pub fn site_in_mode(root: PathBuf, addr: &str, auth_mode: AuthMode) -> Site {
     let mut credentials = Credentials::new();
     credentials.add("admin", "password");
     let config = SiteConfig {
         static_root: root,
         credentials,
-        auth_mode: AuthMode::Session,
+        auth_mode,
         cors_origins: Vec::new(),
     };
     backend::app(config).unwrap().spawn(addr).unwrap()
