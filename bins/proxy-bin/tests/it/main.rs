@@ -1,10 +1,11 @@
-//! proxy-bin over real sockets on 127.0.0.1: balancing, health and retry, streaming, tunnels,
-//! errors, Task 1 through the proxy, and the binary's start-up.
+//! proxy-bin over real sockets on 127.0.0.1: balancing, health and retry, keep-alive, streaming,
+//! tunnels, errors, Task 1 through the proxy, and the binary's start-up.
 
 mod balance;
 mod binary;
 mod errors;
 mod health;
+mod keepalive;
 mod plain;
 mod streaming;
 mod task1;

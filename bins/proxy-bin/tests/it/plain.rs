@@ -4,6 +4,7 @@
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// A request head as the plain server read it.
 pub struct Head {
@@ -36,17 +37,37 @@ pub type Handler = dyn Fn(&Head, &mut BufReader<TcpStream>, &mut TcpStream) -> b
 pub fn serve(
     handler: impl Fn(&Head, &mut BufReader<TcpStream>, &mut TcpStream) -> bool + Send + Sync + 'static,
 ) -> SocketAddr {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    serve_at("127.0.0.1:0".parse().unwrap(), handler).addr
+}
+
+/// A plain server started by [`serve_at`]: where it listens and how many connections it took.
+pub struct Served {
+    /// The bound address.
+    pub addr: SocketAddr,
+    /// Connections accepted so far.
+    pub accepted: Arc<AtomicUsize>,
+}
+
+/// Starts a plain server on `addr` (e.g. the address of an upstream brought back), counting the
+/// connections it accepts; it lives until the test process ends.
+pub fn serve_at(
+    addr: SocketAddr,
+    handler: impl Fn(&Head, &mut BufReader<TcpStream>, &mut TcpStream) -> bool + Send + Sync + 'static,
+) -> Served {
+    let listener = TcpListener::bind(addr).unwrap();
     let addr = listener.local_addr().unwrap();
     let handler: Arc<Handler> = Arc::new(handler);
+    let accepted = Arc::new(AtomicUsize::new(0));
+    let count = accepted.clone();
     std::thread::spawn(move || {
         for stream in listener.incoming() {
             let Ok(stream) = stream else { continue };
+            count.fetch_add(1, Ordering::SeqCst);
             let handler = handler.clone();
             std::thread::spawn(move || connection(stream, &*handler));
         }
     });
-    addr
+    Served { addr, accepted }
 }
 
 fn connection(stream: TcpStream, handler: &Handler) {
@@ -87,8 +108,14 @@ pub fn drain_body(head: &Head, reader: &mut BufReader<TcpStream>) -> u64 {
 
 /// Writes a whole `200` answer with `body`.
 pub fn respond(stream: &mut TcpStream, body: &str) -> bool {
+    respond_status(stream, "200 OK", body)
+}
+
+/// Writes a whole answer with `status` (code and reason, e.g. `503 Service Unavailable`) and
+/// `body`.
+pub fn respond_status(stream: &mut TcpStream, status: &str, body: &str) -> bool {
     let answer = format!(
-        "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: {}\r\n\r\n{body}",
+        "HTTP/1.1 {status}\r\nContent-Type: text/plain\r\nContent-Length: {}\r\n\r\n{body}",
         body.len()
     );
     stream.write_all(answer.as_bytes()).is_ok()

@@ -28,7 +28,8 @@ fn sample_peak(proxy: Arc<ProxyProcess>, done: Arc<AtomicBool>) -> std::thread::
     })
 }
 
-fn connect(addr: SocketAddr) -> TcpStream {
+/// A client connection with a read timeout.
+pub fn connect(addr: SocketAddr) -> TcpStream {
     let stream = TcpStream::connect(addr).unwrap();
     stream
         .set_read_timeout(Some(Duration::from_secs(30)))
@@ -36,8 +37,8 @@ fn connect(addr: SocketAddr) -> TcpStream {
     stream
 }
 
-/// Reads one response from `stream`: status, and the decoded body length.
-fn read_response(stream: &mut TcpStream) -> (u16, u64, Vec<u8>) {
+/// Reads one response from `stream`: status, the decoded body length, and its first 64 bytes.
+pub fn read_response(stream: &mut TcpStream) -> (u16, u64, Vec<u8>) {
     let mut buf = BytesMut::new();
     let mut chunk = vec![0u8; 64 * 1024];
     let (head, kind) = loop {
