@@ -1,5 +1,7 @@
 //! Percent-encoding (RFC 3986) and `application/x-www-form-urlencoded` query and form bodies.
 
+use std::borrow::Cow;
+
 /// Decodes `%XX` escapes; `None` on a malformed escape or if the result is not UTF-8.
 /// `+` stays `+` (it means space only in forms: see [`form_decode`]).
 pub fn percent_decode(s: &str) -> Option<String> {
@@ -22,6 +24,55 @@ pub fn percent_decode_bytes(s: &[u8]) -> Option<Vec<u8>> {
         }
     }
     Some(out)
+}
+
+/// The canonical form of a URL path, so that every reader of a path (route table, hooks, static
+/// files) agrees on what it names: runs of `/` become one, and a `%XX` escape of a printable
+/// ASCII character other than `/ ? # %` is decoded (`/%69ndex%2Ehtml` is `/index.html`).
+///
+/// Escapes that would change the path's structure (`%2F`), its meaning (`%25`, `%3F`, `%23`) or
+/// that stand for controls, spaces or non-ASCII bytes stay encoded, upper-cased; a malformed
+/// escape stays as it is. Dot segments are kept: deciding what `..` may reach is the job of the
+/// code that maps the path onto something (a directory refuses them).
+///
+/// ```
+/// # use http_core::form::normalize_path;
+/// assert_eq!(normalize_path("//%69ndex%2ehtml"), "/index.html");
+/// assert_eq!(normalize_path("/a%2fb/%20x"), "/a%2Fb/%20x");
+/// ```
+pub fn normalize_path(path: &str) -> Cow<'_, str> {
+    if !path.contains('%') && !path.contains("//") {
+        return Cow::Borrowed(path);
+    }
+    let bytes = path.as_bytes();
+    let mut out = String::with_capacity(path.len());
+    let mut i = 0;
+    while let Some(&b) = bytes.get(i) {
+        match b {
+            b'/' if out.ends_with('/') => i += 1,
+            b'%' => {
+                let escape = bytes
+                    .get(i + 1..i + 3)
+                    .and_then(|hex| Some(hex_value(hex[0])? << 4 | hex_value(hex[1])?));
+                match escape {
+                    Some(c) if c.is_ascii_graphic() && !b"/?#%".contains(&c) => out.push(c as char),
+                    Some(c) => out.push_str(&format!("%{c:02X}")),
+                    None => out.push('%'),
+                }
+                i += if escape.is_some() { 3 } else { 1 };
+            }
+            _ => {
+                // Copy the run up to the next byte of interest whole, keeping UTF-8 intact.
+                let end = bytes[i..]
+                    .iter()
+                    .position(|&c| c == b'/' || c == b'%')
+                    .map_or(bytes.len(), |n| i + n.max(1));
+                out.push_str(&path[i..end]);
+                i = end;
+            }
+        }
+    }
+    Cow::Owned(out)
 }
 
 fn hex_value(b: u8) -> Option<u8> {
@@ -120,6 +171,36 @@ mod tests {
             assert_eq!(percent_decode(input).as_deref(), expected, "{input:?}");
         }
         assert_eq!(percent_decode_bytes(b"%FF%00"), Some(vec![0xff, 0]));
+    }
+
+    #[test]
+    fn path_normalization() {
+        let cases = [
+            ("/", "/"),
+            ("", ""),
+            ("//", "/"),
+            ("/index.html", "/index.html"),
+            ("//index.html", "/index.html"),
+            ("/%69ndex.html", "/index.html"),
+            ("/index%2Ehtml", "/index.html"),
+            ("/a//b///c/", "/a/b/c/"),
+            ("/%2e%2e/etc/passwd", "/../etc/passwd"),
+            ("/a%2fb", "/a%2Fb"),
+            ("/a%20b", "/a%20b"),
+            ("/%25%3f%23", "/%25%3F%23"),
+            ("/%c3%a9", "/%C3%A9"),
+            ("/é/%7e", "/é/~"),
+            ("/100%", "/100%"),
+            ("/%zz%4", "/%zz%4"),
+        ];
+        for (input, expected) in cases {
+            assert_eq!(normalize_path(input), expected, "{input:?}");
+            assert_eq!(
+                normalize_path(expected),
+                expected,
+                "idempotent on {expected:?}"
+            );
+        }
     }
 
     fn check_form(input: &str, expected: &[(&str, &str)]) {

@@ -6,8 +6,10 @@ use crate::session::SessionStore;
 use crate::statics::{Served, StaticDir};
 use crate::table::{Lookup, RouteError, Table};
 use bytes::Bytes;
+use http_core::form::normalize_path;
 use http_core::{Limits, Method, Request, Response, Status};
 use reactor::{EventLoop, Handle, LoopThread, Reply, RequestInfo, Service};
+use std::borrow::Cow;
 use std::io;
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::Path;
@@ -215,7 +217,21 @@ impl App {
         })
     }
 
-    fn dispatch(&self, req: Request, info: &RequestInfo) -> Reply {
+    fn dispatch(&self, mut req: Request, info: &RequestInfo) -> Reply {
+        // One spelling of the path for the table, the hooks and the static files alike: were they
+        // to read `//index.html`, `/%69ndex.html` or `/index.html/` differently, a guarded route
+        // could be reached as a plain file, or a hook's path check stepped around.
+        let path = normalize_path(req.path());
+        let path = match path.strip_suffix('/') {
+            Some(trimmed) if !trimmed.is_empty() => Cow::Owned(trimmed.to_owned()),
+            _ => path,
+        };
+        if let Cow::Owned(path) = path {
+            req.head.target = match req.query() {
+                Some(query) => format!("{path}?{query}"),
+                None => path,
+            };
+        }
         let lookup = self.table.lookup(req.method(), req.path());
         let params = match &lookup {
             Lookup::Found { params, .. } => params

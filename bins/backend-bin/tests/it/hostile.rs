@@ -139,6 +139,34 @@ fn traversal_never_leaves_the_root() {
     }
 }
 
+/// Regression: the route table read the raw path while the static files decoded it, so other
+/// spellings of `/index.html` skipped the guarded route and were served as a plain file.
+#[test]
+fn no_spelling_of_the_index_skips_the_guard() {
+    let server = start(AuthMode::Session);
+    for path in [
+        "//index.html",
+        "/%69ndex.html",
+        "/index%2Ehtml",
+        "/index%2ehtml/",
+        "///",
+        "/%2F",
+        "//?x=1",
+    ] {
+        let req = format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+        let text = raw(server.addr, req.as_bytes(), WAIT);
+        let status = statuses(&text);
+        assert!(
+            status == [401] || status == [404],
+            "{path} answered {status:?} without a session"
+        );
+        assert!(
+            !text.contains("<title>Welcome"),
+            "{path} leaked the index: {text}"
+        );
+    }
+}
+
 #[test]
 fn symlinks_leaving_the_root_are_refused() {
     let dir = std::env::temp_dir().join(format!("backend-symlink-{}", std::process::id()));

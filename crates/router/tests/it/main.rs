@@ -101,6 +101,14 @@ fn before_hooks_guard_and_after_hooks_decorate() {
     let denied = get(server.addr, "/secret");
     assert_eq!(denied.status, Status::UNAUTHORIZED);
     assert_eq!(denied.headers.get_str("x-frame-options"), Some("DENY"));
+    // Regression: the hook and the table must read the same path, whatever its spelling.
+    for spelling in ["//secret", "/%73ecret", "/secre%74", "/%73ecret/"] {
+        assert_eq!(
+            get(server.addr, spelling).status,
+            Status::UNAUTHORIZED,
+            "{spelling}"
+        );
+    }
     let mut req = Request::new(Method::Get, "/secret");
     req.head.headers.append("X-Key", "k");
     assert_eq!(
