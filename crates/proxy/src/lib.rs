@@ -11,7 +11,8 @@
 //! - [`health`]: per-upstream health with consecutive-failure hysteresis;
 //! - [`pool`]: backends, policy and health per block, and the `/__proxy/status` view;
 //! - [`upstream_pool`]: idle keep-alive upstream connections kept for reuse;
-//! - [`forward`]: the client, upstream, tunnel and probe protocols (header rewriting is pure);
+//! - [`forward`]: the client, upstream, tunnel and probe protocols (header rewriting and the
+//!   status page's loopback-only rule are pure);
 //! - [`server`]: the wiring on an event loop: [`serve_on`], [`spawn`], [`run`].
 //!
 //! ```

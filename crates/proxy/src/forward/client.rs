@@ -17,15 +17,13 @@ use reactor::{CloseReason, ConnId, ConnInfo, Cx, Message, Protocol};
 
 use super::flow::{Flow, Held};
 use super::headers::{ClientFraming, Outgoing, write_client_head, write_upstream_head};
+use super::status_page::{STATUS_PATH, status_response};
 use super::tunnel::Tunnel;
 use super::upstream::UpstreamConn;
 use super::{
     Attach, Claim, ClientMsg, Failure, READ_LIMIT, Shared, Target, ToClient, ToUpstream,
     UpstreamMsg,
 };
-
-/// The path the proxy answers itself, for clients on loopback.
-pub const STATUS_PATH: &str = "/__proxy/status";
 
 /// Where a client connection is.
 enum State {
@@ -200,15 +198,7 @@ impl ClientConn {
                 let error = ParseError::BadRequest("a status request has no body");
                 return self.bad_request(cx, &error);
             }
-            let response = if self.peer.ip().is_loopback() {
-                let json = self.shared.lock().pools.status().to_json();
-                Response::with_body(Status::OK, "application/json", json)
-            } else {
-                Response::text(
-                    Status::FORBIDDEN,
-                    "Forbidden: the proxy status is only served to localhost\n",
-                )
-            };
+            let response = status_response(self.peer.ip(), || self.shared.lock().pools.status());
             return self.answer_local(cx, &head, response);
         }
         let host = head.host().unwrap_or_default().trim().to_owned();

@@ -13,6 +13,7 @@ mod client;
 mod flow;
 pub mod headers;
 mod probe;
+pub mod status_page;
 mod tunnel;
 mod upstream;
 
