@@ -1,6 +1,12 @@
-//! Upstream failure: retry on another upstream, hysteresis, probing back in, all down → 502.
+//! Upstream failure: retry on another upstream, hysteresis, probing back in (by TCP connect and
+//! by `GET` of a health path), all down → 502.
 
-use crate::{catch_all, closed_port, get, named_root, site_at, start_proxy, text};
+use crate::plain::{self, respond, respond_status};
+use crate::{
+    catch_all, closed_port, get, named_root, named_site, site_at, start_proxy, text, wait_for,
+};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 #[test]
@@ -58,4 +64,81 @@ fn all_down_is_502() {
     }
     let status = text(&get(proxy.addr, "x", "/__proxy/status"));
     assert!(!status.contains(r#""healthy":true"#), "{status}");
+}
+
+/// `health_check /path`: a down upstream that accepts TCP but answers 503 on the path stays out;
+/// once the path answers 200 it is back.
+#[test]
+fn get_probe_keeps_a_503_upstream_down_until_it_answers_200() {
+    let good = named_site("good");
+    let flaky = closed_port();
+    let proxy = start_proxy(&format!(
+        "host \"*\" {{\n    proxy_pass http://{};\n    proxy_pass http://{flaky};\n    \
+         health_check /health;\n}}\n",
+        good.addr
+    ));
+    // Three failed connects (each retried on `good`) take `flaky` out.
+    let flaky_healthy = |healthy: bool| {
+        let status = text(&get(proxy.addr, "x", "/__proxy/status"));
+        status.contains(&format!(r#""address":"{flaky}","healthy":{healthy}"#))
+    };
+    for i in 0..8 {
+        let resp = get(proxy.addr, "x", "/name.txt");
+        assert_eq!(
+            (resp.status.code(), text(&resp)),
+            (200, "good".to_owned()),
+            "request {i}"
+        );
+    }
+    assert!(flaky_healthy(false));
+
+    // It comes back listening, but its health path says 503.
+    let ready = Arc::new(AtomicBool::new(false));
+    let probes = Arc::new(AtomicUsize::new(0));
+    let served = Arc::new(AtomicUsize::new(0));
+    plain::serve_at(flaky, {
+        let (ready, probes, served) = (ready.clone(), probes.clone(), served.clone());
+        move |head, _reader, stream| {
+            if head.path != "/health" {
+                served.fetch_add(1, Ordering::SeqCst);
+                return respond(stream, "flaky");
+            }
+            probes.fetch_add(1, Ordering::SeqCst);
+            if ready.load(Ordering::SeqCst) {
+                respond(stream, "ok");
+            } else {
+                respond_status(stream, "503 Service Unavailable", "starting");
+            }
+            false
+        }
+    });
+    // Two probes answered 503 (one interval apart): still down, and no request reached it.
+    wait_for("two 503 probes", Duration::from_secs(8), || {
+        probes.load(Ordering::SeqCst) >= 2
+    });
+    assert!(
+        flaky_healthy(false),
+        "a 503 on the health path keeps it down"
+    );
+    for _ in 0..6 {
+        assert_eq!(text(&get(proxy.addr, "x", "/name.txt")), "good");
+    }
+    assert_eq!(
+        served.load(Ordering::SeqCst),
+        0,
+        "a down upstream gets no requests"
+    );
+
+    // The path answers 200: the next probe brings it back and it takes traffic.
+    ready.store(true, Ordering::SeqCst);
+    wait_for(
+        "the 200 probe to bring it back",
+        Duration::from_secs(5),
+        || flaky_healthy(true),
+    );
+    let names: Vec<String> = (0..4)
+        .map(|_| text(&get(proxy.addr, "x", "/name.txt")))
+        .collect();
+    assert!(names.contains(&"flaky".to_owned()), "{names:?}");
+    assert!(served.load(Ordering::SeqCst) >= 1);
 }
