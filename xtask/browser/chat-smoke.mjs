@@ -84,6 +84,23 @@ async function send(page, text) {
   await input.press("Enter");
 }
 
+/**
+ * Waits until `fn` holds in the page, polling on a timer rather than on animation frames (which a
+ * background page may not get); on a timeout the error shows the title and the badges.
+ */
+async function waitInPage(page, fn, arg = null) {
+  try {
+    await page.waitForFunction(fn, arg, { timeout: LIVE_MS, polling: 50 });
+  } catch (err) {
+    const seen = await page.evaluate(() => ({
+      title: document.title,
+      hidden: document.hidden,
+      badges: [...document.querySelectorAll("#sidebar .unread")].map((b) => b.getAttribute("aria-label")),
+    }));
+    throw new Error(`${err.message.split("\n")[0]}; page shows ${JSON.stringify(seen)}`);
+  }
+}
+
 function openWindow(page) {
   return page.locator("#windows .window:not([hidden])");
 }
@@ -156,8 +173,8 @@ try {
     await badge.waitFor({ timeout: LIVE_MS });
     const count = Number(await badge.textContent());
     assert(count >= 1, `badge shows ${count}`);
-    await pageB.waitForFunction(() => /^\(\d+\) WeApRous chat$/.test(document.title), null, { timeout: LIVE_MS });
-    await pageB.waitForFunction(titleMatchesBadges, null, { timeout: LIVE_MS });
+    await waitInPage(pageB, () => /^\(\d+\) WeApRous chat$/.test(document.title));
+    await waitInPage(pageB, titleMatchesBadges);
   });
 
   await check("viewing general on B shows the message and clears badge and title", async () => {
@@ -168,7 +185,7 @@ try {
       .waitFor({ state: "detached", timeout: LIVE_MS });
     // Other conversations (earlier direct messages) may still be unread: the title must count
     // exactly what the badges show.
-    await pageB.waitForFunction(titleMatchesBadges, null, { timeout: LIVE_MS });
+    await waitInPage(pageB, titleMatchesBadges);
   });
 
   await check("the read mark reached the peer (GET /api/channels shows general with 0 unread)", async () => {
