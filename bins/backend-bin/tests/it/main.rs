@@ -59,22 +59,29 @@ pub fn raw(addr: SocketAddr, bytes: &[u8], wait: Duration) -> String {
 
 /// Reads everything until EOF or `wait`.
 pub fn read_until_close(stream: &mut TcpStream, wait: Duration) -> String {
+    read_to_eof(stream, wait).0
+}
+
+/// Reads everything until EOF or `wait`; the flag says whether EOF came (the peer closed).
+pub fn read_to_eof(stream: &mut TcpStream, wait: Duration) -> (String, bool) {
     let deadline = Instant::now() + wait;
     let mut out = Vec::new();
     let mut buf = [0u8; 16 * 1024];
-    loop {
+    let closed = loop {
         let left = deadline.saturating_duration_since(Instant::now());
         if left.is_zero() {
-            break;
+            break false;
         }
         stream.set_read_timeout(Some(left)).unwrap();
         match stream.read(&mut buf) {
-            Ok(0) => break,
+            Ok(0) => break true,
             Ok(n) => out.extend_from_slice(&buf[..n]),
-            Err(_) => break,
+            // A reset after the answer is a close too; a timeout is not.
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => break true,
+            Err(_) => break false,
         }
-    }
-    String::from_utf8_lossy(&out).into_owned()
+    };
+    (String::from_utf8_lossy(&out).into_owned(), closed)
 }
 
 /// The status codes of every response in a raw byte stream, in order.
