@@ -28,10 +28,10 @@ fn sequential_requests_share_one_pooled_upstream_connection() {
             let path = format!("/c{client}/r{i}");
             let request = format!("GET {path} HTTP/1.1\r\nHost: app.local\r\n\r\n");
             stream.write_all(request.as_bytes()).unwrap();
-            let (status, len, body) = read_response(&mut stream);
-            assert_eq!(status, 200, "{path}");
-            assert_eq!(len, path.len() as u64, "{path}");
-            assert_eq!(String::from_utf8_lossy(&body), path);
+            let answer = read_response(&mut stream);
+            assert_eq!(answer.status, 200, "{path}");
+            assert_eq!(answer.len, path.len() as u64, "{path}");
+            assert_eq!(String::from_utf8_lossy(&answer.first), path);
         }
     }
     assert_eq!(

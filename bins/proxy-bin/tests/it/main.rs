@@ -147,9 +147,14 @@ impl ProxyProcess {
         proxy
     }
 
-    /// Its VmRSS in KiB.
+    /// Its VmRSS (resident memory now) in KiB.
     pub fn rss_kib(&self) -> u64 {
-        rss_of(&format!("/proc/{}/status", self.child.id()))
+        status_kib(&format!("/proc/{}/status", self.child.id()), "VmRSS:")
+    }
+
+    /// Its VmHWM (the most resident memory it ever had) in KiB: catches a peak between samples.
+    pub fn hwm_kib(&self) -> u64 {
+        status_kib(&format!("/proc/{}/status", self.child.id()), "VmHWM:")
     }
 }
 
@@ -160,18 +165,13 @@ impl Drop for ProxyProcess {
     }
 }
 
-/// VmRSS of this process in KiB.
-pub fn rss_kib() -> u64 {
-    rss_of("/proc/self/status")
-}
-
-fn rss_of(path: &str) -> u64 {
+fn status_kib(path: &str, field: &str) -> u64 {
     let status = std::fs::read_to_string(path).unwrap();
     status
         .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .find_map(|l| l.strip_prefix(field))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap()
+        .unwrap_or_else(|| panic!("no {field} in {path}"))
 }
 
 /// A port nothing listens on.
