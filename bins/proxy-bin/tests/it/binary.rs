@@ -1,15 +1,21 @@
-//! The built binary and the config files: the course's sample parses as printed, a broken
-//! config stops start-up with file:line:col and exit code 2.
+//! The built binary and the config files: the course's sample parses as printed and the binary
+//! starts with it, a broken config stops start-up with file:line:col and exit code 2.
 
+use crate::{ProxyProcess, get, text};
 use std::process::Command;
 
-const COURSE_SAMPLE: &str = "host \"192.168.56.103:8080\" {
+/// The course's sample as a student's copy has it: a tab, blank lines, `#` comments, two
+/// `proxy_pass`, and `dist_policy round-robin` without `;`.
+const COURSE_SAMPLE: &str = "# proxy.conf from the course
+host \"192.168.56.103:8080\" {
     proxy_pass http://192.168.56.103:9000;
 }
+
 host \"app2.local\" {
-    proxy_set_header Host $host;
-    proxy_pass http://192.168.56.210:9002;
-    proxy_pass http://192.168.56.220:9002;
+\tproxy_set_header Host $host;
+    proxy_pass http://192.168.56.210:9002;  # one instance
+    proxy_pass http://192.168.56.220:9002;  # and another
+
     dist_policy round-robin
 }
 ";
@@ -26,8 +32,27 @@ fn the_course_sample_and_the_shipped_config_parse() {
     let sample = proxy::Config::load(temp_file("sample.conf", COURSE_SAMPLE)).unwrap();
     assert_eq!(sample.hosts.len(), 2);
     assert_eq!(sample.hosts[1].upstreams.len(), 2);
+    assert_eq!(sample.hosts[1].headers.len(), 1);
+    assert_eq!(sample.hosts[1].policy, proxy::Policy::RoundRobin);
     let shipped = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../configs/proxy.conf");
     proxy::Config::load(shipped).unwrap();
+}
+
+#[test]
+fn the_binary_starts_with_the_course_sample() {
+    let proxy = ProxyProcess::start(COURSE_SAMPLE);
+    let status = text(&get(proxy.addr, "x", "/__proxy/status"));
+    for upstream in [
+        "192.168.56.103:9000",
+        "192.168.56.210:9002",
+        "192.168.56.220:9002",
+    ] {
+        assert!(status.contains(upstream), "{upstream} in {status}");
+    }
+    assert!(
+        status.contains(r#""host":"app2.local","policy":"round-robin""#),
+        "{status}"
+    );
 }
 
 #[test]

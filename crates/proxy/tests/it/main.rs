@@ -3,16 +3,22 @@
 use proxy::config::{HostPattern, Policy};
 use proxy::{Config, Pools};
 
-/// The course's sample, verbatim, tab included.
-const COURSE_SAMPLE: &str = "host \"192.168.56.103:8080\" {
+/// The course's sample, verbatim, tab included, with the blank lines and `#` comments a
+/// student's copy has (on lines of their own and after a directive).
+const COURSE_SAMPLE: &str = "# proxy.conf: which Host goes to which upstream
+host \"192.168.56.103:8080\" {
     proxy_pass http://192.168.56.103:9000;
 }
+
+# app2 is shared out over two instances
 host \"app2.local\" {
 \tproxy_set_header Host $host;
-    proxy_pass http://192.168.56.210:9002;
+    proxy_pass http://192.168.56.210:9002;   # first instance
+
     proxy_pass http://192.168.56.220:9002;
     dist_policy round-robin
 }
+
 ";
 
 fn authorities(conf: &Config, block: usize) -> Vec<String> {
@@ -25,7 +31,12 @@ fn authorities(conf: &Config, block: usize) -> Vec<String> {
 
 #[test]
 fn course_sample_parses_verbatim() {
-    assert!(COURSE_SAMPLE.contains('\t'));
+    for feature in ["\t", "\n\n", "\n# ", ";   # ", "dist_policy round-robin\n"] {
+        assert!(
+            COURSE_SAMPLE.contains(feature),
+            "the sample has {feature:?}"
+        );
+    }
     let conf = proxy::parse(COURSE_SAMPLE, "proxy.conf").unwrap();
     assert_eq!(conf.hosts.len(), 2);
     assert_eq!(
