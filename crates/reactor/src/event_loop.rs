@@ -7,7 +7,7 @@
 
 use crate::handle::{Command, Handle, Shared};
 use bytes::{Buf, BytesMut};
-use log::{debug, warn};
+use log::{debug, info, warn};
 use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Registry, Token, Waker};
 use signal_hook::consts::{SIGINT, SIGTERM};
@@ -347,7 +347,10 @@ impl EventLoop {
                         if let Some(signals) = &mut self.signals {
                             let mut got = false;
                             for signal in signals.pending() {
-                                debug!("signal {signal}: shutting down");
+                                info!(
+                                    "signal {signal}: shutting down, finishing {} open entries",
+                                    self.core.entries.len()
+                                );
                                 got = true;
                             }
                             if got {

@@ -5,6 +5,7 @@ use backend::AuthMode;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::process::{Child, Command, Stdio};
+use std::sync::mpsc::Receiver;
 use std::time::{Duration, Instant};
 
 const GET: &[u8] = b"GET /login HTTP/1.1\r\nHost: x\r\n\r\n";
@@ -80,6 +81,8 @@ fn slow_half_open_clients_do_not_stall_a_normal_one() {
 struct Daemon {
     child: Child,
     addr: SocketAddr,
+    /// The daemon's log lines, as they come.
+    log: Receiver<String>,
 }
 
 impl Daemon {
@@ -93,20 +96,38 @@ impl Daemon {
             .spawn()
             .unwrap();
         let stderr = child.stderr.take().unwrap();
-        let (tx, rx) = std::sync::mpsc::channel();
+        let (tx, log) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if let Some(addr) = line.split("listening on http://").nth(1) {
-                    let _ = tx.send(addr.trim().to_owned());
-                }
+                let _ = tx.send(line);
             }
         });
-        let addr = rx
-            .recv_timeout(Duration::from_secs(20))
-            .expect("the daemon logs its address");
-        Daemon {
+        let mut daemon = Daemon {
             child,
-            addr: addr.parse().unwrap(),
+            addr: "0.0.0.0:0".parse().unwrap(),
+            log,
+        };
+        let line = daemon.wait_for_log("listening on http://");
+        daemon.addr = line
+            .split("listening on http://")
+            .nth(1)
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
+        daemon
+    }
+
+    /// Waits for a log line containing `needle` and returns it.
+    fn wait_for_log(&self, needle: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.log.recv_timeout(left) {
+                Ok(line) if line.contains(needle) => return line,
+                Ok(_) => {}
+                Err(_) => panic!("the daemon never logged {needle:?}"),
+            }
         }
     }
 
@@ -133,13 +154,13 @@ fn sigterm_finishes_in_flight_requests_and_exits_zero() {
     in_flight
         .write_all(b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 7\r\n\r\n[1,")
         .unwrap();
+    // The partial request was in the server's socket before this connection existed, so by the
+    // time the loop answers here it has read it: the signal finds a request in flight.
     let mut idle = TcpStream::connect(daemon.addr).unwrap();
     idle.write_all(GET).unwrap();
     assert_eq!(read_response(&mut idle), 200);
-    // Let the server see the partial request before the signal.
-    std::thread::sleep(Duration::from_millis(100));
     daemon.signal("TERM");
-    std::thread::sleep(Duration::from_millis(100));
+    daemon.wait_for_log("shutting down");
     in_flight.write_all(b"2,3]").unwrap();
     let text = read_until_close(&mut in_flight, Duration::from_secs(5));
     assert_eq!(statuses(&text), vec![200], "{text}");
@@ -155,4 +176,25 @@ fn sigterm_finishes_in_flight_requests_and_exits_zero() {
         TcpStream::connect(daemon.addr).is_err(),
         "no longer accepting"
     );
+}
+
+#[test]
+fn sigint_exits_zero_like_sigterm() {
+    let mut daemon = Daemon::start();
+    let mut idle = TcpStream::connect(daemon.addr).unwrap();
+    idle.write_all(GET).unwrap();
+    assert_eq!(read_response(&mut idle), 200);
+    daemon.signal("INT");
+    daemon.wait_for_log("shutting down");
+    // The idle keep-alive connection is closed, not waited on for the whole grace period.
+    let started = Instant::now();
+    let rest = read_until_close(&mut idle, Duration::from_secs(4));
+    assert!(rest.is_empty(), "{rest}");
+    let mut status = None;
+    wait_for("the daemon to exit", Duration::from_secs(4), || {
+        status = daemon.child.try_wait().unwrap();
+        status.is_some()
+    });
+    assert_eq!(status.unwrap().code(), Some(0));
+    assert!(started.elapsed() < Duration::from_secs(4));
 }
