@@ -7,7 +7,7 @@
 
 use crate::handle::{Command, Handle, Shared};
 use bytes::{Buf, BytesMut};
-use log::{debug, info, warn};
+use log::{info, warn};
 use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Registry, Token, Waker};
 use signal_hook::consts::{SIGINT, SIGTERM};
