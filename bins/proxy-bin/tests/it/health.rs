@@ -5,6 +5,8 @@ use crate::plain::{self, respond, respond_status};
 use crate::{
     catch_all, closed_port, get, named_root, named_site, site_at, start_proxy, text, wait_for,
 };
+use http_core::{Method, Request};
+use reactor::client::blocking_request;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -141,4 +143,86 @@ fn get_probe_keeps_a_503_upstream_down_until_it_answers_200() {
         .collect();
     assert!(names.contains(&"flaky".to_owned()), "{names:?}");
     assert!(served.load(Ordering::SeqCst) >= 1);
+}
+
+/// Client threads under load while an upstream is killed.
+const LOAD_THREADS: usize = 4;
+/// Requests each thread sends (the loop also stops at [`LOAD_DEADLINE`]).
+const LOAD_REQUESTS: usize = 150;
+const LOAD_DEADLINE: Duration = Duration::from_secs(30);
+
+/// One request of the load: when it started, and its status (`None`: no HTTP answer at all).
+struct Outcome {
+    started: Instant,
+    status: Option<u16>,
+    name: String,
+}
+
+#[test]
+fn upstream_killed_under_concurrent_load_fails_no_later_request() {
+    let roots: Vec<_> = ["a", "b", "c"].iter().map(|n| named_root(n)).collect();
+    let mut sites: Vec<_> = roots
+        .iter()
+        .map(|r| Some(site_at(r.clone(), "127.0.0.1:0")))
+        .collect();
+    let addrs: Vec<_> = sites.iter().map(|s| s.as_ref().unwrap().addr).collect();
+    let proxy = start_proxy(&catch_all(&addrs, "round-robin"));
+    let done = Arc::new(AtomicUsize::new(0));
+    let end = Instant::now() + LOAD_DEADLINE;
+    let clients: Vec<_> = (0..LOAD_THREADS)
+        .map(|_| {
+            let (addr, done) = (proxy.addr, done.clone());
+            std::thread::spawn(move || {
+                let mut outcomes = Vec::new();
+                while outcomes.len() < LOAD_REQUESTS && Instant::now() < end {
+                    let mut req = Request::new(Method::Get, "/name.txt");
+                    req.head.headers.append("Host", "x");
+                    let started = Instant::now();
+                    let answer = blocking_request(addr, &req, Duration::from_secs(10));
+                    outcomes.push(Outcome {
+                        started,
+                        status: answer.as_ref().ok().map(|r| r.status.code()),
+                        name: answer.as_ref().map(text).unwrap_or_default(),
+                    });
+                    done.fetch_add(1, Ordering::SeqCst);
+                }
+                outcomes
+            })
+        })
+        .collect();
+
+    // Kill b a quarter of the way in, while all four threads are sending.
+    wait_for("a quarter of the load", LOAD_DEADLINE, || {
+        done.load(Ordering::SeqCst) >= LOAD_THREADS * LOAD_REQUESTS / 4
+    });
+    drop(sites[1].take());
+    let killed = Instant::now();
+    let outcomes: Vec<Outcome> = clients
+        .into_iter()
+        .flat_map(|c| c.join().unwrap())
+        .collect();
+
+    let after: Vec<&Outcome> = outcomes.iter().filter(|o| o.started >= killed).collect();
+    assert!(
+        after.len() >= LOAD_THREADS * LOAD_REQUESTS / 2,
+        "only {} requests after the kill",
+        after.len()
+    );
+    for o in &after {
+        assert_eq!(o.status, Some(200), "a request after the kill failed");
+        assert_ne!(o.name, "b", "the dead upstream answered");
+    }
+    // Only a request in flight on b as it died may have failed, and then with an HTTP answer.
+    let failed: Vec<Option<u16>> = outcomes
+        .iter()
+        .filter(|o| o.status != Some(200))
+        .map(|o| o.status)
+        .collect();
+    assert!(failed.len() <= LOAD_THREADS, "{failed:?}");
+    assert!(failed.iter().all(|s| *s == Some(502)), "{failed:?}");
+    let status = text(&get(proxy.addr, "x", "/__proxy/status"));
+    assert!(
+        status.contains(&format!(r#""address":"{}","healthy":false"#, addrs[1])),
+        "{status}"
+    );
 }
