@@ -185,6 +185,48 @@ fn graceful_shutdown_closes_idle_connections_and_returns() {
     assert_eq!(idle.read(&mut buf).unwrap_or(0), 0);
 }
 
+#[test]
+fn an_idle_keep_alive_connection_is_closed_after_the_idle_timeout() {
+    let mut event_loop = EventLoop::new(100).unwrap();
+    let idle_timeout = Duration::from_millis(300);
+    let addr = reactor::serve(
+        &mut event_loop,
+        "127.0.0.1:0".parse().unwrap(),
+        Arc::new(hello),
+        Limits {
+            idle_timeout,
+            ..Limits::default()
+        },
+    )
+    .unwrap();
+    let handle = event_loop.handle();
+    let thread = thread::spawn(move || event_loop.run());
+    let mut stream = TcpStream::connect(addr).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    for _ in 0..2 {
+        stream
+            .write_all(b"GET /x HTTP/1.1\r\nHost: x\r\n\r\n")
+            .unwrap();
+        let mut buf = [0u8; 1024];
+        let n = stream.read(&mut buf).unwrap();
+        assert!(buf[..n].starts_with(b"HTTP/1.1 200"), "kept alive");
+    }
+    // Silent after an answer: closed once the idle timeout has passed, without a response.
+    let started = Instant::now();
+    let mut rest = Vec::new();
+    stream.read_to_end(&mut rest).unwrap();
+    assert!(rest.is_empty(), "{:?}", String::from_utf8_lossy(&rest));
+    let waited = started.elapsed();
+    assert!(
+        waited >= idle_timeout - Duration::from_millis(50) && waited < Duration::from_secs(4),
+        "closed after {waited:?}"
+    );
+    handle.stop();
+    thread.join().unwrap().unwrap();
+}
+
 /// Regression: closing a connection used to accept the next one inline, in the freed slab slot,
 /// while the old connection's read was still being handled — the newcomer then got the old EOF
 /// and was closed unanswered.
