@@ -1,6 +1,7 @@
 //! proxy-bin's wiring: command-line arguments, loading the config, and starting the proxy.
 //! The proxy itself lives in the `proxy` crate.
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -22,6 +23,13 @@ pub struct Args {
     #[command(flatten)]
     #[allow(missing_docs)] // clap documents the flattened arguments itself.
     pub listen: ListenArgs,
+}
+
+impl Args {
+    /// Where to listen: `--host` (default 127.0.0.1) and `--port` (default [`DEFAULT_PORT`]).
+    pub fn addr(&self) -> SocketAddr {
+        self.listen.addr(DEFAULT_PORT)
+    }
 }
 
 /// Why proxy-bin stopped.
@@ -53,6 +61,38 @@ pub fn run(args: &Args) -> Result<(), StartError> {
         config.hosts.len(),
         args.config.display()
     );
-    proxy::run(config, args.listen.addr(DEFAULT_PORT))?;
+    proxy::run(config, args.addr())?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    fn check(argv: &[&str], config: &str, addr: &str) {
+        let args = Args::try_parse_from(std::iter::once("proxy-bin").chain(argv.iter().copied()))
+            .unwrap_or_else(|e| panic!("{argv:?}: {e}"));
+        assert_eq!(args.config, PathBuf::from(config), "{argv:?}");
+        assert_eq!(args.addr(), addr.parse::<SocketAddr>().unwrap(), "{argv:?}");
+    }
+
+    #[test]
+    fn defaults_are_the_shipped_config_on_8080() {
+        check(&[], "configs/proxy.conf", "127.0.0.1:8080");
+    }
+
+    #[test]
+    fn flags_and_the_course_aliases_override_them() {
+        check(
+            &["--config", "demo.conf", "--port", "9090"],
+            "demo.conf",
+            "127.0.0.1:9090",
+        );
+        check(
+            &["--server-ip", "0.0.0.0", "--server-port", "8081"],
+            "configs/proxy.conf",
+            "0.0.0.0:8081",
+        );
+    }
 }

@@ -5,6 +5,7 @@ use crate::plain::{self, respond};
 use crate::{catch_all, get, named_site, start_proxy, text};
 use std::io::{Read, Write};
 use std::net::TcpStream;
+use std::sync::{Mutex, mpsc};
 use std::time::Duration;
 
 #[test]
@@ -46,16 +47,26 @@ fn missing_host_on_http11_is_400() {
 }
 
 #[test]
-fn silent_upstream_is_504() {
-    let upstream = plain::serve(|_head, _reader, _stream| {
-        std::thread::sleep(Duration::from_secs(3));
+fn silent_upstream_is_504_naming_it() {
+    // The upstream reads the request and says nothing until the test is over.
+    let (release_tx, release) = mpsc::channel::<()>();
+    let release = Mutex::new(release);
+    let upstream = plain::serve(move |_head, _reader, _stream| {
+        let _ = release
+            .lock()
+            .unwrap()
+            .recv_timeout(Duration::from_secs(10));
         false
     });
     let proxy = start_proxy(&format!(
         "host \"*\" {{ proxy_pass http://{upstream}; proxy_timeout 300ms; }}"
     ));
     let resp = get(proxy.addr, "x", "/");
-    assert_eq!(resp.status.code(), 504, "{}", text(&resp));
+    release_tx.send(()).unwrap();
+    let body = text(&resp);
+    assert_eq!(resp.status.code(), 504, "{body}");
+    assert!(body.starts_with("Gateway Timeout: "), "{body}");
+    assert!(body.contains(&upstream.to_string()), "{body}");
 }
 
 #[test]
