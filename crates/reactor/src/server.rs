@@ -1,6 +1,6 @@
 //! The HTTP/1.1 server driver: one [`Protocol`] per accepted connection, calling a [`Service`].
 //!
-//! A connection is an explicit state machine ([`State`]): reading a request, waiting for a
+//! A connection is an explicit state machine (`State`): reading a request, waiting for a
 //! deferred reply, streaming a body, or closing. Requests are answered in order; while one is
 //! outstanding, later pipelined requests wait in the input buffer (bounded by the read limit).
 

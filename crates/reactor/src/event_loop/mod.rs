@@ -13,13 +13,18 @@ use mio::{Events, Interest, Poll, Registry, Token, Waker};
 use signal_hook::consts::{SIGINT, SIGTERM};
 use signal_hook_mio::v1_0::Signals;
 use slab::Slab;
-use std::any::Any;
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, VecDeque};
 use std::io::{self, Read, Write};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+
+mod cx;
+mod protocol;
+
+pub use cx::Cx;
+pub use protocol::{Acceptor, CloseReason, ConnId, ConnInfo, Message, Protocol};
 
 /// Token of the [`Waker`] other threads use to hand commands to the loop.
 const WAKER: Token = Token(0);
@@ -44,94 +49,6 @@ const LINGER_MAX_BYTES: usize = 1024 * 1024;
 const DEFERRED_BUDGET: usize = 1024;
 /// Cap on events handled per `poll` call.
 const EVENTS_CAPACITY: usize = 1024;
-
-/// A message passed to an entry's [`Protocol::on_message`].
-pub type Message = Box<dyn Any + Send>;
-
-/// Identifies one entry for its whole life: the slab key plus a generation, so that a message
-/// for a closed connection never reaches the next one that reuses its key.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct ConnId {
-    key: u32,
-    generation: u32,
-}
-
-impl std::fmt::Display for ConnId {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "#{}.{}", self.key, self.generation)
-    }
-}
-
-/// Why an entry closed, given to [`Protocol::on_close`].
-#[derive(Debug)]
-pub enum CloseReason {
-    /// The protocol asked for it ([`Cx::close`] or [`Cx::abort`]).
-    Local,
-    /// The peer closed the connection, or reset it.
-    Remote,
-    /// An outbound connection could not be established.
-    ConnectFailed(io::Error),
-    /// A read or write failed.
-    Io(io::Error),
-    /// The loop is stopping.
-    Shutdown,
-}
-
-/// The behaviour of one entry. Every callback runs on the loop thread and must not block.
-pub trait Protocol: Send + 'static {
-    /// The entry is live: an accepted connection, a dialled one that just connected, or a new agent.
-    fn on_open(&mut self, cx: &mut Cx<'_>) {
-        let _ = cx;
-    }
-
-    /// New bytes are in [`Cx::input`]. Consume what you can; what is left stays for next time.
-    fn on_read(&mut self, cx: &mut Cx<'_>);
-
-    /// The peer closed its sending side. By default the connection is closed.
-    fn on_eof(&mut self, cx: &mut Cx<'_>) {
-        cx.close();
-    }
-
-    /// All queued output reached the socket (called only after [`Cx::notify_drained`]).
-    fn on_drained(&mut self, cx: &mut Cx<'_>) {
-        let _ = cx;
-    }
-
-    /// The deadline set with [`Cx::set_deadline`] passed.
-    fn on_timeout(&mut self, cx: &mut Cx<'_>) {
-        let _ = cx;
-    }
-
-    /// A message from another entry ([`Cx::send`]) or another thread ([`Handle::send`]).
-    fn on_message(&mut self, cx: &mut Cx<'_>, msg: Message) {
-        let _ = (cx, msg);
-    }
-
-    /// The loop is shutting down gracefully: finish what is in flight and close. By default the
-    /// entry closes at once (after flushing its output).
-    fn on_shutdown(&mut self, cx: &mut Cx<'_>) {
-        cx.close();
-    }
-
-    /// The entry is gone. Last chance to release what it holds; no I/O is possible.
-    fn on_close(&mut self, reason: CloseReason) {
-        let _ = reason;
-    }
-}
-
-/// Makes the protocol for each connection a listener accepts.
-pub type Acceptor = Box<dyn FnMut(&ConnInfo) -> Box<dyn Protocol> + Send>;
-
-/// Addresses of a connection, given to an [`Acceptor`].
-#[derive(Clone, Copy, Debug)]
-pub struct ConnInfo {
-    /// The connection's own id.
-    pub id: ConnId,
-    /// The remote address.
-    pub peer: SocketAddr,
-    /// The local address.
-    pub local: SocketAddr,
-}
 
 /// Where an entry is in its life, as far as the loop is concerned.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -989,172 +906,3 @@ struct Readiness {
 
 /// A connect error carried through the deferred queue, so it is reported from the loop.
 struct ConnectError(io::Error);
-
-/// What a protocol callback can do: its own buffers and deadline, and the loop around it.
-pub struct Cx<'a> {
-    core: &'a mut Core,
-    key: usize,
-    id: ConnId,
-}
-
-impl Cx<'_> {
-    fn entry(&mut self) -> &mut Entry {
-        &mut self.core.entries[self.key]
-    }
-
-    /// This entry's id.
-    pub fn id(&self) -> ConnId {
-        self.id
-    }
-
-    /// The time the loop woke up for this round (cheap; use it instead of `Instant::now`).
-    pub fn now(&self) -> Instant {
-        self.core.now
-    }
-
-    /// The remote address, for connections.
-    pub fn peer_addr(&self) -> Option<SocketAddr> {
-        self.core.entries[self.key].peer
-    }
-
-    /// The local address, for connections.
-    pub fn local_addr(&self) -> Option<SocketAddr> {
-        self.core.entries[self.key].local
-    }
-
-    /// Bytes received and not yet consumed. Consume with `split_to`/`advance`.
-    pub fn input(&mut self) -> &mut BytesMut {
-        &mut self.entry().input
-    }
-
-    /// Bytes queued for sending. Append to it; the loop writes it out after the callback.
-    pub fn output(&mut self) -> &mut BytesMut {
-        &mut self.entry().output
-    }
-
-    /// Queues `data` for sending.
-    pub fn write(&mut self, data: &[u8]) {
-        self.entry().output.extend_from_slice(data);
-    }
-
-    /// Bytes queued and not yet accepted by the socket; producers stop above their cap.
-    pub fn pending_output(&self) -> usize {
-        self.core.entries[self.key].output.len()
-    }
-
-    /// Asks for one [`Protocol::on_drained`] call when all queued output has been written.
-    pub fn notify_drained(&mut self) {
-        let entry = self.entry();
-        if entry.output.is_empty() {
-            entry.notify_drained = false;
-            self.core.deferred.push_back(Deferred::Drained(self.id));
-        } else {
-            entry.notify_drained = true;
-        }
-    }
-
-    /// Sets how many unread input bytes may pile up before reading pauses.
-    pub fn set_read_limit(&mut self, limit: usize) {
-        self.entry().read_limit = limit.max(1);
-    }
-
-    /// Stops reading from the socket (backpressure) until [`resume_reading`](Cx::resume_reading).
-    pub fn pause_reading(&mut self) {
-        self.entry().reading_paused = true;
-    }
-
-    /// Resumes reading; bytes that arrived meanwhile are delivered from the loop.
-    pub fn resume_reading(&mut self) {
-        let entry = self.entry();
-        if entry.reading_paused {
-            entry.reading_paused = false;
-            if entry.read_pending || !entry.input.is_empty() {
-                self.core.deferred.push_back(Deferred::Read(self.id));
-            }
-        }
-    }
-
-    /// Asks for another `on_read` from the loop even though no new bytes came, e.g. after the
-    /// protocol stopped consuming to wait for output space.
-    pub fn reread(&mut self) {
-        self.core.deferred.push_back(Deferred::Read(self.id));
-    }
-
-    /// Sets (or clears) this entry's one deadline; [`Protocol::on_timeout`] runs when it passes.
-    pub fn set_deadline(&mut self, at: Option<Instant>) {
-        let key = self.key;
-        let entry = self.entry();
-        if entry.deadline == at {
-            return;
-        }
-        entry.deadline = at;
-        let generation = entry.generation;
-        if let Some(at) = at {
-            self.core.timers.push(Reverse((at, key, generation)));
-        }
-    }
-
-    /// Sets the deadline `after` from now.
-    pub fn set_timeout(&mut self, after: Duration) {
-        let at = self.core.now + after;
-        self.set_deadline(Some(at));
-    }
-
-    /// Closes after the queued output is written.
-    pub fn close(&mut self) {
-        self.entry().phase = Phase::Closing;
-    }
-
-    /// Closes at once, dropping queued output.
-    pub fn abort(&mut self) {
-        let entry = self.entry();
-        entry.output.clear();
-        entry.phase = Phase::Closing;
-    }
-
-    /// Whether [`close`](Cx::close) or [`abort`](Cx::abort) was called.
-    pub fn is_closing(&self) -> bool {
-        self.core.entries[self.key].phase == Phase::Closing
-    }
-
-    /// Whether the loop is shutting down gracefully.
-    pub fn is_shutting_down(&self) -> bool {
-        self.core.shutdown_deadline.is_some()
-    }
-
-    /// Hands this connection to `next` when the current callback returns (e.g. after a
-    /// `101 Switching Protocols`). `next` gets `on_open`, then `on_read` if input is waiting.
-    pub fn upgrade(&mut self, next: Box<dyn Protocol>) {
-        self.entry().next_proto = Some(next);
-    }
-
-    /// Dials `addr` with `proto`; see [`EventLoop::connect`].
-    pub fn connect(&mut self, addr: SocketAddr, proto: Box<dyn Protocol>) -> ConnId {
-        self.core.connect(addr, proto)
-    }
-
-    /// Adds a socketless agent; see [`EventLoop::spawn`].
-    pub fn spawn(&mut self, proto: Box<dyn Protocol>) -> ConnId {
-        self.core.spawn(proto)
-    }
-
-    /// Delivers `msg` to entry `to` after this callback; dropped if `to` is gone.
-    pub fn send(&mut self, to: ConnId, msg: Message) {
-        self.core.deferred.push_back(Deferred::Message(to, msg));
-    }
-
-    /// Whether entry `id` is still alive.
-    pub fn is_alive(&self, id: ConnId) -> bool {
-        self.core.key_of(id).is_some()
-    }
-
-    /// A handle for other threads.
-    pub fn handle(&self) -> Handle {
-        Handle::new(self.core.shared.clone())
-    }
-
-    /// Starts a graceful shutdown of the whole loop.
-    pub fn shutdown_loop(&mut self) {
-        self.core.begin_shutdown();
-    }
-}

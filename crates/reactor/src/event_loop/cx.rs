@@ -1,0 +1,178 @@
+//! [`Cx`]: what a protocol callback may do — its entry's buffers and deadline, and the loop
+//! around it (dial, spawn, message, upgrade, close).
+
+use super::{ConnId, Core, Deferred, Entry, Message, Phase, Protocol};
+use crate::handle::Handle;
+use bytes::BytesMut;
+use std::cmp::Reverse;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+/// What a protocol callback can do: its own buffers and deadline, and the loop around it.
+pub struct Cx<'a> {
+    pub(super) core: &'a mut Core,
+    pub(super) key: usize,
+    pub(super) id: ConnId,
+}
+
+impl Cx<'_> {
+    fn entry(&mut self) -> &mut Entry {
+        &mut self.core.entries[self.key]
+    }
+
+    /// This entry's id.
+    pub fn id(&self) -> ConnId {
+        self.id
+    }
+
+    /// The time the loop woke up for this round (cheap; use it instead of `Instant::now`).
+    pub fn now(&self) -> Instant {
+        self.core.now
+    }
+
+    /// The remote address, for connections.
+    pub fn peer_addr(&self) -> Option<SocketAddr> {
+        self.core.entries[self.key].peer
+    }
+
+    /// The local address, for connections.
+    pub fn local_addr(&self) -> Option<SocketAddr> {
+        self.core.entries[self.key].local
+    }
+
+    /// Bytes received and not yet consumed. Consume with `split_to`/`advance`.
+    pub fn input(&mut self) -> &mut BytesMut {
+        &mut self.entry().input
+    }
+
+    /// Bytes queued for sending. Append to it; the loop writes it out after the callback.
+    pub fn output(&mut self) -> &mut BytesMut {
+        &mut self.entry().output
+    }
+
+    /// Queues `data` for sending.
+    pub fn write(&mut self, data: &[u8]) {
+        self.entry().output.extend_from_slice(data);
+    }
+
+    /// Bytes queued and not yet accepted by the socket; producers stop above their cap.
+    pub fn pending_output(&self) -> usize {
+        self.core.entries[self.key].output.len()
+    }
+
+    /// Asks for one [`Protocol::on_drained`] call when all queued output has been written.
+    pub fn notify_drained(&mut self) {
+        let entry = self.entry();
+        if entry.output.is_empty() {
+            entry.notify_drained = false;
+            self.core.deferred.push_back(Deferred::Drained(self.id));
+        } else {
+            entry.notify_drained = true;
+        }
+    }
+
+    /// Sets how many unread input bytes may pile up before reading pauses.
+    pub fn set_read_limit(&mut self, limit: usize) {
+        self.entry().read_limit = limit.max(1);
+    }
+
+    /// Stops reading from the socket (backpressure) until [`resume_reading`](Cx::resume_reading).
+    pub fn pause_reading(&mut self) {
+        self.entry().reading_paused = true;
+    }
+
+    /// Resumes reading; bytes that arrived meanwhile are delivered from the loop.
+    pub fn resume_reading(&mut self) {
+        let entry = self.entry();
+        if entry.reading_paused {
+            entry.reading_paused = false;
+            if entry.read_pending || !entry.input.is_empty() {
+                self.core.deferred.push_back(Deferred::Read(self.id));
+            }
+        }
+    }
+
+    /// Asks for another `on_read` from the loop even though no new bytes came, e.g. after the
+    /// protocol stopped consuming to wait for output space.
+    pub fn reread(&mut self) {
+        self.core.deferred.push_back(Deferred::Read(self.id));
+    }
+
+    /// Sets (or clears) this entry's one deadline; [`Protocol::on_timeout`] runs when it passes.
+    pub fn set_deadline(&mut self, at: Option<Instant>) {
+        let key = self.key;
+        let entry = self.entry();
+        if entry.deadline == at {
+            return;
+        }
+        entry.deadline = at;
+        let generation = entry.generation;
+        if let Some(at) = at {
+            self.core.timers.push(Reverse((at, key, generation)));
+        }
+    }
+
+    /// Sets the deadline `after` from now.
+    pub fn set_timeout(&mut self, after: Duration) {
+        let at = self.core.now + after;
+        self.set_deadline(Some(at));
+    }
+
+    /// Closes after the queued output is written.
+    pub fn close(&mut self) {
+        self.entry().phase = Phase::Closing;
+    }
+
+    /// Closes at once, dropping queued output.
+    pub fn abort(&mut self) {
+        let entry = self.entry();
+        entry.output.clear();
+        entry.phase = Phase::Closing;
+    }
+
+    /// Whether [`close`](Cx::close) or [`abort`](Cx::abort) was called.
+    pub fn is_closing(&self) -> bool {
+        self.core.entries[self.key].phase == Phase::Closing
+    }
+
+    /// Whether the loop is shutting down gracefully.
+    pub fn is_shutting_down(&self) -> bool {
+        self.core.shutdown_deadline.is_some()
+    }
+
+    /// Hands this connection to `next` when the current callback returns (e.g. after a
+    /// `101 Switching Protocols`). `next` gets `on_open`, then `on_read` if input is waiting.
+    pub fn upgrade(&mut self, next: Box<dyn Protocol>) {
+        self.entry().next_proto = Some(next);
+    }
+
+    /// Dials `addr` with `proto`; see [`EventLoop::connect`](super::EventLoop::connect).
+    pub fn connect(&mut self, addr: SocketAddr, proto: Box<dyn Protocol>) -> ConnId {
+        self.core.connect(addr, proto)
+    }
+
+    /// Adds a socketless agent; see [`EventLoop::spawn`](super::EventLoop::spawn).
+    pub fn spawn(&mut self, proto: Box<dyn Protocol>) -> ConnId {
+        self.core.spawn(proto)
+    }
+
+    /// Delivers `msg` to entry `to` after this callback; dropped if `to` is gone.
+    pub fn send(&mut self, to: ConnId, msg: Message) {
+        self.core.deferred.push_back(Deferred::Message(to, msg));
+    }
+
+    /// Whether entry `id` is still alive.
+    pub fn is_alive(&self, id: ConnId) -> bool {
+        self.core.key_of(id).is_some()
+    }
+
+    /// A handle for other threads.
+    pub fn handle(&self) -> Handle {
+        Handle::new(self.core.shared.clone())
+    }
+
+    /// Starts a graceful shutdown of the whole loop.
+    pub fn shutdown_loop(&mut self) {
+        self.core.begin_shutdown();
+    }
+}
