@@ -2,12 +2,17 @@
 //! line: direct-message round trips over one link, a broadcast reaching 50 peers, and how many
 //! idle links one peer holds. Peers run in-process on real loopback sockets (the two of the
 //! round trips and the 51 of the broadcast each share one loop, as they would share a core
-//! on this two-core machine anyway); the idle links
-//! are dialled by a child process (`peer-bench dial`) so the two ends do not share one
-//! process's file-descriptor limit.
+//! on this two-core machine anyway); the idle links are dialled by a child process
+//! (`peer-bench dial`, [`dial`]) so the two ends do not share one process's file-descriptor
+//! limit.
+//!
+//! Each measurement stands alone: one that fails is reported as `{"error": ...}` in its place
+//! and the others still run. The open-file limit (`nofile`) is reported too, so a short count
+//! of links can be told apart from a limit that was too low.
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpStream};
+mod dial;
+
+use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::process::{Command, ExitCode, Stdio};
 use std::sync::mpsc;
@@ -26,6 +31,16 @@ const BROADCAST_PEERS: usize = 50;
 const BROADCASTS: usize = 200;
 /// How long any one wait may take before the bench gives up.
 const WAIT: Duration = Duration::from_secs(30);
+/// Idle links asked for when none is given (SPEC §11).
+const DEFAULT_LINKS: usize = 10_000;
+/// Connections the idle-links peer's loop accepts beyond the links asked for, so that the cap
+/// of the loop is never what the measurement finds.
+const LINK_SLACK: usize = 256;
+/// How long the links are held once all are dialled: past the dead-link timeout (45 s), so
+/// every link has been pinged and has answered, and the count is of links that stay up.
+const HOLD: Duration = Duration::from_secs(50);
+/// How long the dialler may take for all its handshakes.
+const DIAL_WAIT: Duration = Duration::from_secs(300);
 
 fn config(dir: &std::path::Path, i: usize) -> p2p::Config {
     p2p::Config {
@@ -253,73 +268,86 @@ fn rss_kib() -> u64 {
         .unwrap_or(0)
 }
 
+/// The soft limit on open files (`Max open files` of /proc/self/limits), if it can be read.
+fn nofile() -> Option<u64> {
+    let limits = std::fs::read_to_string("/proc/self/limits").ok()?;
+    let line = limits.lines().find(|l| l.starts_with("Max open files"))?;
+    line.split_whitespace().nth(3)?.parse().ok()
+}
+
 fn idle_links(count: usize) -> Result<Value, String> {
     let dir = scratch().join("links");
-    let peer = p2p::spawn(config(&dir, 0)).map_err(|e| e.to_string())?;
+    // Its own loop, with room beyond `count`: the default cap (SPEC §2, 10,000) would leave
+    // no slack for the measurement's own connections.
+    let mut event_loop = EventLoop::new(count + LINK_SLACK).map_err(|e| e.to_string())?;
+    let peer = p2p::start(&mut event_loop, config(&dir, 0)).map_err(|e| e.to_string())?;
+    let node = peer.node;
+    let thread = event_loop
+        .spawn_thread("links")
+        .map_err(|e| e.to_string())?;
     let before = rss_kib();
     let exe = std::env::current_exe().map_err(|e| e.to_string())?;
     let mut child = Command::new(exe)
-        .args(["dial", &peer.addr().to_string(), &count.to_string()])
+        .args(["dial", &node.addr().to_string(), &count.to_string()])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .spawn()
         .map_err(|e| e.to_string())?;
-    let mut line = String::new();
     let stdout = child.stdout.take().ok_or("no child stdout")?;
-    BufReader::new(stdout)
-        .read_line(&mut line)
-        .map_err(|e| e.to_string())?;
-    let dialled: usize = line.trim().parse().unwrap_or(0);
-    let _ = wait_until("links to open", || peer.node.peers().len() >= dialled);
-    let held = peer.node.peers().len();
-    let after = rss_kib();
+    // The dialler answers one line once every handshake is done or failed.
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let mut line = String::new();
+        let _ = BufReader::new(stdout).read_line(&mut line);
+        let _ = tx.send(line);
+    });
+    let started = Instant::now();
+    let outcome = rx.recv_timeout(DIAL_WAIT);
+    let dial_s = started.elapsed().as_secs_f64();
+    let result = match outcome {
+        Ok(line) => {
+            let dialled: Value = serde_json::from_str(line.trim())
+                .map_err(|e| format!("dialler answered {line:?}: {e}"))?;
+            let up = dialled["up"].as_u64().unwrap_or(0) as usize;
+            let _ = wait_until("the links to register", || node.peers().len() >= up);
+            let opened = node.peers().len();
+            let at_open = rss_kib();
+            std::thread::sleep(HOLD);
+            let held = node.peers().len();
+            Ok(json!({
+                "target": count,
+                "dialled": up,
+                "dial_failed": dialled["failed"],
+                "dial_error": dialled["error"],
+                "dial_s": dial_s,
+                "opened": opened,
+                "held": held,
+                "hold_s": HOLD.as_secs(),
+                "rss_kib_per_link": if opened > 0 {
+                    at_open.saturating_sub(before) as f64 / opened as f64
+                } else {
+                    0.0
+                },
+            }))
+        }
+        Err(_) => Err(format!(
+            "the dialler did not finish within {DIAL_WAIT:?} ({} links up so far)",
+            node.peers().len()
+        )),
+    };
     drop(child.stdin.take());
     let _ = child.wait();
-    drop(peer);
+    let _ = thread.shutdown();
     let _ = std::fs::remove_dir_all(&dir);
-    Ok(json!({
-        "target": count,
-        "dialled": dialled,
-        "held": held,
-        "rss_kib_per_link": if held > 0 { (after.saturating_sub(before)) as f64 / held as f64 } else { 0.0 },
-    }))
+    result
 }
 
-/// The child side of [`idle_links`]: opens `count` links with distinct peer ids, prints how
-/// many completed their handshake, and holds them until stdin closes.
-fn dial(target: SocketAddr, count: usize) -> Result<(), String> {
-    let mut links = Vec::with_capacity(count);
-    for i in 0..count {
-        let Ok(mut s) = TcpStream::connect(target) else {
-            break;
-        };
-        let hello = json!({"type": "hello", "peer_id": format!("bench-{i}:1"), "name": "b",
-            "nonce": i, "version": 1, "channels": []});
-        let request = format!(
-            "GET /p2p/link HTTP/1.1\r\nHost: {target}\r\nUpgrade: weaprous-p2p/1\r\nConnection: Upgrade\r\n\r\n{hello}\n"
-        );
-        if s.write_all(request.as_bytes()).is_err() {
-            break;
-        }
-        let _ = s.set_read_timeout(Some(Duration::from_secs(10)));
-        let mut got = Vec::new();
-        let mut buf = [0u8; 4096];
-        while !got.windows(9).any(|w| w == b"hello-ack") {
-            match s.read(&mut buf) {
-                Ok(0) | Err(_) => break,
-                Ok(n) => got.extend_from_slice(&buf[..n]),
-            }
-        }
-        if !got.windows(9).any(|w| w == b"hello-ack") {
-            break;
-        }
-        links.push(s);
-    }
-    println!("{}", links.len());
-    let _ = std::io::stdout().flush();
-    let mut sink = String::new();
-    let _ = std::io::stdin().read_to_string(&mut sink);
-    Ok(())
+/// A measurement's value, or its error in its place.
+fn measured(result: Result<Value, String>) -> Value {
+    result.unwrap_or_else(|e| {
+        eprintln!("peer-bench: {e}");
+        json!({ "error": e })
+    })
 }
 
 fn main() -> ExitCode {
@@ -329,22 +357,23 @@ fn main() -> ExitCode {
             let target = args.get(1).and_then(|a| a.parse().ok());
             let count = args.get(2).and_then(|a| a.parse().ok());
             match (target, count) {
-                (Some(t), Some(c)) => dial(t, c),
+                (Some(t), Some(c)) => dial::run(t, c),
                 _ => Err("usage: peer-bench dial ADDR COUNT".to_string()),
             }
         }
         Some("all") | None => {
-            let links = args.get(1).and_then(|a| a.parse().ok()).unwrap_or(10_000);
-            (|| -> Result<(), String> {
-                let rtt = round_trips()?;
-                let broadcast = broadcast()?;
-                let links = idle_links(links)?;
-                println!(
-                    "{}",
-                    json!({"rtt": rtt, "broadcast": broadcast, "links": links})
-                );
-                Ok(())
-            })()
+            let links = args
+                .get(1)
+                .and_then(|a| a.parse().ok())
+                .unwrap_or(DEFAULT_LINKS);
+            let rtt = measured(round_trips());
+            let broadcast = measured(broadcast());
+            let links = measured(idle_links(links));
+            println!(
+                "{}",
+                json!({"nofile": nofile(), "rtt": rtt, "broadcast": broadcast, "links": links})
+            );
+            Ok(())
         }
         Some(other) => Err(format!(
             "unknown mode {other}; use `all [LINKS]` or `dial ADDR COUNT`"
