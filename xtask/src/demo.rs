@@ -32,9 +32,11 @@ const STOP_TIMEOUT: Duration = Duration::from_secs(8);
 
 /// Options of `cargo xtask demo`.
 #[derive(Debug, clap::Args)]
-#[command(after_help = "The two backends run --auth-mode flag (the course's rule: the auth=true \
+#[command(
+    after_help = "The two backends run --auth-mode flag (the course's rule: the auth=true \
 cookie suffices). The proxy takes turns over them and a session lives in one backend's memory, \
-so session mode would refuse a login made on the other backend.")]
+so session mode would refuse a login made on the other backend."
+)]
 pub struct DemoArgs {
     /// Stop by itself after this many seconds (default: run until Ctrl-C).
     #[arg(long = "for", value_name = "SECS")]
