@@ -45,6 +45,20 @@ impl Method {
         }
     }
 
+    /// Whether sending the request twice has the effect of sending it once (RFC 9110 §9.2.2), so
+    /// that a client may repeat it after a connection failed without an answer.
+    pub fn is_idempotent(&self) -> bool {
+        matches!(
+            self,
+            Method::Get
+                | Method::Head
+                | Method::Options
+                | Method::Trace
+                | Method::Put
+                | Method::Delete
+        )
+    }
+
     /// The method's token as sent on the wire.
     pub fn as_str(&self) -> &str {
         match self {

@@ -5,7 +5,8 @@ use crate::plain::{self, respond};
 use crate::start_proxy;
 use crate::streaming::{connect, read_response};
 use std::io::Write;
-use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// Requests sent over each client connection.
 const REQUESTS: usize = 40;
@@ -39,5 +40,58 @@ fn sequential_requests_share_one_pooled_upstream_connection() {
         1,
         "{} sequential requests should reuse one upstream connection",
         2 * REQUESTS
+    );
+}
+
+/// An upstream that answers `/warm`, and closes without answering the first request for `/drop`
+/// it sees (as an upstream that timed the pooled connection out, or crashed on the request);
+/// later ones are answered. Returns its address and how many `/drop` requests reached it.
+fn dropping_upstream() -> (std::net::SocketAddr, Arc<AtomicUsize>) {
+    let drops = Arc::new(AtomicUsize::new(0));
+    let seen = drops.clone();
+    let upstream = plain::serve_at("127.0.0.1:0".parse().unwrap(), move |head, _, stream| {
+        if head.path == "/drop" && seen.fetch_add(1, Ordering::SeqCst) == 0 {
+            return false;
+        }
+        respond(stream, &head.path)
+    });
+    (upstream.addr, drops)
+}
+
+/// Sends `method path` (no body) over `stream` and reads the answer.
+fn exchange(stream: &mut std::net::TcpStream, method: &str, path: &str) -> u16 {
+    let request =
+        format!("{method} {path} HTTP/1.1\r\nHost: app.local\r\nContent-Length: 0\r\n\r\n");
+    stream.write_all(request.as_bytes()).unwrap();
+    read_response(stream).status
+}
+
+#[test]
+fn a_get_broken_on_a_pooled_connection_is_repeated_on_a_fresh_one() {
+    let (upstream, drops) = dropping_upstream();
+    let proxy = start_proxy(&format!(
+        "host \"*\" {{\n    proxy_pass http://{upstream};\n}}\n"
+    ));
+    let mut stream = connect(proxy.addr);
+    assert_eq!(exchange(&mut stream, "GET", "/warm"), 200);
+    assert_eq!(exchange(&mut stream, "GET", "/drop"), 200);
+    assert_eq!(drops.load(Ordering::SeqCst), 2, "sent, dropped, sent again");
+}
+
+/// Regression: a POST whose pooled connection closed before any answer was sent again, though
+/// the upstream may already have acted on it.
+#[test]
+fn a_post_broken_on_a_pooled_connection_is_not_repeated() {
+    let (upstream, drops) = dropping_upstream();
+    let proxy = start_proxy(&format!(
+        "host \"*\" {{\n    proxy_pass http://{upstream};\n}}\n"
+    ));
+    let mut stream = connect(proxy.addr);
+    assert_eq!(exchange(&mut stream, "GET", "/warm"), 200);
+    assert_eq!(exchange(&mut stream, "POST", "/drop"), 502);
+    assert_eq!(
+        drops.load(Ordering::SeqCst),
+        1,
+        "the POST reached the upstream once"
     );
 }

@@ -482,8 +482,11 @@ impl ClientConn {
         let untouched = !ex.body_sent && matches!(ex.response, ResponseBody::AwaitingHead);
         let authority = self.shared.config.hosts[ex.block].upstreams[ex.target.backend].authority();
         match failure {
-            Failure::Stale if untouched => {
-                // A pooled connection the upstream had closed: the same upstream, fresh.
+            Failure::Vanished if untouched => self.restart(cx, None),
+            Failure::Stale if untouched && ex.method.is_idempotent() => {
+                // A pooled connection the upstream had closed: the same upstream, fresh. Only
+                // for a method that may be repeated: the upstream may have acted on a POST before
+                // the connection broke (nginx and Go's client draw the same line).
                 self.restart(cx, None);
             }
             Failure::Connect if untouched && !ex.retried => {
@@ -503,7 +506,7 @@ impl ClientConn {
                     }
                 }
             }
-            Failure::Connect | Failure::Stale | Failure::Broken => {
+            Failure::Connect | Failure::Vanished | Failure::Stale | Failure::Broken => {
                 let body = format!("Bad Gateway: upstream {authority} failed to answer\n");
                 self.fail_exchange(cx, Status::BAD_GATEWAY, body);
             }

@@ -147,7 +147,10 @@ pub(crate) enum ClientMsg {
 pub(crate) enum Failure {
     /// The TCP connect failed: nothing was sent.
     Connect,
-    /// A reused pooled connection closed before answering anything.
+    /// A pooled connection closed before the request was written to it: nothing was sent.
+    Vanished,
+    /// A reused pooled connection closed before answering anything; the request may have
+    /// reached the upstream.
     Stale,
     /// The connection broke, or the answer was not valid HTTP.
     Broken,

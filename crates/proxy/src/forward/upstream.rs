@@ -398,7 +398,7 @@ impl Protocol for UpstreamConn {
             // Taken from the pool, but closed before the attach arrived.
             let msg = ToClient {
                 seq: claim.seq,
-                msg: ClientMsg::Failed(Failure::Stale),
+                msg: ClientMsg::Failed(Failure::Vanished),
             };
             shared.handle.send(claim.client, Box::new(msg));
         }
