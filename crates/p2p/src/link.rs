@@ -75,6 +75,25 @@ pub enum CloseReason {
     Shutdown,
 }
 
+impl CloseReason {
+    /// Whether the other end misbehaved (or is broken), so the close is logged as a warning;
+    /// the ordinary ends of a link (duplicate, `bye`, shutdown, a dropped connection) are not.
+    pub fn is_fault(&self) -> bool {
+        match self {
+            CloseReason::SelfLink
+            | CloseReason::Version { .. }
+            | CloseReason::Timeout
+            | CloseReason::HandshakeTimeout
+            | CloseReason::Protocol(_)
+            | CloseReason::Frame(_) => true,
+            CloseReason::Duplicate
+            | CloseReason::Bye(_)
+            | CloseReason::Disconnected
+            | CloseReason::Shutdown => false,
+        }
+    }
+}
+
 impl fmt::Display for CloseReason {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {

@@ -402,7 +402,6 @@ impl NodeState {
 
     /// The link's bytes were not a frame: it closes (SPEC §6).
     pub fn on_link_error(&mut self, link: LinkId, error: FrameError) -> Vec<Action> {
-        log::warn!("link {link:?}: {error}");
         self.close_link(link, CloseReason::Frame(error))
     }
 
@@ -532,7 +531,13 @@ impl NodeState {
             match action {
                 link::Action::Send(frame) => out.push(Action::Send(link, frame)),
                 link::Action::Close(reason) => {
-                    log::info!("link {link:?} closing: {reason}");
+                    // The one line that says why this link closes (SPEC §6 "a logged reason").
+                    let addr = self.links.get(&link).map_or("", |s| s.addr.as_str());
+                    if reason.is_fault() {
+                        log::warn!("link {link:?} with {addr} closing: {reason}");
+                    } else {
+                        log::info!("link {link:?} with {addr} closing: {reason}");
+                    }
                     self.detach(link, &reason);
                     out.push(Action::Close(link, reason));
                 }

@@ -1,15 +1,16 @@
-//! Hostile peers over raw TCP: each misbehaviour closes only its own link, and the peer keeps
-//! serving its real links and its API. Also a torn last line in messages.jsonl.
+//! Hostile peers over raw TCP: each misbehaviour closes only its own link with one logged
+//! reason, and the peer keeps serving its real links and its API. Also a torn last line in
+//! messages.jsonl.
 
 use std::io::Write;
-use std::net::SocketAddr;
+use std::net::{Shutdown, SocketAddr};
 use std::time::{Duration, Instant};
 
 use http_core::Method;
 use serde_json::json;
 
 use crate::{
-    call, closed_by_peer, hello, linked, peer, raw_link, read_until, tempdir, texts, wait_for,
+    call, closed_by_peer, hello, linked, logs, peer, raw_link, read_until, tempdir, texts, wait_for,
 };
 
 const WAIT: Duration = Duration::from_secs(10);
@@ -32,8 +33,27 @@ fn still_serving(a: SocketAddr, b: SocketAddr, n: usize) {
     assert_eq!(body["name"], "alice");
 }
 
+/// The warnings that name the attacker's address `from`: exactly one, saying one of `why`.
+/// Called after [`still_serving`], so a second line would have had time to show up.
+fn one_reason_logged(from: SocketAddr, why: &[&str]) {
+    let addr = from.to_string();
+    let warnings = || logs::lines(|l| l.starts_with("WARN ") && logs::names(l, &addr));
+    wait_for("the reason in the log", WAIT, || !warnings().is_empty());
+    let got = warnings();
+    assert_eq!(
+        got.len(),
+        1,
+        "one reason line for the link from {addr}: {got:#?}"
+    );
+    assert!(
+        why.iter().any(|w| got[0].contains(w)),
+        "{got:?} should say {why:?}"
+    );
+}
+
 #[test]
 fn each_attack_closes_only_its_link() {
+    logs::capture();
     let dir = tempdir("hostile");
     let a = peer("alice", None, &dir);
     let b = peer("bob", None, &dir);
@@ -43,12 +63,15 @@ fn each_attack_closes_only_its_link() {
 
     // 1. Garbage right after the upgrade.
     let mut s = raw_link(addr);
+    let from = s.local_addr().unwrap();
     s.write_all(b"this is not json at all\n").unwrap();
     assert!(closed_by_peer(&mut s, WAIT), "garbage must close the link");
     still_serving(addr, baddr, 1);
+    one_reason_logged(from, &["malformed frame"]);
 
     // 2. A 1 MiB frame: cut off at 64 KiB, without buffering the rest.
     let mut s = raw_link(addr);
+    let from = s.local_addr().unwrap();
     s.write_all(hello("big:1", &["general"]).as_bytes())
         .unwrap();
     read_until(&mut s, b"hello-ack", WAIT);
@@ -59,18 +82,22 @@ fn each_attack_closes_only_its_link() {
         "an oversized frame must close the link"
     );
     still_serving(addr, baddr, 2);
+    one_reason_logged(from, &["frame longer than 65536 bytes"]);
 
     // 3. A hello claiming alice's own id.
     let mut s = raw_link(addr);
+    let from = s.local_addr().unwrap();
     s.write_all(hello(a.node.peer_id(), &["general"]).as_bytes())
         .unwrap();
     let answer = read_until(&mut s, b"\n", WAIT);
     assert!(!answer.contains("hello-ack"), "{answer}");
     assert!(closed_by_peer(&mut s, WAIT), "a link to oneself must close");
     still_serving(addr, baddr, 3);
+    one_reason_logged(from, &["link to self"]);
 
     // 4. A flood of frames from a peer that never reads what it is sent.
     let mut s = raw_link(addr);
+    let from = s.local_addr().unwrap();
     s.write_all(hello("flood:1", &["general"]).as_bytes())
         .unwrap();
     let chunk = "{\"type\":\"ping\",\"token\":1}\n".repeat(2000);
@@ -81,22 +108,35 @@ fn each_attack_closes_only_its_link() {
     assert!(closed_by_peer(&mut s, WAIT));
     wait_for("the flood link gone", WAIT, || !a.node.is_linked("flood:1"));
     still_serving(addr, baddr, 4);
+    // Whichever defence fires first: the frame count, or the pongs it never reads.
+    one_reason_logged(from, &["frame flood", "does not read its frames"]);
 
-    // 5. A link dropped in the middle of a frame.
+    // 5. A link dropped in the middle of a frame. Half-closed rather than dropped with unread
+    // input, which would reset it and could discard the partial frame before alice reads it.
     let mut s = raw_link(addr);
+    let from = s.local_addr().unwrap();
     s.write_all(hello("mid:1", &["general"]).as_bytes())
         .unwrap();
     read_until(&mut s, b"hello-ack", WAIT);
     wait_for("the half-frame peer linked", WAIT, || {
         a.node.is_linked("mid:1")
     });
-    s.write_all(b"{\"type\":\"msg\",\"id\":\"mid:1/gen")
-        .unwrap();
+    let partial = b"{\"type\":\"msg\",\"id\":\"mid:1/gen";
+    s.write_all(partial).unwrap();
+    s.shutdown(Shutdown::Write).unwrap();
+    assert!(closed_by_peer(&mut s, WAIT), "alice closes her end");
     drop(s);
     wait_for("the dropped link forgotten", WAIT, || {
         !a.node.is_linked("mid:1")
     });
     still_serving(addr, baddr, 5);
+    one_reason_logged(
+        from,
+        &[&format!(
+            "dropped mid-frame: peer closed the connection, {} bytes of an unfinished frame",
+            partial.len()
+        )],
+    );
 
     assert_eq!(linked(addr), [b.node.peer_id().to_string()]);
     drop((a, b));

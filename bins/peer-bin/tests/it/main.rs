@@ -5,6 +5,7 @@
 mod api;
 mod browser;
 mod hostile;
+mod logs;
 mod mesh;
 
 use std::io::{Read, Write};

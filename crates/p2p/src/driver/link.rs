@@ -57,6 +57,11 @@ pub struct LinkConn {
     decoder: FrameDecoder,
     window_start: Option<Instant>,
     frames_in_window: u32,
+    /// Bytes of an unfinished frame held after the last read: a link that drops with some
+    /// is logged as dropped mid-frame.
+    partial: usize,
+    /// The end of the link has been logged.
+    end_logged: bool,
 }
 
 impl LinkConn {
@@ -72,6 +77,8 @@ impl LinkConn {
             decoder: FrameDecoder::default(),
             window_start: None,
             frames_in_window: 0,
+            partial: 0,
+            end_logged: false,
         }
     }
 
@@ -87,6 +94,8 @@ impl LinkConn {
             decoder: FrameDecoder::default(),
             window_start: None,
             frames_in_window: 0,
+            partial: 0,
+            end_logged: false,
         }
     }
 
@@ -150,26 +159,28 @@ impl LinkConn {
         loop {
             if cx.is_closing() {
                 cx.input().clear();
+                self.partial = 0;
                 return;
             }
             let decoded = self.decoder.decode(cx.input());
             let actions = match decoded {
                 Ok(Some(frame)) => {
                     if self.flooding(cx.now()) {
-                        log::warn!(
-                            "link {link:?} from {}: more than {MAX_FRAMES_PER_WINDOW} frames in {FLOOD_WINDOW:?}",
-                            self.addr_text()
-                        );
                         cx.input().clear();
-                        core.state
-                            .close_link(link, CloseReason::Protocol("frame flood".to_string()))
+                        let why = format!(
+                            "frame flood (more than {MAX_FRAMES_PER_WINDOW} frames in {FLOOD_WINDOW:?})"
+                        );
+                        core.state.close_link(link, CloseReason::Protocol(why))
                     } else {
                         core.state.on_frame(link, frame, now_ms())
                     }
                 }
-                Ok(None) => return,
+                Ok(None) => {
+                    self.partial = cx.input().len();
+                    return;
+                }
+                // The node logs the reason as it closes the link.
                 Err(e) => {
-                    log::warn!("link {link:?} from {}: {e}", self.addr_text());
                     cx.input().clear();
                     core.state.on_link_error(link, e)
                 }
@@ -177,13 +188,33 @@ impl LinkConn {
             core.apply(actions, &mut Out::Cx(cx));
             if cx.pending_output() > MAX_LINK_OUTPUT {
                 log::warn!(
-                    "link {link:?} to {}: peer does not read its frames; dropped",
+                    "link {link:?} with {}: peer does not read its frames; dropped",
                     self.addr_text()
                 );
                 self.phase = Phase::Done;
                 cx.abort();
                 return;
             }
+        }
+    }
+
+    /// Logs how a framed link ended from the other side, once: a warning naming the bytes of
+    /// the unfinished frame if it dropped mid-frame, else a debug line (a peer may just go).
+    fn log_end(&mut self, how: &str) {
+        let Phase::Framed(link) = self.phase else {
+            return;
+        };
+        if std::mem::replace(&mut self.end_logged, true) {
+            return;
+        }
+        let addr = self.addr_text();
+        if self.partial > 0 {
+            log::warn!(
+                "link {link:?} with {addr} dropped mid-frame: {how}, {} bytes of an unfinished frame discarded",
+                self.partial
+            );
+        } else {
+            log::debug!("link {link:?} with {addr}: {how}");
         }
     }
 
@@ -227,9 +258,7 @@ impl Protocol for LinkConn {
     }
 
     fn on_eof(&mut self, cx: &mut Cx<'_>) {
-        if let Phase::Framed(link) = self.phase {
-            log::debug!("link {link:?} to {}: peer closed", self.addr_text());
-        }
+        self.log_end("peer closed the connection");
         cx.close();
     }
 
@@ -251,8 +280,9 @@ impl Protocol for LinkConn {
         match *cmd {
             LinkCmd::Write(bytes) => {
                 if cx.pending_output() + bytes.len() > MAX_LINK_OUTPUT {
+                    let link = self.link.map(|l| format!("{l:?} ")).unwrap_or_default();
                     log::warn!(
-                        "link to {}: peer does not read its frames; dropped",
+                        "link {link}with {}: peer does not read its frames; dropped",
                         self.addr_text()
                     );
                     self.phase = Phase::Done;
@@ -279,6 +309,11 @@ impl Protocol for LinkConn {
     }
 
     fn on_close(&mut self, reason: ConnClose) {
+        match &reason {
+            ConnClose::Remote => self.log_end("connection reset by the peer"),
+            ConnClose::Io(e) => self.log_end(&format!("connection failed: {e}")),
+            ConnClose::Local | ConnClose::ConnectFailed(_) | ConnClose::Shutdown => {}
+        }
         let mut core = lock(&self.shared);
         if let Some(target) = &self.target {
             core.dialing.remove(target);
