@@ -7,6 +7,7 @@ mod browser;
 mod hostile;
 mod logs;
 mod mesh;
+mod tracker_client;
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
