@@ -4,6 +4,7 @@
 
 mod api;
 mod browser;
+mod daemon;
 mod hostile;
 mod logs;
 mod mesh;

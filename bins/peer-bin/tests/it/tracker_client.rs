@@ -35,7 +35,11 @@ fn exit_removes_the_peer_from_the_tracker_at_once() {
     // shutdown() returns once the loop has finished, and the agent finishes only when the
     // tracker has answered the /remove: the list is already short, with no waiting.
     a.shutdown().unwrap();
-    assert_eq!(listed(t.addr), [bob.clone()], "{alice} still listed");
+    assert_eq!(
+        listed(t.addr),
+        std::slice::from_ref(&bob),
+        "{alice} still listed"
+    );
     let (_, channels) = call(t.addr, Method::Get, "/channels", None);
     assert_eq!(
         channels[0]["members"],
@@ -62,7 +66,7 @@ fn heartbeat_404_makes_the_peer_register_again_by_itself() {
 
     // The tracker forgets every peer, as if their TTL had passed; it stays up.
     let forgotten = t.tracker.with(|reg, now| reg.sweep(now + 3_600_000));
-    assert_eq!(forgotten, [alice.clone()]);
+    assert_eq!(forgotten, std::slice::from_ref(&alice));
     let forgot_at = Instant::now();
     assert!(listed(t.addr).is_empty());
 

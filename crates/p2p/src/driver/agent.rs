@@ -504,12 +504,9 @@ impl Protocol for Agent {
 
     fn on_shutdown(&mut self, cx: &mut Cx<'_>) {
         self.leaving = true;
-        {
-            let shared = self.shared.clone();
-            let mut core = lock(&shared);
-            let actions = core.state.shutdown();
-            core.apply(actions, &mut Out::Cx(cx));
-        }
+        // The links are not closed from here: each gets its own `on_shutdown` and writes its
+        // `bye` straight into its buffer. A bye sent from here would arrive as a message after
+        // that link had already closed, and be dropped.
         match self.token.take() {
             Some(token) if self.tracker.is_some() => {
                 let (peer_id, _) = self.ids();
