@@ -163,6 +163,150 @@ fn events_stream_messages_and_peers() {
     assert!(got.contains("event: message"), "{got}");
     let unread = read_until(&mut s, b"event: unread", WAIT);
     assert!(unread.contains("event: unread"), "{unread}");
+
+    // Bob leaves: a peer-down event naming him and why.
+    let bob = b.node.peer_id().to_string();
+    b.shutdown().unwrap();
+    let down = read_until(&mut s, b"\"state\":\"down\"", WAIT);
+    let event = down.rsplit("event: ").next().unwrap_or_default();
+    assert!(event.starts_with("peer\n"), "{down}");
+    assert!(event.contains(&format!("\"peer_id\":\"{bob}\"")), "{event}");
+    assert!(event.contains("shutting down"), "{event}");
+    drop(a);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn connect_peer_peers_paging_direct_and_allow() {
+    let dir = tempdir("api-paths");
+    let a = peer("alice", None, &dir);
+    let b = peer("bob", None, &dir);
+    let (alice, bob) = (a.node.peer_id().to_string(), b.node.peer_id().to_string());
+
+    // Bob asks alice to connect (course endpoint, no session): she answers who she is and
+    // dials him back.
+    let ask = json!({"peer_id": bob, "name": "bob", "ip": "127.0.0.1", "port": b.addr().port()});
+    let (status, body) = call_with(a.addr(), Method::Post, "/connect-peer", Some(ask), &[]);
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        body,
+        json!({"status": "ok", "peer_id": alice, "name": "alice"})
+    );
+    wait_for("alice dialled bob back", WAIT, || {
+        a.node.is_linked(&bob) && b.node.is_linked(&alice)
+    });
+    for bad in [
+        json!({"peer_id": "x", "name": "x", "ip": "not-an-ip", "port": 5}),
+        json!({"peer_id": "x", "name": "x", "ip": "127.0.0.1", "port": 0}),
+    ] {
+        let (status, body) = call_with(a.addr(), Method::Post, "/connect-peer", Some(bad), &[]);
+        assert_eq!(status, 400, "{body}");
+        assert!(body["error"].is_string(), "{body}");
+    }
+
+    // /api/peers: id, name and address of each linked peer. Alice dialled bob, so she has his
+    // listening address; he sees her connection's source address.
+    let (status, peers) = call(a.addr(), Method::Get, "/api/peers", None);
+    assert_eq!(status, 200);
+    assert_eq!(peers.as_array().unwrap().len(), 1, "{peers}");
+    assert_eq!(peers[0]["peer_id"], bob);
+    assert_eq!(peers[0]["name"], "bob");
+    assert_eq!(peers[0]["addr"], b.addr().to_string());
+    let (_, peers) = call(b.addr(), Method::Get, "/api/peers", None);
+    assert_eq!(
+        (&peers[0]["peer_id"], &peers[0]["name"]),
+        (&json!(alice), &json!("alice"))
+    );
+    let seen: std::net::SocketAddr = peers[0]["addr"].as_str().unwrap().parse().unwrap();
+    assert_eq!(seen.ip(), a.addr().ip());
+
+    // ?before= pages backwards through a channel.
+    for i in 0..5 {
+        let (status, _) = call(
+            a.addr(),
+            Method::Post,
+            "/api/channels/general/messages",
+            Some(json!({"text": format!("m{i}")})),
+        );
+        assert_eq!(status, 201);
+    }
+    let page = |target: String| -> Vec<(String, String)> {
+        let (status, body) = call(a.addr(), Method::Get, &target, None);
+        assert_eq!(status, 200, "{body}");
+        body.as_array()
+            .unwrap()
+            .iter()
+            .map(|m| {
+                (
+                    m["id"].as_str().unwrap().to_string(),
+                    m["text"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect()
+    };
+    let texts_of = |p: &[(String, String)]| p.iter().map(|(_, t)| t.clone()).collect::<Vec<_>>();
+    let last = page("/api/channels/general/messages?limit=2".to_string());
+    assert_eq!(texts_of(&last), ["m3", "m4"]);
+    let before = page(format!(
+        "/api/channels/general/messages?limit=2&before={}",
+        last[0].0
+    ));
+    assert_eq!(texts_of(&before), ["m1", "m2"]);
+    let first = page(format!(
+        "/api/channels/general/messages?limit=10&before={}",
+        before[0].0
+    ));
+    assert_eq!(texts_of(&first), ["m0"]);
+    let none = page(format!(
+        "/api/channels/general/messages?before={}",
+        first[0].0
+    ));
+    assert!(none.is_empty(), "{none:?}");
+
+    // GET /api/direct/:peer shows the conversation with that peer, on both sides.
+    let (status, _) = call(
+        a.addr(),
+        Method::Post,
+        &format!("/api/direct/{bob}"),
+        Some(json!({"text": "psst"})),
+    );
+    assert_eq!(status, 201);
+    wait_for("the direct message at bob", WAIT, || {
+        let (_, dms) = call(b.addr(), Method::Get, &format!("/api/direct/{alice}"), None);
+        dms.as_array().is_some_and(|d| d.len() == 1)
+    });
+    for (at, other) in [(a.addr(), &bob), (b.addr(), &alice)] {
+        let (status, dms) = call(at, Method::Get, &format!("/api/direct/{other}"), None);
+        assert_eq!(status, 200);
+        assert_eq!(dms.as_array().unwrap().len(), 1, "{dms}");
+        assert_eq!(
+            (&dms[0]["text"], &dms[0]["from"]),
+            (&json!("psst"), &json!(alice))
+        );
+    }
+
+    // A message cannot change: PUT and DELETE answer 405 and say what is allowed.
+    let id = last[1].0.replace('/', "%2F");
+    for method in [Method::Put, Method::Delete] {
+        let mut req =
+            http_core::Request::new(method, format!("/api/channels/general/messages/{id}"));
+        req.head
+            .headers
+            .insert("Authorization", format!("Bearer {}", crate::TOKEN));
+        let response = reactor::client::blocking_request(a.addr(), &req, WAIT).unwrap();
+        assert_eq!(response.status.code(), 405);
+        let allow = response
+            .headers
+            .get_str("allow")
+            .unwrap_or_default()
+            .to_string();
+        let allowed: Vec<&str> = allow.split(',').map(str::trim).collect();
+        assert!(allowed.contains(&"GET"), "Allow: {allow}");
+        assert!(
+            !allowed.contains(&"PUT") && !allowed.contains(&"DELETE"),
+            "Allow: {allow}"
+        );
+    }
     drop((a, b));
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -55,6 +55,14 @@ fn mesh_order_direct_tracker_outage_and_restart() {
         });
     }
     let order = texts(a.addr(), "general");
+    // Each message once: the 15 texts are exactly the 15 posted, none twice.
+    let mut got = order.clone();
+    got.sort();
+    let mut expected: Vec<String> = (0..5)
+        .flat_map(|round| ["alice", "bob", "carol"].map(|name| format!("{name}: m{round}")))
+        .collect();
+    expected.sort();
+    assert_eq!(got, expected);
     assert_eq!(texts(b.addr(), "general"), order);
     assert_eq!(texts(c.addr(), "general"), order);
 
