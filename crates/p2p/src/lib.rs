@@ -11,6 +11,7 @@
 //! - [`store`]: the append-only `messages.jsonl` format and its file;
 //! - [`link`]: the state machine of one link (handshake, keep-alive, duplicate rule, `bye`);
 //! - [`node`]: [`NodeState`], one peer's channels, links and histories;
+//! - [`tracker_client`]: when to register, heartbeat, register again and retry the tracker;
 //! - [`error`]: the error type, [`Error`];
 //! - [`driver`]: the I/O around it on the reactor — link connections, the tracker client, and
 //!   [`Node`], the handle on a running peer ([`start`], [`spawn`]);
@@ -34,6 +35,7 @@ pub mod message;
 pub mod node;
 pub mod sse;
 pub mod store;
+pub mod tracker_client;
 
 pub use driver::{Config, Node, Running, spawn, start};
 pub use error::Error;

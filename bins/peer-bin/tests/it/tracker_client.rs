@@ -30,7 +30,12 @@ fn exit_removes_the_peer_from_the_tracker_at_once() {
     let a = peer("alice", Some(t.addr), &dir);
     let b = peer("bob", Some(t.addr), &dir);
     let (alice, bob) = (a.node.peer_id().to_string(), b.node.peer_id().to_string());
-    wait_for("both registered", WAIT, || listed(t.addr).len() == 2);
+    // Registered on both sides: the tracker lists them and they hold their tokens.
+    wait_for("both registered", WAIT, || {
+        listed(t.addr).len() == 2
+            && a.node.tracker_status().registered
+            && b.node.tracker_status().registered
+    });
 
     // shutdown() returns once the loop has finished, and the agent finishes only when the
     // tracker has answered the /remove: the list is already short, with no waiting.

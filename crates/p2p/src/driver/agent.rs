@@ -4,8 +4,9 @@
 //! interval the tracker advertises and refresh the member lists after each heartbeat (so the
 //! access control of key channels follows the tracker, and new members get dialled). A 404 on
 //! heartbeat, or the tracker answering again after being unreachable, means register and
-//! re-join; while it is unreachable the agent retries at the heartbeat interval. Every request
-//! goes through [`reactor::client::start`], so nothing here waits on the network.
+//! re-join; while it is unreachable the agent retries at the heartbeat interval. Those decisions
+//! are [`TrackerClient`]'s (pure, unit-tested); the agent carries out its [`Step`]s. Every
+//! request goes through [`reactor::client::start`], so nothing here waits on the network.
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::{IpAddr, SocketAddr};
@@ -17,10 +18,11 @@ use reactor::client::{ClientReply, ClientResponse};
 use reactor::{Cx, Message, Protocol};
 
 use super::link::LinkConn;
-use super::tracker::{self, DEFAULT_INTERVAL, REQUEST_TIMEOUT};
+use super::tracker::{self, REQUEST_TIMEOUT};
 use super::{AgentCmd, Core, JoinError, JoinReply, Out, lock, now_ms};
 use crate::message::validate_channel;
 use crate::node::ChannelPolicy;
+use crate::tracker_client::{Step, TrackerClient};
 
 /// How often link timers (pings, dead links, handshakes) are checked.
 pub const TICK: Duration = Duration::from_secs(1);
@@ -50,10 +52,8 @@ pub struct Agent {
     any_ip: bool,
     /// Channels we mean to be in, with their keys: re-joined after every registration.
     wanted: BTreeMap<String, Option<String>>,
-    token: Option<String>,
-    interval: Duration,
-    registering: bool,
-    next_beat: Option<Instant>,
+    /// When to register, heartbeat and retry.
+    client: TrackerClient,
     next_tick: Option<Instant>,
     last_refresh: Option<Instant>,
     /// A refresh asked for too soon after the last one, done when the gap has passed.
@@ -81,10 +81,7 @@ impl Agent {
             me,
             any_ip,
             wanted: channels.into_iter().collect(),
-            token: None,
-            interval: DEFAULT_INTERVAL,
-            registering: false,
-            next_beat: None,
+            client: TrackerClient::default(),
             next_tick: None,
             last_refresh: None,
             refresh_at: None,
@@ -118,34 +115,28 @@ impl Agent {
         if self.leaving {
             return;
         }
-        let next = [self.next_tick, self.next_beat, self.refresh_at]
+        let next = [self.next_tick, self.client.next_beat(), self.refresh_at]
             .into_iter()
             .flatten()
             .min();
         cx.set_deadline(next);
     }
 
-    fn register(&mut self, cx: &mut Cx<'_>) {
-        if self.registering || self.tracker.is_none() {
-            return;
-        }
-        self.registering = true;
-        let (peer_id, name) = self.ids();
-        let ip: Option<IpAddr> = (!self.any_ip).then_some(self.me.ip());
-        let req = tracker::register(&peer_id, &name, ip, self.me.port());
-        self.request(cx, req, Pending::Register);
-    }
-
-    fn beat(&mut self, cx: &mut Cx<'_>) {
-        self.next_beat = Some(cx.now() + self.interval);
-        let reachable = lock(&self.shared).tracker.reachable;
-        match &self.token {
-            Some(token) if reachable => {
+    /// Carries out what the tracker client decided.
+    fn step(&mut self, cx: &mut Cx<'_>, step: Step) {
+        match step {
+            Step::Register => {
+                let (peer_id, name) = self.ids();
+                let ip: Option<IpAddr> = (!self.any_ip).then_some(self.me.ip());
+                let req = tracker::register(&peer_id, &name, ip, self.me.port());
+                self.request(cx, req, Pending::Register);
+            }
+            Step::Heartbeat(token) => {
                 let (peer_id, _) = self.ids();
-                let req = tracker::heartbeat(&peer_id, token);
+                let req = tracker::heartbeat(&peer_id, &token);
                 self.request(cx, req, Pending::Heartbeat);
             }
-            _ => self.register(cx),
+            Step::Wait => {}
         }
     }
 
@@ -159,14 +150,15 @@ impl Agent {
     }
 
     fn set_reachable(&mut self, reachable: bool) {
+        let changed = self.client.set_reachable(reachable);
         let mut core = lock(&self.shared);
-        if core.tracker.reachable != reachable {
+        if changed {
             if reachable {
                 log::info!("tracker reachable again");
             } else {
                 log::warn!(
                     "tracker unreachable; links keep working, retrying every {:?}",
-                    self.interval
+                    self.client.interval()
                 );
             }
         }
@@ -202,9 +194,6 @@ impl Agent {
         pending: Pending,
         result: Result<ClientResponse, String>,
     ) {
-        if let Pending::Register = pending {
-            self.registering = false;
-        }
         if self.leaving && !matches!(pending, Pending::Remove) {
             return;
         }
@@ -231,9 +220,13 @@ impl Agent {
         match pending {
             Pending::Register if status == Status::OK => match tracker::parse_registered(body) {
                 Ok(reg) => self.registered(cx, reg),
-                Err(e) => log::warn!("tracker: unreadable registration answer: {e}"),
+                Err(e) => {
+                    self.client.registration_failed();
+                    log::warn!("tracker: unreadable registration answer: {e}");
+                }
             },
             Pending::Register => {
+                self.client.registration_failed();
                 log::warn!(
                     "tracker refused registration ({}): {}",
                     status.code(),
@@ -249,9 +242,9 @@ impl Agent {
             Pending::Heartbeat if status == Status::OK => self.refresh(cx),
             Pending::Heartbeat => {
                 log::info!("tracker forgot us ({}): registering again", status.code());
-                self.token = None;
                 lock(&self.shared).tracker.registered = false;
-                self.register(cx);
+                let step = self.client.forgotten();
+                self.step(cx, step);
             }
             Pending::List(channel) if status == Status::OK => match tracker::parse_list(body) {
                 Ok(listed) => self.listed(cx, &channel, listed),
@@ -276,15 +269,13 @@ impl Agent {
             reg.peer_id,
             reg.interval
         );
-        self.interval = reg.interval;
-        self.token = Some(reg.token);
+        self.client.registered(cx.now(), reg.token, reg.interval);
         {
             let mut core = lock(&self.shared);
             core.tracker.registered = true;
             core.tracker.registrations += 1;
             core.tracker.heartbeat_interval_s = reg.interval.as_secs();
         }
-        self.next_beat = Some(cx.now() + self.interval);
         let wanted: Vec<(String, Option<String>)> = self
             .wanted
             .iter()
@@ -305,7 +296,7 @@ impl Agent {
         key: Option<String>,
         reply: Option<JoinReply>,
     ) {
-        let Some(token) = self.token.clone() else {
+        let Some(token) = self.client.token().map(str::to_string) else {
             // Not registered yet (or again): the join goes out with the next registration.
             if let Some(reply) = reply {
                 self.queued.push((channel, key, reply));
@@ -338,8 +329,8 @@ impl Agent {
             let message = tracker::error_message(body);
             log::warn!("joining {channel} refused ({}): {message}", status.code());
             if status == Status::NOT_FOUND {
-                self.token = None;
-                self.register(cx);
+                let step = self.client.forgotten();
+                self.step(cx, step);
             } else if reply.is_none() {
                 self.wanted.remove(&channel);
             }
@@ -413,7 +404,7 @@ impl Agent {
             AgentCmd::Leave(channel) => {
                 self.wanted.remove(&channel);
                 lock(&self.shared).state.leave(&channel);
-                if let Some(token) = self.token.clone() {
+                if let Some(token) = self.client.token().map(str::to_string) {
                     let (peer_id, _) = self.ids();
                     let req = tracker::leave(&peer_id, &token, &channel);
                     self.request(cx, req, Pending::Leave);
@@ -430,7 +421,7 @@ impl Agent {
                 Some(at) if cx.now().duration_since(at) < MIN_REFRESH_GAP => {
                     self.refresh_at = Some(at + MIN_REFRESH_GAP);
                 }
-                _ if self.token.is_some() => self.refresh(cx),
+                _ if self.client.token().is_some() => self.refresh(cx),
                 _ => {}
             },
         }
@@ -441,8 +432,8 @@ impl Protocol for Agent {
     fn on_open(&mut self, cx: &mut Cx<'_>) {
         self.next_tick = Some(cx.now() + TICK);
         if self.tracker.is_some() {
-            self.next_beat = Some(cx.now() + self.interval);
-            self.register(cx);
+            let step = self.client.start(cx.now());
+            self.step(cx, step);
         } else {
             let wanted: Vec<(String, Option<String>)> = self
                 .wanted
@@ -472,12 +463,11 @@ impl Protocol for Agent {
             let actions = core.state.tick(now_ms());
             core.apply(actions, &mut Out::Cx(cx));
         }
-        if self.next_beat.is_some_and(|at| at <= now) {
-            self.beat(cx);
-        }
+        let step = self.client.on_timer(now);
+        self.step(cx, step);
         if self.refresh_at.is_some_and(|at| at <= now) {
             self.refresh_at = None;
-            if self.token.is_some() {
+            if self.client.token().is_some() {
                 self.refresh(cx);
             }
         }
@@ -507,7 +497,7 @@ impl Protocol for Agent {
         // The links are not closed from here: each gets its own `on_shutdown` and writes its
         // `bye` straight into its buffer. A bye sent from here would arrive as a message after
         // that link had already closed, and be dropped.
-        match self.token.take() {
+        match self.client.leave() {
             Some(token) if self.tracker.is_some() => {
                 let (peer_id, _) = self.ids();
                 let req = tracker::remove(&peer_id, &token);

@@ -10,8 +10,7 @@ use serde_json::{Value, json};
 
 /// How long one tracker request may take.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
-/// Heartbeat (and retry) interval until the tracker advertises one.
-pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(5);
+pub use crate::tracker_client::DEFAULT_INTERVAL;
 
 fn post(target: &str, body: &Value) -> Request {
     let mut req = Request::new(Method::Post, target);
