@@ -63,6 +63,8 @@ pub struct Agent {
     queued: Vec<(String, Option<String>, JoinReply)>,
     next_tag: u64,
     leaving: bool,
+    /// The tracker answered at least once: a later answer after an outage is news.
+    reached_before: bool,
 }
 
 impl Agent {
@@ -89,6 +91,7 @@ impl Agent {
             queued: Vec::new(),
             next_tag: 1,
             leaving: false,
+            reached_before: false,
         }
     }
 
@@ -153,8 +156,11 @@ impl Agent {
         let changed = self.client.set_reachable(reachable);
         let mut core = lock(&self.shared);
         if changed {
-            if reachable {
+            if reachable && self.reached_before {
                 log::info!("tracker reachable again");
+            } else if reachable {
+                log::info!("tracker reached");
+                self.reached_before = true;
             } else {
                 log::warn!(
                     "tracker unreachable; links keep working, retrying every {:?}",
