@@ -1,5 +1,8 @@
 //! tracker-bin's wiring: one reactor loop serving the tracker's HTTP API and sweep timer, with
-//! SIGINT/SIGTERM handled gracefully and the operator console on its own thread.
+//! SIGINT/SIGTERM handled gracefully, freed memory handed back to the system after a mass
+//! expiry ([`memory`]), and the operator console on its own thread.
+
+pub mod memory;
 
 use std::io::{self, IsTerminal};
 use std::net::SocketAddr;
@@ -11,8 +14,9 @@ use tracker::{Tracker, console, server};
 
 /// Default port of tracker-bin (SPEC §1).
 pub const DEFAULT_PORT: u16 = 8000;
-/// Default most peers held at once; beyond it registration answers 503.
-pub const DEFAULT_MAX_PEERS: usize = 1_000_000;
+/// Default most peers held at once; beyond it registration answers 503. The library's default,
+/// so the binary and an embedded tracker agree.
+pub const DEFAULT_MAX_PEERS: usize = tracker::limits::DEFAULT_MAX_PEERS;
 
 /// Everything the daemon needs.
 #[derive(Clone, Debug)]
@@ -51,7 +55,12 @@ pub fn tracker(config: &Config) -> Result<Tracker, String> {
 pub fn run(config: &Config, tracker: Tracker) -> io::Result<()> {
     let mut event_loop = EventLoop::new(http_core::limits::MAX_CONNECTIONS)?;
     event_loop.handle_signals()?;
-    let bound = server::serve_on(&mut event_loop, config.addr, &tracker)?;
+    let bound = server::serve_on(
+        &mut event_loop,
+        config.addr,
+        &tracker,
+        Some(memory::release),
+    )?;
     log::info!(
         "listening on http://{bound} (ttl {} s, at most {} peers)",
         config.ttl_s,

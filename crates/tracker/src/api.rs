@@ -18,6 +18,7 @@ use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
 use crate::error::TrackerError;
+use crate::expiry::Expired;
 use crate::registry::{
     Config, Credentials, HeartbeatBatch, ListQuery, RegisterParams, Registry, Stats, UpdateParams,
 };
@@ -80,9 +81,10 @@ impl Tracker {
         f(&mut self.lock(), now)
     }
 
-    /// Expires due peers now and returns their ids (the sweep timer calls this).
-    pub fn sweep(&self) -> Vec<String> {
-        self.with(|reg, now| reg.sweep(now))
+    /// Expires due peers now and answers how many, with the first few ids (the sweep timer
+    /// calls this).
+    pub fn sweep(&self) -> Expired {
+        self.with(|reg, now| reg.sweep_counted(now))
     }
 
     /// Counts, uptime and requests served.

@@ -52,15 +52,67 @@ impl ExpiryQueue {
     }
 }
 
+/// Ids an [`Expired`] keeps for the log; the rest of a mass expiry is only counted.
+pub const EXPIRED_IDS_KEPT: usize = 16;
+
+/// What one sweep expired: how many peers, and the ids of the first [`EXPIRED_IDS_KEPT`].
+///
+/// A sweep that expires 100,000 peers allocates no string for each of them: the count is what
+/// the log and the counters need, and a few ids say which peers went.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Expired {
+    /// Peers expired.
+    pub count: usize,
+    /// The ids of the first of them, in expiry order; all of them when `count` is at most
+    /// [`EXPIRED_IDS_KEPT`].
+    pub ids: Vec<String>,
+}
+
+impl Expired {
+    /// Whether nothing expired.
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+
+    /// Whether `ids` holds every expired id, not only the first few.
+    pub fn is_complete(&self) -> bool {
+        self.ids.len() == self.count
+    }
+}
+
 impl Registry {
-    /// Expires every peer whose deadline is at or before `now` and returns their ids.
+    /// Expires every peer whose deadline is at or before `now` and returns all their ids.
+    ///
+    /// For callers that want every id (tests, embedders); it allocates one string per expired
+    /// peer, so the timer uses [`Registry::sweep_counted`] instead. See
+    /// [`Registry::sweep_each`] for what expiry does and costs.
+    pub fn sweep(&mut self, now: u64) -> Vec<String> {
+        let mut ids = Vec::new();
+        self.sweep_each(now, |id| ids.push(id.to_owned()));
+        ids
+    }
+
+    /// Expires every peer whose deadline is at or before `now`; answers how many, with the
+    /// first [`EXPIRED_IDS_KEPT`] ids.
+    pub fn sweep_counted(&mut self, now: u64) -> Expired {
+        let mut ids = Vec::new();
+        let count = self.sweep_each(now, |id| {
+            if ids.len() < EXPIRED_IDS_KEPT {
+                ids.push(id.to_owned());
+            }
+        });
+        Expired { count, ids }
+    }
+
+    /// Expires every peer whose deadline is at or before `now`, calls `each` with every
+    /// expired id, and answers how many expired.
     ///
     /// Costs O(log n) per entry that has come due and nothing else: it never scans all peers.
     /// An expired peer leaves every channel (empty channels are dropped) and every file's holder
-    /// list (files left without holders are dropped). The HTTP layer should call this on a timer
-    /// so that expiry does not depend on traffic; every mutating operation also calls it first.
-    pub fn sweep(&mut self, now: u64) -> Vec<String> {
-        let mut expired = Vec::new();
+    /// list (files left without holders are dropped). The HTTP layer calls this on a timer so
+    /// that expiry does not depend on traffic; every mutating operation also calls it first.
+    pub fn sweep_each(&mut self, now: u64, mut each: impl FnMut(&str)) -> usize {
+        let mut count = 0;
         while let Some((due, id)) = self.expiry.pop_due(now) {
             let Some(peer) = self.peers.get_mut(&id) else {
                 continue;
@@ -76,19 +128,25 @@ impl Registry {
             }
             self.drop_peer(&id);
             self.counters.expirations += 1;
-            expired.push(id.to_string());
+            count += 1;
+            each(&id);
         }
-        if !expired.is_empty() {
+        if count > 0 {
             self.shrink();
         }
-        expired
+        count
     }
 
     /// [`Registry::sweep`] for the start of an operation, where the ids are only logged.
     pub(crate) fn expire(&mut self, now: u64) {
-        for id in self.sweep(now) {
-            log::debug!("expired {id}");
-        }
+        self.sweep_each(now, |id| log::debug!("expired {id}"));
+    }
+
+    /// Peers dropped (expired, removed, or replaced by a re-registration) since the last call,
+    /// which resets the count: freed memory worth handing back to the system, if the allocator
+    /// holds on to it (see [`crate::server::ReleaseMemory`]).
+    pub fn take_dropped(&mut self) -> u64 {
+        std::mem::take(&mut self.dropped)
     }
 
     /// Keeps the invariant after a peer's deadline changed: a deadline earlier than the indexed
@@ -112,6 +170,7 @@ impl Registry {
         let Some(peer) = self.peers.remove(peer_id) else {
             return;
         };
+        self.dropped += 1;
         for ch in &peer.channels {
             self.remove_member(peer_id, ch);
         }

@@ -36,6 +36,7 @@ mod tests;
 pub use api::{StatusView, Tracker};
 pub use channels::{ChannelView, JoinParams, Joined, LeaveParams, PolicyKind};
 pub use error::{Result, TrackerError};
+pub use expiry::{EXPIRED_IDS_KEPT, Expired};
 pub use files::{
     ChunkParams, ChunksAdded, FileSummary, FileView, HolderView, PeerFile, PublishParams,
     Published, file_id, file_id_of,

@@ -11,8 +11,11 @@ pub const DEFAULT_TTL_S: u32 = 90;
 pub const MIN_TTL_S: u32 = 1;
 /// Longest TTL a peer may ask for, in seconds; a dead peer lingers at most this long.
 pub const MAX_TTL_S: u32 = 3600;
-/// Peers held at once unless [`crate::Config::max_peers`] says otherwise; beyond it → 503.
-pub const DEFAULT_MAX_PEERS: usize = 250_000;
+/// Peers held at once unless [`crate::Config::max_peers`] (tracker-bin's `--max-peers`) says
+/// otherwise; beyond it → 503. At about 300 bytes per bare peer (`cargo xtask bench tracker`)
+/// a full tracker holds some 300 MiB, and at most a few KiB per peer with the largest names,
+/// meta and channel lists the limits here allow.
+pub const DEFAULT_MAX_PEERS: usize = 1_000_000;
 
 /// Longest peer id in bytes. Ids are `[A-Za-z0-9._:@\[\]-]` so that the default `ip:port` form
 /// (including `[v6]:port`) fits and an id can sit in a URL path.

@@ -60,6 +60,8 @@ pub struct Registry {
     pub(crate) files: BTreeMap<Arc<str>, FileEntry>,
     pub(crate) expiry: ExpiryQueue,
     pub(crate) counters: Stats,
+    /// Peers dropped since [`Registry::take_dropped`] last ran.
+    pub(crate) dropped: u64,
 }
 
 /// One registered peer. Kept small (no per-peer maps, boxed slices instead of vectors, no heap

@@ -1,25 +1,74 @@
 //! Wiring the tracker onto a reactor loop: the HTTP [`app`](crate::api::app) plus a socketless
-//! sweep agent that expires peers on a timer, so expiry never waits for traffic.
+//! sweep agent that expires peers on a timer, so expiry never waits for traffic, and hands the
+//! memory of dropped peers back to the system.
 
 use std::io;
 use std::net::SocketAddr;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use reactor::{Cx, EventLoop, Handle, LoopThread, Protocol};
 
 use crate::api::{Tracker, app};
+use crate::expiry::Expired;
 
 /// How often due peers are expired. A peer is gone from every answer at its deadline anyway
 /// (views skip expired peers); the sweep frees its memory and its channel and file entries.
 pub const SWEEP_INTERVAL: Duration = Duration::from_secs(1);
 
-/// Above this many expirations in one sweep, ids go to the debug log and info gets a count, so
-/// a mass expiry does not flood the log.
-const LOG_EACH_UP_TO: usize = 16;
+/// Peers dropped (expired or removed) before the sweep agent asks for freed memory back with
+/// its [`ReleaseMemory`]: about 100 KiB of records, so a quiet tracker never pays for a release
+/// and a mass expiry is followed by one within a [`SWEEP_INTERVAL`].
+pub const RELEASE_AFTER_DROPS: u64 = 1024;
 
-/// The agent that calls [`Tracker::sweep`] every [`SWEEP_INTERVAL`].
+/// Hands memory the process has freed back to the system and answers whether any came back.
+///
+/// For allocators that keep freed pages resident: glibc's malloc returns memory only from the
+/// top of its heap, and only above a threshold that rises as large tables are freed, so after
+/// 100,000 peers expire most of their memory would stay resident. This crate does no FFI; a
+/// binary that runs on glibc passes `malloc_trim` here (see tracker-bin).
+pub type ReleaseMemory = fn() -> bool;
+
+/// The agent that calls [`Tracker::sweep`] every [`SWEEP_INTERVAL`], and releases memory once
+/// enough peers have been dropped.
 struct Sweeper {
     tracker: Tracker,
+    release: Option<ReleaseMemory>,
+    /// Peers dropped since the last release.
+    dropped: u64,
+}
+
+impl Sweeper {
+    fn log(expired: &Expired) {
+        if expired.is_complete() {
+            for id in &expired.ids {
+                log::info!("peer {id} expired");
+            }
+        } else {
+            log::info!(
+                "{} peers expired, among them {}",
+                expired.count,
+                expired.ids.join(" ")
+            );
+        }
+    }
+
+    fn release_if_due(&mut self) {
+        self.dropped += self.tracker.with(|reg, _| reg.take_dropped());
+        let Some(release) = self.release else {
+            return;
+        };
+        if self.dropped < RELEASE_AFTER_DROPS {
+            return;
+        }
+        let started = Instant::now();
+        let released = release();
+        log::debug!(
+            "{} peers dropped: memory released ({released}) in {} µs",
+            self.dropped,
+            started.elapsed().as_micros()
+        );
+        self.dropped = 0;
+    }
 }
 
 impl Protocol for Sweeper {
@@ -31,29 +80,26 @@ impl Protocol for Sweeper {
 
     fn on_timeout(&mut self, cx: &mut Cx<'_>) {
         let expired = self.tracker.sweep();
-        if expired.len() <= LOG_EACH_UP_TO {
-            for id in &expired {
-                log::info!("peer {id} expired");
-            }
-        } else {
-            log::info!("{} peers expired", expired.len());
-            log::debug!("expired: {}", expired.join(" "));
-        }
+        Self::log(&expired);
+        self.release_if_due();
         cx.set_timeout(SWEEP_INTERVAL);
     }
 }
 
 /// Adds the tracker's HTTP API on `addr` and its sweep agent to `event_loop`; returns the bound
-/// address.
+/// address. The agent calls `release`, if given, after a mass expiry or removal.
 pub fn serve_on(
     event_loop: &mut EventLoop,
     addr: SocketAddr,
     tracker: &Tracker,
+    release: Option<ReleaseMemory>,
 ) -> io::Result<SocketAddr> {
     let app = app(tracker).map_err(|e| io::Error::other(e.to_string()))?;
     let bound = app.serve_on(event_loop, addr)?;
     event_loop.spawn(Box::new(Sweeper {
         tracker: tracker.clone(),
+        release,
+        dropped: 0,
     }));
     Ok(bound)
 }
@@ -78,8 +124,17 @@ impl Running {
 
 /// Serves `tracker` on `addr` from a new thread with its own loop (for tests and embedding).
 pub fn spawn(tracker: Tracker, addr: SocketAddr) -> io::Result<Running> {
+    spawn_releasing(tracker, addr, None)
+}
+
+/// [`spawn`] with a [`ReleaseMemory`] for the sweep agent.
+pub fn spawn_releasing(
+    tracker: Tracker,
+    addr: SocketAddr,
+    release: Option<ReleaseMemory>,
+) -> io::Result<Running> {
     let mut event_loop = EventLoop::new(http_core::limits::MAX_CONNECTIONS)?;
-    let bound = serve_on(&mut event_loop, addr, &tracker)?;
+    let bound = serve_on(&mut event_loop, addr, &tracker, release)?;
     let thread = event_loop.spawn_thread(&format!("tracker-{bound}"))?;
     Ok(Running {
         addr: bound,

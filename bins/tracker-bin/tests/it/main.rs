@@ -29,7 +29,10 @@ pub fn start(ttl_s: u32, max_peers: usize) -> Running {
 
 /// A tracker with the defaults of tracker-bin.
 pub fn start_default() -> Running {
-    start(90, 1_000_000)
+    start(
+        tracker::limits::DEFAULT_TTL_S,
+        tracker_daemon::DEFAULT_MAX_PEERS,
+    )
 }
 
 /// Sends one request with the blocking client.
