@@ -1,5 +1,5 @@
-//! The built tracker-bin: its console (`list_peers`, `ping`, `exit`) and SIGTERM, each ending
-//! with exit status 0.
+//! The built tracker-bin: its console (every command of SPEC §5), `--max-peers`, and SIGTERM,
+//! each ending with exit status 0.
 
 use crate::{get, post, wait_for};
 use router::App;
@@ -124,12 +124,44 @@ fn console_lists_pings_and_exits_cleanly() {
     );
     daemon.command("list_channels");
     daemon.expect("0 channels");
+
+    let token = body["token"].as_str().unwrap();
+    let hashes = [format!("{:064x}", 1), format!("{:064x}", 2)];
+    let publish = json!({"peer_id": id, "token": token, "name": "notes.txt", "size": 12,
+                         "chunk_size": 8, "chunk_hashes": hashes});
+    let (status, body) = post(daemon.addr, "/files/publish", &publish);
+    assert_eq!(status, 200, "{body}");
+    let file_id = body["file_id"].as_str().unwrap();
+    daemon.command("list_files");
+    daemon.expect("1 files");
+    let line = daemon.expect(file_id);
+    assert!(
+        line.contains("notes.txt  12 bytes  2 chunks  holders: 127.0.0.1:"),
+        "{line}"
+    );
+    daemon.command("list_chunkinfo");
+    daemon.expect("notes.txt (2 chunks of 8 bytes)");
+    daemon.expect(&format!("{id} at {}: all", peer.addr));
+
     daemon.command("exit");
     assert_eq!(daemon.exit_code(), Some(0));
     assert!(
         TcpStream::connect(daemon.addr).is_err(),
         "no longer accepting"
     );
+}
+
+#[test]
+fn max_peers_refuses_one_more_with_503() {
+    let daemon = Daemon::start(&["--max-peers", "1"]);
+    let (status, body) = post(daemon.addr, "/submit-info", &json!({"port": 5001}));
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = post(daemon.addr, "/submit-info", &json!({"port": 5002}));
+    assert_eq!((status, body), (503, json!({"error": "tracker is full"})));
+    // The one peer may still re-register, and the tracker keeps serving.
+    let (status, body) = post(daemon.addr, "/submit-info", &json!({"port": 5001}));
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(get(daemon.addr, "/status").1["peers"], 1);
 }
 
 #[test]

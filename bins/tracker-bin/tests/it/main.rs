@@ -5,6 +5,7 @@ mod course;
 mod daemon;
 mod hostile;
 mod protocol;
+mod sweep;
 mod tokens;
 
 use http_core::{Method, Request};
