@@ -207,41 +207,44 @@ fn every_example_in_protocol_md_runs_as_written() {
         if let (Some(id), Some(token)) = (actual["peer_id"].as_str(), actual["token"].as_str()) {
             tokens.insert(id.to_owned(), token.to_owned());
         }
-        covered.push(target.split('?').next().unwrap().to_owned());
+        covered.push(format!("{method} {}", target.split('?').next().unwrap()));
     }
-    // Every endpoint of SPEC §5 and §8 has at least one example.
+    // Every endpoint and alias of SPEC §5 and §8 has at least one example, with each method.
     for endpoint in [
-        "/submit-info",
-        "/tracker/register",
-        "/get-list",
-        "/tracker/peers",
-        "/add-list",
-        "/tracker/channels/join",
-        "/tracker/channels/leave",
-        "/channels",
-        "/heartbeat",
-        "/tracker/heartbeat",
-        "/tracker/heartbeat_batch",
-        "/tracker/update",
-        "/remove",
-        "/leave",
-        "/connect-peer",
-        "/status",
-        "/tracker/health",
-        "/login",
-        "/files",
-        "/files/publish",
+        "POST /submit-info",
+        "POST /tracker/register",
+        "GET /get-list",
+        "GET /tracker/peers",
+        "POST /tracker/peers",
+        "POST /add-list",
+        "POST /tracker/channels/join",
+        "POST /tracker/channels/leave",
+        "GET /channels",
+        "POST /heartbeat",
+        "POST /tracker/heartbeat",
+        "POST /tracker/heartbeat_batch",
+        "POST /tracker/update",
+        "POST /remove",
+        "POST /tracker/peer/remove",
+        "POST /leave",
+        "POST /connect-peer",
+        "GET /status",
+        "GET /tracker/stats",
+        "GET /tracker/health",
+        "POST /login",
+        "GET /files",
+        "POST /files/publish",
     ] {
         assert!(
             covered.iter().any(|c| c == endpoint),
             "no example for {endpoint}"
         );
     }
-    for prefix in ["/files/", "/peers/"] {
+    for prefix in ["POST /files/", "GET /files/", "GET /peers/"] {
         assert!(
             covered
                 .iter()
-                .any(|c| c.starts_with(prefix) && c != "/files/publish"),
+                .any(|c| c.starts_with(prefix) && c != "POST /files/publish"),
             "no example under {prefix}"
         );
     }
