@@ -241,3 +241,53 @@ fn hundred_thousand_peers() {
     );
     assert_eq!(r.stats(T0 + 150 * S).expirations, u64::from(N));
 }
+
+/// A mass expiry is counted, not spelt out: the timer's sweep keeps only a few ids for its log.
+#[test]
+fn a_counted_sweep_keeps_a_few_ids() {
+    let mut r = Registry::default();
+    assert_eq!(r.sweep_counted(T0), crate::Expired::default());
+    add(&mut r, "a", 1, T0);
+    let one = r.sweep_counted(T0 + 90 * S);
+    assert_eq!((one.count, one.ids.as_slice()), (1, &["a".to_string()][..]));
+    assert!(one.is_complete() && !one.is_empty());
+
+    let n = crate::EXPIRED_IDS_KEPT + 100;
+    for i in 0..n {
+        add(&mut r, &format!("p{i}"), 1, T0 + 100 * S);
+    }
+    let many = r.sweep_counted(T0 + 190 * S);
+    assert_eq!(many.count, n);
+    assert_eq!(many.ids.len(), crate::EXPIRED_IDS_KEPT);
+    assert!(!many.is_complete());
+    assert!(many.ids.iter().all(|id| id.starts_with('p')));
+    assert!(r.peers.is_empty());
+    assert_eq!(r.stats(T0 + 190 * S).expirations, n as u64 + 1);
+}
+
+/// What the server counts to decide when to release memory: every peer record dropped, by
+/// expiry, removal or re-registration, and nothing else.
+#[test]
+fn dropped_peers_are_counted_until_taken() {
+    let mut r = Registry::default();
+    let ta = add(&mut r, "a", 1, T0);
+    add(&mut r, "b", 2, T0);
+    add(&mut r, "c", 3, T0);
+    r.heartbeat("a", Some(&ta), T0 + S).unwrap();
+    assert_eq!(
+        r.take_dropped(),
+        0,
+        "registering and heartbeats drop nothing"
+    );
+    r.remove("a", Some(&ta), T0 + 2 * S).unwrap();
+    r.remove("a", Some(&ta), T0 + 2 * S).unwrap();
+    add(&mut r, "b", 2, T0 + 3 * S);
+    assert_eq!(
+        r.take_dropped(),
+        2,
+        "one removal (the second found nothing), one re-registration"
+    );
+    assert_eq!(r.take_dropped(), 0);
+    r.sweep_each(T0 + 200 * S, |_| {});
+    assert_eq!(r.take_dropped(), 2);
+}
