@@ -5,8 +5,8 @@
 //! of SPEC §5 and §8 ([`api`]) is a thin layer on top: it deserializes the parameter types here,
 //! calls one [`Registry`] method, serializes the answer (adding `"status":"ok"`), and maps a
 //! [`TrackerError`] to its [`TrackerError::status`] with `{"error": message}`. [`server`] puts
-//! that app on a reactor loop next to a timer agent calling [`Registry::sweep`] every second,
-//! so peers expire without traffic; [`console`] is the operator console.
+//! that app on a reactor loop next to a timer agent calling [`Registry::sweep_counted`] every
+//! second, so peers expire without traffic; [`console`] is the operator console.
 //!
 //! - [`registry`]: [`Registry`], registration, heartbeats, updates, removal, listing, lookup;
 //! - [`channels`]: open and key-protected channels;

@@ -1,6 +1,6 @@
-//! Wiring the tracker onto a reactor loop: the HTTP [`app`](crate::api::app) plus a socketless
-//! sweep agent that expires peers on a timer, so expiry never waits for traffic, and hands the
-//! memory of dropped peers back to the system.
+//! Wiring the tracker onto a reactor loop: the HTTP [`app`] plus a socketless sweep agent that
+//! expires peers on a timer, so expiry never waits for traffic, and hands the memory of dropped
+//! peers back to the system.
 
 use std::io;
 use std::net::SocketAddr;
