@@ -230,7 +230,10 @@ mod tests {
         assert!(line.contains("**not met**"), "{line}");
         let (side, line) = broadcast(&json!({"error": "broadcast 3 lost"}));
         assert!(side.is_none());
-        assert!(line.contains("**not measured** (broadcast 3 lost)"), "{line}");
+        assert!(
+            line.contains("**not measured** (broadcast 3 lost)"),
+            "{line}"
+        );
 
         let full = json!({"held": 10000, "opened": 10000, "dialled": 10000, "hold_s": 50});
         assert!(links(&full, Some(20_000)).contains("**met**"));
