@@ -11,15 +11,41 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+/// Three backend-bin upstreams `a`, `b`, `c` (each serving its name) behind a round-robin proxy;
+/// a site is an `Option` so that a test can kill it.
+struct Trio {
+    roots: Vec<std::path::PathBuf>,
+    sites: Vec<Option<crate::Site>>,
+    addrs: Vec<std::net::SocketAddr>,
+    proxy: proxy::Running,
+}
+
+impl Trio {
+    fn start() -> Trio {
+        let roots: Vec<_> = ["a", "b", "c"].iter().map(|n| named_root(n)).collect();
+        let sites: Vec<_> = roots
+            .iter()
+            .map(|r| Some(site_at(r.clone(), "127.0.0.1:0")))
+            .collect();
+        let addrs: Vec<_> = sites.iter().map(|s| s.as_ref().unwrap().addr).collect();
+        let proxy = start_proxy(&catch_all(&addrs, "round-robin"));
+        Trio {
+            roots,
+            sites,
+            addrs,
+            proxy,
+        }
+    }
+}
+
 #[test]
 fn killed_upstream_is_skipped_without_failures_and_comes_back() {
-    let roots: Vec<_> = ["a", "b", "c"].iter().map(|n| named_root(n)).collect();
-    let mut sites: Vec<_> = roots
-        .iter()
-        .map(|r| Some(site_at(r.clone(), "127.0.0.1:0")))
-        .collect();
-    let addrs: Vec<_> = sites.iter().map(|s| s.as_ref().unwrap().addr).collect();
-    let proxy = start_proxy(&catch_all(&addrs, "round-robin"));
+    let Trio {
+        roots,
+        mut sites,
+        addrs,
+        proxy,
+    } = Trio::start();
     for _ in 0..30 {
         assert_eq!(get(proxy.addr, "x", "/name.txt").status.code(), 200);
     }
@@ -160,13 +186,12 @@ struct Outcome {
 
 #[test]
 fn upstream_killed_under_concurrent_load_fails_no_later_request() {
-    let roots: Vec<_> = ["a", "b", "c"].iter().map(|n| named_root(n)).collect();
-    let mut sites: Vec<_> = roots
-        .iter()
-        .map(|r| Some(site_at(r.clone(), "127.0.0.1:0")))
-        .collect();
-    let addrs: Vec<_> = sites.iter().map(|s| s.as_ref().unwrap().addr).collect();
-    let proxy = start_proxy(&catch_all(&addrs, "round-robin"));
+    let Trio {
+        mut sites,
+        addrs,
+        proxy,
+        ..
+    } = Trio::start();
     let done = Arc::new(AtomicUsize::new(0));
     let end = Instant::now() + LOAD_DEADLINE;
     let clients: Vec<_> = (0..LOAD_THREADS)
