@@ -556,7 +556,7 @@ impl Protocol for HttpConn {
                 let body = "Request Timeout: the request was not received in time\n".to_owned();
                 self.error_response(cx, Status::REQUEST_TIMEOUT, body);
             }
-            State::Reading => cx.close(),
+            State::Reading => cx.close_idle(),
             State::Waiting(_) => {
                 let body = "Service Unavailable: the handler did not answer in time\n".to_owned();
                 self.error_response(cx, Status::SERVICE_UNAVAILABLE, body);
@@ -574,7 +574,9 @@ impl Protocol for HttpConn {
     fn on_shutdown(&mut self, cx: &mut Cx<'_>) {
         self.shutting_down = true;
         match self.state {
-            State::Reading if !self.parser.in_progress() && cx.input().is_empty() => cx.close(),
+            State::Reading if !self.parser.in_progress() && cx.input().is_empty() => {
+                cx.close_idle()
+            }
             State::Streaming(ref mut ex) => {
                 if ex.chunked {
                     write_last_chunk(&Headers::new(), cx.output());

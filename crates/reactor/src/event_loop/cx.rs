@@ -118,21 +118,31 @@ impl Cx<'_> {
         self.set_deadline(Some(at));
     }
 
-    /// Closes after the queued output is written.
+    /// Closes after the queued output is written, then lingers: our side is shut and input is
+    /// read and dropped for a while, so that a client still sending does not get a reset that
+    /// could destroy the answer before it reads it.
     pub fn close(&mut self) {
-        self.entry().phase = Phase::Closing;
+        self.entry().phase = Phase::Closing { linger: true };
+    }
+
+    /// Closes after the queued output is written, without lingering: for a connection between
+    /// messages (an idle keep-alive connection), where no answer is in flight that a reset could
+    /// destroy. Shutting down does not then wait on idle clients to close their side.
+    pub fn close_idle(&mut self) {
+        self.entry().phase = Phase::Closing { linger: false };
     }
 
     /// Closes at once, dropping queued output.
     pub fn abort(&mut self) {
         let entry = self.entry();
         entry.output.clear();
-        entry.phase = Phase::Closing;
+        entry.phase = Phase::Closing { linger: true };
     }
 
-    /// Whether [`close`](Cx::close) or [`abort`](Cx::abort) was called.
+    /// Whether [`close`](Cx::close), [`close_idle`](Cx::close_idle) or [`abort`](Cx::abort) was
+    /// called.
     pub fn is_closing(&self) -> bool {
-        self.core.entries[self.key].phase == Phase::Closing
+        matches!(self.core.entries[self.key].phase, Phase::Closing { .. })
     }
 
     /// Whether the loop is shutting down gracefully.

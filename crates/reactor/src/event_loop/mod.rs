@@ -57,8 +57,9 @@ enum Phase {
     Connecting,
     /// Open for reading and writing.
     Open,
-    /// Closing: flush what is queued, then close.
-    Closing,
+    /// Closing: flush what is queued, then close — after a lingering close unless `linger` is
+    /// off (a connection between messages, which has no answer in flight to protect).
+    Closing { linger: bool },
     /// Output is flushed and our side shut down; unread input is discarded until the peer
     /// closes or [`LINGER_TIMEOUT`] passes. Closing with unread input would make the kernel send
     /// a reset, which can destroy the answer (a 400, say) before the client reads it.
@@ -616,7 +617,7 @@ impl Core {
             entry.writable_interest = !drained;
         }
         if drained {
-            if entry.phase == Phase::Closing {
+            if matches!(entry.phase, Phase::Closing { .. }) {
                 return self.linger(key);
             }
             if entry.notify_drained {
@@ -671,7 +672,7 @@ impl Core {
             return;
         };
         if entry.socket.is_none() {
-            if entry.phase == Phase::Closing {
+            if matches!(entry.phase, Phase::Closing { .. }) {
                 self.finish(key, CloseReason::Local);
             }
             return;
@@ -685,7 +686,7 @@ impl Core {
                 };
                 self.dirty.push(id);
             }
-        } else if entry.output.is_empty() && entry.phase == Phase::Closing {
+        } else if entry.output.is_empty() && matches!(entry.phase, Phase::Closing { .. }) {
             self.linger(key);
         }
     }
@@ -712,7 +713,8 @@ impl Core {
         let Some(socket) = entry.socket.as_ref() else {
             return self.finish(key, CloseReason::Local);
         };
-        if entry.eof || socket.shutdown(std::net::Shutdown::Write).is_err() {
+        let wanted = entry.phase != (Phase::Closing { linger: false });
+        if !wanted || entry.eof || socket.shutdown(std::net::Shutdown::Write).is_err() {
             return self.finish(key, CloseReason::Local);
         }
         entry.phase = Phase::Lingering;
