@@ -118,6 +118,16 @@ impl Daemon {
         daemon
     }
 
+    /// Waits up to `timeout` for the daemon to exit and returns its exit code.
+    fn wait_for_exit(&mut self, timeout: Duration) -> Option<i32> {
+        let mut status = None;
+        wait_for("the daemon to exit", timeout, || {
+            status = self.child.try_wait().unwrap();
+            status.is_some()
+        });
+        status.unwrap().code()
+    }
+
     /// Waits for a log line containing `needle` and returns it.
     fn wait_for_log(&self, needle: &str) -> String {
         let deadline = Instant::now() + Duration::from_secs(20);
@@ -166,12 +176,7 @@ fn sigterm_finishes_in_flight_requests_and_exits_zero() {
     assert_eq!(statuses(&text), vec![200], "{text}");
     assert!(text.contains("Connection: close"));
     assert!(text.ends_with(r#"{"received":[1,2,3]}"#), "{text}");
-    let mut status = None;
-    wait_for("the daemon to exit", Duration::from_secs(10), || {
-        status = daemon.child.try_wait().unwrap();
-        status.is_some()
-    });
-    assert_eq!(status.unwrap().code(), Some(0));
+    assert_eq!(daemon.wait_for_exit(Duration::from_secs(10)), Some(0));
     assert!(
         TcpStream::connect(daemon.addr).is_err(),
         "no longer accepting"
@@ -190,12 +195,7 @@ fn sigint_exits_zero_like_sigterm() {
     let started = Instant::now();
     let rest = read_until_close(&mut idle, Duration::from_secs(4));
     assert!(rest.is_empty(), "{rest}");
-    let mut status = None;
-    wait_for("the daemon to exit", Duration::from_secs(4), || {
-        status = daemon.child.try_wait().unwrap();
-        status.is_some()
-    });
-    assert_eq!(status.unwrap().code(), Some(0));
+    assert_eq!(daemon.wait_for_exit(Duration::from_secs(4)), Some(0));
     assert!(
         started.elapsed() < Duration::from_secs(1),
         "exit took {:?}",

@@ -66,14 +66,21 @@ fn exchange(stream: &mut std::net::TcpStream, method: &str, path: &str) -> u16 {
     read_response(stream).status
 }
 
-#[test]
-fn a_get_broken_on_a_pooled_connection_is_repeated_on_a_fresh_one() {
+/// A proxy in front of [`dropping_upstream`] whose pooled upstream connection has answered
+/// once: the proxy (kept alive by the caller), a client connection, and the `/drop` count.
+fn warm_pooled_connection() -> (proxy::Running, std::net::TcpStream, Arc<AtomicUsize>) {
     let (upstream, drops) = dropping_upstream();
     let proxy = start_proxy(&format!(
         "host \"*\" {{\n    proxy_pass http://{upstream};\n}}\n"
     ));
     let mut stream = connect(proxy.addr);
     assert_eq!(exchange(&mut stream, "GET", "/warm"), 200);
+    (proxy, stream, drops)
+}
+
+#[test]
+fn a_get_broken_on_a_pooled_connection_is_repeated_on_a_fresh_one() {
+    let (_proxy, mut stream, drops) = warm_pooled_connection();
     assert_eq!(exchange(&mut stream, "GET", "/drop"), 200);
     assert_eq!(drops.load(Ordering::SeqCst), 2, "sent, dropped, sent again");
 }
@@ -82,12 +89,7 @@ fn a_get_broken_on_a_pooled_connection_is_repeated_on_a_fresh_one() {
 /// the upstream may already have acted on it.
 #[test]
 fn a_post_broken_on_a_pooled_connection_is_not_repeated() {
-    let (upstream, drops) = dropping_upstream();
-    let proxy = start_proxy(&format!(
-        "host \"*\" {{\n    proxy_pass http://{upstream};\n}}\n"
-    ));
-    let mut stream = connect(proxy.addr);
-    assert_eq!(exchange(&mut stream, "GET", "/warm"), 200);
+    let (_proxy, mut stream, drops) = warm_pooled_connection();
     assert_eq!(exchange(&mut stream, "POST", "/drop"), 502);
     assert_eq!(
         drops.load(Ordering::SeqCst),
