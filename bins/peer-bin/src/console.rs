@@ -9,7 +9,7 @@ use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use p2p::driver::UiEvent;
+use p2p::UiEvent;
 use p2p::{Event, Node};
 
 /// How long `/join` waits for the tracker's answer.

@@ -59,7 +59,7 @@ pub fn default_static_root() -> PathBuf {
 }
 
 /// A loop with SIGINT/SIGTERM handling and the peer of `config` on it, ready to run.
-pub fn prepare(config: p2p::Config) -> Result<(EventLoop, p2p::driver::Peer), p2p::Error> {
+pub fn prepare(config: p2p::Config) -> Result<(EventLoop, p2p::Peer), p2p::Error> {
     let mut event_loop = EventLoop::new(http_core::limits::MAX_CONNECTIONS)?;
     event_loop.handle_signals().map_err(p2p::Error::Io)?;
     let peer = p2p::start(&mut event_loop, config)?;

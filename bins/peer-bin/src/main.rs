@@ -67,6 +67,7 @@ fn main() -> ExitCode {
                 .unwrap_or_else(peer::default_static_root),
         ),
         peer_id: None,
+        wall_clock: p2p::WallClock::default(),
     };
     let (event_loop, started) = match peer::prepare(config) {
         Ok(pair) => pair,

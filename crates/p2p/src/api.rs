@@ -372,7 +372,7 @@ fn user_routes(app: &mut App, node: &Node) -> Result<(), Error> {
         let peers: Vec<Value> = n
             .peers()
             .into_iter()
-            .map(|p| json!({"peer_id": p.peer_id, "name": p.name, "addr": p.addr, "channels": p.channels, "rtt_ms": p.rtt_ms}))
+            .map(|p| json!({"peer_id": p.peer_id, "name": p.name, "addr": p.addr, "channels": p.channels, "rtt_ms": p.rtt_ms, "link": p.link.0}))
             .collect();
         Json(peers)
     })

@@ -17,12 +17,12 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
-use crate::error::TrackerError;
-use crate::expiry::Expired;
-use crate::registry::{
+use crate::{ChunkParams, JoinParams, LeaveParams, PublishParams};
+use tracker_core::Expired;
+use tracker_core::TrackerError;
+use tracker_core::registry::{
     Config, Credentials, HeartbeatBatch, ListQuery, RegisterParams, Registry, Stats, UpdateParams,
 };
-use crate::{ChunkParams, JoinParams, LeaveParams, PublishParams};
 
 /// The tracker as its HTTP layer, console and sweep timer share it: the registry behind a mutex
 /// (uncontended: every user runs on the loop thread except the console), the clock it is read

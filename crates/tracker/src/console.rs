@@ -10,7 +10,7 @@ use reactor::Handle;
 use reactor::client::blocking_request;
 
 use crate::api::Tracker;
-use crate::registry::ListQuery;
+use tracker_core::ListQuery;
 
 /// How long `ping` waits for a peer's answer.
 pub const PING_TIMEOUT: Duration = Duration::from_secs(5);
@@ -214,8 +214,8 @@ fn ranges(chunks: &[u32]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::registry::{Config, RegisterParams};
     use crate::{JoinParams, PublishParams};
+    use tracker_core::{Config, RegisterParams};
 
     fn tracker() -> Tracker {
         let t = Tracker::new(Config::default(), router::auth::Credentials::new());

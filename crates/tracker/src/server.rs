@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use reactor::{Cx, EventLoop, Handle, LoopThread, Protocol};
 
 use crate::api::{Tracker, app};
-use crate::expiry::Expired;
+use tracker_core::Expired;
 
 /// How often due peers are expired. A peer is gone from every answer at its deadline anyway
 /// (views skip expired peers); the sweep frees its memory and its channel and file entries.

@@ -18,7 +18,7 @@ use std::process::{Command, ExitCode, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use p2p::driver::UiEvent;
+use p2p::UiEvent;
 use p2p::{Event, Node};
 use reactor::{Cx, EventLoop, Protocol};
 use serde_json::{Value, json};
@@ -52,6 +52,7 @@ fn config(dir: &std::path::Path, i: usize) -> p2p::Config {
         token: Some("bench".to_string()),
         static_root: None,
         peer_id: None,
+        wall_clock: p2p::WallClock::default(),
     }
 }
 

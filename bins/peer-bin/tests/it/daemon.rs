@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use http_core::Method;
 use p2p::Event;
-use p2p::driver::UiEvent;
+use p2p::UiEvent;
 
 use crate::{TOKEN, call, call_with, peer, tempdir, tracker, wait_for};
 

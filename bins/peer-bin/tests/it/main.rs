@@ -4,6 +4,7 @@
 
 mod api;
 mod browser;
+mod clock;
 mod daemon;
 mod hostile;
 mod logs;
@@ -62,7 +63,33 @@ pub fn peer_at(
     dir: &Path,
     channels: &[(&str, Option<&str>)],
 ) -> Running {
+    p2p::spawn(config(name, addr, tracker, dir, channels)).unwrap()
+}
+
+/// A peer in `general` on an ephemeral port whose messages are stamped by `clock`.
+pub fn peer_with(
+    name: &str,
+    tracker: Option<SocketAddr>,
+    dir: &Path,
+    clock: p2p::WallClock,
+) -> Running {
+    let any = "127.0.0.1:0".parse().unwrap();
     let config = p2p::Config {
+        wall_clock: clock,
+        ..config(name, any, tracker, dir, &[("general", None)])
+    };
+    p2p::spawn(config).unwrap()
+}
+
+/// The settings of a test peer.
+fn config(
+    name: &str,
+    addr: SocketAddr,
+    tracker: Option<SocketAddr>,
+    dir: &Path,
+    channels: &[(&str, Option<&str>)],
+) -> p2p::Config {
+    p2p::Config {
         addr,
         name: name.to_string(),
         tracker,
@@ -74,8 +101,8 @@ pub fn peer_at(
         token: Some(TOKEN.to_string()),
         static_root: None,
         peer_id: None,
-    };
-    p2p::spawn(config).unwrap()
+        wall_clock: p2p::WallClock::default(),
+    }
 }
 
 /// A peer in `general` on an ephemeral port.

@@ -19,7 +19,7 @@ use reactor::{Cx, Message, Protocol};
 
 use super::link::LinkConn;
 use super::tracker::{self, REQUEST_TIMEOUT};
-use super::{AgentCmd, Core, JoinError, JoinReply, Out, lock, now_ms};
+use super::{AgentCmd, Core, JoinError, JoinReply, Out, lock, mono_ms};
 use crate::message::validate_channel;
 use crate::node::ChannelPolicy;
 use crate::tracker_client::{Step, TrackerClient};
@@ -466,7 +466,8 @@ impl Protocol for Agent {
             self.next_tick = Some(now + TICK);
             let shared = self.shared.clone();
             let mut core = lock(&shared);
-            let actions = core.state.tick(now_ms());
+            let mono = mono_ms(core.epoch, now);
+            let actions = core.state.tick(mono);
             core.apply(actions, &mut Out::Cx(cx));
         }
         let step = self.client.on_timer(now);

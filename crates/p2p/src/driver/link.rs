@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use http_core::{Limits, Method, Status, parse_response_head};
 use reactor::{CloseReason as ConnClose, Cx, Message, Protocol};
 
-use super::{Core, LinkCmd, Out, lock, now_ms};
+use super::{Core, LinkCmd, Out, lock, mono_ms};
 use crate::frame::FrameDecoder;
 use crate::link::CloseReason;
 use crate::node::LinkId;
@@ -112,11 +112,12 @@ impl LinkConn {
         let link = core.add_link(cx.id());
         self.link = Some(link);
         self.phase = Phase::Framed(link);
+        let mono = mono_ms(core.epoch, cx.now());
         if self.dialled {
-            let actions = core.state.link_dialled(link, &addr, now_ms());
+            let actions = core.state.link_dialled(link, &addr, mono);
             core.apply(actions, &mut Out::Cx(cx));
         } else {
-            core.state.link_accepted(link, &addr, now_ms());
+            core.state.link_accepted(link, &addr, mono);
         }
     }
 
@@ -172,7 +173,8 @@ impl LinkConn {
                         );
                         core.state.close_link(link, CloseReason::Protocol(why))
                     } else {
-                        core.state.on_frame(link, frame, now_ms())
+                        let mono = mono_ms(core.epoch, cx.now());
+                        core.state.on_frame(link, frame, mono)
                     }
                 }
                 Ok(None) => {

@@ -21,7 +21,7 @@ use std::collections::{HashMap, HashSet, VecDeque};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use reactor::{ConnId, Cx, EventLoop, Handle, LoopThread};
 use serde::Serialize;
@@ -35,11 +35,47 @@ use crate::store::Store;
 /// Most entries kept in the course-style inbox (`GET /p2p/inbox`); the oldest go first.
 pub const MAX_INBOX: usize = 1000;
 
-/// Milliseconds since the Unix epoch: the only clock the driver reads for the protocol state.
+/// Milliseconds since the Unix epoch by the system clock: the stamp of messages and pings.
 pub fn now_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as u64)
+}
+
+/// The wall clock a peer stamps its messages with (ms since the Unix epoch). Only stamps come
+/// from it; every timer runs on the loop's monotonic clock ([`Cx::now`]), so a clock step never
+/// kills a link. Tests inject one that jumps.
+#[derive(Clone)]
+pub struct WallClock(Arc<dyn Fn() -> u64 + Send + Sync>);
+
+impl WallClock {
+    /// A clock read through `read`.
+    pub fn new(read: impl Fn() -> u64 + Send + Sync + 'static) -> WallClock {
+        WallClock(Arc::new(read))
+    }
+
+    /// Reads it.
+    pub fn now_ms(&self) -> u64 {
+        (self.0)()
+    }
+}
+
+impl Default for WallClock {
+    /// The system clock.
+    fn default() -> WallClock {
+        WallClock::new(now_ms)
+    }
+}
+
+impl std::fmt::Debug for WallClock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "WallClock({})", self.now_ms())
+    }
+}
+
+/// Milliseconds from `epoch` to `now` on the monotonic clock: the `mono_ms` of the pure core.
+pub(crate) fn mono_ms(epoch: Instant, now: Instant) -> u64 {
+    now.saturating_duration_since(epoch).as_millis() as u64
 }
 
 /// What a link connection is told by others.
@@ -139,6 +175,8 @@ pub struct Config {
     pub static_root: Option<PathBuf>,
     /// Our peer id; default `ip:port` of the bound address.
     pub peer_id: Option<String>,
+    /// What stamps our messages; the system clock by default.
+    pub wall_clock: WallClock,
 }
 
 /// Whether the tracker knows us, for `/api/me` and tests.
@@ -167,6 +205,9 @@ pub struct Core {
     handle: Handle,
     agent: Option<ConnId>,
     pub(crate) tracker: TrackerStatus,
+    /// The origin of the core's `mono_ms` (link timers).
+    pub(crate) epoch: Instant,
+    wall_clock: WallClock,
 }
 
 /// Where the outcome of actions goes: from inside a connection's callback ([`Out::Cx`]) or
@@ -192,8 +233,10 @@ impl Out<'_, '_> {
 }
 
 impl Core {
-    fn new(state: NodeState, store: Store, handle: Handle) -> Core {
+    fn new(state: NodeState, store: Store, handle: Handle, wall_clock: WallClock) -> Core {
         Core {
+            epoch: Instant::now(),
+            wall_clock,
             state,
             store,
             conns: HashMap::new(),
@@ -205,11 +248,6 @@ impl Core {
             agent: None,
             tracker: TrackerStatus::default(),
         }
-    }
-
-    /// The protocol state.
-    pub fn state(&self) -> &NodeState {
-        &self.state
     }
 
     /// A new link id for connection `conn`.
@@ -337,14 +375,16 @@ impl Node {
     /// Posts to a joined channel: stored, then sent to every linked member.
     pub fn post(&self, channel: &str, text: &str) -> Result<Message> {
         let mut core = lock(&self.shared);
-        let (msg, frames) = core.state.post(channel, text, now_ms())?;
+        let ts = core.wall_clock.now_ms();
+        let (msg, frames) = core.state.post(channel, text, ts)?;
         self.send_own(&mut core, msg, frames)
     }
 
     /// Sends a direct message: stored, then sent on the recipient's link (or by sync later).
     pub fn direct(&self, to: &str, text: &str) -> Result<Message> {
         let mut core = lock(&self.shared);
-        let (msg, frames) = core.state.direct(to, text, now_ms())?;
+        let ts = core.wall_clock.now_ms();
+        let (msg, frames) = core.state.direct(to, text, ts)?;
         self.send_own(&mut core, msg, frames)
     }
 
@@ -528,7 +568,12 @@ pub fn start(event_loop: &mut EventLoop, config: Config) -> Result<Peer> {
     );
     state.load(history);
     let handle = event_loop.handle();
-    let shared = Arc::new(Mutex::new(Core::new(state, store, handle.clone())));
+    let shared = Arc::new(Mutex::new(Core::new(
+        state,
+        store,
+        handle.clone(),
+        config.wall_clock.clone(),
+    )));
     let agent = event_loop.spawn(Box::new(agent::Agent::new(
         shared.clone(),
         config.tracker,

@@ -10,7 +10,6 @@ use serde_json::{Value, json};
 
 /// How long one tracker request may take.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
-pub use crate::tracker_client::DEFAULT_INTERVAL;
 
 fn post(target: &str, body: &Value) -> Request {
     let mut req = Request::new(Method::Post, target);

@@ -297,19 +297,19 @@ impl NodeState {
 
     // ---- sending --------------------------------------------------------------------------
 
-    /// Posts to a joined channel. Returns the message, which the caller must append to the
+    /// Posts to a joined channel, stamped `ts_ms` (wall clock, ms since the Unix epoch). Returns the message, which the caller must append to the
     /// store before acknowledging it, and the frames for every linked member.
     pub fn post(
         &mut self,
         channel: &str,
         text: &str,
-        now_ms: u64,
+        ts_ms: u64,
     ) -> Result<(Message, Vec<(LinkId, Frame)>)> {
         if !self.channels.contains_key(channel) {
             return Err(Error::NotJoined(channel.to_string()));
         }
         validate_text(text)?;
-        let msg = self.make(channel, None, text, now_ms)?;
+        let msg = self.make(channel, None, text, ts_ms)?;
         let frames = self
             .peers
             .iter()
@@ -326,7 +326,7 @@ impl NodeState {
         &mut self,
         to: &str,
         text: &str,
-        now_ms: u64,
+        ts_ms: u64,
     ) -> Result<(Message, Vec<(LinkId, Frame)>)> {
         if to == self.peer_id {
             return Err(Error::DirectToSelf);
@@ -334,7 +334,7 @@ impl NodeState {
         validate_peer_id(to)?;
         validate_text(text)?;
         let channel = dm_channel(&self.peer_id, to);
-        let msg = self.make(&channel, Some(to), text, now_ms)?;
+        let msg = self.make(&channel, Some(to), text, ts_ms)?;
         let frames = self
             .peers
             .get(to)
@@ -344,13 +344,7 @@ impl NodeState {
         Ok((msg, frames))
     }
 
-    fn make(
-        &mut self,
-        channel: &str,
-        to: Option<&str>,
-        text: &str,
-        now_ms: u64,
-    ) -> Result<Message> {
+    fn make(&mut self, channel: &str, to: Option<&str>, text: &str, ts_ms: u64) -> Result<Message> {
         let seq = self
             .history
             .channel(channel)
@@ -363,7 +357,7 @@ impl NodeState {
             name: self.name.clone(),
             seq,
             lamport: self.clock.tick(),
-            ts: now_ms,
+            ts: ts_ms,
             text: text.to_string(),
             to: to.map(str::to_string),
         };
@@ -377,23 +371,23 @@ impl NodeState {
 
     /// We dialled a peer at `addr` and the connection is upgraded: sends our hello. Check
     /// [`NodeState::is_linked`] first; a node never dials a peer it is linked to.
-    pub fn link_dialled(&mut self, link: LinkId, addr: &str, now_ms: u64) -> Vec<Action> {
-        let (l, actions) = Link::dial(self.hello(), now_ms);
+    pub fn link_dialled(&mut self, link: LinkId, addr: &str, mono_ms: u64) -> Vec<Action> {
+        let (l, actions) = Link::dial(self.hello(), mono_ms);
         self.links.insert(link, Slot::new(l, addr));
         self.apply(link, actions)
     }
 
     /// A peer at `addr` dialled us and the connection is upgraded: waits for its hello.
-    pub fn link_accepted(&mut self, link: LinkId, addr: &str, now_ms: u64) {
-        let l = Link::accept(self.hello(), now_ms);
+    pub fn link_accepted(&mut self, link: LinkId, addr: &str, mono_ms: u64) {
+        let l = Link::accept(self.hello(), mono_ms);
         self.links.insert(link, Slot::new(l, addr));
     }
 
     /// A frame arrived on a link.
-    pub fn on_frame(&mut self, link: LinkId, frame: Frame, now_ms: u64) -> Vec<Action> {
+    pub fn on_frame(&mut self, link: LinkId, frame: Frame, mono_ms: u64) -> Vec<Action> {
         match self.links.get_mut(&link) {
             Some(slot) => {
-                let actions = slot.link.on_frame(frame, now_ms);
+                let actions = slot.link.on_frame(frame, mono_ms);
                 self.apply(link, actions)
             }
             None => Vec::new(),
@@ -432,20 +426,20 @@ impl NodeState {
     }
 
     /// Runs the links' timers (pings, dead links, handshake timeouts).
-    pub fn tick(&mut self, now_ms: u64) -> Vec<Action> {
+    pub fn tick(&mut self, mono_ms: u64) -> Vec<Action> {
         let mut ids: Vec<LinkId> = self.links.keys().copied().collect();
         ids.sort();
         let mut out = Vec::new();
         for id in ids {
             if let Some(slot) = self.links.get_mut(&id) {
-                let actions = slot.link.tick(now_ms);
+                let actions = slot.link.tick(mono_ms);
                 out.extend(self.apply(id, actions));
             }
         }
         out
     }
 
-    /// When [`NodeState::tick`] next has work, if ever.
+    /// When [`NodeState::tick`] next has work, if ever, on the monotonic clock of `mono_ms`.
     pub fn next_deadline(&self) -> Option<u64> {
         self.links
             .values()

@@ -188,20 +188,7 @@ fn token(field: &'static str, s: &str, max: usize, extra: &[u8]) -> Result<()> {
 pub(crate) mod tests {
     use super::*;
 
-    /// A valid channel message, for tests across the crate.
-    pub(crate) fn msg(from: &str, channel: &str, seq: u64, lamport: u64, text: &str) -> Message {
-        Message {
-            id: Message::make_id(from, channel, seq),
-            channel: channel.to_string(),
-            from: from.to_string(),
-            name: from.to_uppercase(),
-            seq,
-            lamport,
-            ts: 1_700_000_000_000 + lamport,
-            text: text.to_string(),
-            to: None,
-        }
-    }
+    pub(crate) use crate::testing::msg;
 
     fn check(m: &Message, expected: Result<(), &str>) {
         match (m.validate(), expected) {

@@ -144,7 +144,7 @@ impl Registry {
 
     /// Peers dropped (expired, removed, or replaced by a re-registration) since the last call,
     /// which resets the count: freed memory worth handing back to the system, if the allocator
-    /// holds on to it (see [`crate::server::ReleaseMemory`]).
+    /// holds on to it (see `ReleaseMemory` in the `tracker` crate).
     pub fn take_dropped(&mut self) -> u64 {
         std::mem::take(&mut self.dropped)
     }

@@ -8,6 +8,9 @@
 //!
 //! A [`Link`] does no I/O: each input returns [`Action`]s for the caller. It checks the frame
 //! order and the handshake (self-link, version); what a message means is the node's business.
+//!
+//! Its timers read only `mono_ms`: milliseconds on a monotonic clock of the driver's choosing
+//! (any origin). The wall clock never reaches them, so a clock step cannot kill a link.
 
 use std::fmt;
 
@@ -183,26 +186,26 @@ pub struct Link {
 
 impl Link {
     /// A link we dialled: sends our `hello` (`local`, with a fresh nonce) at once.
-    pub fn dial(local: Hello, now_ms: u64) -> (Link, Vec<Action>) {
+    pub fn dial(local: Hello, mono_ms: u64) -> (Link, Vec<Action>) {
         let hello = Frame::Hello(local.clone());
-        let link = Link::new(Role::Dialler, LinkState::AwaitingHelloAck, local, now_ms);
+        let link = Link::new(Role::Dialler, LinkState::AwaitingHelloAck, local, mono_ms);
         (link, vec![Action::Send(hello)])
     }
 
     /// A link the peer dialled: waits for its `hello`, answered with `local`.
-    pub fn accept(local: Hello, now_ms: u64) -> Link {
-        Link::new(Role::Acceptor, LinkState::AwaitingHello, local, now_ms)
+    pub fn accept(local: Hello, mono_ms: u64) -> Link {
+        Link::new(Role::Acceptor, LinkState::AwaitingHello, local, mono_ms)
     }
 
-    fn new(role: Role, state: LinkState, local: Hello, now_ms: u64) -> Link {
+    fn new(role: Role, state: LinkState, local: Hello, mono_ms: u64) -> Link {
         Link {
             role,
             state,
             local,
             remote: None,
-            started_ms: now_ms,
-            last_heard_ms: now_ms,
-            last_ping_ms: now_ms,
+            started_ms: mono_ms,
+            last_heard_ms: mono_ms,
+            last_ping_ms: mono_ms,
             ping_token: 0,
             rtt_ms: None,
         }
@@ -247,10 +250,10 @@ impl Link {
     }
 
     /// Feeds one frame from the peer.
-    pub fn on_frame(&mut self, frame: Frame, now_ms: u64) -> Vec<Action> {
+    pub fn on_frame(&mut self, frame: Frame, mono_ms: u64) -> Vec<Action> {
         match self.state {
             LinkState::Closing | LinkState::Closed => return Vec::new(),
-            _ => self.last_heard_ms = now_ms,
+            _ => self.last_heard_ms = mono_ms,
         }
         if let Frame::Bye { reason } = frame {
             self.state = LinkState::Closed;
@@ -258,17 +261,17 @@ impl Link {
         }
         match (self.state, frame) {
             (LinkState::AwaitingHello, Frame::Hello(h)) => {
-                let mut out = self.handshake(h, now_ms);
+                let mut out = self.handshake(h, mono_ms);
                 if self.state == LinkState::Open {
                     out.insert(0, Action::Send(Frame::HelloAck(self.local.clone())));
                 }
                 out
             }
-            (LinkState::AwaitingHelloAck, Frame::HelloAck(h)) => self.handshake(h, now_ms),
+            (LinkState::AwaitingHelloAck, Frame::HelloAck(h)) => self.handshake(h, mono_ms),
             (LinkState::Open, Frame::Ping { token }) => vec![Action::Send(Frame::Pong { token })],
             (LinkState::Open, Frame::Pong { token }) => {
                 if token == self.ping_token {
-                    self.rtt_ms = Some(now_ms.saturating_sub(self.last_ping_ms));
+                    self.rtt_ms = Some(mono_ms.saturating_sub(self.last_ping_ms));
                 }
                 Vec::new()
             }
@@ -283,7 +286,7 @@ impl Link {
         }
     }
 
-    fn handshake(&mut self, h: Hello, now_ms: u64) -> Vec<Action> {
+    fn handshake(&mut self, h: Hello, mono_ms: u64) -> Vec<Action> {
         if h.peer_id == self.local.peer_id {
             return self.close(CloseReason::SelfLink);
         }
@@ -298,7 +301,7 @@ impl Link {
         }
         self.remote = Some(h);
         self.state = LinkState::Open;
-        self.last_ping_ms = now_ms;
+        self.last_ping_ms = mono_ms;
         vec![Action::Opened]
     }
 
@@ -325,20 +328,20 @@ impl Link {
 
     /// Timers: handshake timeout, ping every [`PING_INTERVAL_MS`], dead after
     /// [`DEAD_AFTER_MS`] of silence. Call at [`Link::next_deadline`] (earlier is harmless).
-    pub fn tick(&mut self, now_ms: u64) -> Vec<Action> {
+    pub fn tick(&mut self, mono_ms: u64) -> Vec<Action> {
         match self.state {
             LinkState::AwaitingHello | LinkState::AwaitingHelloAck => {
-                if now_ms.saturating_sub(self.started_ms) >= HANDSHAKE_TIMEOUT_MS {
+                if mono_ms.saturating_sub(self.started_ms) >= HANDSHAKE_TIMEOUT_MS {
                     return self.close(CloseReason::HandshakeTimeout);
                 }
                 Vec::new()
             }
             LinkState::Open => {
-                if now_ms.saturating_sub(self.last_heard_ms) >= DEAD_AFTER_MS {
+                if mono_ms.saturating_sub(self.last_heard_ms) >= DEAD_AFTER_MS {
                     return self.close(CloseReason::Timeout);
                 }
-                if now_ms.saturating_sub(self.last_ping_ms) >= PING_INTERVAL_MS {
-                    self.last_ping_ms = now_ms;
+                if mono_ms.saturating_sub(self.last_ping_ms) >= PING_INTERVAL_MS {
+                    self.last_ping_ms = mono_ms;
                     self.ping_token = self.ping_token.wrapping_add(1);
                     return vec![Action::Send(Frame::Ping {
                         token: self.ping_token,

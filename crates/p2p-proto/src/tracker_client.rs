@@ -1,6 +1,6 @@
 //! The tracker client's decisions (SPEC §6 start-up): when to register, when to heartbeat,
 //! when to register again, and how often to retry while the tracker is unreachable. Pure: the
-//! driver's agent ([`crate::driver::agent`]) feeds it times and answers and carries out the
+//! driver's agent (in the `p2p` crate) feeds it times and answers and carries out the
 //! [`Step`]s it returns.
 //!
 //! The rules: register at start; once registered, heartbeat every interval the tracker
