@@ -33,6 +33,11 @@ struct Args {
     /// The web UI's directory (default static/chat).
     #[arg(long, value_name = "DIR")]
     static_root: Option<PathBuf>,
+    /// When messages.jsonl reaches the disk: after every message (always), within a second
+    /// (batch), or when the OS decides (never). A process crash loses no acknowledged message
+    /// in any mode; a power cut loses none with always, at most the last second with batch.
+    #[arg(long, value_name = "WHEN", default_value = "batch")]
+    fsync: p2p::store::Fsync,
 }
 
 fn main() -> ExitCode {
@@ -68,6 +73,7 @@ fn main() -> ExitCode {
         ),
         peer_id: None,
         wall_clock: p2p::WallClock::default(),
+        fsync: args.fsync,
     };
     let (event_loop, started) = match peer::prepare(config) {
         Ok(pair) => pair,

@@ -53,6 +53,7 @@ fn config(dir: &std::path::Path, i: usize) -> p2p::Config {
         static_root: None,
         peer_id: None,
         wall_clock: p2p::WallClock::default(),
+        fsync: p2p::store::Fsync::default(),
     }
 }
 

@@ -24,8 +24,9 @@ use crate::message::validate_channel;
 use crate::node::ChannelPolicy;
 use crate::tracker_client::{Step, TrackerClient};
 
-/// How often link timers (pings, dead links, handshakes) are checked.
-pub const TICK: Duration = Duration::from_secs(1);
+/// How often link timers (pings, dead links, handshakes) are checked and, with `--fsync batch`,
+/// the message log is flushed to the disk.
+pub const TICK: Duration = crate::store::BATCH_INTERVAL;
 /// How long the `/remove` at exit may take before the agent gives up on it.
 pub const REMOVE_TIMEOUT: Duration = Duration::from_secs(2);
 /// Member refreshes asked for by refused messages are spaced at least this far apart.
@@ -469,6 +470,7 @@ impl Protocol for Agent {
             let mono = mono_ms(core.epoch, now);
             let actions = core.state.tick(mono);
             core.apply(actions, &mut Out::Cx(cx));
+            core.sync_store();
         }
         let step = self.client.on_timer(now);
         self.step(cx, step);
@@ -501,6 +503,7 @@ impl Protocol for Agent {
 
     fn on_shutdown(&mut self, cx: &mut Cx<'_>) {
         self.leaving = true;
+        lock(&self.shared).sync_store();
         // The links are not closed from here: each gets its own `on_shutdown` and writes its
         // `bye` straight into its buffer. A bye sent from here would arrive as a message after
         // that link had already closed, and be dropped.

@@ -29,8 +29,8 @@ use serde::Serialize;
 use crate::error::{Error, Result};
 use crate::frame::encode;
 use crate::message::Message;
-use crate::node::{Action, ChannelInfo, Event, LinkId, NodeState, PeerInfo};
-use crate::store::Store;
+use crate::node::{Action, ChannelInfo, Event, LinkId, NodeState, Outgoing, PeerInfo};
+use crate::store::{Fsync, Store};
 
 /// Most entries kept in the course-style inbox (`GET /p2p/inbox`); the oldest go first.
 pub const MAX_INBOX: usize = 1000;
@@ -177,6 +177,8 @@ pub struct Config {
     pub peer_id: Option<String>,
     /// What stamps our messages; the system clock by default.
     pub wall_clock: WallClock,
+    /// When `messages.jsonl` is flushed to the disk.
+    pub fsync: Fsync,
 }
 
 /// Whether the tracker knows us, for `/api/me` and tests.
@@ -290,6 +292,13 @@ impl Core {
         self.flush_events();
     }
 
+    /// Flushes the batch of appended lines to the disk (see [`Fsync::Batch`]).
+    pub(crate) fn sync_store(&mut self) {
+        if let Err(e) = self.store.sync_pending() {
+            log::error!("cannot flush {}: {e}", self.store.path().display());
+        }
+    }
+
     fn flush_events(&mut self) {
         let events: Vec<Event> = self.state.drain_events().collect();
         for event in events {
@@ -376,30 +385,29 @@ impl Node {
     pub fn post(&self, channel: &str, text: &str) -> Result<Message> {
         let mut core = lock(&self.shared);
         let ts = core.wall_clock.now_ms();
-        let (msg, frames) = core.state.post(channel, text, ts)?;
-        self.send_own(&mut core, msg, frames)
+        let out = core.state.post(channel, text, ts)?;
+        self.send_own(&mut core, out)
     }
 
     /// Sends a direct message: stored, then sent on the recipient's link (or by sync later).
     pub fn direct(&self, to: &str, text: &str) -> Result<Message> {
         let mut core = lock(&self.shared);
         let ts = core.wall_clock.now_ms();
-        let (msg, frames) = core.state.direct(to, text, ts)?;
-        self.send_own(&mut core, msg, frames)
+        let out = core.state.direct(to, text, ts)?;
+        self.send_own(&mut core, out)
     }
 
-    fn send_own(
-        &self,
-        core: &mut Core,
-        msg: Message,
-        frames: Vec<(LinkId, crate::Frame)>,
-    ) -> Result<Message> {
-        // Stored before acknowledged (SPEC §6); a failure is the user's answer.
-        core.store.append(&msg).map_err(|e| {
-            log::error!("cannot store {}: {e}", msg.id);
-            e
-        })?;
-        let actions = frames
+    /// Stored before acknowledged (SPEC §6): a message the store refuses is dropped whole (not
+    /// kept, not sent, its seq free again) and the failure is the user's answer.
+    fn send_own(&self, core: &mut Core, out: Outgoing) -> Result<Message> {
+        if let Err(e) = core.store.append(&out.msg) {
+            log::error!("cannot store {}: {e}", out.msg.id);
+            return Err(e);
+        }
+        let msg = out.msg.clone();
+        let actions = core
+            .state
+            .commit(out)
             .into_iter()
             .map(|(link, frame)| Action::Send(link, frame))
             .collect();
@@ -557,7 +565,7 @@ pub fn start(event_loop: &mut EventLoop, config: Config) -> Result<Peer> {
         .data_dir
         .clone()
         .unwrap_or_else(|| default_data_dir(&peer_id));
-    let (store, history, warnings) = Store::open(&dir)?;
+    let (store, history, warnings) = Store::open(&dir, config.fsync)?;
     for w in &warnings {
         log::warn!("{}: {w}", dir.display());
     }
