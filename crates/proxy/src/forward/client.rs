@@ -13,12 +13,11 @@ use http_core::{
 };
 use log::{debug, info, log_enabled};
 use reactor::server::write_full_response;
-use reactor::{CloseReason, ConnId, ConnInfo, Cx, Message, Protocol};
+use reactor::{Addr, CloseReason, ConnId, ConnInfo, Cx, Inbox, Protocol, Session};
 
 use super::flow::{Flow, Held};
 use super::headers::{ClientFraming, Outgoing, write_client_head, write_upstream_head};
 use super::status_page::{STATUS_PATH, status_response};
-use super::tunnel::Tunnel;
 use super::upstream::UpstreamConn;
 use super::{
     Attach, Claim, ClientMsg, Failure, READ_LIMIT, Shared, Target, ToClient, ToUpstream,
@@ -65,7 +64,7 @@ struct Exchange {
     target: Target,
     /// The attempt in flight; messages of other attempts are ignored.
     seq: u64,
-    upstream: Option<ConnId>,
+    upstream: Option<Addr<UpstreamConn>>,
     /// The one retry on another upstream after a failed connect was used.
     retried: bool,
     request: RequestBody,
@@ -85,6 +84,8 @@ struct Exchange {
 pub(crate) struct ClientConn {
     shared: Arc<Shared>,
     id: ConnId,
+    /// Where this connection's upstreams answer.
+    me: Addr<ClientConn>,
     peer: SocketAddr,
     client_ip: String,
     state: State,
@@ -95,10 +96,11 @@ pub(crate) struct ClientConn {
 }
 
 impl ClientConn {
-    pub fn new(shared: Arc<Shared>, info: &ConnInfo) -> ClientConn {
+    pub fn new(shared: Arc<Shared>, info: &ConnInfo, me: Addr<ClientConn>) -> ClientConn {
         ClientConn {
             shared,
             id: info.id,
+            me,
             peer: info.peer,
             client_ip: info.peer.ip().to_string(),
             state: State::Reading,
@@ -297,11 +299,12 @@ impl ClientConn {
         ex.down = Arc::default();
         ex.held = Held::default();
         let claim = Claim {
-            client: self.id,
+            client: self.me.clone(),
             seq: ex.seq,
         };
         let attach = Box::new(Attach {
-            client: self.id,
+            client: self.me.clone(),
+            client_id: self.id,
             seq: ex.seq,
             target: ex.target,
             wire: ex.wire.clone(),
@@ -330,15 +333,15 @@ impl ClientConn {
                     seq: ex.seq,
                     msg: UpstreamMsg::Attach(attach),
                 };
-                cx.send(conn, Box::new(msg));
+                cx.send(&conn, msg);
                 conn
             }
             None => {
-                let addr = ex.target.addr;
-                cx.connect(
-                    addr,
-                    Box::new(UpstreamConn::dial(self.shared.clone(), attach)),
-                )
+                let inbox = Inbox::default();
+                let conn = inbox.addr();
+                let upstream = UpstreamConn::dial(conn.clone(), self.shared.clone(), attach);
+                cx.connect(ex.target.addr, inbox.bind(upstream));
+                conn
             }
         });
     }
@@ -348,7 +351,7 @@ impl ClientConn {
         let State::Exchange(ex) = &mut self.state else {
             return;
         };
-        let Some(upstream) = ex.upstream else {
+        let Some(upstream) = &ex.upstream else {
             return;
         };
         while !ex.paused {
@@ -372,11 +375,11 @@ impl ClientConn {
             let seq = ex.seq;
             cx.send(
                 upstream,
-                Box::new(ToUpstream {
+                ToUpstream {
                     from: self.id,
                     seq,
                     msg,
-                }),
+                },
             );
             if done {
                 if matches!(ex.response, ResponseBody::Done) {
@@ -406,14 +409,14 @@ impl ClientConn {
     /// Tells the upstream of an unfinished exchange to give up its connection.
     fn abort_upstream(&mut self, cx: &mut Cx<'_>) {
         if let State::Exchange(ex) = &self.state
-            && let Some(upstream) = ex.upstream
+            && let Some(upstream) = &ex.upstream
         {
             let msg = ToUpstream {
                 from: self.id,
                 seq: ex.seq,
                 msg: UpstreamMsg::Abort,
             };
-            cx.send(upstream, Box::new(msg));
+            cx.send(upstream, msg);
         }
     }
 
@@ -564,7 +567,10 @@ impl ClientConn {
                     cx.write(&wire);
                 }
             }
-            ClientMsg::Head(head, kind) => self.on_head(cx, *head, kind),
+            ClientMsg::Head(head, kind) => self.on_head(cx, *head, kind, None),
+            ClientMsg::Switched(head, tunnel) => {
+                self.on_head(cx, *head, BodyKind::Empty, Some(tunnel))
+            }
             ClientMsg::Body(data) => {
                 let ResponseBody::Streaming(framing) = ex.response else {
                     return;
@@ -579,13 +585,13 @@ impl ClientConn {
                 let resume = ex
                     .held
                     .written(&ex.down, data.len(), pending, || drain = true);
-                if resume && let Some(upstream) = ex.upstream {
+                if resume && let Some(upstream) = &ex.upstream {
                     let msg = ToUpstream {
                         from: self.id,
                         seq: ex.seq,
                         msg: UpstreamMsg::Resume,
                     };
-                    cx.send(upstream, Box::new(msg));
+                    cx.send(upstream, msg);
                 }
                 if drain {
                     cx.notify_drained();
@@ -623,7 +629,14 @@ impl ClientConn {
         }
     }
 
-    fn on_head(&mut self, cx: &mut Cx<'_>, head: ResponseHead, kind: BodyKind) {
+    /// The response head; `tunnel` is this connection's half of the tunnel after a `101`.
+    fn on_head(
+        &mut self,
+        cx: &mut Cx<'_>,
+        head: ResponseHead,
+        kind: BodyKind,
+        tunnel: Option<Session>,
+    ) {
         let State::Exchange(ex) = &mut self.state else {
             return;
         };
@@ -634,15 +647,12 @@ impl ClientConn {
         if head.status.code() == 101 {
             // Only sent for an upgrade request: both sides become a tunnel.
             write_client_head(&head, ClientFraming::Empty, true, ex.version, cx.output());
-            let upstream = ex.upstream;
-            let (up, down) = (ex.up.clone(), ex.down.clone());
             log_exchange(ex, cx.now());
             self.release();
             self.state = State::Done;
             cx.set_deadline(None);
-            if let Some(upstream) = upstream {
-                let handle = self.shared.handle.clone();
-                cx.upgrade(Box::new(Tunnel::new(upstream, handle, up, down)));
+            if let Some(tunnel) = tunnel {
+                cx.upgrade(tunnel);
             } else {
                 cx.close();
             }
@@ -679,6 +689,8 @@ fn log_exchange(ex: &Exchange, now: Instant) {
 }
 
 impl Protocol for ClientConn {
+    type Message = ToClient;
+
     fn on_open(&mut self, cx: &mut Cx<'_>) {
         cx.set_read_limit(self.shared.limits.max_head_bytes + READ_LIMIT);
         self.arm(cx);
@@ -718,14 +730,14 @@ impl Protocol for ClientConn {
     fn on_drained(&mut self, cx: &mut Cx<'_>) {
         if let State::Exchange(ex) = &mut self.state
             && ex.held.drained(&ex.down)
-            && let Some(upstream) = ex.upstream
+            && let Some(upstream) = &ex.upstream
         {
             let msg = ToUpstream {
                 from: self.id,
                 seq: ex.seq,
                 msg: UpstreamMsg::Resume,
             };
-            cx.send(upstream, Box::new(msg));
+            cx.send(upstream, msg);
         }
     }
 
@@ -747,10 +759,8 @@ impl Protocol for ClientConn {
         }
     }
 
-    fn on_message(&mut self, cx: &mut Cx<'_>, msg: Message) {
-        if let Ok(msg) = msg.downcast::<ToClient>() {
-            self.on_upstream_msg(cx, *msg);
-        }
+    fn on_message(&mut self, cx: &mut Cx<'_>, msg: ToClient) {
+        self.on_upstream_msg(cx, msg);
     }
 
     fn on_shutdown(&mut self, cx: &mut Cx<'_>) {
@@ -764,14 +774,14 @@ impl Protocol for ClientConn {
 
     fn on_close(&mut self, _reason: CloseReason) {
         if let State::Exchange(ex) = &self.state
-            && let Some(upstream) = ex.upstream
+            && let Some(upstream) = &ex.upstream
         {
             let msg = ToUpstream {
                 from: self.id,
                 seq: ex.seq,
                 msg: UpstreamMsg::Abort,
             };
-            self.shared.handle.send(upstream, Box::new(msg));
+            self.shared.handle.send(upstream, msg);
         }
         self.release();
     }

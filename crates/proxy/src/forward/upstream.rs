@@ -11,8 +11,9 @@ use bytes::BytesMut;
 use http_core::write::{write_chunk, write_last_chunk, write_response_head};
 use http_core::{BodyDecoder, BodyKind, Decoded, Headers, Method, Version, parse_response_head};
 use log::debug;
-use reactor::{CloseReason, ConnId, Cx, Message, Protocol};
+use reactor::{Addr, CloseReason, ConnId, Cx, Inbox, Protocol};
 
+use super::client::ClientConn;
 use super::tunnel::Tunnel;
 use super::{
     Attach, ClientMsg, Failure, READ_LIMIT, Shared, Target, ToClient, ToUpstream,
@@ -33,7 +34,9 @@ enum State {
 
 /// One exchange in progress.
 struct Busy {
-    client: ConnId,
+    client: Addr<ClientConn>,
+    /// The client's id, which its messages carry.
+    client_id: ConnId,
     seq: u64,
     method: Method,
     timeout: std::time::Duration,
@@ -61,18 +64,19 @@ struct Busy {
 pub(crate) struct UpstreamConn {
     shared: Arc<Shared>,
     addr: SocketAddr,
-    id: Option<ConnId>,
+    /// This connection, as the idle pool knows it.
+    me: Addr<UpstreamConn>,
     state: State,
     shutting_down: bool,
 }
 
 impl UpstreamConn {
-    /// A connection to be dialled for `attach`.
-    pub fn dial(shared: Arc<Shared>, attach: Box<Attach>) -> UpstreamConn {
+    /// A connection to be dialled for `attach`, reachable at `me`.
+    pub fn dial(me: Addr<UpstreamConn>, shared: Arc<Shared>, attach: Box<Attach>) -> UpstreamConn {
         UpstreamConn {
             shared,
             addr: attach.target.addr,
-            id: None,
+            me,
             state: State::Connecting(attach),
             shutting_down: false,
         }
@@ -81,6 +85,7 @@ impl UpstreamConn {
     fn start(&mut self, cx: &mut Cx<'_>, attach: Attach, reused: bool) {
         let Attach {
             client,
+            client_id,
             seq,
             wire,
             method,
@@ -94,16 +99,11 @@ impl UpstreamConn {
         cx.write(&wire);
         let req_done = matches!(body, BodyKind::Empty | BodyKind::Length(0));
         if !req_done {
-            cx.send(
-                client,
-                Box::new(ToClient {
-                    seq,
-                    msg: ClientMsg::Ready,
-                }),
-            );
+            tell(cx, &client, seq, ClientMsg::Ready);
         }
         self.state = State::Busy(Box::new(Busy {
             client,
+            client_id,
             seq,
             method,
             timeout,
@@ -136,7 +136,7 @@ impl UpstreamConn {
     fn fail(&mut self, cx: &mut Cx<'_>, failure: Failure) {
         if let State::Busy(b) = std::mem::replace(&mut self.state, State::Done) {
             debug!("upstream {}: exchange failed: {failure:?}", self.addr);
-            tell(cx, b.client, b.seq, ClientMsg::Failed(failure));
+            tell(cx, &b.client, b.seq, ClientMsg::Failed(failure));
         }
         cx.abort();
     }
@@ -158,20 +158,30 @@ impl UpstreamConn {
                     Ok(Some((head, kind))) => {
                         let code = head.status.code();
                         if code == 101 && b.upgrade {
-                            let client = b.client;
-                            tell(cx, client, b.seq, ClientMsg::Head(Box::new(head), kind));
+                            // Both halves of the tunnel are made here, each addressed to the
+                            // other; the client's half travels to the client to take over.
+                            let (ours, theirs) = (Inbox::default(), Inbox::default());
+                            let handle = self.shared.handle.clone();
                             let tunnel = Tunnel::new(
-                                client,
-                                self.shared.handle.clone(),
+                                theirs.addr(),
+                                handle.clone(),
                                 b.down.clone(),
                                 b.up.clone(),
                             );
+                            let client_half = theirs.bind(Tunnel::new(
+                                ours.addr(),
+                                handle,
+                                b.up.clone(),
+                                b.down.clone(),
+                            ));
+                            let msg = ClientMsg::Switched(Box::new(head), client_half);
+                            tell(cx, &b.client, b.seq, msg);
                             if b.paused {
                                 cx.resume_reading();
                             }
                             self.state = State::Done;
                             cx.set_deadline(None);
-                            cx.upgrade(Box::new(tunnel));
+                            cx.upgrade(ours.bind(tunnel));
                             return;
                         }
                         if head.status.is_informational() {
@@ -185,7 +195,7 @@ impl UpstreamConn {
                                 &head.headers,
                                 &mut wire,
                             );
-                            tell(cx, b.client, b.seq, ClientMsg::Interim(wire.freeze()));
+                            tell(cx, &b.client, b.seq, ClientMsg::Interim(wire.freeze()));
                             continue;
                         }
                         b.reusable = head.version == Version::Http11
@@ -193,7 +203,7 @@ impl UpstreamConn {
                             && kind != BodyKind::CloseDelimited
                             && !b.upgrade;
                         b.response = Some(BodyDecoder::new(kind));
-                        tell(cx, b.client, b.seq, ClientMsg::Head(Box::new(head), kind));
+                        tell(cx, &b.client, b.seq, ClientMsg::Head(Box::new(head), kind));
                         continue;
                     }
                     Err(e) => {
@@ -208,7 +218,7 @@ impl UpstreamConn {
                         b.paused = true;
                         cx.pause_reading();
                     }
-                    tell(cx, b.client, b.seq, ClientMsg::Body(data));
+                    tell(cx, &b.client, b.seq, ClientMsg::Body(data));
                 }
                 Ok(Decoded::NeedMore) => return,
                 Ok(Decoded::Done) => return self.response_done(cx),
@@ -225,19 +235,16 @@ impl UpstreamConn {
         let State::Busy(b) = std::mem::replace(&mut self.state, State::Done) else {
             return;
         };
-        tell(cx, b.client, b.seq, ClientMsg::End);
+        tell(cx, &b.client, b.seq, ClientMsg::End);
         let reuse = b.reusable && b.req_done && !self.shutting_down && cx.input().is_empty();
         if b.paused {
             // Reading was paused for this client; the next one starts fresh.
             cx.resume_reading();
         }
-        if reuse && let Some(id) = self.id {
-            let kept = self.shared.lock().idle.checkin(self.addr, id);
-            if kept {
-                self.state = State::Idle;
-                self.arm(cx);
-                return;
-            }
+        if reuse && self.shared.lock().idle.checkin(self.addr, self.me.clone()) {
+            self.state = State::Idle;
+            self.arm(cx);
+            return;
         }
         cx.set_deadline(None);
         cx.close();
@@ -246,9 +253,7 @@ impl UpstreamConn {
     fn on_client_msg(&mut self, cx: &mut Cx<'_>, msg: ToUpstream) {
         if let UpstreamMsg::Attach(attach) = msg.msg {
             if matches!(self.state, State::Idle) {
-                if let Some(id) = self.id {
-                    self.shared.lock().idle.attached(id);
-                }
+                self.shared.lock().idle.attached(self.me.clone());
                 self.start(cx, *attach, true);
             }
             return;
@@ -256,7 +261,7 @@ impl UpstreamConn {
         let State::Busy(b) = &mut self.state else {
             return;
         };
-        if b.client != msg.from || b.seq != msg.seq {
+        if b.client_id != msg.from || b.seq != msg.seq {
             return;
         }
         match msg.msg {
@@ -270,7 +275,7 @@ impl UpstreamConn {
                 let pending = cx.pending_output();
                 let mut drain = false;
                 if b.held.written(&b.up, data.len(), pending, || drain = true) {
-                    tell(cx, b.client, b.seq, ClientMsg::Resume);
+                    tell(cx, &b.client, b.seq, ClientMsg::Resume);
                 }
                 if drain {
                     cx.notify_drained();
@@ -298,13 +303,14 @@ impl UpstreamConn {
     }
 }
 
-fn tell(cx: &mut Cx<'_>, client: ConnId, seq: u64, msg: ClientMsg) {
-    cx.send(client, Box::new(ToClient { seq, msg }));
+fn tell(cx: &mut Cx<'_>, client: &Addr<ClientConn>, seq: u64, msg: ClientMsg) {
+    cx.send(client, ToClient { seq, msg });
 }
 
 impl Protocol for UpstreamConn {
+    type Message = ToUpstream;
+
     fn on_open(&mut self, cx: &mut Cx<'_>) {
-        self.id = Some(cx.id());
         cx.set_read_limit(READ_LIMIT);
         if let State::Connecting(attach) = std::mem::replace(&mut self.state, State::Done) {
             let Target { block, backend, .. } = attach.target;
@@ -361,7 +367,7 @@ impl Protocol for UpstreamConn {
         if let State::Busy(b) = &mut self.state
             && b.held.drained(&b.up)
         {
-            tell(cx, b.client, b.seq, ClientMsg::Resume);
+            tell(cx, &b.client, b.seq, ClientMsg::Resume);
         }
     }
 
@@ -376,10 +382,8 @@ impl Protocol for UpstreamConn {
         }
     }
 
-    fn on_message(&mut self, cx: &mut Cx<'_>, msg: Message) {
-        if let Ok(msg) = msg.downcast::<ToUpstream>() {
-            self.on_client_msg(cx, *msg);
-        }
+    fn on_message(&mut self, cx: &mut Cx<'_>, msg: ToUpstream) {
+        self.on_client_msg(cx, msg);
     }
 
     fn on_shutdown(&mut self, cx: &mut Cx<'_>) {
@@ -392,15 +396,13 @@ impl Protocol for UpstreamConn {
     fn on_close(&mut self, reason: CloseReason) {
         let shared = self.shared.clone();
         let mut state = shared.lock();
-        if let Some(id) = self.id
-            && let Some(claim) = state.idle.remove(&self.addr, id)
-        {
+        if let Some(claim) = state.idle.remove(&self.addr, self.me.clone()) {
             // Taken from the pool, but closed before the attach arrived.
             let msg = ToClient {
                 seq: claim.seq,
                 msg: ClientMsg::Failed(Failure::Vanished),
             };
-            shared.handle.send(claim.client, Box::new(msg));
+            shared.handle.send(&claim.client, msg);
         }
         match std::mem::replace(&mut self.state, State::Done) {
             State::Connecting(attach) => {
@@ -419,7 +421,7 @@ impl Protocol for UpstreamConn {
                     seq: attach.seq,
                     msg: ClientMsg::Failed(failure),
                 };
-                shared.handle.send(attach.client, Box::new(msg));
+                shared.handle.send(&attach.client, msg);
             }
             State::Busy(b) => {
                 let failure = if b.reused && !b.answered {
@@ -431,7 +433,7 @@ impl Protocol for UpstreamConn {
                     seq: b.seq,
                     msg: ClientMsg::Failed(failure),
                 };
-                shared.handle.send(b.client, Box::new(msg));
+                shared.handle.send(&b.client, msg);
             }
             State::Idle | State::Done => {}
         }

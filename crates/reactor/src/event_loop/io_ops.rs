@@ -1,11 +1,11 @@
 //! The socket side of the loop: accepting, reading until `WouldBlock`, writing what is queued,
 //! lingering closes, and freeing an entry.
 
+use super::Callback;
 use super::{
     CloseReason, ConnId, ConnInfo, Core, Deferred, Entry, FIRST_ENTRY, FIRST_LISTENER,
     LINGER_MAX_BYTES, LINGER_TIMEOUT, Origin, Phase, Reading, Writing,
 };
-use super::Callback;
 use bytes::Buf;
 use log::warn;
 use mio::{Interest, Token};

@@ -95,6 +95,12 @@ impl<P: Protocol> PartialEq for Addr<P> {
 
 impl<P: Protocol> Eq for Addr<P> {}
 
+impl<P: Protocol> std::hash::Hash for Addr<P> {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.mailbox.as_ptr().hash(state);
+    }
+}
+
 impl<P: Protocol> fmt::Debug for Addr<P> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.id() {

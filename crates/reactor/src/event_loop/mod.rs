@@ -240,7 +240,6 @@ impl EventLoop {
         self.core.close_all();
         Ok(())
     }
-
 }
 
 /// SIGINT or SIGTERM: a graceful shutdown.

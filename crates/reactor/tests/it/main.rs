@@ -4,9 +4,7 @@
 use bytes::Bytes;
 use http_core::{Limits, Method, Request, Response, Status};
 use reactor::client::{ClientReply, blocking_request, start};
-use reactor::{
-    Addr, Cx, EventLoop, Inbox, Protocol, Reply, RequestInfo, Session, SteppedClock,
-};
+use reactor::{Addr, Cx, EventLoop, Inbox, Protocol, Reply, RequestInfo, Session, SteppedClock};
 use std::convert::Infallible;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
