@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
-use bytes::{Bytes, BytesMut};
+use bytes::BytesMut;
 use http_core::write::{write_chunk, write_last_chunk};
 use http_core::{
     BodyDecoder, BodyKind, Decoded, Headers, Method, ParseError, RequestHead, Response,
@@ -15,7 +15,8 @@ use log::{debug, info, log_enabled};
 use reactor::server::write_full_response;
 use reactor::{Addr, CloseReason, ConnId, ConnInfo, Cx, Inbox, Protocol, Session};
 
-use super::flow::{Flow, Held};
+use super::exchange::{Commit, Exchange, RequestBody, ResponseBody, Retry, log_exchange};
+use super::flow::{Credit, Held};
 use super::headers::{ClientFraming, Outgoing, write_client_head, write_upstream_head};
 use super::status_page::{STATUS_PATH, status_response};
 use super::upstream::UpstreamConn;
@@ -32,52 +33,6 @@ enum State {
     Exchange(Box<Exchange>),
     /// Closing, or handed over to a tunnel.
     Done,
-}
-
-/// The request side of an exchange.
-enum RequestBody {
-    /// Waiting for the upstream to connect before any body byte is taken from the input, so a
-    /// failed connect can still be retried elsewhere.
-    AwaitingReady,
-    Streaming(BodyDecoder),
-    Done,
-}
-
-/// The response side of an exchange.
-enum ResponseBody {
-    AwaitingHead,
-    Streaming(ClientFraming),
-    Done,
-}
-
-struct Exchange {
-    method: Method,
-    version: Version,
-    host: String,
-    path: String,
-    started: Instant,
-    keep_alive: bool,
-    upgrade: bool,
-    kind: BodyKind,
-    wire: Bytes,
-    block: usize,
-    target: Target,
-    /// The attempt in flight; messages of other attempts are ignored.
-    seq: u64,
-    upstream: Option<Addr<UpstreamConn>>,
-    /// The one retry on another upstream after a failed connect was used.
-    retried: bool,
-    request: RequestBody,
-    /// A body byte went to the upstream: no retry any more.
-    body_sent: bool,
-    /// Reading paused for lack of request body credit.
-    paused: bool,
-    up: Arc<Flow>,
-    response: ResponseBody,
-    down: Arc<Flow>,
-    /// Response credit held while our output is full.
-    held: Held,
-    status: u16,
 }
 
 /// A connection from a client.
@@ -254,13 +209,12 @@ impl ClientConn {
             target,
             seq: 0,
             upstream: None,
-            retried: false,
+            retry: Retry::Available,
             request: match kind {
                 BodyKind::Empty | BodyKind::Length(0) => RequestBody::Done,
                 _ => RequestBody::AwaitingReady,
             },
-            body_sent: false,
-            paused: false,
+            commit: Commit::Untouched,
             up: Arc::default(),
             response: ResponseBody::AwaitingHead,
             down: Arc::default(),
@@ -354,14 +308,19 @@ impl ClientConn {
         let Some(upstream) = &ex.upstream else {
             return;
         };
-        while !ex.paused {
-            let RequestBody::Streaming(decoder) = &mut ex.request else {
+        loop {
+            let RequestBody::Streaming { decoder, credit } = &mut ex.request else {
                 return;
             };
+            if *credit == Credit::Paused {
+                break;
+            }
             let msg = match decoder.decode(cx.input()) {
                 Ok(Decoded::Data(data)) => {
-                    ex.body_sent = true;
-                    ex.paused = ex.up.sent(data.len());
+                    ex.commit = Commit::BodySent;
+                    if ex.up.sent(data.len()) {
+                        *credit = Credit::Paused;
+                    }
                     UpstreamMsg::Body(data)
                 }
                 Ok(Decoded::NeedMore) => return,
@@ -433,11 +392,11 @@ impl ClientConn {
     /// Both directions are complete: log, then read the next request or close.
     fn finish(&mut self, cx: &mut Cx<'_>) {
         self.release();
-        let State::Exchange(ex) = std::mem::replace(&mut self.state, State::Reading) else {
+        let State::Exchange(mut ex) = std::mem::replace(&mut self.state, State::Reading) else {
             return;
         };
         log_exchange(&ex, cx.now());
-        if ex.paused {
+        if ex.request.unpause() {
             cx.resume_reading();
         }
         if ex.keep_alive && !self.shutting_down && !self.peer_done {
@@ -482,7 +441,8 @@ impl ClientConn {
         let State::Exchange(ex) = &mut self.state else {
             return;
         };
-        let untouched = !ex.body_sent && matches!(ex.response, ResponseBody::AwaitingHead);
+        let untouched =
+            ex.commit == Commit::Untouched && matches!(ex.response, ResponseBody::AwaitingHead);
         let authority = self.shared.config.hosts[ex.block].upstreams[ex.target.backend].authority();
         match failure {
             Failure::Vanished if untouched => self.restart(cx, None),
@@ -492,8 +452,8 @@ impl ClientConn {
                 // the connection broke (nginx and Go's client draw the same line).
                 self.restart(cx, None);
             }
-            Failure::Connect if untouched && !ex.retried => {
-                ex.retried = true;
+            Failure::Connect if untouched && ex.retry == Retry::Available => {
+                ex.retry = Retry::Used;
                 let (block, failed) = (ex.block, ex.target.backend);
                 let other = self
                     .shared
@@ -533,12 +493,11 @@ impl ClientConn {
             return;
         };
         ex.target = target;
-        if matches!(ex.request, RequestBody::Streaming(_)) {
-            ex.request = RequestBody::AwaitingReady;
-        }
-        if ex.paused {
-            ex.paused = false;
+        if ex.request.unpause() {
             cx.resume_reading();
+        }
+        if matches!(ex.request, RequestBody::Streaming { .. }) {
+            ex.request = RequestBody::AwaitingReady;
         }
         // A new connection: the retry must not land on another stale pooled one.
         self.dispatch(cx, false);
@@ -554,7 +513,10 @@ impl ClientConn {
         match msg.msg {
             ClientMsg::Ready => {
                 if matches!(ex.request, RequestBody::AwaitingReady) {
-                    ex.request = RequestBody::Streaming(BodyDecoder::new(ex.kind));
+                    ex.request = RequestBody::Streaming {
+                        decoder: BodyDecoder::new(ex.kind),
+                        credit: Credit::Flowing,
+                    };
                     self.pump_body(cx);
                     if !cx.is_closing() {
                         // Input may have stopped at the cap while the body waited.
@@ -614,13 +576,15 @@ impl ClientConn {
                     // not reused); rather than read the rest of the body to find the next
                     // request, close after the answer.
                     ex.keep_alive = false;
+                    if ex.request.unpause() {
+                        cx.resume_reading();
+                    }
                     ex.request = RequestBody::Done;
                 }
                 self.finish(cx);
             }
             ClientMsg::Resume => {
-                if ex.paused {
-                    ex.paused = false;
+                if ex.request.unpause() {
                     cx.resume_reading();
                     self.pump_body(cx);
                 }
@@ -675,16 +639,6 @@ impl ClientConn {
         }
         write_client_head(&head, framing, ex.keep_alive, ex.version, cx.output());
         ex.response = ResponseBody::Streaming(framing);
-    }
-}
-
-fn log_exchange(ex: &Exchange, now: Instant) {
-    if log_enabled!(log::Level::Info) {
-        let micros = now.saturating_duration_since(ex.started).as_micros();
-        info!(
-            "{} {} {} {} {} {micros}us",
-            ex.method, ex.host, ex.path, ex.status, ex.target.addr
-        );
     }
 }
 

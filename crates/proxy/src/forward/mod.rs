@@ -10,6 +10,7 @@
 //! [`OUTPUT_CAP`] bytes it sent are queued or unsent on the other side (see `flow.rs`).
 
 mod client;
+mod exchange;
 mod flow;
 pub mod headers;
 mod probe;

@@ -4,7 +4,7 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use super::flow::{Flow, Held};
+use super::flow::{Credit, Flow, Held};
 use std::time::Instant;
 
 use bytes::BytesMut;
@@ -40,24 +40,63 @@ struct Busy {
     seq: u64,
     method: Method,
     timeout: std::time::Duration,
-    /// The request body is re-encoded chunked.
-    req_chunked: bool,
-    req_done: bool,
-    /// `None` until the response head is in.
-    response: Option<BodyDecoder>,
-    /// Any byte of response arrived.
-    answered: bool,
-    /// The response lets the connection be reused.
-    reusable: bool,
-    /// This exchange runs on a pooled connection (a close before any answer is "stale").
-    reused: bool,
+    request: Sending,
+    response: Answer,
+    /// Reading paused for lack of response credit.
+    reading: Credit,
+    conn: Reuse,
     /// Request body credit held while our output is full.
     held: Held,
     up: Arc<Flow>,
     down: Arc<Flow>,
-    /// Reading paused for lack of response credit.
-    paused: bool,
     upgrade: bool,
+}
+
+/// Where the request body towards the upstream is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Sending {
+    /// Body pieces are written as they come.
+    Plain,
+    /// Body pieces are re-encoded chunked.
+    Chunked,
+    /// The whole request is out: the upstream's silence is timed from here.
+    Done,
+}
+
+/// Where the upstream's answer is.
+enum Answer {
+    /// Not a byte yet: a reused connection closing now was stale.
+    Silent,
+    /// Some of the head arrived.
+    Head,
+    /// The head is in and its body being decoded; `reusable` when the response lets the
+    /// connection serve another exchange.
+    Body {
+        decoder: BodyDecoder,
+        reusable: bool,
+    },
+}
+
+/// Whether the exchange runs on a connection fresh from a dial or reused from the pool.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Reuse {
+    Fresh,
+    Pooled,
+}
+
+impl Busy {
+    /// Why the exchange failed when the connection broke now.
+    fn broken(&self) -> Failure {
+        match (self.conn, &self.response) {
+            (Reuse::Pooled, Answer::Silent) => Failure::Stale,
+            _ => Failure::Broken,
+        }
+    }
+
+    /// The response is complete.
+    fn response_complete(&self) -> bool {
+        matches!(&self.response, Answer::Body { decoder, .. } if decoder.is_done())
+    }
 }
 
 /// A connection to one upstream.
@@ -82,7 +121,7 @@ impl UpstreamConn {
         }
     }
 
-    fn start(&mut self, cx: &mut Cx<'_>, attach: Attach, reused: bool) {
+    fn start(&mut self, cx: &mut Cx<'_>, attach: Attach, conn: Reuse) {
         let Attach {
             client,
             client_id,
@@ -97,8 +136,12 @@ impl UpstreamConn {
             ..
         } = attach;
         cx.write(&wire);
-        let req_done = matches!(body, BodyKind::Empty | BodyKind::Length(0));
-        if !req_done {
+        let request = match body {
+            BodyKind::Empty | BodyKind::Length(0) => Sending::Done,
+            BodyKind::Chunked => Sending::Chunked,
+            _ => Sending::Plain,
+        };
+        if request != Sending::Done {
             tell(cx, &client, seq, ClientMsg::Ready);
         }
         self.state = State::Busy(Box::new(Busy {
@@ -107,16 +150,13 @@ impl UpstreamConn {
             seq,
             method,
             timeout,
-            req_chunked: body == BodyKind::Chunked,
-            req_done,
-            response: None,
-            answered: false,
-            reusable: true,
-            reused,
+            request,
+            response: Answer::Silent,
+            reading: Credit::Flowing,
+            conn,
             held: Held::default(),
             up,
             down,
-            paused: false,
             upgrade,
         }));
         self.arm(cx);
@@ -126,7 +166,7 @@ impl UpstreamConn {
     /// pace rules.
     fn arm(&self, cx: &mut Cx<'_>) {
         match &self.state {
-            State::Busy(b) if b.req_done => cx.set_timeout(b.timeout),
+            State::Busy(b) if b.request == Sending::Done => cx.set_timeout(b.timeout),
             State::Busy(_) | State::Connecting(_) | State::Done => cx.set_deadline(None),
             State::Idle => cx.set_timeout(UPSTREAM_IDLE_TIMEOUT),
         }
@@ -146,13 +186,15 @@ impl UpstreamConn {
             return;
         };
         if !cx.input().is_empty() {
-            b.answered = true;
-            if b.req_done {
+            if let Answer::Silent = b.response {
+                b.response = Answer::Head;
+            }
+            if b.request == Sending::Done {
                 cx.set_timeout(b.timeout);
             }
         }
         loop {
-            let Some(decoder) = b.response.as_mut() else {
+            let Answer::Body { decoder, .. } = &mut b.response else {
                 match parse_response_head(cx.input(), &self.shared.limits, &b.method) {
                     Ok(None) => return,
                     Ok(Some((head, kind))) => {
@@ -176,7 +218,7 @@ impl UpstreamConn {
                             ));
                             let msg = ClientMsg::Switched(Box::new(head), client_half);
                             tell(cx, &b.client, b.seq, msg);
-                            if b.paused {
+                            if b.reading == Credit::Paused {
                                 cx.resume_reading();
                             }
                             self.state = State::Done;
@@ -198,11 +240,14 @@ impl UpstreamConn {
                             tell(cx, &b.client, b.seq, ClientMsg::Interim(wire.freeze()));
                             continue;
                         }
-                        b.reusable = head.version == Version::Http11
+                        let reusable = head.version == Version::Http11
                             && !head.headers.has_token("connection", "close")
                             && kind != BodyKind::CloseDelimited
                             && !b.upgrade;
-                        b.response = Some(BodyDecoder::new(kind));
+                        b.response = Answer::Body {
+                            decoder: BodyDecoder::new(kind),
+                            reusable,
+                        };
                         tell(cx, &b.client, b.seq, ClientMsg::Head(Box::new(head), kind));
                         continue;
                     }
@@ -214,8 +259,8 @@ impl UpstreamConn {
             };
             match decoder.decode(cx.input()) {
                 Ok(Decoded::Data(data)) => {
-                    if b.down.sent(data.len()) && !b.paused {
-                        b.paused = true;
+                    if b.down.sent(data.len()) && b.reading == Credit::Flowing {
+                        b.reading = Credit::Paused;
                         cx.pause_reading();
                     }
                     tell(cx, &b.client, b.seq, ClientMsg::Body(data));
@@ -236,8 +281,10 @@ impl UpstreamConn {
             return;
         };
         tell(cx, &b.client, b.seq, ClientMsg::End);
-        let reuse = b.reusable && b.req_done && !self.shutting_down && cx.input().is_empty();
-        if b.paused {
+        let reusable = matches!(b.response, Answer::Body { reusable: true, .. });
+        let reuse =
+            reusable && b.request == Sending::Done && !self.shutting_down && cx.input().is_empty();
+        if b.reading == Credit::Paused {
             // Reading was paused for this client; the next one starts fresh.
             cx.resume_reading();
         }
@@ -254,7 +301,7 @@ impl UpstreamConn {
         if let UpstreamMsg::Attach(attach) = msg.msg {
             if matches!(self.state, State::Idle) {
                 self.shared.lock().idle.attached(self.me.clone());
-                self.start(cx, *attach, true);
+                self.start(cx, *attach, Reuse::Pooled);
             }
             return;
         }
@@ -267,7 +314,7 @@ impl UpstreamConn {
         match msg.msg {
             UpstreamMsg::Attach(_) => {}
             UpstreamMsg::Body(data) => {
-                if b.req_chunked {
+                if b.request == Sending::Chunked {
                     write_chunk(&data, cx.output());
                 } else {
                     cx.write(&data);
@@ -282,17 +329,17 @@ impl UpstreamConn {
                 }
             }
             UpstreamMsg::BodyEnd => {
-                if b.req_chunked {
+                if b.request == Sending::Chunked {
                     write_last_chunk(&Headers::new(), cx.output());
                 }
-                b.req_done = true;
-                if b.response.as_ref().is_some_and(BodyDecoder::is_done) {
+                b.request = Sending::Done;
+                if b.response_complete() {
                     return self.response_done(cx);
                 }
                 self.arm(cx);
             }
             UpstreamMsg::Resume => {
-                b.paused = false;
+                b.reading = Credit::Flowing;
                 cx.resume_reading();
             }
             UpstreamMsg::Abort => {
@@ -317,7 +364,7 @@ impl Protocol for UpstreamConn {
             if let Some(pool) = self.shared.lock().pools.get_mut(block) {
                 pool.record_connect_success(backend);
             }
-            self.start(cx, *attach, false);
+            self.start(cx, *attach, Reuse::Fresh);
         }
     }
 
@@ -341,19 +388,13 @@ impl Protocol for UpstreamConn {
     fn on_eof(&mut self, cx: &mut Cx<'_>) {
         match &mut self.state {
             State::Busy(b) => {
-                let ends_here = b
-                    .response
-                    .as_mut()
-                    .is_some_and(|d| d.finish_on_eof().is_ok());
-                if ends_here {
-                    b.reusable = false;
+                if let Answer::Body { decoder, reusable } = &mut b.response
+                    && decoder.finish_on_eof().is_ok()
+                {
+                    *reusable = false;
                     return self.response_done(cx);
                 }
-                let failure = if b.reused && !b.answered {
-                    Failure::Stale
-                } else {
-                    Failure::Broken
-                };
+                let failure = b.broken();
                 self.fail(cx, failure);
             }
             State::Idle | State::Connecting(_) | State::Done => {
@@ -424,14 +465,9 @@ impl Protocol for UpstreamConn {
                 shared.handle.send(&attach.client, msg);
             }
             State::Busy(b) => {
-                let failure = if b.reused && !b.answered {
-                    Failure::Stale
-                } else {
-                    Failure::Broken
-                };
                 let msg = ToClient {
                     seq: b.seq,
-                    msg: ClientMsg::Failed(failure),
+                    msg: ClientMsg::Failed(b.broken()),
                 };
                 shared.handle.send(&b.client, msg);
             }
