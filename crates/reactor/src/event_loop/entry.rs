@@ -118,3 +118,29 @@ impl Entry {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::Reading;
+
+    #[test]
+    fn pausing_keeps_what_readiness_and_eof_said() {
+        let check =
+            |from: Reading, expected: Reading| assert_eq!(from.paused(), expected, "{from:?}");
+        check(Reading::Live, Reading::Paused { stalled: false });
+        check(Reading::Stalled, Reading::Paused { stalled: true });
+        check(
+            Reading::Paused { stalled: true },
+            Reading::Paused { stalled: true },
+        );
+        check(
+            Reading::Paused { stalled: false },
+            Reading::Paused { stalled: false },
+        );
+        check(
+            Reading::Eof { paused: false },
+            Reading::Eof { paused: true },
+        );
+        check(Reading::Eof { paused: true }, Reading::Eof { paused: true });
+    }
+}

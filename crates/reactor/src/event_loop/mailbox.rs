@@ -56,6 +56,16 @@ impl<M> Mailbox<M> {
         state.id = Some(id);
         state.queue.len()
     }
+
+    /// Unbinds the mailbox of a protocol being replaced and drops what it holds; returns how
+    /// many wakes are still owed for it (one per queued message). Later sends wake no one.
+    fn retire(&self) -> usize {
+        let mut state = self.lock();
+        state.id = None;
+        let owed = state.queue.len();
+        state.queue.clear();
+        owed
+    }
 }
 
 /// The address of an entry running protocol `P`: what [`Cx::send`] and
@@ -139,6 +149,7 @@ impl<P: Protocol> Inbox<P> {
             driver: Box::new(Slot {
                 proto,
                 mailbox: self.mailbox,
+                stale_wakes: 0,
             }),
         }
     }
@@ -191,7 +202,13 @@ pub(crate) enum Callback {
 /// A protocol as the loop drives it, without its message type.
 pub(crate) trait Driver: Send {
     fn call(&mut self, cx: &mut Cx<'_>, callback: Callback);
+    /// See [`Mailbox::bind`].
     fn bind(&self, id: ConnId) -> usize;
+    /// See [`Mailbox::retire`].
+    fn retire(&self) -> usize;
+    /// Takes over from a protocol whose mailbox still had `owed` wakes on their way: that many
+    /// message wakes are skipped, so a message never runs ahead of this protocol's `on_open`.
+    fn skip_wakes(&mut self, owed: usize);
     fn close(&mut self, reason: CloseReason);
 }
 
@@ -199,6 +216,8 @@ pub(crate) trait Driver: Send {
 struct Slot<P: Protocol> {
     proto: P,
     mailbox: Arc<Mailbox<P::Message>>,
+    /// Wakes meant for the mailbox of the protocol this one replaced.
+    stale_wakes: usize,
 }
 
 impl<P: Protocol> Driver for Slot<P> {
@@ -210,6 +229,7 @@ impl<P: Protocol> Driver for Slot<P> {
             Callback::Eof => proto.on_eof(cx),
             Callback::Drained => proto.on_drained(cx),
             Callback::Timeout => proto.on_timeout(cx),
+            Callback::Message if self.stale_wakes > 0 => self.stale_wakes -= 1,
             Callback::Message => {
                 if let Some(msg) = self.mailbox.pop() {
                     proto.on_message(cx, msg);
@@ -221,6 +241,14 @@ impl<P: Protocol> Driver for Slot<P> {
 
     fn bind(&self, id: ConnId) -> usize {
         self.mailbox.bind(id)
+    }
+
+    fn retire(&self) -> usize {
+        self.mailbox.retire()
+    }
+
+    fn skip_wakes(&mut self, owed: usize) {
+        self.stale_wakes += owed;
     }
 
     fn close(&mut self, reason: CloseReason) {

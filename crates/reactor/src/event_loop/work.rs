@@ -37,7 +37,8 @@ impl Core {
             return;
         }
         match entry.next_proto.take() {
-            Some(next) => {
+            Some(mut next) => {
+                next.driver.skip_wakes(proto.driver.retire());
                 drop(proto);
                 entry.proto = Some(next);
                 // The new protocol starts from the loop: open, then any bytes already read, then

@@ -134,26 +134,35 @@ fn a_failed_connect_is_reported_to_the_protocol() {
     thread.join().unwrap().unwrap();
 }
 
-/// Reports the numbers it is sent; on 0 it hands its entry to a fresh `Recorder` and reports
-/// the new one's address.
+/// Reports its start and the numbers it is sent; on 0 it hands its entry to a fresh `Recorder`
+/// and reports the new one's address.
 struct Recorder {
     report: mpsc::Sender<Heard>,
 }
 
 #[derive(Debug)]
 enum Heard {
+    Opened,
     Number(u32),
     Replaced(Addr<Recorder>),
 }
 
 impl PartialEq for Heard {
     fn eq(&self, other: &Heard) -> bool {
-        matches!((self, other), (Heard::Number(a), Heard::Number(b)) if a == b)
+        match (self, other) {
+            (Heard::Number(a), Heard::Number(b)) => a == b,
+            (Heard::Opened, Heard::Opened) => true,
+            _ => false,
+        }
     }
 }
 
 impl Protocol for Recorder {
     type Message = u32;
+
+    fn on_open(&mut self, _cx: &mut Cx<'_>) {
+        let _ = self.report.send(Heard::Opened);
+    }
 
     fn on_read(&mut self, _cx: &mut Cx<'_>) {}
 
@@ -183,12 +192,17 @@ fn typed_messages_arrive_in_order_and_an_upgrade_gets_a_new_mailbox() {
     let thread = thread::spawn(move || event_loop.run());
     let next = || rx.recv_timeout(Duration::from_secs(5)).unwrap();
     handle.send(&first, 2);
+    assert_eq!(next(), Heard::Opened);
     assert_eq!(next(), Heard::Number(1));
     assert_eq!(next(), Heard::Number(2));
     handle.send(&first, 0);
+    // Still on its way when the protocol is replaced: dropped, and its wake never runs ahead of
+    // the replacement's start.
+    handle.send(&first, 5);
     let Heard::Replaced(second) = next() else {
         panic!("expected the replacement's address");
     };
+    assert_eq!(next(), Heard::Opened);
     // The old address died with the protocol it reached; the new one works.
     handle.send(&first, 3);
     handle.send(&second, 4);
