@@ -282,14 +282,14 @@ impl Core {
         }
     }
 
-    /// Puts `entry` in the slab and binds its mailbox; messages sent before it started get
-    /// their wakes now, after its `on_open` (which the caller queues or runs first).
+    /// Puts `entry` in the slab; returns its key and id.
     fn insert(&mut self, entry: Entry) -> (usize, ConnId) {
         let key = self.entries.insert(entry);
         (key, self.id_of(key))
     }
 
-    /// Queues one wake per message already waiting in entry `id`'s mailbox.
+    /// Binds entry `id`'s mailbox to it, and queues one wake per message sent to it before it
+    /// was in the loop.
     fn bind_mailbox(&mut self, key: usize, id: ConnId) {
         let waiting = match &self.entries[key].proto {
             Some(session) => session.driver.bind(id),
