@@ -72,6 +72,38 @@ impl<M> Mailbox<M> {
 /// [`Handle::send`](crate::Handle::send) take. Cheap to clone, usable from any thread. Holds
 /// only a weak reference: once the entry is gone (or has switched protocols), messages to it
 /// are dropped.
+///
+/// ```
+/// use reactor::{Addr, Cx, Handle, Protocol};
+///
+/// struct Counter(u32);
+///
+/// impl Protocol for Counter {
+///     type Message = u32;
+///     fn on_read(&mut self, _cx: &mut Cx<'_>) {}
+///     fn on_message(&mut self, _cx: &mut Cx<'_>, n: u32) {
+///         self.0 += n;
+///     }
+/// }
+///
+/// fn poke(handle: &Handle, to: &Addr<Counter>) {
+///     handle.send(to, 1);
+/// }
+/// ```
+///
+/// A message of another type does not compile:
+///
+/// ```compile_fail
+/// # use reactor::{Addr, Cx, Handle, Protocol};
+/// # struct Counter(u32);
+/// # impl Protocol for Counter {
+/// #     type Message = u32;
+/// #     fn on_read(&mut self, _cx: &mut Cx<'_>) {}
+/// # }
+/// fn poke(handle: &Handle, to: &Addr<Counter>) {
+///     handle.send(to, "one");
+/// }
+/// ```
 pub struct Addr<P: Protocol> {
     mailbox: Weak<Mailbox<P::Message>>,
 }
