@@ -24,5 +24,5 @@ pub mod write;
 
 pub use body::{BodyDecoder, BodyKind, Decoded};
 pub use limits::Limits;
-pub use parse::{ParseError, RequestParser, parse_request_head, parse_response_head};
+pub use parse::{Malformed, ParseError, RequestParser, parse_request_head, parse_response_head};
 pub use types::{Headers, Method, Request, RequestHead, Response, ResponseHead, Status, Version};

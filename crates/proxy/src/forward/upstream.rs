@@ -192,7 +192,7 @@ impl UpstreamConn {
                             && !head.headers.has_token("connection", "close")
                             && kind != BodyKind::CloseDelimited
                             && !b.upgrade;
-                        b.response = Some(BodyDecoder::new(kind));
+                        b.response = Some(BodyDecoder::response(kind));
                         tell(cx, b.client, b.seq, ClientMsg::Head(Box::new(head), kind));
                         continue;
                     }
