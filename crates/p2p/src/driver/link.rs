@@ -2,7 +2,7 @@
 //!
 //! A dialled link first speaks HTTP: it writes `GET /p2p/link` with `Upgrade: weaprous-p2p/1`
 //! and waits for the `101`; an accepted one starts after the server answered `101`. Then both
-//! carry newline-delimited JSON frames ([`FrameDecoder`]), fed to the shared [`NodeState`]
+//! carry newline-delimited JSON frames ([`FrameDecoder`]), fed to the shared [`NodeState`](crate::NodeState)
 //! (crate::NodeState). Every failure closes only this link: bad bytes, an oversized frame, a
 //! frame flood, a peer that stops reading.
 
