@@ -231,7 +231,7 @@ mod tests {
         );
         check(
             PLAIN,
-            "POST /p HTTP/1.0\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n",
+            "POST /p HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n",
             &[
                 "POST /p HTTP/1.1",
                 "X-Forwarded-For: 10.0.0.9",

@@ -1,0 +1,99 @@
+//! The RFC 9112 "must"s through proxy-bin over real sockets: malformed requests are refused
+//! before any upstream sees them, absolute-form is routed by its authority and forwarded in
+//! origin-form.
+
+use crate::plain::{self, respond};
+use crate::{named_site, start_proxy};
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+/// Sends `request` as raw bytes and reads until the proxy closes or 5 s pass.
+fn raw(addr: SocketAddr, request: &str) -> String {
+    let mut stream = TcpStream::connect(addr).unwrap();
+    stream.write_all(request.as_bytes()).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    let mut out = Vec::new();
+    let _ = stream.read_to_end(&mut out);
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[test]
+fn malformed_requests_are_refused_before_the_upstream() {
+    let hits = Arc::new(AtomicUsize::new(0));
+    let seen = hits.clone();
+    let upstream = plain::serve(move |_head, _reader, stream| {
+        seen.fetch_add(1, Ordering::SeqCst);
+        respond(stream, "upstream")
+    });
+    let proxy = start_proxy(&format!("host \"*\" {{ proxy_pass http://{upstream}; }}"));
+    let cases = [
+        ("GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", 400),
+        ("GET a HTTP/1.1\r\nHost: a\r\n\r\n", 400),
+        ("GET @evil.com/x HTTP/1.1\r\nHost: a\r\n\r\n", 400),
+        ("GET /\r\n\r\n", 400),
+        (
+            "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n",
+            501,
+        ),
+        (
+            "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked, gzip\r\n\r\n",
+            400,
+        ),
+        // §6.1: faulty framing, answered and closed (read_to_end returns).
+        (
+            "POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+            400,
+        ),
+    ];
+    for (request, status) in cases {
+        let answer = raw(proxy.addr, request);
+        assert!(
+            answer.starts_with(&format!("HTTP/1.1 {status} ")),
+            "{request:?} got {answer:?}"
+        );
+    }
+    assert_eq!(
+        hits.load(Ordering::SeqCst),
+        0,
+        "no malformed request reaches the upstream"
+    );
+}
+
+#[test]
+fn absolute_form_is_routed_by_its_authority_and_forwarded_in_origin_form() {
+    let a = named_site("a");
+    let b = named_site("b");
+    let proxy = start_proxy(&format!(
+        "host \"a.local\" {{ proxy_pass http://{}; }}\nhost \"b.local\" {{ proxy_pass http://{}; }}",
+        a.addr, b.addr
+    ));
+    let answer = raw(
+        proxy.addr,
+        "GET http://b.local/name.txt HTTP/1.1\r\nHost: a.local\r\nConnection: close\r\n\r\n",
+    );
+    assert!(answer.starts_with("HTTP/1.1 200 "), "{answer}");
+    assert!(answer.ends_with("\r\n\r\nb"), "{answer}");
+
+    let upstream = plain::serve(|head, _reader, stream| respond(stream, &head.path));
+    let proxy = start_proxy(&format!("host \"*\" {{ proxy_pass http://{upstream}; }}"));
+    for (target, forwarded) in [
+        ("http://x.example/p?q=1", "/p?q=1"),
+        ("http://x.example?q=1", "/?q=1"),
+        ("http://user@x.example", "/"),
+    ] {
+        let answer = raw(
+            proxy.addr,
+            &format!("GET {target} HTTP/1.1\r\nHost: y\r\nConnection: close\r\n\r\n"),
+        );
+        assert!(answer.starts_with("HTTP/1.1 200 "), "{target}: {answer}");
+        assert!(
+            answer.ends_with(&format!("\r\n\r\n{forwarded}")),
+            "{target}: {answer}"
+        );
+    }
+}
