@@ -22,7 +22,8 @@ fn unknown_host_is_404_naming_it() {
     assert_eq!((ok.status.code(), text(&ok)), (200, "a".to_owned()));
 }
 
-fn raw(addr: std::net::SocketAddr, request: &str) -> String {
+/// Sends `request` as raw bytes and reads until the proxy closes (5 s at most).
+pub fn raw(addr: std::net::SocketAddr, request: &str) -> String {
     let mut stream = TcpStream::connect(addr).unwrap();
     stream.write_all(request.as_bytes()).unwrap();
     stream

@@ -2,25 +2,11 @@
 //! before any upstream sees them, absolute-form is routed by its authority and forwarded in
 //! origin-form.
 
+use crate::errors::raw;
 use crate::plain::{self, respond};
 use crate::{named_site, start_proxy};
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Duration;
-
-/// Sends `request` as raw bytes and reads until the proxy closes or 5 s pass.
-fn raw(addr: SocketAddr, request: &str) -> String {
-    let mut stream = TcpStream::connect(addr).unwrap();
-    stream.write_all(request.as_bytes()).unwrap();
-    stream
-        .set_read_timeout(Some(Duration::from_secs(5)))
-        .unwrap();
-    let mut out = Vec::new();
-    let _ = stream.read_to_end(&mut out);
-    String::from_utf8_lossy(&out).into_owned()
-}
 
 #[test]
 fn malformed_requests_are_refused_before_the_upstream() {
