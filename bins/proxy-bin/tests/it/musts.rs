@@ -83,3 +83,20 @@ fn absolute_form_is_routed_by_its_authority_and_forwarded_in_origin_form() {
         );
     }
 }
+
+#[test]
+fn a_malformed_upstream_answer_is_the_upstreams_fault() {
+    let upstream = plain::serve(|_head, _reader, stream| {
+        use std::io::Write;
+        let _ = stream
+            .write_all(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\nContent-Length: 1\r\n\r\nx");
+        false
+    });
+    let proxy = start_proxy(&format!("host \"*\" {{ proxy_pass http://{upstream}; }}"));
+    let answer = raw(
+        proxy.addr,
+        "GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
+    );
+    assert!(answer.starts_with("HTTP/1.1 502 "), "{answer}");
+    assert!(answer.contains(&upstream.to_string()), "{answer}");
+}
