@@ -34,9 +34,10 @@ fn the_chat_ui_works_in_headless_chromium() {
         "browser test packages missing: run `npm ci --prefix xtask/browser` (cargo xtask ci does)"
     );
     let tracker = tracker(30);
-    let dir = tempdir("browser");
-    let alice = ui_peer("alice", tracker.addr, &dir, &root);
-    let bob = ui_peer("bob", tracker.addr, &dir, &root);
+    let tmp = tempdir("browser");
+    let dir = tmp.path();
+    let alice = ui_peer("alice", tracker.addr, dir, &root);
+    let bob = ui_peer("bob", tracker.addr, dir, &root);
     wait_for("alice and bob to link", Duration::from_secs(10), || {
         linked(alice.addr()).len() == 1 && linked(bob.addr()).len() == 1
     });
@@ -55,5 +56,4 @@ fn the_chat_ui_works_in_headless_chromium() {
         String::from_utf8_lossy(&output.stderr)
     );
     assert!(text.contains("all 11 checks passed"), "{text}");
-    let _ = std::fs::remove_dir_all(&dir);
 }
