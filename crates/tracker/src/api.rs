@@ -346,24 +346,11 @@ fn body<T: DeserializeOwned>(req: &Req) -> Result<T, HttpError> {
     if req.body().trim_ascii().is_empty() {
         return decode(Value::Object(Map::new()));
     }
-    if looks_json(req) {
+    if req.is_json() {
         return serde_json::from_slice(req.body())
             .map_err(|e| HttpError::bad_request(format!("invalid JSON: {e}")));
     }
-    decode(Value::Object(form_fields(req)))
-}
-
-/// JSON by type, or by content: `curl -d '{...}'` labels JSON as a form, and no form body
-/// starts with `{` or `[`.
-fn looks_json(req: &Req) -> bool {
-    req.is_json() || matches!(req.body().trim_ascii_start().first(), Some(b'{' | b'['))
-}
-
-fn form_fields(req: &Req) -> Map<String, Value> {
-    req.form()
-        .into_iter()
-        .map(|(k, v)| (k, Value::String(v)))
-        .collect()
+    decode(Value::Object(req.form_fields()))
 }
 
 fn decode<T: DeserializeOwned>(value: Value) -> Result<T, HttpError> {
@@ -372,13 +359,13 @@ fn decode<T: DeserializeOwned>(value: Value) -> Result<T, HttpError> {
 
 /// `POST /submit-info`: JSON or the course's form, with its field names accepted as aliases.
 fn submit_info(t: &Tracker, req: &Req) -> Answer {
-    let (mut fields, from_form) = if looks_json(req) {
+    let (mut fields, from_form) = if req.is_json() {
         match req.json::<Value>()? {
             Value::Object(map) => (map, false),
             _ => return Err(HttpError::bad_request("expected a JSON object").into()),
         }
     } else {
-        (form_fields(req), true)
+        (req.form_fields(), true)
     };
     for (course, ours) in [
         ("peer_port", "port"),
