@@ -82,19 +82,14 @@ impl Site {
     }
 
     fn login(&self, req: &Req) -> Result<Response, HttpError> {
-        let fields = req.fields()?;
-        let field = |name: &str| {
-            fields
-                .get(name)
-                .and_then(|v| v.as_str())
-                .unwrap_or_default()
+        let check = |user: &str, password: &str| {
+            self.credentials
+                .check(user, password)
+                .then(|| user.to_owned())
         };
-        let (user, password) = (field("username"), field("password"));
-        if !self.credentials.check(user, password) {
-            log::info!("login refused for {user:?} from {}", req.peer());
+        let Some(session) = router::auth::login(req, check)? else {
             return Ok(self.protected(Status::UNAUTHORIZED, "401.html"));
-        }
-        let session = req.sessions().create(user);
+        };
         let flag = SetCookie::new(AUTH_COOKIE, "true").path("/");
         let sid = req.sessions().cookie(&session);
         let mut response = self.protected(Status::OK, "index.html");

@@ -96,17 +96,16 @@ impl Site {
     }
 
     fn login(&self, req: &Req) -> Response {
-        let fields = req.fields().unwrap_or_default();
-        let field = |name: &str| fields.get(name).and_then(Value::as_str).unwrap_or_default();
-        let given = if field("token").is_empty() {
-            field("password")
-        } else {
-            field("token")
+        let check = |_user: &str, given: &str| {
+            ct_eq(given.as_bytes(), self.token.as_bytes()).then(|| self.node.name().to_owned())
         };
-        if !ct_eq(given.as_bytes(), self.token.as_bytes()) {
-            return HttpError::unauthorized("wrong token or password").into_response();
-        }
-        let cookie = self.session_cookie(req);
+        let session = match router::auth::login(req, check) {
+            Ok(Some(session)) => session,
+            Ok(None) | Err(_) => {
+                return HttpError::unauthorized("wrong token or password").into_response();
+            }
+        };
+        let cookie = req.sessions().cookie(&session).to_string();
         json_response(
             Status::OK,
             &json!({"status": "ok", "name": self.node.name()}),

@@ -1,7 +1,8 @@
 //! Authentication any daemon can use: a credential list compared in constant time, HTTP Basic,
 //! and the session guard (who is the client, if anyone).
 
-use crate::req::Req;
+use crate::req::{HttpError, Req};
+use crate::session::Session;
 use http_core::secret::ct_eq;
 use std::fs;
 use std::io;
@@ -82,6 +83,38 @@ pub fn bearer_token(req: &Req) -> Option<&str> {
     let value = req.header("authorization")?;
     let (scheme, token) = value.trim().split_once(' ')?;
     scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+}
+
+/// The one login of every daemon (`POST /login`): reads `username` and `password` from the body
+/// (JSON or form; a non-empty `token` stands for the password, as the chat peer's form names it),
+/// asks `check` whom they log in as, and starts a session for that user.
+///
+/// `Ok(None)` is a refused login (logged at info, never with the password); the caller answers
+/// it in its own style (an HTML page, a JSON 401) and hands an accepted session to the client
+/// with [`SessionStore::cookie`](crate::SessionStore::cookie).
+pub fn login(
+    req: &Req,
+    check: impl FnOnce(&str, &str) -> Option<String>,
+) -> Result<Option<Session>, HttpError> {
+    let fields = req.fields()?;
+    let field = |name: &str| {
+        fields
+            .get(name)
+            .and_then(|v| v.as_str())
+            .unwrap_or_default()
+    };
+    let user = field("username");
+    let password = match field("token") {
+        "" => field("password"),
+        token => token,
+    };
+    match check(user, password) {
+        Some(as_user) => Ok(Some(req.sessions().create(&as_user))),
+        None => {
+            log::info!("login refused for {user:?} from {}", req.peer());
+            Ok(None)
+        }
+    }
 }
 
 /// Who the client is: the user of a live session, or of valid Basic credentials.

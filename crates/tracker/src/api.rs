@@ -9,10 +9,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
-use http_core::cookie::{SameSite, SetCookie};
 use http_core::{Method, Response, Status};
 use router::auth::Credentials as Admins;
-use router::{App, HttpError, Req, RouteError, SESSION_COOKIE, json_response};
+use router::{App, HttpError, Req, RouteError, json_response};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
@@ -443,18 +442,17 @@ fn get_list(t: &Tracker, req: &Req) -> Answer {
 
 /// `POST /login`: a session cookie for the UI's admin pages, as backend-bin gives.
 fn login(t: &Tracker, req: &Req) -> Answer {
-    let fields = req.fields()?;
-    let field = |name: &str| fields.get(name).and_then(Value::as_str).unwrap_or_default();
-    let (user, password) = (field("username"), field("password"));
-    if !t.inner.admins.check(user, password) {
-        log::info!("login refused for {user:?} from {}", req.peer());
+    let check = |user: &str, password: &str| {
+        t.inner
+            .admins
+            .check(user, password)
+            .then(|| user.to_owned())
+    };
+    let Some(session) = router::auth::login(req, check)? else {
         return Err(HttpError::unauthorized("wrong username or password").into());
-    }
-    let session = req.sessions().create(user);
-    let sid = SetCookie::new(SESSION_COOKIE, session.id)
-        .path("/")
-        .http_only()
-        .same_site(SameSite::Lax);
+    };
+    let sid = req.sessions().cookie(&session);
+    let user = session.user.as_str();
     #[derive(Serialize)]
     struct LoggedIn<'a> {
         user: &'a str,
