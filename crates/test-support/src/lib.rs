@@ -4,8 +4,11 @@
 //!
 //! A dev-dependency only; nothing here runs in a daemon.
 
+use std::ffi::OsStr;
 use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpStream};
+use std::path::PathBuf;
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use http_core::{Method, Request};
@@ -96,6 +99,33 @@ pub fn read_until(stream: &mut TcpStream, needle: &[u8], wait: Duration) -> Stri
         }
     }
     String::from_utf8_lossy(&got).into_owned()
+}
+
+/// The repository's root directory.
+pub fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// Runs `xtask/browser/SCRIPT` (headless Chromium through playwright) with `args`, fails the
+/// test unless it exits 0, and answers its stdout. `cargo xtask ci` installs the node packages.
+pub fn run_browser_script(script: &str, args: &[&OsStr]) -> String {
+    let browser = repo_root().join("xtask/browser");
+    assert!(
+        browser.join("node_modules/playwright-core").is_dir(),
+        "browser test packages missing: run `npm ci --prefix xtask/browser` (cargo xtask ci does)"
+    );
+    let output = Command::new("node")
+        .arg(browser.join(script))
+        .args(args)
+        .output()
+        .expect("node runs");
+    let text = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(
+        output.status.success(),
+        "{text}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    text
 }
 
 /// The status codes of every response in a raw byte stream, in order.
