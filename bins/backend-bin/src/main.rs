@@ -64,6 +64,9 @@ fn main() -> ExitCode {
         cors_origins: args.cors_origins.clone(),
     };
     let addr = args.listen.addr(DEFAULT_PORT);
-    let result = backend::app(config).and_then(|app| app.run(addr));
-    daemon::exit(&format!("backend-bin: {addr}"), result)
+    let context = format!("backend-bin: {addr}");
+    match backend::app(config) {
+        Ok(app) => daemon::exit(&context, app.run(addr)),
+        Err(e) => daemon::exit(&context, Err(e)),
+    }
 }
