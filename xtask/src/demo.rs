@@ -55,6 +55,11 @@ pub struct DemoArgs {
     /// Also print every daemon's log lines here, prefixed with its name.
     #[arg(long)]
     pub follow: bool,
+    /// Make the demo reachable from other machines: every daemon listens on 0.0.0.0 and the
+    /// peers advertise this address (this machine's, as other hosts reach it) to the tracker,
+    /// so peers started elsewhere with `--tracker http://HOST:PORT` join the same mesh.
+    #[arg(long, value_name = "HOST")]
+    pub advertise: Option<String>,
 }
 
 /// The ports of one demo.
@@ -157,8 +162,13 @@ pub fn run(args: &DemoArgs) -> Result<()> {
         daemons: Vec::new(),
         logs,
         follow: args.follow,
+        host: if args.advertise.is_some() {
+            "0.0.0.0"
+        } else {
+            "127.0.0.1"
+        },
     };
-    let started = start_all(&mut stack, &ports, &dir, &config);
+    let started = start_all(&mut stack, &ports, &dir, &config, args.advertise.as_deref());
     if let Ok(peers) = &started {
         let banner = banner(&ports, peers, &stack.logs, args.follow);
         print!("{banner}");
@@ -180,9 +190,17 @@ struct Stack {
     daemons: Vec<Daemon>,
     logs: PathBuf,
     follow: bool,
+    /// Where every daemon listens.
+    host: &'static str,
 }
 
-fn start_all(stack: &mut Stack, ports: &Ports, dir: &Path, config: &Path) -> Result<Vec<PeerUrl>> {
+fn start_all(
+    stack: &mut Stack,
+    ports: &Ports,
+    dir: &Path,
+    config: &Path,
+    advertise: Option<&str>,
+) -> Result<Vec<PeerUrl>> {
     stack.start("tracker", ports.tracker, &[], &[])?;
     // Flag mode, not session mode: see BACKEND_AUTH_MODE.
     for (i, port) in ports.backends.iter().enumerate() {
@@ -196,7 +214,7 @@ fn start_all(stack: &mut Stack, ports: &Ports, dir: &Path, config: &Path) -> Res
     for (name, port) in PEER_NAMES.into_iter().zip(ports.peers) {
         let token = format!("{:032x}", rand::random::<u128>());
         let data = dir.join("data").join(name).to_string_lossy().into_owned();
-        let args = [
+        let mut args = vec![
             "--name",
             name,
             "--tracker",
@@ -206,6 +224,9 @@ fn start_all(stack: &mut Stack, ports: &Ports, dir: &Path, config: &Path) -> Res
             "--data-dir",
             &data,
         ];
+        if let Some(host) = advertise {
+            args.extend(["--advertise", host]);
+        }
         stack.start(name, port, &args, &[(TOKEN_ENV, &token)])?;
         peers.push(PeerUrl { name, port, token });
     }
@@ -231,7 +252,7 @@ impl Stack {
         let log = File::create(&log_path).map_err(Error::io("create", &log_path))?;
         let mut command = Command::new(&program);
         command
-            .args(["--host", "127.0.0.1", "--port", &port.to_string()])
+            .args(["--host", self.host, "--port", &port.to_string()])
             .args(args)
             .current_dir(project_root())
             .env(

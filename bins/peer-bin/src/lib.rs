@@ -4,7 +4,7 @@
 pub mod console;
 
 use std::io;
-use std::net::{SocketAddr, ToSocketAddrs};
+use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
 use std::path::{Path, PathBuf};
 
 use reactor::EventLoop;
@@ -37,6 +37,49 @@ pub fn parse_tracker(url: &str) -> Result<SocketAddr, String> {
         .map_err(|e| format!("--tracker {url:?}: {e}"))?
         .next()
         .ok_or_else(|| format!("--tracker {url:?}: no address"))
+}
+
+/// An `--advertise` value: `HOST`, `HOST:PORT`, `[V6]` or `[V6]:PORT`; a name is resolved
+/// once, at start. A wildcard address names no one, so it is refused.
+pub fn parse_advertise(arg: &str) -> Result<p2p::Advertise, String> {
+    let (host, port) = split_host_port(arg.trim());
+    let port = match port {
+        Some(p) => Some(
+            p.parse::<u16>()
+                .ok()
+                .filter(|&p| p != 0)
+                .ok_or_else(|| format!("{arg:?}: the port must be 1-65535"))?,
+        ),
+        None => None,
+    };
+    let ip = match host.parse::<IpAddr>() {
+        Ok(ip) => ip,
+        Err(_) => (host, 0)
+            .to_socket_addrs()
+            .map_err(|e| format!("{arg:?}: {e}"))?
+            .next()
+            .ok_or_else(|| format!("{arg:?}: no address"))?
+            .ip(),
+    };
+    if ip.is_unspecified() {
+        return Err(format!(
+            "{arg:?} is a wildcard: advertise the address other peers reach this one by"
+        ));
+    }
+    Ok(p2p::Advertise { ip, port })
+}
+
+/// `host:port` → (`host`, `Some(port)`); a bare IPv6 address has no port; brackets go.
+fn split_host_port(s: &str) -> (&str, Option<&str>) {
+    if let Some(rest) = s.strip_prefix('[')
+        && let Some((host, after)) = rest.split_once(']')
+    {
+        return (host, after.strip_prefix(':'));
+    }
+    match s.split_once(':') {
+        Some((host, port)) if !port.contains(':') => (host, Some(port)),
+        _ => (s, None),
+    }
 }
 
 /// A `--channel` value: `NAME` or `NAME:KEY` (channel names never hold `:`).
@@ -87,6 +130,26 @@ mod tests {
         check("127.0.0.1:9", Ok("127.0.0.1:9"));
         check("http://127.0.0.1", Ok("127.0.0.1:80"));
         check("https://127.0.0.1:8000", Err(()));
+    }
+
+    #[test]
+    fn advertised_addresses() {
+        let check = |arg: &str, expected: Option<(&str, Option<u16>)>| {
+            let got = parse_advertise(arg)
+                .ok()
+                .map(|a| (a.ip.to_string(), a.port));
+            let expected = expected.map(|(ip, port)| (ip.to_string(), port));
+            assert_eq!(got, expected, "{arg}");
+        };
+        check("192.0.2.7", Some(("192.0.2.7", None)));
+        check("192.0.2.7:6000", Some(("192.0.2.7", Some(6000))));
+        check("[2001:db8::1]:6000", Some(("2001:db8::1", Some(6000))));
+        check("2001:db8::1", Some(("2001:db8::1", None)));
+        let named = parse_advertise("localhost:7").unwrap();
+        assert!(named.ip.is_loopback() && named.port == Some(7), "{named:?}");
+        check("0.0.0.0", None);
+        check("192.0.2.7:0", None);
+        check("192.0.2.7:http", None);
     }
 
     #[test]

@@ -18,11 +18,11 @@ use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
 use crate::{ChunkParams, JoinParams, LeaveParams, PublishParams};
-use tracker_core::Expired;
 use tracker_core::TrackerError;
 use tracker_core::registry::{
     Config, Credentials, HeartbeatBatch, ListQuery, RegisterParams, Registry, Stats, UpdateParams,
 };
+use tracker_core::{Expired, Registered};
 
 /// The tracker as its HTTP layer, console and sweep timer share it: the registry behind a mutex
 /// (uncontended: every user runs on the loop thread except the console), the clock it is read
@@ -396,8 +396,28 @@ fn submit_info(t: &Tracker, req: &Req) -> Answer {
         coerce_form(&mut fields)?;
     }
     let params: RegisterParams = decode(Value::Object(fields))?;
-    let ip = params.resolve_ip(source_ip(req))?;
-    Ok(ok(&t.with(|reg, now| reg.register(params, ip, now))?))
+    let source = source_ip(req);
+    let claimed = params.resolve_ip(source)?;
+    // A loopback address names the tracker's own host to everyone else: a remote peer that
+    // claims one is listed at the address it came from.
+    let ip = if claimed.is_loopback() && !source.is_loopback() {
+        source
+    } else {
+        claimed
+    };
+    #[derive(Serialize)]
+    struct Registration {
+        #[serde(flatten)]
+        registered: Registered,
+        /// What the peer's connection came from, so a peer on a wildcard address learns how
+        /// others see it.
+        observed_ip: IpAddr,
+    }
+    let registered = t.with(|reg, now| reg.register(params, ip, now))?;
+    Ok(ok(&Registration {
+        registered,
+        observed_ip: source,
+    }))
 }
 
 /// Form values are strings: numbers become numbers and lists are split at commas, so a form

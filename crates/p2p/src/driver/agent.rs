@@ -9,7 +9,7 @@
 //! request goes through [`reactor::client::start`], so nothing here waits on the network.
 
 use std::collections::{BTreeMap, HashMap};
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -17,6 +17,7 @@ use http_core::{Request, Status};
 use reactor::client::{ClientReply, ClientResponse};
 use reactor::{Cx, Message, Protocol};
 
+use super::address::{Public, Source};
 use super::link::LinkConn;
 use super::tracker::{self, REQUEST_TIMEOUT};
 use super::{AgentCmd, Core, JoinError, JoinReply, Out, lock, mono_ms};
@@ -49,8 +50,7 @@ enum Pending {
 pub struct Agent {
     shared: Arc<Mutex<Core>>,
     tracker: Option<SocketAddr>,
-    me: SocketAddr,
-    any_ip: bool,
+    me: Public,
     /// Channels we mean to be in, with their keys: re-joined after every registration.
     wanted: BTreeMap<String, Option<String>>,
     /// When to register, heartbeat and retry.
@@ -69,20 +69,17 @@ pub struct Agent {
 }
 
 impl Agent {
-    /// An agent for the node in `shared`, reachable at `me`; `any_ip` when listening on every
-    /// address (the tracker then records our source address).
+    /// An agent for the node in `shared`, reachable at `me`.
     pub fn new(
         shared: Arc<Mutex<Core>>,
         tracker: Option<SocketAddr>,
-        me: SocketAddr,
-        any_ip: bool,
+        me: Public,
         channels: Vec<(String, Option<String>)>,
     ) -> Agent {
         Agent {
             shared,
             tracker,
             me,
-            any_ip,
             wanted: channels.into_iter().collect(),
             client: TrackerClient::default(),
             next_tick: None,
@@ -131,8 +128,8 @@ impl Agent {
         match step {
             Step::Register => {
                 let (peer_id, name) = self.ids();
-                let ip: Option<IpAddr> = (!self.any_ip).then_some(self.me.ip());
-                let req = tracker::register(&peer_id, &name, ip, self.me.port());
+                let ip = self.me.registered_ip();
+                let req = tracker::register(&peer_id, &name, ip, self.me.addr.port());
                 self.request(cx, req, Pending::Register);
             }
             Step::Heartbeat(token) => {
@@ -276,9 +273,20 @@ impl Agent {
             reg.peer_id,
             reg.interval
         );
+        if let Some(seen) = reg.observed_ip
+            && self.me.source == Source::Route
+            && seen != self.me.addr.ip()
+        {
+            log::warn!(
+                "the tracker sees us at {seen}, but we named ourselves after {}: a NAT between? \
+                 pass --advertise with the address other peers reach us by",
+                self.me.addr.ip()
+            );
+        }
         self.client.registered(cx.now(), reg.token, reg.interval);
         {
             let mut core = lock(&self.shared);
+            core.tracker.observed_ip = reg.observed_ip;
             core.tracker.registered = true;
             core.tracker.registrations += 1;
             core.tracker.heartbeat_interval_s = reg.interval.as_secs();
@@ -418,7 +426,7 @@ impl Agent {
                 }
             }
             AgentCmd::Dial(addr) => {
-                if addr == self.me {
+                if addr == self.me.addr {
                     return;
                 }
                 let shared = self.shared.clone();
