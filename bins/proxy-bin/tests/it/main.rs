@@ -7,6 +7,7 @@ mod errors;
 mod health;
 mod keepalive;
 mod plain;
+mod sticky;
 mod streaming;
 mod task1;
 

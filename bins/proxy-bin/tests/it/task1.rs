@@ -144,3 +144,42 @@ fn session_mode_over_two_backends_refuses_on_the_other_one() {
     assert_eq!(same.status.code(), 200);
     assert!(is_index_page(&same), "{}", text(&same));
 }
+
+/// The no-Redis route to session mode over several backends: `sticky cookie` keeps a client on
+/// the backend that answered its first request, so the login and everything after it meet the
+/// session on the one backend that holds it.
+#[test]
+fn session_mode_task1_works_over_round_robin_with_a_sticky_cookie() {
+    let sites = two_backends(AuthMode::Session);
+    let block = shipped_task1_block([sites[0].addr, sites[1].addr]).replace(
+        "dist_policy round-robin",
+        "dist_policy round-robin\n    sticky cookie srv;",
+    );
+    let proxy = start_proxy(&block);
+
+    let (login, cookies) = login(proxy.addr);
+    assert_eq!(login.status.code(), 200, "{}", text(&login));
+    assert!(cookies.iter().any(|c| c.starts_with("srv=")), "{cookies:?}");
+    assert!(cookies.iter().any(|c| c.starts_with("sid=")), "{cookies:?}");
+    for i in 0..10 {
+        let index = index(proxy.addr, &cookies);
+        assert_eq!(index.status.code(), 200, "GET / number {i}");
+        assert!(is_index_page(&index), "GET / number {i}: {}", text(&index));
+        assert!(
+            index.headers.get("set-cookie").is_none(),
+            "a client already on its upstream is not told again"
+        );
+    }
+    // Everything went to one backend; the other saw nothing.
+    let status = text(&get(proxy.addr, HOST, "/__proxy/status"));
+    let served: Vec<bool> = sites
+        .iter()
+        .map(|site| {
+            status.contains(&format!(
+                r#""address":"{}","healthy":true,"active":0,"requests":11"#,
+                site.addr
+            ))
+        })
+        .collect();
+    assert_eq!(served.iter().filter(|s| **s).count(), 1, "{status}");
+}
