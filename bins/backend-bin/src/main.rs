@@ -29,6 +29,10 @@ struct Args {
     /// An origin allowed cross-origin requests (repeatable; default: same origin only).
     #[arg(long = "cors-origin", value_name = "ORIGIN")]
     cors_origins: Vec<String>,
+    /// Where sessions live: `memory` (this process) or `redis://HOST[:PORT][/DB]`, shared by
+    /// every backend using it, so session mode works behind a round-robin proxy.
+    #[arg(long, value_name = "STORE", default_value = "memory", value_parser = backend::redis_sessions::Store::parse)]
+    sessions: backend::redis_sessions::Store,
 }
 
 fn credentials(args: &Args) -> Result<Credentials, String> {
@@ -67,7 +71,7 @@ fn main() -> ExitCode {
         cors_origins: args.cors_origins.clone(),
     };
     let addr = args.listen.addr(DEFAULT_PORT);
-    let result = backend::app(config).and_then(|app| app.run(addr));
+    let result = backend::run(config, addr, args.sessions.clone().redis());
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

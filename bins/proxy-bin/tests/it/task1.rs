@@ -183,3 +183,41 @@ fn session_mode_task1_works_over_round_robin_with_a_sticky_cookie() {
         .collect();
     assert_eq!(served.iter().filter(|s| **s).count(), 1, "{status}");
 }
+
+/// The shared-store route to session mode over several backends: both backends keep their
+/// sessions in one Redis, so plain round-robin works — the login on one, every later request on
+/// either.
+#[test]
+fn session_mode_task1_works_over_round_robin_with_sessions_in_redis() {
+    let redis = redis_client::testing::RedisServer::start();
+    let url = redis_client::Url::parse(&redis.url()).unwrap();
+    let backends: Vec<_> = (0..2)
+        .map(|_| {
+            let mut credentials = router::auth::Credentials::new();
+            credentials.add("admin", "password");
+            let config = backend::Config {
+                static_root: static_root(),
+                credentials,
+                auth_mode: AuthMode::Session,
+                cors_origins: Vec::new(),
+            };
+            backend::spawn(config, "127.0.0.1:0".parse().unwrap(), Some(url.clone())).unwrap()
+        })
+        .collect();
+    let proxy = start_proxy(&shipped_task1_block([backends[0].0, backends[1].0]));
+
+    let (login, cookies) = login(proxy.addr);
+    assert_eq!(login.status.code(), 200, "{}", text(&login));
+    for i in 0..10 {
+        let index = index(proxy.addr, &cookies);
+        assert_eq!(index.status.code(), 200, "GET / number {i}");
+        assert!(is_index_page(&index), "GET / number {i}: {}", text(&index));
+    }
+    // Round-robin really spread them: the login and five pages on one, five on the other.
+    let status = text(&get(proxy.addr, HOST, "/__proxy/status"));
+    for ((addr, _), requests) in backends.iter().zip([6, 5]) {
+        let entry =
+            format!(r#""address":"{addr}","healthy":true,"active":0,"requests":{requests}"#);
+        assert!(status.contains(&entry), "want {entry} in {status}");
+    }
+}
