@@ -137,7 +137,10 @@ fn three_trackers_on_one_redis_serve_one_consistent_view() {
         [alice_id.clone(), bob_id.clone()],
         "{expected:?}"
     );
-    assert_eq!(peer_ids(a, "/get-list?channel=team"), std::slice::from_ref(&alice_id));
+    assert_eq!(
+        peer_ids(a, "/get-list?channel=team"),
+        std::slice::from_ref(&alice_id)
+    );
     assert_eq!(
         expected.2,
         json!([
