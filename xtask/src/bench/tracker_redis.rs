@@ -31,6 +31,7 @@ pub fn run(args: &BenchArgs) -> Result<Section> {
     process::run(cargo().args(["build", "--release", "-p", "tracker-bin"]))?;
     super::ensure_tools(&["wrk", "redis-server", "redis-cli"])?;
     let dir = super::scratch_dir(Suite::Tracker)?;
+    let load_before = load_average();
     let load = Load {
         connections: args.connections,
         duration: args.duration,
@@ -94,6 +95,7 @@ pub fn run(args: &BenchArgs) -> Result<Section> {
         two_runs.push(result);
     }
     drop((a, b, redis));
+    let load_after = load_average();
 
     let memory_side = Side::new(MEMORY, memory_runs);
     let one_side = Side::new(ONE, one_runs);
@@ -129,7 +131,8 @@ pub fn run(args: &BenchArgs) -> Result<Section> {
              {:.1} s; **Redis memory: {per_peer:.0} bytes per peer** (`used_memory`, all keys \
              of a peer in one open channel-less registration).\n\nCPU used during the runs \
              (share of one core, median of the rounds): one tracker: {}; two trackers: {}. The \
-             busiest process is the bottleneck.",
+             busiest process is the bottleneck — unless the machine was busy with others: load \
+             average {load_before} before the run, {load_after} after (2 cores).",
             args.rounds,
             args.duration,
             took.as_secs_f64(),
@@ -200,6 +203,14 @@ fn used_memory(port: u16) -> Result<u64> {
             url: format!("redis://127.0.0.1:{port} INFO memory"),
             detail: "no used_memory line".to_owned(),
         })
+}
+
+/// The one-minute load average, as `/proc/loadavg` gives it.
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|l| l.split_whitespace().next().map(str::to_owned))
+        .unwrap_or_else(|| "unknown".to_owned())
 }
 
 /// CPU time of some processes over a stretch of wall time.
