@@ -22,7 +22,7 @@ use std::net::{SocketAddr, ToSocketAddrs};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use reactor::{ConnId, EventLoop, Handle};
+use reactor::{Addr, EventLoop, Handle, Session};
 use serde::Serialize;
 
 pub use resp::Value;
@@ -197,7 +197,7 @@ pub(crate) struct Shared {
 
 pub(crate) struct Conn {
     /// The connection calls go to (dialling or up), if any.
-    pub(crate) link: Option<ConnId>,
+    pub(crate) link: Option<Addr<link::Link>>,
     pub(crate) state: State,
     /// Commands sent and not yet answered.
     pub(crate) in_flight: usize,
@@ -234,7 +234,10 @@ impl Redis {
                 in_flight: 0,
             }),
         });
-        event_loop.spawn(Box::new(supervisor::Supervisor::new(shared.clone())));
+        let agent = shared.clone();
+        event_loop.spawn(Session::with_addr(move |me| {
+            supervisor::Supervisor::new(me, agent)
+        }));
         Redis { shared }
     }
 
@@ -247,7 +250,7 @@ impl Redis {
         };
         let link = {
             let mut conn = self.shared.lock();
-            match (&conn.state, conn.link) {
+            match (&conn.state, conn.link.clone()) {
                 (State::Down { error }, _) => Err(self.shared.unavailable(error.clone())),
                 (_, None) => Err(self.shared.unavailable("not connected yet")),
                 _ if conn.in_flight + pipeline.len() > MAX_IN_FLIGHT => {
@@ -263,7 +266,7 @@ impl Redis {
             Ok(link) => self
                 .shared
                 .handle
-                .send(link, Box::new(Call { pipeline, reply })),
+                .send(&link, link::LinkMsg::Call(Call { pipeline, reply })),
             Err(e) => reply.send(Err(e)),
         }
     }

@@ -6,10 +6,10 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::Buf;
-use reactor::{CloseReason, ConnId, Cx, Message, Protocol};
+use reactor::{Addr, CloseReason, Cx, Protocol};
 use resp::{Status, Value};
 
-use crate::supervisor::LinkEvent;
+use crate::supervisor::{LinkEvent, Supervisor};
 use crate::{CALL_TIMEOUT, CONNECT_TIMEOUT, Call, Reply, Shared, State};
 
 /// Replies owed, in the order Redis will send them.
@@ -32,13 +32,18 @@ enum Phase {
     Draining,
 }
 
-/// Sent by the supervisor right after dialling, so the connect deadline is armed before
-/// `on_open` (an entry gets messages while it dials).
-pub(crate) struct Arm;
+/// What the connection is sent.
+pub(crate) enum LinkMsg {
+    /// A caller's pipeline.
+    Call(Call),
+    /// From the supervisor right after dialling, so the connect deadline is armed before
+    /// `on_open` (an entry gets messages while it dials).
+    Arm,
+}
 
 pub(crate) struct Link {
     shared: Arc<Shared>,
-    supervisor: ConnId,
+    supervisor: Addr<Supervisor>,
     phase: Phase,
     /// Calls that came while dialling.
     waiting: Vec<Call>,
@@ -48,7 +53,7 @@ pub(crate) struct Link {
 }
 
 impl Link {
-    pub(crate) fn new(shared: Arc<Shared>, supervisor: ConnId, now: Instant) -> Link {
+    pub(crate) fn new(shared: Arc<Shared>, supervisor: Addr<Supervisor>, now: Instant) -> Link {
         Link {
             shared,
             supervisor,
@@ -129,6 +134,8 @@ impl Link {
 }
 
 impl Protocol for Link {
+    type Message = LinkMsg;
+
     fn on_open(&mut self, cx: &mut Cx<'_>) {
         self.phase = Phase::Open;
         let db = self.shared.url.db;
@@ -138,7 +145,7 @@ impl Protocol for Link {
         }
         self.shared.lock().state = State::Up;
         log::info!("redis at {} is up", self.shared.url);
-        cx.send(self.supervisor, Box::new(LinkEvent::Up));
+        cx.send(&self.supervisor, LinkEvent::Up);
         for call in std::mem::take(&mut self.waiting) {
             self.write(cx, call);
         }
@@ -181,19 +188,11 @@ impl Protocol for Link {
         }
     }
 
-    fn on_message(&mut self, cx: &mut Cx<'_>, msg: Message) {
-        let call = match msg.downcast::<Call>() {
-            Ok(call) => call,
-            Err(msg) => {
-                if msg.is::<Arm>() {
-                    self.arm(cx);
-                }
-                return;
-            }
-        };
-        match self.phase {
-            Phase::Dialling(_) => self.waiting.push(*call),
-            Phase::Open | Phase::Draining => self.write(cx, *call),
+    fn on_message(&mut self, cx: &mut Cx<'_>, msg: LinkMsg) {
+        match (msg, &self.phase) {
+            (LinkMsg::Arm, _) => self.arm(cx),
+            (LinkMsg::Call(call), Phase::Dialling(_)) => self.waiting.push(call),
+            (LinkMsg::Call(call), Phase::Open | Phase::Draining) => self.write(cx, call),
         }
     }
 
@@ -234,9 +233,7 @@ impl Protocol for Link {
         }
         if !stopping {
             log::warn!("redis at {} is down: {why}", self.shared.url);
-            self.shared
-                .handle
-                .send(self.supervisor, Box::new(LinkEvent::Down));
+            self.shared.handle.send(&self.supervisor, LinkEvent::Down);
         }
     }
 }

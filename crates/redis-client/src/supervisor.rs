@@ -4,9 +4,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use reactor::{Cx, Message, Protocol};
+use reactor::{Addr, Cx, Inbox, Protocol};
 
-use crate::link::{Arm, Link};
+use crate::link::{Link, LinkMsg};
 use crate::{MAX_BACKOFF, MIN_BACKOFF, Shared};
 
 /// What the connection tells the supervisor.
@@ -18,40 +18,43 @@ pub(crate) enum LinkEvent {
 }
 
 pub(crate) struct Supervisor {
+    me: Addr<Supervisor>,
     shared: Arc<Shared>,
     backoff: Duration,
 }
 
 impl Supervisor {
-    pub(crate) fn new(shared: Arc<Shared>) -> Supervisor {
+    pub(crate) fn new(me: Addr<Supervisor>, shared: Arc<Shared>) -> Supervisor {
         Supervisor {
+            me,
             shared,
             backoff: MIN_BACKOFF,
         }
     }
 
     fn dial(&mut self, cx: &mut Cx<'_>) {
-        let link = Link::new(self.shared.clone(), cx.id(), cx.now());
-        let id = cx.connect(self.shared.url.addr, Box::new(link));
-        cx.send(id, Box::new(Arm));
+        let inbox = Inbox::default();
+        let addr = inbox.addr();
+        let link = Link::new(self.shared.clone(), self.me.clone(), cx.now());
+        cx.connect(self.shared.url.addr, inbox.bind(link));
+        cx.send(&addr, LinkMsg::Arm);
         let mut conn = self.shared.lock();
-        conn.link = Some(id);
+        conn.link = Some(addr);
         conn.in_flight = 0;
     }
 }
 
 impl Protocol for Supervisor {
+    type Message = LinkEvent;
+
     fn on_open(&mut self, cx: &mut Cx<'_>) {
         self.dial(cx);
     }
 
     fn on_read(&mut self, _cx: &mut Cx<'_>) {}
 
-    fn on_message(&mut self, cx: &mut Cx<'_>, msg: Message) {
-        let Ok(event) = msg.downcast::<LinkEvent>() else {
-            return;
-        };
-        match *event {
+    fn on_message(&mut self, cx: &mut Cx<'_>, event: LinkEvent) {
+        match event {
             LinkEvent::Up => self.backoff = MIN_BACKOFF,
             LinkEvent::Down if !cx.is_shutting_down() => {
                 cx.set_timeout(self.backoff);

@@ -15,12 +15,12 @@ use std::time::{Duration, Instant};
 
 use http_core::{Request, Status};
 use reactor::client::{ClientReply, ClientResponse};
-use reactor::{Cx, Message, Protocol};
+use reactor::{Addr, Cx, Protocol};
 
 use super::address::{Public, Source};
 use super::link::LinkConn;
 use super::tracker::{self, REQUEST_TIMEOUT};
-use super::{AgentCmd, Core, JoinError, JoinReply, Out, lock, mono_ms};
+use super::{AgentCmd, AgentMsg, Core, JoinError, JoinReply, Out, lock, mono_ms};
 use crate::message::validate_channel;
 use crate::node::ChannelPolicy;
 use crate::tracker_client::{Step, TrackerClient};
@@ -48,9 +48,12 @@ enum Pending {
 
 /// The agent. See the module docs.
 pub struct Agent {
+    /// Where the answers to our tracker requests come.
+    me: Addr<Agent>,
     shared: Arc<Mutex<Core>>,
     tracker: Option<SocketAddr>,
-    me: Public,
+    /// Where peers reach us, and how the tracker learns it.
+    public: Public,
     /// Channels we mean to be in, with their keys: re-joined after every registration.
     wanted: BTreeMap<String, Option<String>>,
     /// When to register, heartbeat and retry.
@@ -69,17 +72,19 @@ pub struct Agent {
 }
 
 impl Agent {
-    /// An agent for the node in `shared`, reachable at `me`.
+    /// An agent for the node in `shared`, itself at `me`, reachable by peers at `public`.
     pub fn new(
+        me: Addr<Agent>,
         shared: Arc<Mutex<Core>>,
         tracker: Option<SocketAddr>,
-        me: Public,
+        public: Public,
         channels: Vec<(String, Option<String>)>,
     ) -> Agent {
         Agent {
+            me,
             shared,
             tracker,
-            me,
+            public,
             wanted: channels.into_iter().collect(),
             client: TrackerClient::default(),
             next_tick: None,
@@ -108,8 +113,16 @@ impl Agent {
         let tag = self.next_tag;
         self.next_tag += 1;
         self.pending.insert(tag, pending);
-        let owner = cx.id();
-        reactor::client::start(cx, addr, req, owner, tag, REQUEST_TIMEOUT);
+        let owner = self.me.clone();
+        reactor::client::start(
+            cx,
+            addr,
+            req,
+            owner,
+            AgentMsg::Tracker,
+            tag,
+            REQUEST_TIMEOUT,
+        );
     }
 
     fn arm(&mut self, cx: &mut Cx<'_>) {
@@ -128,8 +141,8 @@ impl Agent {
         match step {
             Step::Register => {
                 let (peer_id, name) = self.ids();
-                let ip = self.me.registered_ip();
-                let req = tracker::register(&peer_id, &name, ip, self.me.addr.port());
+                let ip = self.public.registered_ip();
+                let req = tracker::register(&peer_id, &name, ip, self.public.addr.port());
                 self.request(cx, req, Pending::Register);
             }
             Step::Heartbeat(token) => {
@@ -274,13 +287,13 @@ impl Agent {
             reg.interval
         );
         if let Some(seen) = reg.observed_ip
-            && self.me.source == Source::Route
-            && seen != self.me.addr.ip()
+            && self.public.source == Source::Route
+            && seen != self.public.addr.ip()
         {
             log::warn!(
                 "the tracker sees us at {seen}, but we named ourselves after {}: a NAT between? \
                  pass --advertise with the address other peers reach us by",
-                self.me.addr.ip()
+                self.public.addr.ip()
             );
         }
         self.client.registered(cx.now(), reg.token, reg.interval);
@@ -388,14 +401,8 @@ impl Agent {
             }
             log::debug!("dialling {} at {}", peer.peer_id, peer.addr);
             core.dialing.insert(peer.peer_id.clone());
-            cx.connect(
-                peer.addr,
-                Box::new(LinkConn::dial(
-                    shared.clone(),
-                    peer.addr,
-                    Some(peer.peer_id),
-                )),
-            );
+            let link = LinkConn::dial(shared.clone(), peer.addr, Some(peer.peer_id));
+            cx.connect(peer.addr, link);
         }
     }
 
@@ -426,11 +433,11 @@ impl Agent {
                 }
             }
             AgentCmd::Dial(addr) => {
-                if addr == self.me.addr {
+                if addr == self.public.addr {
                     return;
                 }
                 let shared = self.shared.clone();
-                cx.connect(addr, Box::new(LinkConn::dial(shared, addr, None)));
+                cx.connect(addr, LinkConn::dial(shared, addr, None));
             }
             AgentCmd::Refresh => match self.last_refresh {
                 Some(at) if cx.now().duration_since(at) < MIN_REFRESH_GAP => {
@@ -444,6 +451,8 @@ impl Agent {
 }
 
 impl Protocol for Agent {
+    type Message = AgentMsg;
+
     fn on_open(&mut self, cx: &mut Cx<'_>) {
         self.next_tick = Some(cx.now() + TICK);
         if self.tracker.is_some() {
@@ -491,22 +500,16 @@ impl Protocol for Agent {
         self.arm(cx);
     }
 
-    fn on_message(&mut self, cx: &mut Cx<'_>, msg: Message) {
-        let msg = match msg.downcast::<ClientReply>() {
-            Ok(reply) => {
-                let ClientReply { tag, result } = *reply;
+    fn on_message(&mut self, cx: &mut Cx<'_>, msg: AgentMsg) {
+        match msg {
+            AgentMsg::Tracker(ClientReply { tag, result }) => {
                 if let Some(pending) = self.pending.remove(&tag) {
                     self.on_reply(cx, pending, result.map_err(|e| e.to_string()));
                 }
-                self.arm(cx);
-                return;
             }
-            Err(msg) => msg,
-        };
-        if let Ok(cmd) = msg.downcast::<AgentCmd>() {
-            self.on_cmd(cx, *cmd);
-            self.arm(cx);
+            AgentMsg::Cmd(cmd) => self.on_cmd(cx, cmd),
         }
+        self.arm(cx);
     }
 
     fn on_shutdown(&mut self, cx: &mut Cx<'_>) {
