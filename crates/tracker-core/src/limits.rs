@@ -117,7 +117,8 @@ pub fn name(s: &str) -> Result<&str> {
     Ok(s)
 }
 
-pub(crate) fn file_name(s: &str) -> Result<()> {
+/// A shared file's name: 1..=[`MAX_FILE_NAME_LEN`] bytes, a plain name, not a path.
+pub fn file_name(s: &str) -> Result<()> {
     if s.is_empty() || s.len() > MAX_FILE_NAME_LEN {
         return Err(bad(format!(
             "file name must be 1..={MAX_FILE_NAME_LEN} bytes"

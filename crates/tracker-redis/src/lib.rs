@@ -9,9 +9,10 @@
 //! clears what expired peers left in channel sets. Tokens and channel keys are stored as
 //! SHA-256 hashes only. The calls go through [`redis_client`], on the tracker's own loop.
 //!
-//! The file index (SPEC §8) is not kept in Redis: those calls answer 503 with a message that
-//! says so, and file sharing needs a tracker with the memory store.
+//! The file index (SPEC §8) lives there too: a file's metadata, its holders with the name each
+//! gave it, and each holder's chunks as a Redis bitmap.
 
+mod files;
 mod script;
 mod views;
 
@@ -92,14 +93,6 @@ fn secret_hash(secret: Option<&str>) -> String {
 fn key_hash(key: Option<&str>) -> String {
     key.map(|k| views::hex(&Sha256::digest(k.as_bytes())))
         .unwrap_or_default()
-}
-
-/// The file index is not kept in Redis.
-fn no_files<T>(done: Done<T>) {
-    done(Err(TrackerError::Unavailable(
-        "the file index is not kept in Redis; file sharing needs a tracker with --store memory"
-            .to_owned(),
-    )));
 }
 
 impl Store for RedisStore {
@@ -336,24 +329,79 @@ impl Store for RedisStore {
         });
     }
 
-    fn publish(&self, _params: PublishParams, _now: u64, done: Done<Published>) {
-        no_files(done);
+    fn publish(&self, params: PublishParams, _now: u64, done: Done<Published>) {
+        let args = match files::publish_args(&params) {
+            Ok(args) => args,
+            Err(e) => return done(Err(e)),
+        };
+        let mut argv = vec![params.peer_id, secret_hash(params.token.as_deref())];
+        argv.extend(args.argv);
+        let file_id = args.file_id;
+        self.run("publish", argv, done, move |reply| {
+            let chunks = u64::try_from(reply.first()?.as_int()?).ok()?;
+            Some(Published { file_id, chunks })
+        });
     }
 
-    fn add_chunks(&self, _id: String, _params: ChunkParams, _now: u64, done: Done<ChunksAdded>) {
-        no_files(done);
+    fn add_chunks(&self, file_id: String, params: ChunkParams, _now: u64, done: Done<ChunksAdded>) {
+        if params.chunks.len() as u64 > limits::MAX_FILE_CHUNKS {
+            return done(Err(limits::bad(format!(
+                "more than {} chunk indices",
+                limits::MAX_FILE_CHUNKS
+            ))));
+        }
+        let mut argv = vec![
+            params.peer_id,
+            secret_hash(params.token.as_deref()),
+            file_id.clone(),
+            limits::MAX_FILES_PER_PEER.to_string(),
+        ];
+        argv.extend(params.chunks.iter().map(u64::to_string));
+        self.run("add_chunks", argv, done, move |reply| {
+            let mut it = reply.iter().map(Value::as_int);
+            let have = u64::try_from(it.next()??).ok()?;
+            let chunks = u64::try_from(it.next()??).ok()?;
+            Some(ChunksAdded {
+                file_id,
+                have,
+                chunks,
+                complete: have == chunks,
+            })
+        });
     }
 
     fn files(&self, _now: u64, done: Done<Vec<FileSummary>>) {
-        no_files(done);
+        self.run("files", Vec::new(), done, |reply| {
+            let Value::Array(items) = reply.into_iter().next()? else {
+                return None;
+            };
+            let mut out = items
+                .into_iter()
+                .map(files::summary)
+                .collect::<Option<Vec<FileSummary>>>()?;
+            out.sort_unstable_by(|a, b| a.file_id.cmp(&b.file_id));
+            Some(out)
+        });
     }
 
-    fn file(&self, _file_id: String, _now: u64, done: Done<FileView>) {
-        no_files(done);
+    fn file(&self, file_id: String, _now: u64, done: Done<FileView>) {
+        self.run("file", vec![file_id.clone()], done, move |reply| {
+            files::view(file_id, reply)
+        });
     }
 
-    fn peer_files(&self, _peer_id: String, _now: u64, done: Done<Vec<PeerFile>>) {
-        no_files(done);
+    fn peer_files(&self, peer_id: String, _now: u64, done: Done<Vec<PeerFile>>) {
+        self.run("peer_files", vec![peer_id], done, |reply| {
+            let Value::Array(items) = reply.into_iter().next()? else {
+                return None;
+            };
+            let mut out = items
+                .into_iter()
+                .map(files::peer_file)
+                .collect::<Option<Vec<PeerFile>>>()?;
+            out.sort_unstable_by(|a, b| a.name.cmp(&b.name));
+            Some(out)
+        });
     }
 
     fn stats(&self, _now: u64, done: Done<Stats>) {
@@ -365,6 +413,7 @@ impl Store for RedisStore {
             let [
                 peers,
                 channels,
+                files,
                 registrations,
                 heartbeats,
                 removals,
@@ -376,7 +425,7 @@ impl Store for RedisStore {
             Some(Stats {
                 peers,
                 channels,
-                files: 0,
+                files,
                 registrations,
                 heartbeats,
                 removals,

@@ -10,6 +10,11 @@
 --   channel:<name>:members  set of peer ids
 --   channels             set of channel names
 --   stats                hash registrations heartbeats removals expirations
+--   peer:<id>:files      set of file ids the peer holds chunks of
+--   file:<fid>           hash name size chunk_size count hashes (the chunk hashes' hex, joined)
+--   file:<fid>:holders   hash peer id -> the name that peer gave the file
+--   file:<fid>:chunks:<id>  bitmap of the chunks that peer has (bit i = chunk i)
+--   files                set of file ids
 -- Views skip a member whose peer hash has expired; the sweep (any tracker, every second)
 -- removes what an expired peer left in the sets.
 
@@ -35,12 +40,37 @@ local function drop_channel_member(id, ch)
   end
 end
 
+local function file_key(fid) return P .. 'file:' .. fid end
+
+local function drop_holder(id, fid)
+  local fk = file_key(fid)
+  redis.call('HDEL', fk .. ':holders', id)
+  redis.call('DEL', fk .. ':chunks:' .. id)
+  if redis.call('HLEN', fk .. ':holders') == 0 then
+    redis.call('DEL', fk)
+    redis.call('SREM', P .. 'files', fid)
+  end
+end
+
 local function drop_peer(id)
   local pc = peer_key(id) .. ':channels'
   for _, ch in ipairs(redis.call('SMEMBERS', pc)) do drop_channel_member(id, ch) end
-  redis.call('DEL', peer_key(id), pc)
+  local pf = peer_key(id) .. ':files'
+  for _, fid in ipairs(redis.call('SMEMBERS', pf)) do drop_holder(id, fid) end
+  redis.call('DEL', peer_key(id), pc, pf)
   redis.call('ZREM', P .. 'peers', id)
 end
+
+-- Holders of a file whose peer is still there.
+local function live_holders(fid)
+  local out = {}
+  for _, id in ipairs(redis.call('HKEYS', file_key(fid) .. ':holders')) do
+    if redis.call('EXISTS', peer_key(id)) == 1 then out[#out + 1] = id end
+  end
+  return out
+end
+
+local function not_in_index(fid) return err('404', 'file ' .. fid .. ' is not in the index') end
 
 -- 'ok', or the error of a missing peer or a bad token (404 before 403).
 local function authed(id, token_hash)
@@ -229,7 +259,113 @@ elseif op == 'stats' then
   local now = now_ms()
   local s = redis.call('HMGET', P .. 'stats', 'registrations', 'heartbeats', 'removals', 'expirations')
   return {'ok', redis.call('ZCOUNT', P .. 'peers', '(' .. now, '+inf'), redis.call('SCARD', P .. 'channels'),
-          s[1] or '0', s[2] or '0', s[3] or '0', s[4] or '0'}
+          redis.call('SCARD', P .. 'files'), s[1] or '0', s[2] or '0', s[3] or '0', s[4] or '0'}
+
+elseif op == 'publish' then
+  -- id token_hash name size chunk_size count file_id hashes max_files
+  local id, name, fid = ARGV[3], ARGV[5], ARGV[9]
+  local size, chunk_size, count = ARGV[6], ARGV[7], tonumber(ARGV[8])
+  local refused = authed(id, ARGV[4])
+  if refused then return refused end
+  local pf = peer_key(id) .. ':files'
+  for _, other in ipairs(redis.call('SMEMBERS', pf)) do
+    if other ~= fid and redis.call('HGET', file_key(other) .. ':holders', id) == name then
+      return err('409', 'peer ' .. id .. ' already shares another file named "' .. name .. '" (' .. other .. ')')
+    end
+  end
+  local holds = redis.call('SISMEMBER', pf, fid) == 1
+  if not holds and redis.call('SCARD', pf) >= tonumber(ARGV[11]) then
+    return err('400', 'a peer may share at most ' .. ARGV[11] .. ' files')
+  end
+  local fk = file_key(fid)
+  local known = redis.call('HMGET', fk, 'size', 'chunk_size')
+  if known[1] and (known[1] ~= size or (known[2] ~= chunk_size and count > 1)) then
+    return err('409', 'file ' .. fid .. ' is published with size ' .. known[1] .. ' and chunk size ' .. known[2])
+  end
+  if not known[1] then
+    redis.call('HSET', fk, 'name', name, 'size', size, 'chunk_size', chunk_size, 'count', count, 'hashes', ARGV[10])
+    redis.call('SADD', P .. 'files', fid)
+  end
+  redis.call('HSET', fk .. ':holders', id, name)
+  -- The publisher has every chunk: bits 0..count-1 set, high bit first as Redis counts them.
+  local full = string.rep(string.char(255), math.floor(count / 8))
+  if count % 8 > 0 then full = full .. string.char(256 - 2 ^ (8 - count % 8)) end
+  redis.call('SET', fk .. ':chunks:' .. id, full)
+  redis.call('SADD', pf, fid)
+  touch(id, now_ms())
+  return {'ok', count}
+
+elseif op == 'add_chunks' then
+  -- id token_hash file_id max_files then chunk indices
+  local id, fid = ARGV[3], ARGV[5]
+  local refused = authed(id, ARGV[4])
+  if refused then return refused end
+  local fk = file_key(fid)
+  local f = redis.call('HMGET', fk, 'count', 'name')
+  if not f[1] then return not_in_index(fid) end
+  local count = tonumber(f[1])
+  for i = 7, #ARGV do
+    if tonumber(ARGV[i]) >= count then
+      return err('400', 'chunk ' .. ARGV[i] .. ' out of range: file ' .. fid .. ' has ' .. count .. ' chunks')
+    end
+  end
+  local pf = peer_key(id) .. ':files'
+  local holds = redis.call('SISMEMBER', pf, fid) == 1
+  if not holds and #ARGV < 7 then
+    touch(id, now_ms())
+    return {'ok', 0, count}
+  end
+  if not holds and redis.call('SCARD', pf) >= tonumber(ARGV[6]) then
+    return err('400', 'a peer may share at most ' .. ARGV[6] .. ' files')
+  end
+  if not holds then
+    redis.call('HSET', fk .. ':holders', id, f[2])
+    redis.call('SADD', pf, fid)
+  end
+  local ck = fk .. ':chunks:' .. id
+  for i = 7, #ARGV do redis.call('SETBIT', ck, tonumber(ARGV[i]), 1) end
+  touch(id, now_ms())
+  return {'ok', redis.call('BITCOUNT', ck), count}
+
+elseif op == 'files' then
+  local out = {}
+  for _, fid in ipairs(redis.call('SMEMBERS', P .. 'files')) do
+    local holders = live_holders(fid)
+    if #holders > 0 then
+      local f = redis.call('HMGET', file_key(fid), 'name', 'size', 'chunk_size', 'count')
+      out[#out + 1] = {fid, f[1], f[2], f[3], f[4], holders}
+    end
+  end
+  return {'ok', out}
+
+elseif op == 'file' then
+  local fid = ARGV[3]
+  local fk = file_key(fid)
+  local f = redis.call('HMGET', fk, 'name', 'size', 'chunk_size', 'count', 'hashes')
+  if not f[1] then return not_in_index(fid) end
+  local holders = {}
+  for _, id in ipairs(live_holders(fid)) do
+    local p = redis.call('HMGET', peer_key(id), 'ip', 'port')
+    holders[#holders + 1] = {id, p[1], p[2], redis.call('GET', fk .. ':chunks:' .. id) or ''}
+  end
+  if #holders == 0 then return not_in_index(fid) end
+  return {'ok', f[1], f[2], f[3], f[4], f[5], holders}
+
+elseif op == 'peer_files' then
+  local id = ARGV[3]
+  if redis.call('EXISTS', peer_key(id)) == 0 then
+    return err('404', 'peer ' .. id .. ' is not registered')
+  end
+  local out = {}
+  for _, fid in ipairs(redis.call('SMEMBERS', peer_key(id) .. ':files')) do
+    local fk = file_key(fid)
+    local f = redis.call('HMGET', fk, 'size', 'chunk_size', 'count')
+    local name = redis.call('HGET', fk .. ':holders', id)
+    if f[1] and name then
+      out[#out + 1] = {fid, name, f[1], f[2], f[3], redis.call('BITCOUNT', fk .. ':chunks:' .. id)}
+    end
+  end
+  return {'ok', out}
 
 elseif op == 'sweep' then
   -- limit: peers past their deadline leave every channel; their keys go

@@ -288,3 +288,109 @@ fn a_redis_outage_is_503s_then_recovery_without_restarting_the_trackers() {
     assert_eq!(status, 200, "{body}");
     assert_eq!(peer_ids(a.addr, "/get-list"), ["10.0.0.1:5001"]);
 }
+
+/// Registers a peer at `ip:port` through `at` and answers `(peer_id, token)`.
+fn peer_at(at: SocketAddr, ip: &str, port: u16) -> (String, String) {
+    let (status, body) = register(at, json!({"ip": ip, "port": port}));
+    assert_eq!(status, 200, "{body}");
+    (
+        body["peer_id"].as_str().unwrap().to_owned(),
+        token_of(&body),
+    )
+}
+
+/// The same file-sharing session against `trackers` (taken in turn), every answer recorded.
+fn files_session(trackers: &[SocketAddr]) -> Vec<(u16, Value)> {
+    let mut turn = trackers.iter().cycle().copied();
+    let (alice, alice_token) = peer_at(turn.next().unwrap(), "10.0.0.1", 5001);
+    let (bob, bob_token) = peer_at(turn.next().unwrap(), "10.0.0.2", 5002);
+    let hashes: Vec<String> = (0..3).map(|i| format!("{:064x}", i + 1)).collect();
+    let publish = |name: &str, size: u64, hashes: &[String]| {
+        json!({"peer_id": alice, "token": alice_token, "name": name, "size": size,
+               "chunk_size": 1000, "chunk_hashes": hashes})
+    };
+    let mut out = Vec::new();
+    let mut record = |answer: (u16, Value)| out.push(answer);
+    record(post(
+        turn.next().unwrap(),
+        "/files/publish",
+        &publish("a.bin", 2500, &hashes),
+    ));
+    let file_id = {
+        let (_, files) = get(turn.next().unwrap(), "/files");
+        files[0]["file_id"].as_str().unwrap().to_owned()
+    };
+    let other: Vec<String> = (0..3).map(|i| format!("{:064x}", i + 7)).collect();
+    // Another file under the same name: 409. The same content with another size: 409.
+    record(post(
+        turn.next().unwrap(),
+        "/files/publish",
+        &publish("a.bin", 2500, &other),
+    ));
+    record(post(
+        turn.next().unwrap(),
+        "/files/publish",
+        &publish("b.bin", 2600, &hashes),
+    ));
+    // Too few hashes: 400; a bad hash: 400.
+    record(post(
+        turn.next().unwrap(),
+        "/files/publish",
+        &publish("c.bin", 2500, &hashes[..2]),
+    ));
+    let chunks = |chunks: Value| json!({"peer_id": bob, "token": bob_token, "chunks": chunks});
+    let path = format!("/files/{file_id}/chunks");
+    record(post(turn.next().unwrap(), &path, &chunks(json!([0, 2, 2]))));
+    record(post(turn.next().unwrap(), &path, &chunks(json!([3]))));
+    record(post(turn.next().unwrap(), &path, &chunks(json!([1]))));
+    record(post(
+        turn.next().unwrap(),
+        "/files/0000/chunks",
+        &chunks(json!([0])),
+    ));
+    let wrong = json!({"peer_id": bob, "token": "00", "chunks": [0]});
+    record(post(turn.next().unwrap(), &path, &wrong));
+    record(get(turn.next().unwrap(), "/files"));
+    record(get(turn.next().unwrap(), &format!("/files/{file_id}")));
+    record(get(turn.next().unwrap(), &format!("/peers/{alice}/files")));
+    record(get(turn.next().unwrap(), &format!("/peers/{bob}/files")));
+    record(get(turn.next().unwrap(), "/peers/nobody/files"));
+    // Alice leaves: bob is the one holder left; bob leaves: the file is gone.
+    let creds = |id: &str, token: &str| json!({"peer_id": id, "token": token});
+    record(post(
+        turn.next().unwrap(),
+        "/remove",
+        &creds(&alice, &alice_token),
+    ));
+    record(get(turn.next().unwrap(), &format!("/files/{file_id}")));
+    record(post(
+        turn.next().unwrap(),
+        "/remove",
+        &creds(&bob, &bob_token),
+    ));
+    record(get(turn.next().unwrap(), &format!("/files/{file_id}")));
+    record(get(turn.next().unwrap(), "/files"));
+    out
+}
+
+#[test]
+fn the_file_index_in_redis_answers_as_the_memory_store_does() {
+    let memory = crate::start(90, 1000);
+    let expected = files_session(&[memory.addr]);
+    let redis = RedisServer::start();
+    let trackers: Vec<_> = (0..2).map(|_| TrackerProcess::start(&redis, 90)).collect();
+    let got = files_session(&[trackers[0].addr, trackers[1].addr]);
+    assert_eq!(got.len(), expected.len());
+    for (i, (got, expected)) in got.iter().zip(&expected).enumerate() {
+        assert_eq!(got, expected, "answer {i}");
+    }
+    // And the statuses are the ones the session means to provoke.
+    let statuses: Vec<u16> = got.iter().map(|(s, _)| *s).collect();
+    assert_eq!(
+        statuses,
+        [
+            200, 409, 409, 400, 200, 400, 200, 404, 403, 200, 200, 200, 200, 404, 200, 200, 200,
+            404, 200
+        ]
+    );
+}
