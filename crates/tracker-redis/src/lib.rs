@@ -317,15 +317,7 @@ impl Store for RedisStore {
 
     fn channels(&self, _now: u64, done: Done<Vec<ChannelView>>) {
         self.run("channels", Vec::new(), done, |reply| {
-            let Value::Array(items) = reply.into_iter().next()? else {
-                return None;
-            };
-            let mut out = items
-                .into_iter()
-                .map(views::channel)
-                .collect::<Option<Vec<ChannelView>>>()?;
-            out.sort_unstable_by(|a, b| a.name.cmp(&b.name));
-            Some(out)
+            views::sorted(reply, views::channel, |c| c.name.clone())
         });
     }
 
@@ -372,15 +364,7 @@ impl Store for RedisStore {
 
     fn files(&self, _now: u64, done: Done<Vec<FileSummary>>) {
         self.run("files", Vec::new(), done, |reply| {
-            let Value::Array(items) = reply.into_iter().next()? else {
-                return None;
-            };
-            let mut out = items
-                .into_iter()
-                .map(files::summary)
-                .collect::<Option<Vec<FileSummary>>>()?;
-            out.sort_unstable_by(|a, b| a.file_id.cmp(&b.file_id));
-            Some(out)
+            views::sorted(reply, files::summary, |f| f.file_id.clone())
         });
     }
 
@@ -392,15 +376,7 @@ impl Store for RedisStore {
 
     fn peer_files(&self, peer_id: String, _now: u64, done: Done<Vec<PeerFile>>) {
         self.run("peer_files", vec![peer_id], done, |reply| {
-            let Value::Array(items) = reply.into_iter().next()? else {
-                return None;
-            };
-            let mut out = items
-                .into_iter()
-                .map(files::peer_file)
-                .collect::<Option<Vec<PeerFile>>>()?;
-            out.sort_unstable_by(|a, b| a.name.cmp(&b.name));
-            Some(out)
+            views::sorted(reply, files::peer_file, |f| f.name.clone())
         });
     }
 

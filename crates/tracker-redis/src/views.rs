@@ -22,6 +22,20 @@ pub(crate) fn strings(value: Value) -> Option<Vec<String>> {
     }
 }
 
+/// The array that is the first of `reply`, each item read with `item`, sorted by `key`.
+pub(crate) fn sorted<T, K: Ord>(
+    reply: Vec<Value>,
+    item: fn(Value) -> Option<T>,
+    key: impl FnMut(&T) -> K,
+) -> Option<Vec<T>> {
+    let Value::Array(items) = reply.into_iter().next()? else {
+        return None;
+    };
+    let mut out = items.into_iter().map(item).collect::<Option<Vec<T>>>()?;
+    out.sort_by_cached_key(key);
+    Some(out)
+}
+
 /// A peer record `id name ip port roles meta seen load {channels}` as seen at `now`.
 pub(crate) fn peer(record: Value, now: i64) -> Option<PeerView> {
     let Value::Array(f) = record else {
