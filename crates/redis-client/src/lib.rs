@@ -1,7 +1,7 @@
 //! A Redis client for code running on the reactor's loop, which must never block.
 //!
 //! [`Redis::start`] adds a supervisor agent to the loop; it dials Redis and keeps one connection
-//! ([`link`]) up, dialling again with back-off after a failure. [`Redis::call`] hands a pipeline of
+//! (`link.rs`) up, dialling again with back-off after a failure. [`Redis::call`] hands a pipeline of
 //! commands to that connection as a loop message; the connection writes them at once behind any
 //! others in flight (pipelining: no round trip is waited for), reads the replies in order with the
 //! sans-IO [`resp`] codec, and calls the caller's callback with them on the loop thread.

@@ -187,7 +187,8 @@ pub struct Config {
     pub token: Option<String>,
     /// The web UI's directory, served at `/`.
     pub static_root: Option<PathBuf>,
-    /// Our peer id; default `ip:port` of the public address (see [`address::choose`]).
+    /// Our peer id; default `ip:port` of the address others reach us by: `advertise`, else the
+    /// bound address, else (on a wildcard bind) the local address of the route to the tracker.
     pub peer_id: Option<String>,
     /// The address others reach us by, when not the bound one (`--advertise`).
     pub advertise: Option<address::Advertise>,
