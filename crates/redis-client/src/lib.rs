@@ -37,6 +37,9 @@ pub const MIN_BACKOFF: Duration = Duration::from_millis(100);
 pub const MAX_BACKOFF: Duration = Duration::from_secs(2);
 /// The most commands in flight on the connection; a call beyond it fails with [`Error::Busy`].
 pub const MAX_IN_FLIGHT: usize = 100_000;
+/// The most reply bytes held unparsed: a reply must fit whole before it is parsed, so this is
+/// the largest reply the client takes (a tracker listing 100,000 peers is about 20 MiB).
+pub const MAX_REPLY_BYTES: usize = 64 * 1024 * 1024;
 
 /// Why a call got no reply.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

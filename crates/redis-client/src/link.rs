@@ -10,7 +10,7 @@ use reactor::{Addr, CloseReason, Cx, Protocol};
 use resp::{Status, Value};
 
 use crate::supervisor::{LinkEvent, Supervisor};
-use crate::{CALL_TIMEOUT, CONNECT_TIMEOUT, Call, Reply, Shared, State};
+use crate::{CALL_TIMEOUT, CONNECT_TIMEOUT, Call, MAX_REPLY_BYTES, Reply, Shared, State};
 
 /// Replies owed, in the order Redis will send them.
 struct Pending {
@@ -138,6 +138,7 @@ impl Protocol for Link {
 
     fn on_open(&mut self, cx: &mut Cx<'_>) {
         self.phase = Phase::Open;
+        cx.set_read_limit(MAX_REPLY_BYTES);
         let db = self.shared.url.db;
         if db != 0 {
             resp::encode(&["SELECT".to_owned(), db.to_string()], cx.output());
@@ -161,6 +162,9 @@ impl Protocol for Link {
                     if self.fault.is_some() {
                         return;
                     }
+                }
+                Ok(Status::Partial) if cx.input().len() >= MAX_REPLY_BYTES => {
+                    return self.fail(cx, format!("a reply over {MAX_REPLY_BYTES} bytes"));
                 }
                 Ok(Status::Partial) => break,
                 Err(e) => return self.fail(cx, format!("protocol error: {e}")),

@@ -394,3 +394,18 @@ fn the_file_index_in_redis_answers_as_the_memory_store_does() {
         ]
     );
 }
+
+/// Regression: a reply larger than one read of the Redis connection (64 KiB) used to stall
+/// until the call timed out, so listing a few hundred peers failed with 503.
+#[test]
+fn a_listing_larger_than_one_read_comes_back_whole() {
+    const PEERS: u16 = 800;
+    let redis = RedisServer::start();
+    let a = TrackerProcess::start(&redis, 90);
+    for i in 0..PEERS {
+        let body = json!({"ip": "10.1.0.1", "port": 1000 + i, "meta": {"pad": "x".repeat(100)}});
+        assert_eq!(register(a.addr, body).0, 200);
+    }
+    let ids = peer_ids(a.addr, "/get-list");
+    assert_eq!(ids.len(), usize::from(PEERS));
+}

@@ -56,6 +56,17 @@ fn pipelined_calls_get_their_own_replies_in_order() {
     // The key went to database 3.
     assert_eq!(server.cmd(&["DBSIZE"]), Value::Int(0));
 
+    // A reply far larger than one read: 3 MiB.
+    let big = "x".repeat(3 * 1024 * 1024);
+    let replies = call(
+        &redis,
+        Pipeline::new()
+            .cmd(&["SET", "big", &big])
+            .cmd(&["GET", "big"]),
+    )
+    .unwrap();
+    assert_eq!(replies[1], Value::Bulk(big.into_bytes()));
+
     // Many calls at once from another thread: each hears its own answer.
     let (tx, rx) = mpsc::channel();
     const N: usize = 5_000;
