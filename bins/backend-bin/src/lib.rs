@@ -145,29 +145,29 @@ impl Site {
     }
 
     fn login(self: &Arc<Self>, req: &Req) -> Result<Reply, HttpError> {
-        let fields = req.fields()?;
-        let field = |name: &str| {
-            fields
-                .get(name)
-                .and_then(|v| v.as_str())
-                .unwrap_or_default()
+        let check = |user: &str, password: &str| {
+            self.credentials
+                .check(user, password)
+                .then(|| user.to_owned())
         };
-        let (user, password) = (field("username"), field("password"));
-        if !self.credentials.check(user, password) {
-            log::info!("login refused for {user:?} from {}", req.peer());
-            return Ok(Reply::Full(
-                self.protected(Status::UNAUTHORIZED, "401.html"),
-            ));
-        }
         let Some(shared) = &self.shared else {
-            let session = req.sessions().create(user);
+            let Some(session) = router::auth::login(req, check)? else {
+                return Ok(Reply::Full(
+                    self.protected(Status::UNAUTHORIZED, "401.html"),
+                ));
+            };
             return Ok(Reply::Full(
                 self.logged_in(&req.sessions().cookie(&session)),
             ));
         };
+        let Some(user) = router::auth::login_user(req, check)? else {
+            return Ok(Reply::Full(
+                self.protected(Status::UNAUTHORIZED, "401.html"),
+            ));
+        };
         let (s, responder) = (self.clone(), req.info().responder());
-        let name = user.to_owned();
-        shared.create(user, move |created| {
+        let name = user.clone();
+        shared.create(&user, move |created| {
             responder.respond(match created {
                 Ok(id) => {
                     let session = router::Session { id, user: name };
@@ -221,13 +221,24 @@ impl Site {
     }
 }
 
+/// Why the Task 1 app could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    /// A route was rejected (a bug in this file, reported as such rather than as an I/O error).
+    #[error(transparent)]
+    Route(#[from] router::RouteError),
+    /// The static root could not be opened.
+    #[error("static root: {0}")]
+    StaticRoot(#[from] io::Error),
+}
+
 /// Builds the Task 1 app, its sessions in its own memory.
-pub fn app(config: Config) -> io::Result<App> {
+pub fn app(config: Config) -> Result<App, AppError> {
     app_with_sessions(config, None)
 }
 
 /// Builds the Task 1 app with its sessions in Redis when `shared` is given.
-pub fn app_with_sessions(config: Config, shared: Option<RedisSessions>) -> io::Result<App> {
+pub fn app_with_sessions(config: Config, shared: Option<RedisSessions>) -> Result<App, AppError> {
     let mut app = App::new();
     let site = Arc::new(Site {
         root: config.static_root.clone(),
@@ -236,35 +247,26 @@ pub fn app_with_sessions(config: Config, shared: Option<RedisSessions>) -> io::R
         shared,
         cookies: app.sessions(),
     });
-    let route = |e: router::RouteError| io::Error::other(e.to_string());
-
     let s = site.clone();
-    app.get("/login", move |_req: &Req| s.html(Status::OK, "login.html"))
-        .map_err(route)?;
+    app.get("/login", move |_req: &Req| s.html(Status::OK, "login.html"))?;
     let s = site.clone();
     app.get("/login.html", move |_req: &Req| {
         s.html(Status::OK, "login.html")
-    })
-    .map_err(route)?;
+    })?;
     let s = site.clone();
-    app.post("/login", move |req: &Req| s.login(req))
-        .map_err(route)?;
+    app.post("/login", move |req: &Req| s.login(req))?;
     let s = site.clone();
-    app.get("/", move |req: &Req| s.index(req)).map_err(route)?;
+    app.get("/", move |req: &Req| s.index(req))?;
     let s = site.clone();
-    app.get("/index.html", move |req: &Req| s.index(req))
-        .map_err(route)?;
+    app.get("/index.html", move |req: &Req| s.index(req))?;
     let s = site.clone();
-    app.post("/logout", move |req: &Req| s.logout(req))
-        .map_err(route)?;
+    app.post("/logout", move |req: &Req| s.logout(req))?;
     let s = site.clone();
-    app.get("/user", move |req: &Req| s.user_json(req))
-        .map_err(route)?;
+    app.get("/user", move |req: &Req| s.user_json(req))?;
     app.post("/echo", |req: &Req| {
         req.json::<serde_json::Value>()
             .map(|value| Json(serde_json::json!({ "received": value })))
-    })
-    .map_err(route)?;
+    })?;
 
     app.static_dir("/", &config.static_root)?;
     for (status, name) in [
@@ -311,7 +313,9 @@ pub fn serve_on(
         log::info!("sessions in {url}");
         RedisSessions::start(event_loop, url)
     });
-    app_with_sessions(config, shared)?.serve_on(event_loop, addr)
+    app_with_sessions(config, shared)
+        .map_err(io::Error::other)?
+        .serve_on(event_loop, addr)
 }
 
 /// Serves the Task 1 app on a new loop in a new thread (tests, embedding); dropping the

@@ -3,8 +3,8 @@
 
 use backend::{AuthMode, Config, DEFAULT_PORT};
 use clap::Parser;
+use daemon::{ListenArgs, init_logging};
 use router::auth::Credentials;
-use router::cli::{ListenArgs, init_logging};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -56,10 +56,7 @@ fn main() -> ExitCode {
     init_logging();
     let credentials = match credentials(&args) {
         Ok(creds) => creds,
-        Err(e) => {
-            eprintln!("backend-bin: {e}");
-            return ExitCode::from(2);
-        }
+        Err(e) => return daemon::usage_error("backend-bin", e),
     };
     let config = Config {
         static_root: args
@@ -71,12 +68,9 @@ fn main() -> ExitCode {
         cors_origins: args.cors_origins.clone(),
     };
     let addr = args.listen.addr(DEFAULT_PORT);
-    let result = backend::run(config, addr, args.sessions.clone().redis());
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("backend-bin: {addr}: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    let context = format!("backend-bin: {addr}");
+    daemon::exit(
+        &context,
+        backend::run(config, addr, args.sessions.clone().redis()),
+    )
 }

@@ -2,8 +2,8 @@
 //! `tracker_daemon` library and the logic in the `tracker` crate.
 
 use clap::Parser;
+use daemon::{ListenArgs, init_logging};
 use router::auth::Credentials;
-use router::cli::{ListenArgs, init_logging};
 use std::process::ExitCode;
 use tracker_daemon::{Config, DEFAULT_MAX_PEERS, DEFAULT_PORT};
 
@@ -73,20 +73,11 @@ fn main() -> ExitCode {
                 Store::Redis(url) => Some(url.clone()),
             },
         },
-        Err(e) => {
-            eprintln!("tracker-bin: {e}");
-            return ExitCode::from(2);
-        }
+        Err(e) => return daemon::usage_error("tracker-bin", e),
     };
     if let Err(e) = tracker_daemon::registry_config(&config) {
-        eprintln!("tracker-bin: {e}");
-        return ExitCode::from(2);
+        return daemon::usage_error("tracker-bin", e);
     }
-    match tracker_daemon::run(&config) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("tracker-bin: {}: {e}", config.addr);
-            ExitCode::FAILURE
-        }
-    }
+    let result = tracker_daemon::run(&config);
+    daemon::exit(&format!("tracker-bin: {}", config.addr), result)
 }

@@ -79,7 +79,8 @@ struct Lab {
     /// Each host's management address (reached from the test's namespace).
     mgmt: Vec<Ipv4Addr>,
     daemons: Vec<Child>,
-    dir: PathBuf,
+    /// Logs and data; removed on drop, after the daemons are gone.
+    dir: test_support::TempDir,
 }
 
 impl Lab {
@@ -153,7 +154,7 @@ impl Lab {
 
     /// Starts `binary ARGS` in host `i`'s namespace.
     fn spawn(&mut self, i: usize, binary: &Path, args: &[String], log: &str) {
-        let log = std::fs::File::create(self.dir.join(log)).unwrap();
+        let log = std::fs::File::create(self.dir.path().join(log)).unwrap();
         let child = Command::new("ip")
             .args(["netns", "exec", &self.hosts[i]])
             .arg(binary)
@@ -181,7 +182,7 @@ impl Lab {
 
     /// The log of a daemon, for failure messages.
     fn log(&self, name: &str) -> String {
-        std::fs::read_to_string(self.dir.join(name)).unwrap_or_default()
+        std::fs::read_to_string(self.dir.path().join(name)).unwrap_or_default()
     }
 }
 
@@ -195,7 +196,6 @@ impl Drop for Lab {
         for ns in self.hosts.iter().chain([&self.switch]) {
             let _ = Command::new("ip").args(["netns", "del", ns]).status();
         }
-        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
 
@@ -221,7 +221,7 @@ fn start(lab: &mut Lab) {
             "--tracker".to_string(),
             format!("http://{}:{TRACKER_PORT}", data_ip(0)),
             "--data-dir".to_string(),
-            lab.dir.join(name).display().to_string(),
+            lab.dir.path().join(name).display().to_string(),
         ];
         lab.spawn(i, &peer, &args, &format!("{name}.log"));
     }
