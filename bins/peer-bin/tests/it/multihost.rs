@@ -398,3 +398,45 @@ fn a_host_cut_off_and_back_loses_nothing_acknowledged_and_every_peer_agrees_on_t
     assert_eq!(orders[0].len(), acknowledged.len() + 1);
     wait_for_mesh(&lab);
 }
+
+/// The long cut: carol's host is away until every link to it has died (no word for
+/// `DEAD_AFTER_MS`), so nothing comes back by TCP retransmission — carol registers again, the
+/// mesh re-forms, and sync alone must bring every acknowledged message to every peer.
+#[test]
+fn a_host_cut_off_until_its_links_die_gets_everything_back_by_sync() {
+    let mut lab = Lab::new();
+    start(&mut lab);
+    wait_for_mesh(&lab);
+    lab.link(2, false);
+    let mut acknowledged = Vec::new();
+    for round in 0..3 {
+        for (i, name) in NAMES.iter().enumerate() {
+            acknowledged.push(post(lab.peer(i), &format!("{name} #{round}")));
+        }
+    }
+    let dead = Duration::from_millis(p2p_proto::link::DEAD_AFTER_MS) + WAIT;
+    wait_for("alice and bob to drop their links to carol", dead, || {
+        !linked(lab.peer(0)).contains(&id(2)) && !linked(lab.peer(1)).contains(&id(2))
+    });
+    wait_for("carol to drop her links", WAIT, || {
+        linked(lab.peer(2)).is_empty()
+    });
+    // More on both sides while the links are down.
+    acknowledged.push(post(lab.peer(0), "alice, alone"));
+    acknowledged.push(post(lab.peer(2), "carol, alone"));
+
+    lab.link(2, true);
+    wait_for_mesh(&lab);
+    for (i, name) in NAMES.iter().enumerate() {
+        wait_for(&format!("{name} to get everything back"), WAIT, || {
+            let have = order(lab.peer(i));
+            acknowledged.iter().all(|id| have.contains(id))
+        });
+    }
+    let orders: Vec<Vec<String>> = (0..NAMES.len()).map(|i| order(lab.peer(i))).collect();
+    assert_eq!(orders[0], orders[1], "alice and bob disagree on the order");
+    assert_eq!(
+        orders[0], orders[2],
+        "alice and carol disagree on the order"
+    );
+}
