@@ -16,50 +16,51 @@ pub const DEFAULT_TRACKER: &str = "http://127.0.0.1:8000";
 /// Channel joined when none is given.
 pub const DEFAULT_CHANNEL: &str = "general";
 
-/// The tracker's address from a URL such as `http://127.0.0.1:8000` (or plain `host:port`).
-pub fn parse_tracker(url: &str) -> Result<SocketAddr, String> {
-    let rest = url.strip_prefix("http://").unwrap_or(url);
-    if rest.contains("://") {
-        return Err(format!("--tracker {url:?}: only http:// is supported"));
-    }
-    let authority = rest.split('/').next().unwrap_or_default();
-    let with_port = if authority
-        .rsplit_once(':')
-        .is_some_and(|(_, p)| p.parse::<u16>().is_ok())
-        && !authority.ends_with(']')
-    {
-        authority.to_string()
+/// The tracker's address from a URL such as `http://127.0.0.1:8000` (or plain `host:port`),
+/// read by the `url` crate; the port defaults to 80.
+pub fn parse_tracker(arg: &str) -> Result<SocketAddr, String> {
+    let with_scheme = if arg.contains("://") {
+        arg.to_string()
     } else {
-        format!("{authority}:80")
+        format!("http://{arg}")
     };
-    with_port
-        .to_socket_addrs()
-        .map_err(|e| format!("--tracker {url:?}: {e}"))?
+    let url = url::Url::parse(&with_scheme).map_err(|e| format!("--tracker {arg:?}: {e}"))?;
+    if url.scheme() != "http" {
+        return Err(format!("--tracker {arg:?}: only http:// is supported"));
+    }
+    url.socket_addrs(|| Some(80))
+        .map_err(|e| format!("--tracker {arg:?}: {e}"))?
+        .into_iter()
         .next()
-        .ok_or_else(|| format!("--tracker {url:?}: no address"))
+        .ok_or_else(|| format!("--tracker {arg:?}: no address"))
 }
 
-/// An `--advertise` value: `HOST`, `HOST:PORT`, `[V6]` or `[V6]:PORT`; a name is resolved
-/// once, at start. A wildcard address names no one, so it is refused.
+/// An `--advertise` value: `HOST`, `HOST:PORT`, `V6`, `[V6]` or `[V6]:PORT` (read by the `url`
+/// crate, as `--tracker` is); a name is resolved once, at start. A wildcard address names no
+/// one, so it is refused.
 pub fn parse_advertise(arg: &str) -> Result<p2p::Advertise, String> {
-    let (host, port) = split_host_port(arg.trim());
-    let port = match port {
-        Some(p) => Some(
-            p.parse::<u16>()
-                .ok()
-                .filter(|&p| p != 0)
-                .ok_or_else(|| format!("{arg:?}: the port must be 1-65535"))?,
-        ),
-        None => None,
-    };
-    let ip = match host.parse::<IpAddr>() {
-        Ok(ip) => ip,
-        Err(_) => (host, 0)
-            .to_socket_addrs()
-            .map_err(|e| format!("{arg:?}: {e}"))?
-            .next()
-            .ok_or_else(|| format!("{arg:?}: no address"))?
-            .ip(),
+    let arg = arg.trim();
+    let (ip, port) = match arg.parse::<IpAddr>() {
+        Ok(ip) => (ip, None),
+        Err(_) => {
+            let url =
+                url::Url::parse(&format!("http://{arg}")).map_err(|e| format!("{arg:?}: {e}"))?;
+            let ip = match url.host() {
+                Some(url::Host::Ipv4(ip)) => IpAddr::V4(ip),
+                Some(url::Host::Ipv6(ip)) => IpAddr::V6(ip),
+                Some(url::Host::Domain(name)) => (name, 0)
+                    .to_socket_addrs()
+                    .map_err(|e| format!("{arg:?}: {e}"))?
+                    .next()
+                    .ok_or_else(|| format!("{arg:?}: no address"))?
+                    .ip(),
+                None => return Err(format!("{arg:?}: no host")),
+            };
+            if url.path() != "/" || url.port() == Some(0) {
+                return Err(format!("{arg:?}: expected HOST or HOST:PORT, port 1-65535"));
+            }
+            (ip, url.port())
+        }
     };
     if ip.is_unspecified() {
         return Err(format!(
@@ -67,19 +68,6 @@ pub fn parse_advertise(arg: &str) -> Result<p2p::Advertise, String> {
         ));
     }
     Ok(p2p::Advertise { ip, port })
-}
-
-/// `host:port` → (`host`, `Some(port)`); a bare IPv6 address has no port; brackets go.
-fn split_host_port(s: &str) -> (&str, Option<&str>) {
-    if let Some(rest) = s.strip_prefix('[')
-        && let Some((host, after)) = rest.split_once(']')
-    {
-        return (host, after.strip_prefix(':'));
-    }
-    match s.split_once(':') {
-        Some((host, port)) if !port.contains(':') => (host, Some(port)),
-        _ => (s, None),
-    }
 }
 
 /// A `--channel` value: `NAME` or `NAME:KEY` (channel names never hold `:`).
@@ -129,7 +117,10 @@ mod tests {
         check("http://127.0.0.1:8000/", Ok("127.0.0.1:8000"));
         check("127.0.0.1:9", Ok("127.0.0.1:9"));
         check("http://127.0.0.1", Ok("127.0.0.1:80"));
+        check("http://[::1]:9000/x", Ok("[::1]:9000"));
         check("https://127.0.0.1:8000", Err(()));
+        check("http://127.0.0.1:99999", Err(()));
+        check("http://", Err(()));
     }
 
     #[test]
@@ -145,6 +136,8 @@ mod tests {
         check("192.0.2.7:6000", Some(("192.0.2.7", Some(6000))));
         check("[2001:db8::1]:6000", Some(("2001:db8::1", Some(6000))));
         check("2001:db8::1", Some(("2001:db8::1", None)));
+        check("[2001:db8::1]", Some(("2001:db8::1", None)));
+        check("192.0.2.7/x", None);
         let named = parse_advertise("localhost:7").unwrap();
         assert!(named.ip.is_loopback() && named.port == Some(7), "{named:?}");
         check("0.0.0.0", None);
