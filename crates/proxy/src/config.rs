@@ -9,6 +9,8 @@ use std::time::Duration;
 
 use serde::Serialize;
 
+use crate::sticky::Sticky;
+
 /// How long an upstream may stay silent before the proxy answers 504, unless `proxy_timeout` says.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -34,6 +36,8 @@ pub struct HostBlock {
     pub timeout: Duration,
     /// The `health_check` path to `GET` when probing a down upstream; `None` probes by TCP connect.
     pub health_check: Option<String>,
+    /// The `sticky cookie` directive: keep a client on the upstream that first answered it.
+    pub sticky: Option<Sticky>,
     /// The line of the `host` keyword, for log messages.
     pub line: usize,
 }
