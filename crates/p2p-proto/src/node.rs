@@ -26,6 +26,7 @@ use crate::message::{
     Message, dm_channel, validate_channel, validate_name, validate_peer_id, validate_text,
 };
 
+mod resolve;
 mod sync;
 #[cfg(test)]
 mod tests;

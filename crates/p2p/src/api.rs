@@ -124,6 +124,10 @@ fn html_escape(s: &str) -> String {
 fn p2p_error(e: Error) -> HttpError {
     match e {
         Error::NotJoined(_) => HttpError::forbidden(e.to_string()),
+        Error::UnknownPeer(_) => HttpError::not_found(e.to_string()),
+        Error::AmbiguousPeer { .. } | Error::Unreachable(_) => {
+            HttpError::new(Status::CONFLICT, e.to_string())
+        }
         Error::Io(_) => HttpError::new(Status::INTERNAL_SERVER_ERROR, e.to_string()),
         _ => HttpError::bad_request(e.to_string()),
     }
@@ -497,7 +501,7 @@ fn user_routes(app: &mut App, node: &Node) -> Result<(), Error> {
         move |req: &Req| -> Result<Json<Value>, HttpError> {
             let peer = req.param("peer").unwrap_or_default();
             let (before, limit) = page_params(req)?;
-            let channel = dm_channel(n.peer_id(), &peer);
+            let channel = dm_channel(n.peer_id(), &n.peer_id_of(&peer));
             Ok(Json(json!(n.messages(&channel, before.as_deref(), limit))))
         },
     )

@@ -6,6 +6,7 @@ mod api;
 mod browser;
 mod clock;
 mod daemon;
+mod direct;
 mod disk;
 mod hostile;
 mod logs;

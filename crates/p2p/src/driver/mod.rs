@@ -402,11 +402,14 @@ impl Node {
         self.send_own(&mut core, out)
     }
 
-    /// Sends a direct message: stored, then sent on the recipient's link (or by sync later).
+    /// Sends a direct message to `to`, a linked peer's id or name (see
+    /// [`NodeState::resolve_peer`]): stored, then sent on its link. A target that names nobody,
+    /// several peers, or a peer with no open link is an error and nothing is stored.
     pub fn direct(&self, to: &str, text: &str) -> Result<Message> {
         let mut core = lock(&self.shared);
+        let to = core.state.resolve_peer(to)?;
         let ts = core.wall_clock.now_ms();
-        let out = core.state.direct(to, text, ts)?;
+        let out = core.state.direct(&to, text, ts)?;
         self.send_own(&mut core, out)
     }
 
@@ -426,6 +429,15 @@ impl Node {
             .collect();
         core.apply(actions, &mut Out::Handle(&self.handle));
         Ok(msg)
+    }
+
+    /// The peer id `target` names: a linked peer's id or name, else `target` itself (the
+    /// history of a conversation stays readable when its peer is away).
+    pub fn peer_id_of(&self, target: &str) -> String {
+        lock(&self.shared)
+            .state
+            .resolve_peer(target)
+            .unwrap_or_else(|_| target.to_string())
     }
 
     /// A page of a channel's history, oldest first.
