@@ -39,6 +39,11 @@ struct Args {
     /// in any mode; a power cut loses none with always, at most the last second with batch.
     #[arg(long, value_name = "WHEN", default_value = "batch")]
     fsync: p2p::store::Fsync,
+    /// Read console commands from stdin even when it is not a terminal (a pipe, a file); the
+    /// peer then stops at the end of the input. Without it the console runs on a terminal only
+    /// and the peer outlives Ctrl-D.
+    #[arg(long)]
+    console: bool,
 }
 
 fn main() -> ExitCode {
@@ -95,13 +100,19 @@ fn main() -> ExitCode {
         node.addr().port(),
         started.token
     );
-    if std::io::stdin().is_terminal() {
+    if args.console || std::io::stdin().is_terminal() {
         let console_node = node.clone();
+        let at_end = if args.console {
+            peer::console::AtEnd::Quit
+        } else {
+            peer::console::AtEnd::KeepRunning
+        };
         // The console blocks on stdin, so it has its own thread; the process ends with the loop.
         let spawned = std::thread::Builder::new()
             .name("console".to_string())
             .spawn(move || {
-                peer::console::run(&console_node, std::io::stdin().lock(), std::io::stdout())
+                let (input, output) = (std::io::stdin().lock(), std::io::stdout());
+                peer::console::run(&console_node, input, output, at_end)
             });
         if let Err(e) = spawned {
             eprintln!("peer-bin: console: {e}");

@@ -5,6 +5,7 @@
 mod api;
 mod browser;
 mod clock;
+mod console;
 mod daemon;
 mod direct;
 mod disk;

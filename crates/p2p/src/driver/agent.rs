@@ -19,7 +19,7 @@ use reactor::{Addr, Cx, Protocol};
 
 use super::link::LinkConn;
 use super::tracker::{self, REQUEST_TIMEOUT};
-use super::{AgentCmd, AgentMsg, Core, JoinError, JoinReply, Out, lock, mono_ms};
+use super::{AgentCmd, AgentMsg, Core, JoinError, JoinReply, Out, UiEvent, lock, mono_ms};
 use crate::message::validate_channel;
 use crate::node::ChannelPolicy;
 use crate::tracker_client::{Step, TrackerClient};
@@ -166,10 +166,14 @@ impl Agent {
         }
     }
 
+    /// Records whether the tracker answered. The first outcome after start is announced
+    /// whatever it is (the client starts out "unreachable", so a tracker that is down from the
+    /// start is not a change), then every change: in the log and to the UI and console.
     fn set_reachable(&mut self, reachable: bool) {
         let changed = self.client.set_reachable(reachable);
         let mut core = lock(&self.shared);
-        if changed {
+        let first = !core.tracker.checked;
+        if changed || first {
             if reachable && self.reached_before {
                 log::info!("tracker reachable again");
             } else if reachable {
@@ -177,14 +181,20 @@ impl Agent {
                 self.reached_before = true;
             } else {
                 log::warn!(
-                    "tracker unreachable; links keep working, retrying every {:?}",
+                    "tracker {} unreachable; links keep working, retrying every {:?}",
+                    core.tracker.addr.as_deref().unwrap_or("-"),
                     self.client.interval()
                 );
             }
         }
         core.tracker.reachable = reachable;
+        core.tracker.checked = true;
         if !reachable {
             core.tracker.registered = false;
+        }
+        if changed || first {
+            let status = core.tracker.clone();
+            core.emit(&UiEvent::Tracker(status));
         }
     }
 

@@ -97,6 +97,9 @@ pub enum UiEvent {
     Node(Event),
     /// A message that came in through `/broadcast-peer` or `/send-peer`.
     Inbox(InboxEntry),
+    /// Whether the tracker answers: its first answer (or failure) after start, then every
+    /// change.
+    Tracker(TrackerStatus),
 }
 
 /// One entry of the course-style inbox.
@@ -193,9 +196,14 @@ pub struct Config {
     pub fsync: Fsync,
 }
 
-/// Whether the tracker knows us, for `/api/me` and tests.
+/// Whether the tracker knows us, for `/api/me`, the UI's banner, the console and tests.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct TrackerStatus {
+    /// The tracker's address, if the peer has one.
+    pub addr: Option<String>,
+    /// A request has been answered or has failed since start: until then `reachable` is not
+    /// known yet.
+    pub checked: bool,
     /// Registered and not yet told otherwise.
     pub registered: bool,
     /// The last request reached it.
@@ -343,7 +351,7 @@ impl Core {
         }
     }
 
-    fn emit(&mut self, event: &UiEvent) {
+    pub(crate) fn emit(&mut self, event: &UiEvent) {
         self.sinks.retain_mut(|sink| sink(event));
     }
 
@@ -620,7 +628,11 @@ pub fn start(event_loop: &mut EventLoop, config: Config) -> Result<Peer> {
         config.addr.ip().is_unspecified(),
         config.channels.clone(),
     )));
-    lock(&shared).agent = Some(agent.clone());
+    {
+        let mut core = lock(&shared);
+        core.agent = Some(agent.clone());
+        core.tracker.addr = config.tracker.map(|t| t.to_string());
+    }
     let node = Node {
         shared,
         handle,
