@@ -31,6 +31,10 @@ struct Args {
     /// variable to the flag: other users of the machine can read a command line in `ps`.
     #[arg(long, env = "WEAPROUS_TOKEN", hide_env_values = true)]
     token: Option<String>,
+    /// A user who may sign in to the web UI with a username and password, as NAME:PASSWORD
+    /// (repeatable; default none: the printed link's token only).
+    #[arg(long = "user", value_name = "NAME:PASSWORD")]
+    users: Vec<String>,
     /// The web UI's directory (default static/chat).
     #[arg(long, value_name = "DIR")]
     static_root: Option<PathBuf>,
@@ -64,6 +68,16 @@ fn main() -> ExitCode {
     if channels.is_empty() {
         channels.push((DEFAULT_CHANNEL.to_string(), None));
     }
+    let mut users = router::auth::Credentials::new();
+    for pair in &args.users {
+        match router::auth::Credentials::parse_pair(pair) {
+            Some((user, password)) => users.add(&user, &password),
+            None => {
+                eprintln!("peer-bin: --user {pair:?}: expected NAME:PASSWORD");
+                return ExitCode::from(2);
+            }
+        }
+    }
     let addr = args.listen.addr(DEFAULT_PORT);
     let config = p2p::Config {
         addr,
@@ -72,6 +86,7 @@ fn main() -> ExitCode {
         channels,
         data_dir: args.data_dir.clone(),
         token: args.token.clone(),
+        users,
         static_root: Some(
             args.static_root
                 .clone()

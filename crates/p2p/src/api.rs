@@ -13,7 +13,7 @@ use std::sync::{Arc, OnceLock};
 
 use http_core::{Request, Response, Status};
 use reactor::{Reply, RequestInfo, Service};
-use router::auth::{bearer_token, constant_time_eq};
+use router::auth::{Credentials, bearer_token, constant_time_eq};
 use router::statics::Served;
 use router::{App, HttpError, Json, Req, StaticDir, json_response};
 use serde::Deserialize;
@@ -53,6 +53,7 @@ impl Service for AppSlot {
 struct Site {
     node: Node,
     token: String,
+    users: Credentials,
     index: Option<StaticDir>,
 }
 
@@ -71,7 +72,7 @@ impl Site {
     fn index(&self, req: &Req) -> Response {
         if let Some(token) = req.query("token") {
             if !constant_time_eq(token.as_bytes(), self.token.as_bytes()) {
-                return HttpError::unauthorized("wrong token").into_response();
+                return crate::stale::page(&self.node, !self.users.is_empty());
             }
             let cookie = self.session_cookie(req);
             return Response::new(Status::SEE_OTHER)
@@ -98,13 +99,29 @@ impl Site {
     fn login(&self, req: &Req) -> Response {
         let fields = req.fields().unwrap_or_default();
         let field = |name: &str| fields.get(name).and_then(Value::as_str).unwrap_or_default();
-        let given = if field("token").is_empty() {
-            field("password")
+        // A username means a `--user` account; without one, the token (in `token`, or in
+        // `password` as the course's clients send it).
+        let user = field("username");
+        if !user.is_empty() {
+            if self.users.is_empty() {
+                return HttpError::unauthorized(
+                    "this peer has no user accounts (start it with --user NAME:PASSWORD); \
+                     open it with its token instead",
+                )
+                .into_response();
+            }
+            if !self.users.check(user, field("password")) {
+                return HttpError::unauthorized("wrong username or password").into_response();
+            }
         } else {
-            field("token")
-        };
-        if !constant_time_eq(given.as_bytes(), self.token.as_bytes()) {
-            return HttpError::unauthorized("wrong token or password").into_response();
+            let given = if field("token").is_empty() {
+                field("password")
+            } else {
+                field("token")
+            };
+            if !constant_time_eq(given.as_bytes(), self.token.as_bytes()) {
+                return HttpError::unauthorized("wrong token").into_response();
+            }
         }
         let cookie = self.session_cookie(req);
         json_response(
@@ -115,10 +132,11 @@ impl Site {
     }
 }
 
-fn html_escape(s: &str) -> String {
+pub(crate) fn html_escape(s: &str) -> String {
     s.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")
+        .replace('"', "&quot;")
 }
 
 fn p2p_error(e: Error) -> HttpError {
@@ -214,7 +232,12 @@ fn route_error(e: router::RouteError) -> Error {
 }
 
 /// Builds the peer's app: the API above, and the web UI of `static_root` at `/`.
-pub fn app(node: &Node, token: &str, static_root: Option<&Path>) -> Result<App, Error> {
+pub fn app(
+    node: &Node,
+    token: &str,
+    users: &Credentials,
+    static_root: Option<&Path>,
+) -> Result<App, Error> {
     let index = static_root.and_then(|root| match StaticDir::new("/", root) {
         Ok(dir) => Some(dir),
         Err(e) => {
@@ -226,6 +249,7 @@ pub fn app(node: &Node, token: &str, static_root: Option<&Path>) -> Result<App, 
     let site = Arc::new(Site {
         node: node.clone(),
         token: token.to_string(),
+        users: users.clone(),
         index,
     });
     let mut app = App::new();

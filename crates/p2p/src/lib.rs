@@ -13,6 +13,7 @@
 pub mod api;
 mod driver;
 pub mod sse;
+mod stale;
 pub mod store;
 
 // The pure core, under the names the driver has always used for it.

@@ -19,6 +19,7 @@ fn ui_peer(
         channels: vec![("general".to_owned(), None)],
         data_dir: Some(dir.join(name)),
         token: Some(TOKEN.to_owned()),
+        users: router::auth::Credentials::new(),
         static_root: Some(root.join("static/chat")),
         peer_id: None,
         wall_clock: p2p::WallClock::default(),

@@ -12,6 +12,7 @@ mod disk;
 mod hostile;
 mod logs;
 mod mesh;
+mod signin;
 mod tracker_client;
 
 use std::io::{Read, Write};
@@ -85,7 +86,7 @@ pub fn peer_with(
 }
 
 /// The settings of a test peer.
-fn config(
+pub fn config(
     name: &str,
     addr: SocketAddr,
     tracker: Option<SocketAddr>,
@@ -102,6 +103,7 @@ fn config(
             .collect(),
         data_dir: Some(dir.join(name)),
         token: Some(TOKEN.to_string()),
+        users: router::auth::Credentials::new(),
         static_root: None,
         peer_id: None,
         wall_clock: p2p::WallClock::default(),

@@ -186,6 +186,8 @@ pub struct Config {
     pub data_dir: Option<PathBuf>,
     /// The local user's token; random when `None`.
     pub token: Option<String>,
+    /// Who may also sign in to the web UI with a username and password (`--user`).
+    pub users: router::auth::Credentials,
     /// The web UI's directory, served at `/`.
     pub static_root: Option<PathBuf>,
     /// Our peer id; default `ip:port` of the bound address.
@@ -645,7 +647,7 @@ pub fn start(event_loop: &mut EventLoop, config: Config) -> Result<Peer> {
         .token
         .clone()
         .unwrap_or_else(|| format!("{:032x}", rand::random::<u128>()));
-    let app = crate::api::app(&node, &token, config.static_root.as_deref())?;
+    let app = crate::api::app(&node, &token, &config.users, config.static_root.as_deref())?;
     slot.set(app);
     Ok(Peer { node, token })
 }
