@@ -3,6 +3,7 @@
 //!
 //! - `driver` (private): link connections, the tracker client, and [`Node`], the handle on a
 //!   running peer ([`start`], [`spawn`]);
+//! - [`joined`]: `channels.json`, the joined channels and their keys;
 //! - [`store`]: the append-only `messages.jsonl` format and its file (the one place that
 //!   touches the disk);
 //! - [`api`], [`sse`]: the peer's HTTP API and its Server-Sent Events.
@@ -12,6 +13,7 @@
 
 pub mod api;
 mod driver;
+pub mod joined;
 pub mod sse;
 mod stale;
 pub mod store;

@@ -12,6 +12,7 @@ mod disk;
 mod hostile;
 mod logs;
 mod mesh;
+mod rejoin;
 mod signin;
 mod tracker_client;
 

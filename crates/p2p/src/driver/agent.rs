@@ -10,6 +10,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -69,6 +70,8 @@ pub struct Agent {
     leaving: bool,
     /// The tracker answered at least once: a later answer after an outage is news.
     reached_before: bool,
+    /// The data directory, where `wanted` is saved ([`crate::joined`]).
+    data_dir: PathBuf,
 }
 
 impl Agent {
@@ -81,6 +84,7 @@ impl Agent {
         addr: SocketAddr,
         any_ip: bool,
         channels: Vec<(String, Option<String>)>,
+        data_dir: PathBuf,
     ) -> Agent {
         Agent {
             me,
@@ -98,6 +102,18 @@ impl Agent {
             next_tag: 1,
             leaving: false,
             reached_before: false,
+            data_dir,
+        }
+    }
+
+    /// Saves the channels we mean to be in, after a join or a leave; a failure is logged (the
+    /// channels stay joined for this run).
+    fn save_wanted(&self) {
+        if let Err(e) = crate::joined::save(&self.data_dir, &self.wanted) {
+            log::error!(
+                "cannot save {}: {e}",
+                crate::joined::path(&self.data_dir).display()
+            );
         }
     }
 
@@ -363,6 +379,7 @@ impl Agent {
                 self.step(cx, step);
             } else if reply.is_none() {
                 self.wanted.remove(&channel);
+                self.save_wanted();
             }
             if let Some(reply) = reply {
                 reply(Err(JoinError::Refused {
@@ -380,7 +397,10 @@ impl Agent {
             }
         };
         self.join_local(&channel, key.as_deref(), members.clone(), cx);
-        self.wanted.insert(channel.clone(), key);
+        if self.wanted.get(&channel) != Some(&key) {
+            self.wanted.insert(channel.clone(), key);
+            self.save_wanted();
+        }
         if let Some(reply) = reply {
             reply(Ok(members));
         }
@@ -421,12 +441,14 @@ impl Agent {
                 if self.tracker.is_none() {
                     self.join_local(&channel, key.as_deref(), Vec::new(), cx);
                     self.wanted.insert(channel, key);
+                    self.save_wanted();
                     return reply(Ok(Vec::new()));
                 }
                 self.send_join(cx, channel, key, Some(reply));
             }
             AgentCmd::Leave(channel) => {
                 self.wanted.remove(&channel);
+                self.save_wanted();
                 lock(&self.shared).state.leave(&channel);
                 if let Some(token) = self.client.token().map(str::to_string) {
                     let (peer_id, _) = self.ids();

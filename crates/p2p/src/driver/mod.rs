@@ -613,6 +613,14 @@ pub fn start(event_loop: &mut EventLoop, config: Config) -> Result<Peer> {
         store.path().display()
     );
     state.load(history);
+    // The channels joined in earlier runs, then the configured ones (whose keys win).
+    let mut channels = crate::joined::load(&dir).map_err(|e| {
+        Error::Io(std::io::Error::new(
+            e.kind(),
+            format!("{}: {e}", crate::joined::path(&dir).display()),
+        ))
+    })?;
+    channels.extend(config.channels.iter().cloned());
     let handle = event_loop.handle();
     let shared = Arc::new(Mutex::new(Core::new(
         state,
@@ -628,7 +636,8 @@ pub fn start(event_loop: &mut EventLoop, config: Config) -> Result<Peer> {
         config.tracker,
         SocketAddr::new(ip, bound.port()),
         config.addr.ip().is_unspecified(),
-        config.channels.clone(),
+        channels.into_iter().collect(),
+        dir.clone(),
     )));
     {
         let mut core = lock(&shared);
