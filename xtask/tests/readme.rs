@@ -141,8 +141,15 @@ impl Drop for Daemons {
     }
 }
 
-/// `[VAR=value …] cargo run [--release] -p NAME -- ARGS` as (env, NAME, ARGS).
-fn cargo_run(command: &str) -> Option<(Vec<(String, String)>, String, Vec<String>)> {
+/// A daemon a `cargo run` line starts.
+struct Launch {
+    env: Vec<(String, String)>,
+    package: String,
+    args: Vec<String>,
+}
+
+/// `[VAR=value …] cargo run [--release] -p NAME -- ARGS`.
+fn cargo_run(command: &str) -> Option<Launch> {
     let words: Vec<&str> = command.split_whitespace().collect();
     let start = words.iter().position(|w| *w == "cargo")?;
     if words.get(start + 1) != Some(&"run") {
@@ -165,7 +172,7 @@ fn cargo_run(command: &str) -> Option<(Vec<(String, String)>, String, Vec<String
         .position(|w| *w == "--")
         .map(|i| rest[i + 1..].iter().map(|s| s.to_string()).collect())
         .unwrap_or_default();
-    Some((env, package, args))
+    Some(Launch { env, package, args })
 }
 
 /// The port after `--port` in `args`.
@@ -254,7 +261,7 @@ fn run_block(n: usize, block: &str, bins: &Path) {
         if step.command.starts_with("cargo xtask") {
             continue;
         }
-        if let Some((env, package, args)) = cargo_run(&step.command) {
+        if let Some(Launch { env, package, args }) = cargo_run(&step.command) {
             let exe = bins.join(&package);
             assert!(
                 exe.is_file(),
@@ -350,8 +357,10 @@ fn comments_are_checked_as_documented() {
         (s[0].expect.as_str(), s[1].expect.as_str()),
         ("200", "401 next line")
     );
-    let (env, package, args) =
-        cargo_run("T=1 cargo run --release -p peer-bin -- --port 5001").unwrap();
-    assert_eq!((env[0].0.as_str(), package.as_str()), ("T", "peer-bin"));
-    assert_eq!(port_arg(&args), 5001);
+    let launch = cargo_run("T=1 cargo run --release -p peer-bin -- --port 5001").unwrap();
+    assert_eq!(
+        (launch.env[0].0.as_str(), launch.package.as_str()),
+        ("T", "peer-bin")
+    );
+    assert_eq!(port_arg(&launch.args), 5001);
 }
