@@ -214,6 +214,7 @@ pub fn app(tracker: &Tracker) -> Result<App, RouteError> {
         Ok(json_response(Status::OK, &health))
     })?;
     add(&mut app, tracker, &["/login"], post, login)?;
+    crate::dashboard::routes(&mut app, tracker)?;
 
     add(&mut app, tracker, &["/files"], get, |t, _req| {
         Ok(list(&t.with(|reg, now| reg.files(now))))
