@@ -15,7 +15,11 @@ fn task1_works_in_headless_chromium() {
         "browser test packages missing: run `npm ci --prefix xtask/browser` (cargo xtask ci does)"
     );
     let server = start(AuthMode::Session);
-    let shot = std::env::temp_dir().join(format!("task1-{}.png", std::process::id()));
+    // `WEAPROUS_SCREENS_DIR=docs/screens` refreshes the README's screenshot.
+    let shot = match std::env::var_os("WEAPROUS_SCREENS_DIR") {
+        Some(dir) => PathBuf::from(dir).join("task1.png"),
+        None => std::env::temp_dir().join(format!("task1-{}.png", std::process::id())),
+    };
     let output = Command::new("node")
         .arg(browser.join("task1.mjs"))
         .arg(format!("http://{}", server.addr))
@@ -32,5 +36,7 @@ fn task1_works_in_headless_chromium() {
         text.contains("ok 6 - ") && !text.contains("not ok"),
         "{text}"
     );
-    let _ = std::fs::remove_file(shot);
+    if std::env::var_os("WEAPROUS_SCREENS_DIR").is_none() {
+        let _ = std::fs::remove_file(shot);
+    }
 }

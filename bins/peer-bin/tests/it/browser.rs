@@ -43,7 +43,7 @@ fn the_chat_ui_works_in_headless_chromium() {
     wait_for("alice and bob to link", Duration::from_secs(10), || {
         linked(alice.addr()).len() == 1 && linked(bob.addr()).len() == 1
     });
-    let shot = dir.join("chat.png");
+    let shot = screens_dir(&dir).join("chat.png");
     let output = Command::new("node")
         .arg(browser.join("chat-smoke.mjs"))
         .arg(format!("http://{}/?token={TOKEN}", alice.addr()))
