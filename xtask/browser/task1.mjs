@@ -1,5 +1,6 @@
 // Headless-Chromium test of Task 1 (backend-bin) as a user does it: the login page, a wrong
-// password, a right one, the protected page and its /user card, Back after logout.
+// password (which keeps the username and says why), a right one (the address then shows /), the
+// protected page and its /user card, logging out (confirmed), Back after logout.
 //
 // usage: node task1.mjs BASE_URL SCREENSHOT.png      (BASE_URL like http://127.0.0.1:9000)
 // Prints one `ok`/`not ok` line per check; exit status 0 when every check passed.
@@ -57,6 +58,9 @@ try {
     const [res] = await Promise.all([page.waitForNavigation(), page.locator('form [type="submit"], form button').first().click()]);
     assert(res.status() === 401, `status ${res.status()}`);
     assert((await context.cookies()).length === 0, "cookies were set");
+    const why = await page.locator('[role="alert"]').innerText();
+    assert(why.includes("Wrong username or password"), "no reason shown: " + why);
+    assert((await page.inputValue('input[name="username"]')) === "admin", "the username was lost");
   });
 
   await check("the right password shows the index and sets auth and sid", async () => {
@@ -69,6 +73,7 @@ try {
     assert(cookies.auth?.value === "true", "no auth=true cookie");
     assert(/^[0-9a-f]{32}$/.test(cookies.sid?.value ?? ""), "no sid cookie");
     assert(cookies.sid.httpOnly, "sid is not HttpOnly");
+    await page.waitForFunction(() => location.pathname === "/", null, { timeout: 5000 });
   });
 
   await check("the protected page shows the user from /user", async () => {
@@ -78,8 +83,10 @@ try {
     await page.screenshot({ path: shotPath, fullPage: true });
   });
 
-  await check("logout returns to the login page and the session is gone", async () => {
-    await page.evaluate(() => fetch("/logout", { method: "POST", credentials: "same-origin" }));
+  await check("logout says so on the login page and the session is gone", async () => {
+    await Promise.all([page.waitForURL(/\/login\?logged-out/), page.click("#logout")]);
+    const note = await page.locator('[role="status"]').innerText();
+    assert(note.includes("You are logged out"), "no confirmation: " + note);
     const res = await page.goto(`${base}/`);
     assert(res.status() === 401, `status after logout ${res.status()}`);
   });

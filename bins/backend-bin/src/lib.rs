@@ -9,6 +9,10 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+pub mod login_page;
+
+use login_page::Notice;
+
 /// Default port of backend-bin (SPEC §1).
 pub const DEFAULT_PORT: u16 = 9000;
 /// The course's cookie flag.
@@ -61,6 +65,19 @@ impl Site {
         }
     }
 
+    /// The login page with `notice` on it (never cached: it may hold the typed username).
+    fn login_page(&self, status: Status, notice: Notice<'_>) -> Response {
+        match std::fs::read_to_string(self.root.join("login.html")) {
+            Ok(page) => Response::with_body(
+                status,
+                "text/html; charset=utf-8",
+                login_page::render(&page, notice),
+            )
+            .header("Cache-Control", "no-store"),
+            Err(_) => self.html(status, "login.html"),
+        }
+    }
+
     /// The protected index page: never cached, so Back after logout cannot show it.
     fn protected(&self, status: Status, name: &str) -> Response {
         self.html(status, name).header("Cache-Control", "no-store")
@@ -92,6 +109,11 @@ impl Site {
         let (user, password) = (field("username"), field("password"));
         if !self.credentials.check(user, password) {
             log::info!("login refused for {user:?} from {}", req.peer());
+            // A form post gets the form back, saying why and keeping the username; a script
+            // (curl, fetch) gets the course's 401 page.
+            if req.wants_html() {
+                return Ok(self.login_page(Status::UNAUTHORIZED, Notice::Refused(user)));
+            }
             return Ok(self.protected(Status::UNAUTHORIZED, "401.html"));
         }
         let session = req.sessions().create(user);
@@ -106,7 +128,7 @@ impl Site {
     fn logout(&self, req: &Req) -> Response {
         req.end_session();
         let mut response = if req.wants_html() {
-            Response::new(Status::SEE_OTHER).header("Location", "/login")
+            Response::new(Status::SEE_OTHER).header("Location", "/login?logged-out")
         } else {
             router::json_response(Status::OK, &serde_json::json!({"status": "logged out"}))
         };
@@ -131,8 +153,14 @@ pub fn app(config: Config) -> io::Result<App> {
     let route = |e: router::RouteError| io::Error::other(e.to_string());
 
     let s = site.clone();
-    app.get("/login", move |_req: &Req| s.html(Status::OK, "login.html"))
-        .map_err(route)?;
+    app.get("/login", move |req: &Req| {
+        if req.query("logged-out").is_some() {
+            s.login_page(Status::OK, Notice::LoggedOut)
+        } else {
+            s.html(Status::OK, "login.html")
+        }
+    })
+    .map_err(route)?;
     let s = site.clone();
     app.get("/login.html", move |_req: &Req| {
         s.html(Status::OK, "login.html")
