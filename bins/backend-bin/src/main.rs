@@ -33,7 +33,9 @@ struct Args {
 
 fn credentials(args: &Args) -> Result<Credentials, String> {
     let mut creds = match &args.users_file {
-        Some(path) => Credentials::load(path).map_err(|e| e.to_string())?,
+        Some(path) => {
+            Credentials::load(path).map_err(|e| format!("--users-file {}: {e}", path.display()))?
+        }
         None => Credentials::new(),
     };
     for pair in &args.users {
@@ -57,6 +59,15 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    if let Some(root) = &args.static_root
+        && !root.join("login.html").is_file()
+    {
+        eprintln!(
+            "backend-bin: --static-root {}: no login.html there (the site's directory, like static/)",
+            root.display()
+        );
+        return ExitCode::from(2);
+    }
     let config = Config {
         static_root: args
             .static_root

@@ -78,6 +78,15 @@ fn main() -> ExitCode {
             }
         }
     }
+    if let Some(root) = &args.static_root
+        && !root.is_dir()
+    {
+        eprintln!(
+            "peer-bin: --static-root {}: no such directory",
+            root.display()
+        );
+        return ExitCode::from(2);
+    }
     let addr = args.listen.addr(DEFAULT_PORT);
     let config = p2p::Config {
         addr,
@@ -99,7 +108,7 @@ fn main() -> ExitCode {
     let (event_loop, started) = match peer::prepare(config) {
         Ok(pair) => pair,
         Err(e) => {
-            eprintln!("peer-bin: {addr}: {e}");
+            eprintln!("peer-bin: {e}");
             return ExitCode::FAILURE;
         }
     };

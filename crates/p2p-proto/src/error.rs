@@ -51,6 +51,24 @@ pub enum Error {
     /// open, so a message would not arrive now.
     #[error("peer {0} is not reachable: no open link to it")]
     Unreachable(String),
+    /// The peer's port could not be bound (in use, not permitted, no such address).
+    #[error("cannot listen on {addr}: {source}")]
+    Listen {
+        /// The address asked for.
+        addr: std::net::SocketAddr,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The data directory (or a file in it) could not be opened.
+    #[error("data directory {path}: {source}")]
+    DataDir {
+        /// The path.
+        path: std::path::PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
     /// Reading or appending `messages.jsonl` failed.
     #[error("message store: {0}")]
     Io(#[from] std::io::Error),

@@ -146,7 +146,9 @@ fn p2p_error(e: Error) -> HttpError {
         Error::AmbiguousPeer { .. } | Error::Unreachable(_) => {
             HttpError::new(Status::CONFLICT, e.to_string())
         }
-        Error::Io(_) => HttpError::new(Status::INTERNAL_SERVER_ERROR, e.to_string()),
+        Error::Io(_) | Error::Listen { .. } | Error::DataDir { .. } => {
+            HttpError::new(Status::INTERNAL_SERVER_ERROR, e.to_string())
+        }
         _ => HttpError::bad_request(e.to_string()),
     }
 }

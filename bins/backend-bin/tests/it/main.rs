@@ -4,6 +4,7 @@
 mod browser;
 mod faults;
 mod hostile;
+mod startup;
 mod task1;
 
 use backend::{AuthMode, Config};

@@ -14,6 +14,7 @@ mod logs;
 mod mesh;
 mod rejoin;
 mod signin;
+mod startup;
 mod tracker_client;
 
 use std::io::{Read, Write};

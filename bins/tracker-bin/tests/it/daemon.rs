@@ -114,7 +114,10 @@ fn console_lists_pings_and_exits_cleanly() {
     daemon.command("/list_peers");
     daemon.expect("1 peer");
     let header = daemon.expect("peer id");
-    assert!(header.starts_with("name ") && header.contains("last seen"), "{header}");
+    assert!(
+        header.starts_with("name ") && header.contains("last seen"),
+        "{header}"
+    );
     assert!(daemon.expect(&id).starts_with("alice "));
     daemon.command(&format!("discover {id}"));
     daemon.expect(&format!("peer       {id}"));

@@ -583,7 +583,11 @@ pub fn start(event_loop: &mut EventLoop, config: Config) -> Result<Peer> {
         config.addr,
         slot.clone(),
         http_core::Limits::default(),
-    )?;
+    )
+    .map_err(|source| Error::Listen {
+        addr: config.addr,
+        source,
+    })?;
     let ip = if bound.ip().is_unspecified() {
         std::net::IpAddr::from([127, 0, 0, 1])
     } else {
@@ -603,7 +607,13 @@ pub fn start(event_loop: &mut EventLoop, config: Config) -> Result<Peer> {
         .data_dir
         .clone()
         .unwrap_or_else(|| default_data_dir(&peer_id));
-    let (store, history, warnings) = Store::open(&dir, config.fsync)?;
+    let (store, history, warnings) = Store::open(&dir, config.fsync).map_err(|e| match e {
+        Error::Io(source) => Error::DataDir {
+            path: dir.clone(),
+            source,
+        },
+        other => other,
+    })?;
     for w in &warnings {
         log::warn!("{}: {w}", dir.display());
     }
@@ -614,11 +624,9 @@ pub fn start(event_loop: &mut EventLoop, config: Config) -> Result<Peer> {
     );
     state.load(history);
     // The channels joined in earlier runs, then the configured ones (whose keys win).
-    let mut channels = crate::joined::load(&dir).map_err(|e| {
-        Error::Io(std::io::Error::new(
-            e.kind(),
-            format!("{}: {e}", crate::joined::path(&dir).display()),
-        ))
+    let mut channels = crate::joined::load(&dir).map_err(|source| Error::DataDir {
+        path: crate::joined::path(&dir),
+        source,
     })?;
     channels.extend(config.channels.iter().cloned());
     let handle = event_loop.handle();
