@@ -6,8 +6,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Parser;
+use daemon::{ListenArgs, init_logging};
 use peer::{DEFAULT_CHANNEL, DEFAULT_PORT, DEFAULT_TRACKER};
-use router::cli::{ListenArgs, init_logging};
 
 /// A chat peer: discovery through the tracker, messages directly between peers.
 #[derive(Parser, Debug)]
@@ -55,10 +55,7 @@ fn main() -> ExitCode {
     init_logging();
     let tracker = match peer::parse_tracker(&args.tracker) {
         Ok(addr) => addr,
-        Err(e) => {
-            eprintln!("peer-bin: {e}");
-            return ExitCode::from(2);
-        }
+        Err(e) => return daemon::usage_error("peer-bin", e),
     };
     let mut channels: Vec<_> = args
         .channels
@@ -73,19 +70,16 @@ fn main() -> ExitCode {
         match router::auth::Credentials::parse_pair(pair) {
             Some((user, password)) => users.add(&user, &password),
             None => {
-                eprintln!("peer-bin: --user {pair:?}: expected NAME:PASSWORD");
-                return ExitCode::from(2);
+                let why = format!("--user {pair:?}: expected NAME:PASSWORD");
+                return daemon::usage_error("peer-bin", why);
             }
         }
     }
     if let Some(root) = &args.static_root
         && !root.is_dir()
     {
-        eprintln!(
-            "peer-bin: --static-root {}: no such directory",
-            root.display()
-        );
-        return ExitCode::from(2);
+        let why = format!("--static-root {}: no such directory", root.display());
+        return daemon::usage_error("peer-bin", why);
     }
     let addr = args.listen.addr(DEFAULT_PORT);
     let config = p2p::Config {
@@ -107,10 +101,8 @@ fn main() -> ExitCode {
     };
     let (event_loop, started) = match peer::prepare(config) {
         Ok(pair) => pair,
-        Err(e) => {
-            eprintln!("peer-bin: {e}");
-            return ExitCode::FAILURE;
-        }
+        // The error names the address or the path itself.
+        Err(e) => return daemon::exit("peer-bin", Err(e)),
     };
     let node = started.node;
     let host = match node.addr().ip() {
@@ -142,11 +134,5 @@ fn main() -> ExitCode {
             eprintln!("peer-bin: console: {e}");
         }
     }
-    match peer::run(event_loop) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("peer-bin: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    daemon::exit("peer-bin", peer::run(event_loop))
 }

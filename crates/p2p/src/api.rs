@@ -7,13 +7,15 @@
 //! answer 401 `{"error": …}`. Handlers never block: a join, which needs the tracker, answers
 //! through a [`Responder`](reactor::Responder) when the tracker has.
 
+use std::cell::Cell;
 use std::net::{IpAddr, SocketAddr};
 use std::path::Path;
 use std::sync::{Arc, OnceLock};
 
+use http_core::secret::ct_eq;
 use http_core::{Request, Response, Status};
 use reactor::{Reply, RequestInfo, Service};
-use router::auth::{Credentials, bearer_token, constant_time_eq};
+use router::auth::{Credentials, bearer_token};
 use router::statics::Served;
 use router::{App, HttpError, Json, Req, StaticDir, json_response};
 use serde::Deserialize;
@@ -60,8 +62,7 @@ struct Site {
 impl Site {
     fn authorized(&self, req: &Req) -> bool {
         req.session().is_some()
-            || bearer_token(req)
-                .is_some_and(|t| constant_time_eq(t.as_bytes(), self.token.as_bytes()))
+            || bearer_token(req).is_some_and(|t| ct_eq(t.as_bytes(), self.token.as_bytes()))
     }
 
     fn session_cookie(&self, req: &Req) -> String {
@@ -71,7 +72,7 @@ impl Site {
 
     fn index(&self, req: &Req) -> Response {
         if let Some(token) = req.query("token") {
-            if !constant_time_eq(token.as_bytes(), self.token.as_bytes()) {
+            if !ct_eq(token.as_bytes(), self.token.as_bytes()) {
                 return crate::stale::page(&self.node, !self.users.is_empty());
             }
             let cookie = self.session_cookie(req);
@@ -97,33 +98,30 @@ impl Site {
     }
 
     fn login(&self, req: &Req) -> Response {
-        let fields = req.fields().unwrap_or_default();
-        let field = |name: &str| fields.get(name).and_then(Value::as_str).unwrap_or_default();
         // A username means a `--user` account; without one, the token (in `token`, or in
         // `password` as the course's clients send it).
-        let user = field("username");
-        if !user.is_empty() {
+        let refusal = Cell::new("wrong token");
+        let check = |user: &str, given: &str| {
+            if user.is_empty() {
+                return ct_eq(given.as_bytes(), self.token.as_bytes())
+                    .then(|| self.node.name().to_owned());
+            }
             if self.users.is_empty() {
-                return HttpError::unauthorized(
+                refusal.set(
                     "this peer has no user accounts (start it with --user NAME:PASSWORD); \
                      open it with its token instead",
-                )
-                .into_response();
+                );
+                return None;
             }
-            if !self.users.check(user, field("password")) {
-                return HttpError::unauthorized("wrong username or password").into_response();
-            }
-        } else {
-            let given = if field("token").is_empty() {
-                field("password")
-            } else {
-                field("token")
-            };
-            if !constant_time_eq(given.as_bytes(), self.token.as_bytes()) {
-                return HttpError::unauthorized("wrong token").into_response();
-            }
-        }
-        let cookie = self.session_cookie(req);
+            refusal.set("wrong username or password");
+            self.users.check(user, given).then(|| user.to_owned())
+        };
+        let session = match router::auth::login(req, check) {
+            Ok(Some(session)) => session,
+            Ok(None) => return HttpError::unauthorized(refusal.get()).into_response(),
+            Err(e) => return e.into_response(),
+        };
+        let cookie = req.sessions().cookie(&session).to_string();
         json_response(
             Status::OK,
             &json!({"status": "ok", "name": self.node.name()}),

@@ -13,7 +13,6 @@
 
 pub mod app;
 pub mod auth;
-pub mod cli;
 pub mod console;
 pub mod req;
 pub mod session;

@@ -2,8 +2,6 @@
 //! `xtask/browser/chat-smoke.mjs` (`cargo xtask ci` installs its node packages).
 
 use crate::{TOKEN, linked, tempdir, tracker, wait_for};
-use std::path::PathBuf;
-use std::process::Command;
 use std::time::Duration;
 
 fn ui_peer(
@@ -30,41 +28,23 @@ fn ui_peer(
 
 #[test]
 fn the_chat_ui_works_in_headless_chromium() {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let browser = root.join("xtask/browser");
-    assert!(
-        browser.join("node_modules/playwright-core").is_dir(),
-        "browser test packages missing: run `npm ci --prefix xtask/browser` (cargo xtask ci does)"
-    );
+    let root = test_support::repo_root();
     let tracker = tracker(30);
-    let dir = tempdir("browser");
-    let alice = ui_peer("alice", tracker.addr, &dir, &root);
-    let bob = ui_peer("bob", tracker.addr, &dir, &root);
+    let tmp = tempdir("browser");
+    let dir = tmp.path();
+    let alice = ui_peer("alice", tracker.addr, dir, &root);
+    let bob = ui_peer("bob", tracker.addr, dir, &root);
     wait_for("alice and bob to link", Duration::from_secs(10), || {
         linked(alice.addr()).len() == 1 && linked(bob.addr()).len() == 1
     });
-    let shot = screens_dir(&dir).join("chat.png");
-    let output = Command::new("node")
-        .arg(browser.join("chat-smoke.mjs"))
-        .arg(format!("http://{}/?token={TOKEN}", alice.addr()))
-        .arg(format!("http://{}/?token={TOKEN}", bob.addr()))
-        .arg(&shot)
-        .output()
-        .expect("node runs");
-    let text = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "{text}\n{}",
-        String::from_utf8_lossy(&output.stderr)
+    let shot = test_support::screenshot_path(dir, "chat.png");
+    let alice_url = format!("http://{}/?token={TOKEN}", alice.addr());
+    let bob_url = format!("http://{}/?token={TOKEN}", bob.addr());
+    let text = test_support::run_browser_script(
+        "chat-smoke.mjs",
+        &[alice_url.as_ref(), bob_url.as_ref(), shot.as_ref()],
     );
     assert!(text.contains("all 11 checks passed"), "{text}");
-    let _ = std::fs::remove_dir_all(&dir);
-}
-
-/// Where a browser test leaves its screenshots: `WEAPROUS_SCREENS_DIR` (set it to
-/// `docs/screens` to refresh the README's), else `dir`.
-fn screens_dir(dir: &std::path::Path) -> PathBuf {
-    std::env::var_os("WEAPROUS_SCREENS_DIR").map_or_else(|| dir.to_path_buf(), PathBuf::from)
 }
 
 /// Issue 13: the tracker's dashboard (sign-in, peers, channels, files with coverage, live
@@ -73,12 +53,7 @@ fn screens_dir(dir: &std::path::Path) -> PathBuf {
 fn the_dashboard_and_the_stale_link_page_work_in_headless_chromium() {
     use http_core::Method;
     use serde_json::json;
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let browser = root.join("xtask/browser");
-    assert!(
-        browser.join("node_modules/playwright-core").is_dir(),
-        "browser test packages missing: run `npm ci --prefix xtask/browser` (cargo xtask ci does)"
-    );
+    let root = test_support::repo_root();
     let mut admins = router::auth::Credentials::new();
     admins.add("admin", "password");
     let config = tracker::Config {
@@ -87,8 +62,8 @@ fn the_dashboard_and_the_stale_link_page_work_in_headless_chromium() {
     };
     let any = "127.0.0.1:0".parse().unwrap();
     let t = tracker::server::spawn(tracker::Tracker::new(config, admins), any).unwrap();
-    let dir = tempdir("dashboard");
-    let alice = ui_peer("alice", t.addr, &dir, &root);
+    let tmp = tempdir("dashboard");
+    let alice = ui_peer("alice", t.addr, tmp.path(), &root);
     wait_for(
         "alice in general at the tracker",
         Duration::from_secs(10),
@@ -97,7 +72,7 @@ fn the_dashboard_and_the_stale_link_page_work_in_headless_chromium() {
             list["count"] == 1
         },
     );
-    // A seeder with half of a two-chunk file, so the dashboard has a coverage to show.
+    // A seeder with a two-chunk file, so the dashboard has a coverage to show.
     let (_, seeder) = crate::call(
         t.addr,
         Method::Post,
@@ -111,28 +86,22 @@ fn the_dashboard_and_the_stale_link_page_work_in_headless_chromium() {
     let (status, body) = crate::call(t.addr, Method::Post, "/files/publish", Some(publish));
     assert_eq!(status, 200, "{body}");
 
-    let shots = screens_dir(&dir);
-    let output = Command::new("node")
-        .arg(browser.join("dashboard.mjs"))
-        .arg(format!("http://{}", t.addr))
-        .args(["admin", "password"])
-        .arg(format!(
-            "http://{}/?token=from-an-earlier-run",
-            alice.addr()
-        ))
-        .arg(&shots)
-        .output()
-        .expect("node runs");
-    let text = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "{text}\n{}",
-        String::from_utf8_lossy(&output.stderr)
+    let shots = test_support::screenshot_path(tmp.path(), "");
+    let tracker_url = format!("http://{}", t.addr);
+    let stale_url = format!("http://{}/?token=from-an-earlier-run", alice.addr());
+    let text = test_support::run_browser_script(
+        "dashboard.mjs",
+        &[
+            tracker_url.as_ref(),
+            "admin".as_ref(),
+            "password".as_ref(),
+            stale_url.as_ref(),
+            shots.as_ref(),
+        ],
     );
     assert!(
         text.contains("ok 7 - ") && !text.contains("not ok"),
         "{text}"
     );
     drop((alice, t));
-    let _ = std::fs::remove_dir_all(&dir);
 }

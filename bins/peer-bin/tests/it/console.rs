@@ -43,9 +43,10 @@ fn expect_line(lines: &mpsc::Receiver<String>, seen: &mut Vec<String>, needle: &
 
 #[test]
 fn tracker_down_at_start_is_reported_then_its_return() {
-    let dir = tempdir("reach");
+    let tmp = tempdir("reach");
+    let dir = tmp.path();
     let addr = dead_addr();
-    let a = peer("alice", Some(addr), &dir);
+    let a = peer("alice", Some(addr), dir);
     let events = Arc::new(Mutex::new(Vec::new()));
     let sink = events.clone();
     a.node.subscribe(Box::new(move |event| {
@@ -69,12 +70,12 @@ fn tracker_down_at_start_is_reported_then_its_return() {
     // The subscription may start after the first report; the change is always heard.
     assert_eq!(events.lock().unwrap().last(), Some(&true));
     drop((a, t));
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
 fn piped_console_answers_echoes_and_stops_at_end_of_input() {
-    let dir = tempdir("pipe");
+    let tmp = tempdir("pipe");
+    let dir = tmp.path();
     let tracker = dead_addr();
     let mut child = Command::new(env!("CARGO_BIN_EXE_peer-bin"))
         .args([
@@ -156,5 +157,4 @@ fn piped_console_answers_echoes_and_stops_at_end_of_input() {
     });
     assert!(exit.unwrap().success(), "{exit:?}");
     drop(t);
-    let _ = std::fs::remove_dir_all(&dir);
 }

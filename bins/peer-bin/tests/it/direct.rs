@@ -13,9 +13,10 @@ const WAIT: Duration = Duration::from_secs(10);
 
 #[test]
 fn direct_by_name_and_every_refused_target() {
-    let dir = tempdir("direct");
-    let a = peer("alice", None, &dir);
-    let b = peer("bob", None, &dir);
+    let tmp = tempdir("direct");
+    let dir = tmp.path();
+    let a = peer("alice", None, dir);
+    let b = peer("bob", None, dir);
     let twin = peer("bob", None, &dir.join("twin"));
     let bob = b.node.peer_id().to_string();
     a.node.connect(b.addr());
@@ -68,5 +69,4 @@ fn direct_by_name_and_every_refused_target() {
     let (_, dms) = call(a.addr(), Method::Get, &format!("/api/direct/{bob}"), None);
     assert_eq!(dms.as_array().unwrap().len(), 1, "{dms}");
     drop((a, twin));
-    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -11,7 +11,8 @@ use crate::{call, peer_at, tracker, wait_for};
 #[test]
 fn joined_channels_and_keys_survive_a_restart() {
     let wait = std::time::Duration::from_secs(10);
-    let dir = crate::tempdir("rejoin");
+    let tmp = crate::tempdir("rejoin");
+    let dir = tmp.path();
     let t = tracker(90);
     let any = "127.0.0.1:0".parse().unwrap();
     let names = |addr| -> Vec<String> {
@@ -25,7 +26,7 @@ fn joined_channels_and_keys_survive_a_restart() {
         names.sort();
         names
     };
-    let a = peer_at("alice", any, Some(t.addr), &dir, &[("general", None)]);
+    let a = peer_at("alice", any, Some(t.addr), dir, &[("general", None)]);
     wait_for("alice in general", wait, || names(a.addr()) == ["general"]);
     for (channel, body) in [
         ("team", json!({"key": "s3cret"})),
@@ -40,7 +41,7 @@ fn joined_channels_and_keys_survive_a_restart() {
     assert_eq!(status, 200);
     a.shutdown().unwrap();
 
-    let a = peer_at("alice", any, Some(t.addr), &dir, &[("general", None)]);
+    let a = peer_at("alice", any, Some(t.addr), dir, &[("general", None)]);
     wait_for("alice back in her channels", wait, || {
         names(a.addr()) == ["general", "random", "team"]
     });
@@ -48,5 +49,4 @@ fn joined_channels_and_keys_survive_a_restart() {
     let (_, members) = call(t.addr, Method::Get, "/get-list?channel=team", None);
     assert_eq!(members["count"], 1, "{members}");
     drop((a, t));
-    let _ = std::fs::remove_dir_all(&dir);
 }

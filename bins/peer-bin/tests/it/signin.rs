@@ -26,8 +26,9 @@ fn peer_with_users(name: &str, dir: &std::path::Path, users: &[(&str, &str)]) ->
 
 #[test]
 fn user_accounts_sign_in_with_their_own_password() {
-    let dir = tempdir("signin");
-    let a = peer_with_users("alice", &dir, &[("admin", "password")]);
+    let tmp = tempdir("signin");
+    let dir = tmp.path();
+    let a = peer_with_users("alice", dir, &[("admin", "password")]);
     let login = |body| call_with(a.addr(), Method::Post, "/login", Some(body), &[]);
     let (status, body) = login(json!({"username": "admin", "password": "password"}));
     assert_eq!(status, 200, "{body}");
@@ -40,7 +41,7 @@ fn user_accounts_sign_in_with_their_own_password() {
     let (status, _) = login(json!({"password": TOKEN}));
     assert_eq!(status, 200);
 
-    let b = peer_with_users("bob", &dir, &[]);
+    let b = peer_with_users("bob", dir, &[]);
     let (status, body) = call_with(
         b.addr(),
         Method::Post,
@@ -51,13 +52,13 @@ fn user_accounts_sign_in_with_their_own_password() {
     assert_eq!(status, 401);
     assert!(body["error"].as_str().unwrap().contains("--user"), "{body}");
     drop((a, b));
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
 fn a_stale_token_link_explains_how_to_get_a_fresh_one() {
-    let dir = tempdir("stale");
-    let a = peer_with_users("alice", &dir, &[]);
+    let tmp = tempdir("stale");
+    let dir = tmp.path();
+    let a = peer_with_users("alice", dir, &[]);
     let mut req = Request::new(Method::Get, "/?token=from-yesterday");
     req.head.headers.insert("Accept", "text/html");
     let response = blocking_request(a.addr(), &req, WAIT).unwrap();
@@ -70,5 +71,4 @@ fn a_stale_token_link_explains_how_to_get_a_fresh_one() {
     }
     assert!(response.headers.get_str("set-cookie").is_none());
     drop(a);
-    let _ = std::fs::remove_dir_all(&dir);
 }

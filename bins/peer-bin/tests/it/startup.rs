@@ -24,7 +24,8 @@ fn start(args: &[&str]) -> (Option<i32>, String) {
 
 #[test]
 fn start_up_errors_name_the_address_or_the_path() {
-    let dir = tempdir("startup");
+    let tmp = tempdir("startup");
+    let dir = tmp.path();
     let data = dir.join("data");
     let data = data.to_str().unwrap();
 
@@ -54,5 +55,4 @@ fn start_up_errors_name_the_address_or_the_path() {
         "{err}"
     );
     drop(busy);
-    let _ = std::fs::remove_dir_all(&dir);
 }
