@@ -364,3 +364,33 @@ fn comments_are_checked_as_documented() {
     );
     assert_eq!(port_arg(&launch.args), 5001);
 }
+
+/// Issue 13: every daemon's `--help` states its default port and shows the course's aliases.
+#[test]
+fn every_help_states_the_default_port_and_the_course_aliases() {
+    for (bin, port) in [
+        ("backend-bin", 9000),
+        ("tracker-bin", 8000),
+        ("proxy-bin", 8080),
+        ("peer-bin", 5001),
+    ] {
+        let exe = bin_dir().join(bin);
+        assert!(exe.is_file(), "{} is not built", exe.display());
+        let out = Command::new(exe).arg("--help").output().unwrap();
+        let help = String::from_utf8_lossy(&out.stdout);
+        for needle in [
+            format!("[default: {port}]"),
+            "--server-port".to_string(),
+            "--server-ip".to_string(),
+        ] {
+            assert!(
+                help.contains(&needle),
+                "{bin} --help lacks {needle:?}:\n{help}"
+            );
+        }
+        assert!(
+            !help.contains("[default: \"\"]"),
+            "{bin}: an empty default shown"
+        );
+    }
+}

@@ -10,7 +10,7 @@ use std::process::ExitCode;
 
 /// Task 1 web server: login form, cookie access control, static site.
 #[derive(Parser, Debug)]
-#[command(version, about)]
+#[command(version, about, mut_arg("port", |a| a.help(daemon::port_help(DEFAULT_PORT))))]
 struct Args {
     #[command(flatten)]
     listen: ListenArgs,

@@ -11,12 +11,12 @@ use peer::{DEFAULT_CHANNEL, DEFAULT_PORT, DEFAULT_TRACKER};
 
 /// A chat peer: discovery through the tracker, messages directly between peers.
 #[derive(Parser, Debug)]
-#[command(version, about)]
+#[command(version, about, mut_arg("port", |a| a.help(daemon::port_help(DEFAULT_PORT))))]
 struct Args {
     #[command(flatten)]
     listen: ListenArgs,
     /// Display name (default: the peer id).
-    #[arg(long, default_value = "")]
+    #[arg(long, default_value = "", hide_default_value = true)]
     name: String,
     /// The tracker's URL.
     #[arg(long, default_value = DEFAULT_TRACKER)]

@@ -15,7 +15,7 @@ pub const DEFAULT_CONFIG: &str = "configs/proxy.conf";
 
 /// Reverse proxy: routes each request by its Host to the upstreams of configs/proxy.conf.
 #[derive(Debug, clap::Parser)]
-#[command(name = "proxy-bin", version, about)]
+#[command(name = "proxy-bin", version, about, mut_arg("port", |a| a.help(daemon::port_help(DEFAULT_PORT))))]
 pub struct Args {
     /// The proxy.conf to load (the course's format).
     #[arg(long, value_name = "FILE", default_value = DEFAULT_CONFIG)]
