@@ -105,3 +105,64 @@ fn the_dashboard_and_the_stale_link_page_work_in_headless_chromium() {
     );
     drop((alice, t));
 }
+
+/// Issue 13: the chat UI's banners in headless Chromium (`xtask/browser/banners.mjs`): a peer
+/// whose tracker is down says so; a tab whose peer process was killed says so, greys its peers
+/// and refuses to send with the reason.
+#[test]
+fn the_chat_ui_says_when_the_tracker_or_the_peer_is_gone() {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+    let root = test_support::repo_root();
+    let tmp = tempdir("banners");
+    let dir = tmp.path();
+    let dead = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let lonely = ui_peer("lonely", dead, dir, &root);
+
+    let t = tracker(30);
+    let bob = ui_peer("bob", t.addr, dir, &root);
+    let child = Command::new(env!("CARGO_BIN_EXE_peer-bin"))
+        .args(["--host", "127.0.0.1", "--port", "0", "--name", "alice"])
+        .arg("--tracker")
+        .arg(format!("http://{}", t.addr))
+        .arg("--data-dir")
+        .arg(dir.join("alice"))
+        .arg("--static-root")
+        .arg(root.join("static/chat"))
+        .env("WEAPROUS_TOKEN", TOKEN)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut alice = crate::daemon::Daemon(child);
+    let stdout = alice.0.stdout.take().unwrap();
+    let first = BufReader::new(stdout).lines().next().unwrap().unwrap();
+    let (_, port, _) = crate::daemon::parse_url(&first).unwrap();
+    wait_for("bob linked to alice", Duration::from_secs(10), || {
+        linked(bob.addr()).len() == 1
+    });
+
+    let shot = test_support::screenshot_path(dir, "peer-gone.png");
+    let no_tracker = format!("http://{}/?token={TOKEN}", lonely.addr());
+    let gone = format!("http://127.0.0.1:{port}/?token={TOKEN}");
+    let pid = alice.0.id().to_string();
+    let text = test_support::run_browser_script(
+        "banners.mjs",
+        &[
+            no_tracker.as_ref(),
+            gone.as_ref(),
+            pid.as_ref(),
+            shot.as_ref(),
+        ],
+    );
+    assert!(
+        text.contains("ok 4 - ") && !text.contains("not ok"),
+        "{text}"
+    );
+    let _ = alice.0.wait();
+    drop((lonely, bob, t));
+}
