@@ -6,7 +6,7 @@
 //   URL_GONE, PID_GONE: the token link and process id of a peer in `general` with a linked peer,
 //   which this script kills (SIGKILL) once its page is open.
 // Prints one `ok`/`not ok` line per check; exit status 0 when every check passed.
-import { chromium } from "playwright-core";
+import { assert, check, finish, launch } from "./harness.mjs";
 
 const [urlNoTracker, urlGone, pidGone, shotPath] = process.argv.slice(2);
 if (!urlNoTracker || !urlGone || !pidGone || !shotPath) {
@@ -15,27 +15,7 @@ if (!urlNoTracker || !urlGone || !pidGone || !shotPath) {
 }
 const WAIT_MS = 15000;
 
-let failures = 0;
-let step = 0;
-async function check(name, fn) {
-  step += 1;
-  try {
-    await fn();
-    console.log(`ok ${step} - ${name}`);
-  } catch (err) {
-    failures += 1;
-    console.log(`not ok ${step} - ${name}\n  # ${String(err.message).split("\n").join("\n  # ")}`);
-  }
-}
-function assert(cond, message) {
-  if (!cond) throw new Error(message);
-}
-
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
-  args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-});
+const browser = await launch();
 try {
   await check("a peer whose tracker is down shows a banner naming the tracker", async () => {
     const page = await (await browser.newContext()).newPage();
@@ -79,6 +59,5 @@ try {
     assert(text.includes("peer process is not running"), text);
   });
 } finally {
-  await browser.close();
+  await finish(browser);
 }
-process.exit(failures === 0 ? 0 : 1);

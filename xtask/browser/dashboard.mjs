@@ -6,7 +6,7 @@
 //   STALE_URL: a peer's `/?token=` link with a token that is not its own;
 //   SHOT_DIR: where dashboard.png and stale-link.png go.
 // Prints one `ok`/`not ok` line per check; exit status 0 when every check passed.
-import { chromium } from "playwright-core";
+import { assert, check, finish, launch } from "./harness.mjs";
 
 const [tracker, user, password, staleUrl, shotDir] = process.argv.slice(2);
 if (!tracker || !user || !password || !staleUrl || !shotDir) {
@@ -15,27 +15,7 @@ if (!tracker || !user || !password || !staleUrl || !shotDir) {
 }
 const LIVE_MS = 10000;
 
-let failures = 0;
-let step = 0;
-async function check(name, fn) {
-  step += 1;
-  try {
-    await fn();
-    console.log(`ok ${step} - ${name}`);
-  } catch (err) {
-    failures += 1;
-    console.log(`not ok ${step} - ${name}\n  # ${String(err.message).split("\n").join("\n  # ")}`);
-  }
-}
-function assert(cond, message) {
-  if (!cond) throw new Error(message);
-}
-
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
-  args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-});
+const browser = await launch();
 try {
   const context = await browser.newContext({ viewport: { width: 1100, height: 700 } });
   const page = await context.newPage();
@@ -104,6 +84,5 @@ try {
     assert(errors.length === 0, errors.join("; "));
   });
 } finally {
-  await browser.close();
+  await finish(browser);
 }
-process.exit(failures === 0 ? 0 : 1);

@@ -4,7 +4,7 @@
 //
 // usage: node task1.mjs BASE_URL SCREENSHOT.png      (BASE_URL like http://127.0.0.1:9000)
 // Prints one `ok`/`not ok` line per check; exit status 0 when every check passed.
-import { chromium } from "playwright-core";
+import { assert, check, finish, launch } from "./harness.mjs";
 
 const [base, shotPath] = process.argv.slice(2);
 if (!base || !shotPath) {
@@ -12,27 +12,7 @@ if (!base || !shotPath) {
   process.exit(2);
 }
 
-let failures = 0;
-let step = 0;
-async function check(name, fn) {
-  step += 1;
-  try {
-    await fn();
-    console.log(`ok ${step} - ${name}`);
-  } catch (err) {
-    failures += 1;
-    console.log(`not ok ${step} - ${name}\n  # ${String(err.message).split("\n").join("\n  # ")}`);
-  }
-}
-function assert(cond, message) {
-  if (!cond) throw new Error(message);
-}
-
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
-  args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-});
+const browser = await launch();
 try {
   const context = await browser.newContext();
   const page = await context.newPage();
@@ -95,6 +75,5 @@ try {
     assert(errors.length === 0, errors.join("; "));
   });
 } finally {
-  await browser.close();
+  await finish(browser);
 }
-process.exit(failures === 0 ? 0 : 1);

@@ -103,6 +103,20 @@ pub fn run(
     let _ = out.flush();
 }
 
+/// `N nouns`, then the rows as a table under `headers` when there are any.
+fn counted(
+    out: &mut dyn Write,
+    noun: &str,
+    headers: &[&str],
+    rows: &[Vec<String>],
+) -> io::Result<()> {
+    writeln!(out, "{}", console::count(rows.len(), noun))?;
+    if !rows.is_empty() {
+        writeln!(out, "{}", console::table(headers, rows))?;
+    }
+    Ok(())
+}
+
 fn list_peers(tracker: &Tracker, out: &mut dyn Write) -> io::Result<()> {
     let peers = tracker.with(|reg, now| reg.list(&ListQuery::default(), now));
     let rows: Vec<Vec<String>> = peers
@@ -117,12 +131,8 @@ fn list_peers(tracker: &Tracker, out: &mut dyn Write) -> io::Result<()> {
             ]
         })
         .collect();
-    writeln!(out, "{}", console::count(rows.len(), "peer"))?;
-    if !rows.is_empty() {
-        let headers = ["name", "peer id", "address", "channels", "last seen"];
-        writeln!(out, "{}", console::table(&headers, &rows))?;
-    }
-    Ok(())
+    let headers = ["name", "peer id", "address", "channels", "last seen"];
+    counted(out, "peer", &headers, &rows)
 }
 
 fn list_channels(tracker: &Tracker, out: &mut dyn Write) -> io::Result<()> {
@@ -138,12 +148,7 @@ fn list_channels(tracker: &Tracker, out: &mut dyn Write) -> io::Result<()> {
             ]
         })
         .collect();
-    writeln!(out, "{}", console::count(rows.len(), "channel"))?;
-    if !rows.is_empty() {
-        let table = console::table(&["channel", "policy", "members"], &rows);
-        writeln!(out, "{table}")?;
-    }
-    Ok(())
+    counted(out, "channel", &["channel", "policy", "members"], &rows)
 }
 
 fn discover(tracker: &Tracker, peer: &str, out: &mut dyn Write) -> io::Result<()> {
@@ -159,7 +164,6 @@ fn discover(tracker: &Tracker, peer: &str, out: &mut dyn Write) -> io::Result<()
                 vec!["last seen".to_owned(), format!("{} s ago", p.last_seen)],
             ];
             writeln!(out, "{}", console::table(&["peer", &p.peer_id], &rows))?;
-            writeln!(out, "{}", console::count(files.len(), "file"))?;
             let rows: Vec<Vec<String>> = files
                 .iter()
                 .map(|f| {
@@ -171,10 +175,7 @@ fn discover(tracker: &Tracker, peer: &str, out: &mut dyn Write) -> io::Result<()
                     ]
                 })
                 .collect();
-            if !rows.is_empty() {
-                let table = console::table(&["file", "size", "held", "file id"], &rows);
-                writeln!(out, "{table}")?;
-            }
+            counted(out, "file", &["file", "size", "held", "file id"], &rows)?;
         }
         Err(e) => writeln!(out, "{e}")?,
     }
@@ -216,12 +217,8 @@ fn list_files(tracker: &Tracker, out: &mut dyn Write) -> io::Result<()> {
             ]
         })
         .collect();
-    writeln!(out, "{}", console::count(rows.len(), "file"))?;
-    if !rows.is_empty() {
-        let headers = ["file", "size", "chunks", "holders", "file id"];
-        writeln!(out, "{}", console::table(&headers, &rows))?;
-    }
-    Ok(())
+    let headers = ["file", "size", "chunks", "holders", "file id"];
+    counted(out, "file", &headers, &rows)
 }
 
 fn list_chunkinfo(tracker: &Tracker, out: &mut dyn Write) -> io::Result<()> {
