@@ -12,14 +12,14 @@ use crate::message::dm_members;
 impl NodeState {
     /// The peer id that `target` (a peer id or a display name) names among the linked peers.
     ///
-    /// - our own id or name: [`Error::DirectToSelf`];
+    /// - our own id, or our name when no linked peer has it: [`Error::DirectToSelf`];
     /// - a linked peer's id, or the name of exactly one linked peer: its id;
     /// - the name of several linked peers: [`Error::AmbiguousPeer`] with their ids;
     /// - a peer we know (a member of a joined channel, or one we exchanged direct messages
     ///   with) but have no link to: [`Error::Unreachable`];
     /// - anything else: [`Error::UnknownPeer`].
     pub fn resolve_peer(&self, target: &str) -> Result<String> {
-        if target == self.peer_id || target == self.name {
+        if target == self.peer_id {
             return Err(Error::DirectToSelf);
         }
         if self.peers.contains_key(target) {
@@ -33,6 +33,8 @@ impl NodeState {
             .collect();
         match named.len() {
             1 => return Ok(named[0].clone()),
+            // Our own name, when no linked peer shares it.
+            0 if target == self.name => return Err(Error::DirectToSelf),
             0 => {}
             _ => {
                 return Err(Error::AmbiguousPeer {

@@ -668,7 +668,10 @@ fn a_name_two_linked_peers_share_is_ambiguous() {
     net.nodes[2] = NodeState::new(C, "BOB").unwrap();
     net.dial(0, 1);
     net.dial(0, 2);
+    net.dial(2, 1);
     net.run();
+    // Carol calls herself BOB too: to her, "BOB" is the linked bob, not herself.
+    assert_eq!(net.nodes[2].resolve_peer("BOB").unwrap(), B);
     match net.nodes[0].resolve_peer("BOB") {
         Err(Error::AmbiguousPeer { name, ids }) => {
             assert_eq!(name, "BOB");
