@@ -94,21 +94,29 @@ pub fn tracker_line(status: &TrackerStatus) -> String {
     }
 }
 
-/// Reads commands from `input` until `/quit` or end of input; writes to `output`.
-pub fn run<R: BufRead, W: Write + Send + 'static>(node: &Node, input: R, output: W, at_end: AtEnd) {
+/// Reads commands from `input` until `/quit` or end of input; writes to `output`. With
+/// `prompt` (a terminal), a `#channel> ` prompt waits after every line, and a line printed while
+/// the user types clears the prompt first and writes it again after.
+pub fn run<R: BufRead, W: Write + Send + 'static>(
+    node: &Node,
+    input: R,
+    output: W,
+    at_end: AtEnd,
+    prompt: bool,
+) {
     let out = Arc::new(Mutex::new(output));
+    let shown = Arc::new(Mutex::new(String::new()));
     let (tx, rx) = mpsc::channel::<UiEvent>();
     node.subscribe(Box::new(move |event| tx.send(event.clone()).is_ok()));
-    let printer_out = out.clone();
+    let (printer_out, printer_prompt) = (out.clone(), shown.clone());
     let _ = std::thread::Builder::new()
         .name("console-out".to_string())
         .spawn(move || {
             let mut renderer = Renderer::default();
             for event in rx {
                 if let Some(line) = renderer.render(&event) {
-                    let mut w = printer_out.lock().unwrap_or_else(|e| e.into_inner());
-                    let _ = writeln!(w, "{} {line}", router::console::now());
-                    let _ = w.flush();
+                    let line = format!("{} {line}", router::console::now());
+                    write_line(&printer_out, &printer_prompt, &line);
                 }
             }
         });
@@ -116,11 +124,13 @@ pub fn run<R: BufRead, W: Write + Send + 'static>(node: &Node, input: R, output:
         .channels()
         .first()
         .map_or_else(|| "general".to_string(), |c| c.name.clone());
-    let say = |text: &str| {
-        let mut w = out.lock().unwrap_or_else(|e| e.into_inner());
-        let _ = writeln!(w, "{text}");
-        let _ = w.flush();
+    let set_prompt = |current: &str| {
+        if prompt {
+            *shown.lock().unwrap_or_else(|e| e.into_inner()) = format!("#{current}> ");
+        }
     };
+    let say = |text: &str| write_line(&out, &shown, text);
+    set_prompt(&current);
     say(&format!("type /help for commands; writing to #{current}"));
     let status = node.tracker_status();
     if status.checked {
@@ -133,15 +143,20 @@ pub fn run<R: BufRead, W: Write + Send + 'static>(node: &Node, input: R, output:
             continue;
         }
         if line == "/quit" {
+            set_prompt_off(&shown);
             say("bye");
             node.handle().shutdown();
             return;
         }
         let answer = command(node, line, &mut current);
+        set_prompt(&current);
         if !answer.is_empty() {
             say(&answer);
+        } else if prompt {
+            say("");
         }
     }
+    set_prompt_off(&shown);
     match at_end {
         AtEnd::Quit => {
             say("end of input: leaving");
@@ -153,6 +168,26 @@ pub fn run<R: BufRead, W: Write + Send + 'static>(node: &Node, input: R, output:
             std::process::id()
         )),
     }
+}
+
+/// Writes `text` (a line, or nothing) and then the prompt, if any: `\r` and a clear-line first,
+/// so a line printed while the user types does not run into the prompt.
+fn write_line<W: Write>(out: &Mutex<W>, prompt: &Mutex<String>, text: &str) {
+    let prompt = prompt.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    let mut w = out.lock().unwrap_or_else(|e| e.into_inner());
+    if prompt.is_empty() {
+        let _ = writeln!(w, "{text}");
+    } else if text.is_empty() {
+        let _ = write!(w, "{prompt}");
+    } else {
+        let _ = write!(w, "\r\x1b[K{text}\n{prompt}");
+    }
+    let _ = w.flush();
+}
+
+/// No prompt after the input has ended.
+fn set_prompt_off(prompt: &Mutex<String>) {
+    prompt.lock().unwrap_or_else(|e| e.into_inner()).clear();
 }
 
 /// Runs one console line and answers what to print.
@@ -373,6 +408,19 @@ mod tests {
             reason: "bye".into(),
         });
         assert_eq!(r.render(&down).as_deref(), Some("* bob left (bye)"));
+    }
+
+    #[test]
+    fn lines_clear_the_prompt_and_write_it_again() {
+        let check = |prompt: &str, text: &str, expected: &str| {
+            let out = Mutex::new(Vec::new());
+            write_line(&out, &Mutex::new(prompt.to_string()), text);
+            let got = String::from_utf8(out.into_inner().unwrap()).unwrap();
+            assert_eq!(got, expected, "{prompt:?} {text:?}");
+        };
+        check("", "hello", "hello\n");
+        check("#general> ", "hello", "\r\x1b[Khello\n#general> ");
+        check("#general> ", "", "#general> ");
     }
 
     #[test]

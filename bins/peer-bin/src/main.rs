@@ -116,7 +116,8 @@ fn main() -> ExitCode {
         node.addr().port(),
         started.token
     );
-    if args.console || std::io::stdin().is_terminal() {
+    let terminal = std::io::stdin().is_terminal();
+    if args.console || terminal {
         let console_node = node.clone();
         let at_end = if args.console {
             peer::console::AtEnd::Quit
@@ -128,7 +129,7 @@ fn main() -> ExitCode {
             .name("console".to_string())
             .spawn(move || {
                 let (input, output) = (std::io::stdin().lock(), std::io::stdout());
-                peer::console::run(&console_node, input, output, at_end)
+                peer::console::run(&console_node, input, output, at_end, terminal)
             });
         if let Err(e) = spawned {
             eprintln!("peer-bin: console: {e}");
