@@ -30,6 +30,7 @@ mod resolve;
 mod sync;
 #[cfg(test)]
 mod tests;
+mod unread;
 
 /// Most UI events held for the driver; past it the oldest are dropped (the UI can reload).
 pub const MAX_PENDING_EVENTS: usize = 10_000;

@@ -1,5 +1,5 @@
 //! Restarting a peer on the same data directory (issue 13): the channels it joined while
-//! running, with their keys, are joined again; one it left is not.
+//! running, with their keys, are joined again; one it left is not; unread counts are kept.
 
 use http_core::Method;
 use serde_json::json;
@@ -49,4 +49,33 @@ fn joined_channels_and_keys_survive_a_restart() {
     let (_, members) = call(t.addr, Method::Get, "/get-list?channel=team", None);
     assert_eq!(members["count"], 1, "{members}");
     drop((a, t));
+}
+
+/// Issue 13: what was unread before a graceful exit is still unread after the restart.
+#[test]
+fn unread_counts_survive_a_graceful_restart() {
+    let wait = std::time::Duration::from_secs(10);
+    let tmp = crate::tempdir("unread");
+    let dir = tmp.path();
+    let t = tracker(90);
+    let any = "127.0.0.1:0".parse().unwrap();
+    let unread = |addr| {
+        let (_, channels) = call(addr, Method::Get, "/api/channels", None);
+        channels[0]["unread"].as_u64()
+    };
+    let a = peer_at("alice", any, Some(t.addr), dir, &[("general", None)]);
+    let b = peer_at("bob", any, Some(t.addr), dir, &[("general", None)]);
+    let alice = a.node.peer_id().to_string();
+    wait_for("bob linked to alice", wait, || b.node.is_linked(&alice));
+    for text in ["one", "two"] {
+        b.node.post("general", text).unwrap();
+    }
+    wait_for("two unread at alice", wait, || unread(a.addr()) == Some(2));
+    let addr = a.addr();
+    a.shutdown().unwrap();
+
+    let a = peer_at("alice", addr, Some(t.addr), dir, &[("general", None)]);
+    wait_for("alice back in general", wait, || unread(a.addr()).is_some());
+    assert_eq!(unread(a.addr()), Some(2));
+    drop((a, b, t));
 }

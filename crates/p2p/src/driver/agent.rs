@@ -106,10 +106,14 @@ impl Agent {
         }
     }
 
-    /// Saves the channels we mean to be in, after a join or a leave; a failure is logged (the
-    /// channels stay joined for this run).
+    /// Saves the channels we mean to be in and the unread counts, after a join or a leave and
+    /// at exit; a failure is logged (the channels stay joined for this run).
     fn save_wanted(&self) {
-        if let Err(e) = crate::joined::save(&self.data_dir, &self.wanted) {
+        let saved = crate::joined::Saved {
+            joined: self.wanted.clone(),
+            unread: lock(&self.shared).state.unread_counts(),
+        };
+        if let Err(e) = crate::joined::save(&self.data_dir, &saved) {
             log::error!(
                 "cannot save {}: {e}",
                 crate::joined::path(&self.data_dir).display()
@@ -539,6 +543,7 @@ impl Protocol for Agent {
     fn on_shutdown(&mut self, cx: &mut Cx<'_>) {
         self.leaving = true;
         lock(&self.shared).sync_store();
+        self.save_wanted();
         // The links are not closed from here: each gets its own `on_shutdown` and writes its
         // `bye` straight into its buffer. A bye sent from here would arrive as a message after
         // that link had already closed, and be dropped.

@@ -623,11 +623,14 @@ pub fn start(event_loop: &mut EventLoop, config: Config) -> Result<Peer> {
         store.path().display()
     );
     state.load(history);
-    // The channels joined in earlier runs, then the configured ones (whose keys win).
-    let mut channels = crate::joined::load(&dir).map_err(|source| Error::DataDir {
+    // The channels joined in earlier runs, then the configured ones (whose keys win), and the
+    // unread counts of the last exit.
+    let saved = crate::joined::load(&dir).map_err(|source| Error::DataDir {
         path: crate::joined::path(&dir),
         source,
     })?;
+    state.restore_unread(&saved.unread);
+    let mut channels = saved.joined;
     channels.extend(config.channels.iter().cloned());
     let handle = event_loop.handle();
     let shared = Arc::new(Mutex::new(Core::new(
