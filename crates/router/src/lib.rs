@@ -9,9 +9,11 @@
 //! - [`SessionStore`]: 128-bit random session ids with expiry; [`auth`]: Basic auth and the
 //!   session guard any daemon can use.
 //! - [`StaticDir`]: safe static files with MIME, `ETag`/`Last-Modified`/`304`.
+//! - [`console`]: aligned tables and timestamps for the daemons' operator consoles.
 
 pub mod app;
 pub mod auth;
+pub mod console;
 pub mod req;
 pub mod session;
 pub mod statics;

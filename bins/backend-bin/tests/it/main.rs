@@ -5,6 +5,7 @@ mod browser;
 mod faults;
 mod hostile;
 mod redis;
+mod startup;
 mod task1;
 
 use backend::{AuthMode, Config};
