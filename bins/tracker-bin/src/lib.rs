@@ -31,6 +31,8 @@ pub struct Config {
     pub admins: Credentials,
     /// Run the console even when stdin is not a terminal.
     pub force_console: bool,
+    /// Who may claim a peer id and an address (issue 10).
+    pub identity: tracker::identity::Rules,
 }
 
 /// The tracker for `config`, or why the settings are unusable.
@@ -44,9 +46,13 @@ pub fn tracker(config: &Config) -> Result<Tracker, String> {
     if config.max_peers == 0 {
         return Err("--max-peers must be at least 1".to_owned());
     }
+    if config.identity.max_peers_per_ip == 0 {
+        return Err("--max-peers-per-ip must be at least 1".to_owned());
+    }
     let registry = tracker::Config {
         max_peers: config.max_peers,
         default_ttl_s: config.ttl_s,
+        identity: config.identity.clone(),
     };
     Ok(Tracker::new(registry, config.admins.clone()))
 }

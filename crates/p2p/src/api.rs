@@ -285,7 +285,7 @@ fn peer_routes(app: &mut App, node: &Node) -> Result<(), Error> {
 
     let n = node.clone();
     app.get("/p2p/whoami", move |_req: &Req| {
-        Json(json!({"peer_id": n.peer_id(), "name": n.name()}))
+        Json(json!({"peer_id": n.peer_id(), "name": n.name(), "key": n.public_key()}))
     })
     .map_err(route_error)?;
     let n = node.clone();
@@ -361,6 +361,7 @@ fn user_routes(app: &mut App, node: &Node) -> Result<(), Error> {
         Json(json!({
             "peer_id": n.peer_id(),
             "name": n.name(),
+            "key": n.public_key(),
             "addr": n.addr().to_string(),
             "tracker": n.tracker_status(),
         }))

@@ -19,7 +19,9 @@ pub mod store;
 pub(crate) use p2p_proto::{error, frame, link, message, node, tracker_client};
 
 pub use driver::{Config, Node, Peer, Running, UiEvent, WallClock, spawn, start};
+pub use p2p_proto::frame::PROTOCOL_VERSION;
+pub use p2p_proto::identity;
 pub use p2p_proto::{
-    Action, ChannelPolicy, Error, Event, Frame, FrameDecoder, FrameError, LinkId, Message,
-    NodeState, dm_channel, encode,
+    Action, ChannelPolicy, Error, Event, Frame, FrameDecoder, FrameError, Identity, LinkId,
+    Message, NodeState, dm_channel, encode,
 };

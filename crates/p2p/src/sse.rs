@@ -31,7 +31,7 @@ pub fn format(event: &UiEvent) -> Option<String> {
         UiEvent::Node(Event::Unread { channel, count }) => {
             ("unread", json!({"channel": channel, "count": count}))
         }
-        UiEvent::Node(Event::NotMember { .. }) => return None,
+        UiEvent::Node(Event::NotMember { .. } | Event::KeyNeeded { .. }) => return None,
         UiEvent::Inbox(entry) => ("inbox", serde_json::to_value(entry).ok()?),
     };
     // JSON text has no raw newline, so one `data:` line carries it.
@@ -82,6 +82,7 @@ mod tests {
             ts: 5,
             text: text.into(),
             to: None,
+            sig: None,
         };
         let out = format(&UiEvent::Node(Event::Message(m))).unwrap();
         assert_eq!(out.lines().filter(|l| l.starts_with("data: ")).count(), 1);

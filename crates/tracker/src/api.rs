@@ -4,7 +4,6 @@
 //! method with the current time, and answers JSON: objects carry `"status":"ok"`, lists are bare
 //! arrays, and a [`TrackerError`] becomes its status with `{"error": message}`.
 
-use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
@@ -20,6 +19,7 @@ use serde_json::{Map, Value};
 use crate::{ChunkParams, JoinParams, LeaveParams, PublishParams};
 use tracker_core::Expired;
 use tracker_core::TrackerError;
+use tracker_core::identity;
 use tracker_core::registry::{
     Config, Credentials, HeartbeatBatch, ListQuery, RegisterParams, Registry, Stats, UpdateParams,
 };
@@ -396,8 +396,11 @@ fn submit_info(t: &Tracker, req: &Req) -> Answer {
         coerce_form(&mut fields)?;
     }
     let params: RegisterParams = decode(Value::Object(fields))?;
-    let ip = params.resolve_ip(source_ip(req))?;
-    Ok(ok(&t.with(|reg, now| reg.register(params, ip, now))?))
+    let xff = req.header("X-Forwarded-For");
+    Ok(ok(&t.with(|reg, now| {
+        let source = identity::source_of(req.peer().ip(), xff, reg.config().identity.trusted_proxy);
+        reg.register(params, source, now)
+    })?))
 }
 
 /// Form values are strings: numbers become numbers and lists are split at commas, so a form
@@ -423,11 +426,6 @@ fn coerce_form(fields: &mut Map<String, Value>) -> Result<(), HttpError> {
         }
     }
     Ok(())
-}
-
-/// The client's address, with an IPv4-mapped IPv6 address shown as the IPv4 it is.
-fn source_ip(req: &Req) -> IpAddr {
-    req.peer().ip().to_canonical()
 }
 
 /// `GET`/`POST /get-list`: the filter from the query, or from the body of a POST.

@@ -24,6 +24,7 @@ pub fn start(ttl_s: u32, max_peers: usize) -> Running {
     let config = Config {
         max_peers,
         default_ttl_s: ttl_s,
+        ..Config::default()
     };
     spawn(Tracker::new(config, admins), "127.0.0.1:0".parse().unwrap()).unwrap()
 }

@@ -9,6 +9,8 @@ use super::*;
 use crate::frame::{FrameDecoder, encode};
 use crate::message::tests::msg;
 
+mod trust;
+
 const A: &str = "alice";
 const B: &str = "bob";
 const C: &str = "carol";
@@ -38,7 +40,24 @@ struct Net {
 }
 
 impl Net {
+    /// Nodes that know each other's keys, as the tracker would tell them.
     fn new(ids: &[&str]) -> Net {
+        let mut net = Net::strangers(ids);
+        let keys: Vec<String> = net
+            .nodes
+            .iter()
+            .map(|n| n.identity().public().as_str().to_string())
+            .collect();
+        for node in &mut net.nodes {
+            for (id, key) in ids.iter().zip(&keys) {
+                assert!(node.bind_key(id, key).is_empty());
+            }
+        }
+        net
+    }
+
+    /// Nodes that know no key but their own.
+    fn strangers(ids: &[&str]) -> Net {
         Net {
             nodes: ids
                 .iter()
@@ -398,6 +417,9 @@ fn hello_with_our_own_id_closes_the_link() {
         nonce: 1,
         version: PROTOCOL_VERSION,
         channels: vec![],
+        key: node.identity().public().as_str().into(),
+        challenge: crate::identity::new_challenge(),
+        proof: None,
     };
     let actions = node.on_frame(LinkId(7), Frame::Hello(hello), 1);
     assert_eq!(

@@ -41,6 +41,8 @@ enum Pending {
     Leave,
     Heartbeat,
     List(String),
+    /// Every peer, read for their keys only.
+    Keys,
     Remove,
 }
 
@@ -131,7 +133,13 @@ impl Agent {
             Step::Register => {
                 let (peer_id, name) = self.ids();
                 let ip: Option<IpAddr> = (!self.any_ip).then_some(self.me.ip());
-                let req = tracker::register(&peer_id, &name, ip, self.me.port());
+                let key = lock(&self.shared)
+                    .state
+                    .identity()
+                    .public()
+                    .as_str()
+                    .to_string();
+                let req = tracker::register(&peer_id, &name, &key, ip, self.me.port());
                 self.request(cx, req, Pending::Register);
             }
             Step::Heartbeat(token) => {
@@ -150,6 +158,7 @@ impl Agent {
             let req = tracker::list(&channel);
             self.request(cx, req, Pending::List(channel));
         }
+        self.request(cx, tracker::list_all(), Pending::Keys);
     }
 
     fn set_reachable(&mut self, reachable: bool) {
@@ -261,7 +270,23 @@ impl Agent {
                 status.code(),
                 tracker::error_message(body)
             ),
+            Pending::Keys if status == Status::OK => match tracker::parse_list(body) {
+                Ok(listed) => self.bind_keys(cx, &listed),
+                Err(e) => log::warn!("tracker: unreadable peer list: {e}"),
+            },
+            Pending::Keys => log::warn!("tracker: listing peers failed ({})", status.code()),
             Pending::Remove => cx.close(),
+        }
+    }
+
+    /// Binds the keys the tracker lists to their peer ids (before any dial to them).
+    fn bind_keys(&mut self, cx: &mut Cx<'_>, listed: &[tracker::Listed]) {
+        let mut core = lock(&self.shared);
+        for peer in listed {
+            if let Some(key) = &peer.key {
+                let actions = core.state.bind_key(&peer.peer_id, key);
+                core.apply(actions, &mut Out::Cx(cx));
+            }
         }
     }
 
@@ -365,6 +390,7 @@ impl Agent {
     }
 
     fn listed(&mut self, cx: &mut Cx<'_>, channel: &str, listed: Vec<tracker::Listed>) {
+        self.bind_keys(cx, &listed);
         let shared = self.shared.clone();
         let mut core = lock(&shared);
         let ids: Vec<String> = listed.iter().map(|l| l.peer_id.clone()).collect();

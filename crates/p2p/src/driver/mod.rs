@@ -311,7 +311,7 @@ impl Core {
                     },
                 });
             }
-            if let Event::NotMember { .. } = event {
+            if let Event::NotMember { .. } | Event::KeyNeeded { .. } = event {
                 if let Some(agent) = self.agent {
                     self.handle.send(agent, Box::new(AgentCmd::Refresh));
                 }
@@ -360,6 +360,16 @@ impl Node {
     /// Our display name.
     pub fn name(&self) -> &str {
         &self.name
+    }
+
+    /// Our public key (base64), as registered at the tracker.
+    pub fn public_key(&self) -> String {
+        lock(&self.shared)
+            .state
+            .identity()
+            .public()
+            .as_str()
+            .to_string()
     }
 
     /// The bound address.
@@ -552,11 +562,14 @@ pub fn start(event_loop: &mut EventLoop, config: Config) -> Result<Peer> {
     } else {
         config.name.clone()
     };
-    let mut state = NodeState::new(peer_id.clone(), name.clone())?;
     let dir = config
         .data_dir
         .clone()
         .unwrap_or_else(|| default_data_dir(&peer_id));
+    let identity = crate::store::load_or_create_identity(&dir)?;
+    let mut state = NodeState::new(peer_id.clone(), name.clone())?
+        .with_identity(identity)
+        .with_trust_on_first_use(config.tracker.is_none());
     let (store, history, warnings) = Store::open(&dir)?;
     for w in &warnings {
         log::warn!("{}: {w}", dir.display());

@@ -20,8 +20,8 @@ fn post(target: &str, body: &Value) -> Request {
 
 /// `POST /submit-info`: `ip` is left out when we listen on every address, so the tracker
 /// takes the connection's source address.
-pub fn register(peer_id: &str, name: &str, ip: Option<IpAddr>, port: u16) -> Request {
-    let mut body = json!({"port": port, "peer_id": peer_id, "name": name});
+pub fn register(peer_id: &str, name: &str, key: &str, ip: Option<IpAddr>, port: u16) -> Request {
+    let mut body = json!({"port": port, "peer_id": peer_id, "name": name, "key": key});
     if let Some(ip) = ip {
         body["ip"] = json!(ip.to_string());
     }
@@ -60,6 +60,11 @@ pub fn list(channel: &str) -> Request {
     Request::new(Method::Get, format!("/get-list?channel={channel}"))
 }
 
+/// `GET /get-list`: every peer, for their keys.
+pub fn list_all() -> Request {
+    Request::new(Method::Get, "/get-list")
+}
+
 /// The useful part of a registration answer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Registered {
@@ -95,6 +100,8 @@ pub struct Listed {
     pub peer_id: String,
     /// Where to dial it.
     pub addr: SocketAddr,
+    /// Its public key, if it registered one.
+    pub key: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -108,6 +115,8 @@ struct ListedBody {
     peer_id: String,
     ip: IpAddr,
     port: u16,
+    #[serde(default)]
+    key: Option<String>,
 }
 
 /// Reads a `/get-list` answer.
@@ -118,6 +127,7 @@ pub fn parse_list(body: &[u8]) -> Result<Vec<Listed>, String> {
         .map(|p| Listed {
             peer_id: p.peer_id,
             addr: SocketAddr::new(p.ip, p.port),
+            key: p.key,
         })
         .collect())
 }
@@ -195,8 +205,8 @@ mod tests {
             json!({"peer_id":"p","token":"t","channel":"secret","key":"k"})
         );
         assert_eq!(
-            register("p", "n", None, 5).body.len(),
-            r#"{"name":"n","peer_id":"p","port":5}"#.len()
+            register("p", "n", "K", None, 5).body.len(),
+            r#"{"key":"K","name":"n","peer_id":"p","port":5}"#.len()
         );
         assert_eq!(list("general").target(), "/get-list?channel=general");
     }

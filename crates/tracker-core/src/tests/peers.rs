@@ -180,7 +180,7 @@ fn register_refuses_key_channels_without_changing_state() {
 }
 
 #[test]
-fn resolve_ip() {
+fn advertised_ip_when_allowed() {
     let source = ip("192.168.1.7");
     let cases: [(Option<&str>, Expect<IpAddr>); 7] = [
         (None, Ok(source)),
@@ -195,11 +195,10 @@ fn resolve_ip() {
         ),
     ];
     for (given, expected) in cases {
-        let p = RegisterParams {
-            ip: given.map(Into::into),
-            ..Default::default()
-        };
-        check(p.resolve_ip(source), expected);
+        check(
+            crate::identity::advertised_ip(given, source, true),
+            expected,
+        );
     }
 }
 
@@ -236,7 +235,7 @@ fn re_registration_rules() {
     let cases = [
         ("10.0.0.1", 1, Tok::None, None),
         ("10.0.0.1", 1, Tok::Wrong, None),
-        ("10.0.0.1", 2, Tok::None, Some(403)),
+        ("10.0.0.1", 2, Tok::None, None),
         ("10.0.0.9", 1, Tok::None, Some(403)),
         ("10.0.0.9", 1, Tok::Wrong, Some(403)),
         ("10.0.0.9", 1, Tok::Right, None),
@@ -302,6 +301,7 @@ fn full_registry() {
     let mut r = Registry::new(Config {
         max_peers: 2,
         default_ttl_s: 10,
+        ..Config::default()
     });
     add(&mut r, "a", 1, T0);
     add(&mut r, "b", 2, T0 + 5 * S);
@@ -720,7 +720,7 @@ fn forbidden_without_the_right_token() {
                         token: tok.clone(),
                         ..params("a", 9)
                     },
-                    ip("10.0.0.1"),
+                    ip("10.0.0.2"),
                     now,
                 )
                 .map(drop),
@@ -745,4 +745,76 @@ fn forbidden_without_the_right_token() {
         assert_eq!(snapshot(&r), before);
     }
     r.heartbeat("a", Some(&ta), now).unwrap();
+}
+
+#[test]
+fn identity_rules_per_source_address() {
+    let mut r = Registry::new(Config {
+        identity: crate::identity::Rules {
+            max_peers_per_ip: 2,
+            ..Default::default()
+        },
+        ..Config::default()
+    });
+    add(&mut r, "a", 1, T0);
+    add(&mut r, "b", 2, T0);
+    check(
+        r.register(params("c", 3), ip("10.0.0.1"), T0).map(drop),
+        Err((403, "max-peers-per-ip")),
+    );
+    // Re-registering one of its own peers is not a new one; loopback is never limited.
+    add(&mut r, "b", 2, T0 + S);
+    for port in 10..20 {
+        r.register(params(&format!("l{port}"), port), ip("127.0.0.1"), T0)
+            .unwrap();
+    }
+    // When a peer leaves, its address has room again.
+    let tok = add(&mut r, "a", 1, T0 + S);
+    r.remove("a", Some(&tok), T0 + S).unwrap();
+    add(&mut r, "c", 3, T0 + S);
+    // An advertised ip other than the source is refused; a squatter elsewhere cannot take "c".
+    let mut p = params("d", 4);
+    p.ip = Some("10.0.0.99".into());
+    check(
+        r.register(p, ip("10.0.0.5"), T0 + S).map(drop),
+        Err((403, "not the address")),
+    );
+    check(
+        r.register(params("c", 3), ip("10.0.0.5"), T0 + S).map(drop),
+        Err((403, "registered from another address")),
+    );
+    // With tokens required, even the same address needs the token.
+    let mut strict = Registry::new(Config {
+        identity: crate::identity::Rules {
+            require_tokens: true,
+            ..Default::default()
+        },
+        ..Config::default()
+    });
+    let tok = add(&mut strict, "a", 1, T0);
+    check(
+        strict
+            .register(params("a", 1), ip("10.0.0.1"), T0)
+            .map(drop),
+        Err((403, "registered from another address")),
+    );
+    let mut p = params("a", 1);
+    p.token = Some(tok);
+    strict.register(p, ip("10.0.0.1"), T0).unwrap();
+}
+
+#[test]
+fn keys_are_listed_and_checked() {
+    let mut r = Registry::default();
+    let key = "A".repeat(crate::identity::PUBLIC_KEY_LEN);
+    let mut p = params("a", 1);
+    p.key = Some(key.clone());
+    r.register(p, ip("10.0.0.1"), T0).unwrap();
+    assert_eq!(r.peer("a", T0).unwrap().key, Some(key));
+    let mut p = params("b", 2);
+    p.key = Some("not a key".into());
+    check(
+        r.register(p, ip("10.0.0.1"), T0).map(drop),
+        Err((400, "public key")),
+    );
 }
