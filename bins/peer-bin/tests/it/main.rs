@@ -10,6 +10,7 @@ mod hostile;
 mod logs;
 mod mesh;
 mod tracker_client;
+mod trust;
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};

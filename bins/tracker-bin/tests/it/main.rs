@@ -4,6 +4,7 @@
 mod course;
 mod daemon;
 mod hostile;
+mod identity;
 mod protocol;
 mod sweep;
 mod tokens;
