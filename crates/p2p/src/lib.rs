@@ -5,13 +5,15 @@
 //!   running peer ([`start`], [`spawn`]);
 //! - [`store`]: the append-only `messages.jsonl` format and its file (the one place that
 //!   touches the disk);
-//! - [`api`], [`sse`]: the peer's HTTP API and its Server-Sent Events.
+//! - [`api`], [`sse`]: the peer's HTTP API and its Server-Sent Events;
+//! - [`guard`]: the refusal of cross-site requests that ride on the session cookie.
 //!
 //! The protocol types are re-exported from [`p2p_proto`] so that users of a running peer need
 //! only this crate.
 
 pub mod api;
 mod driver;
+pub mod guard;
 pub mod sse;
 pub mod store;
 

@@ -5,6 +5,7 @@
 mod api;
 mod browser;
 mod clock;
+mod csrf;
 mod daemon;
 mod hostile;
 mod logs;

@@ -19,7 +19,7 @@ use reactor::{Cx, Message, Protocol};
 
 use super::link::LinkConn;
 use super::tracker::{self, REQUEST_TIMEOUT};
-use super::{AgentCmd, Core, JoinError, JoinReply, Out, lock, mono_ms};
+use super::{AgentCmd, ConnectReply, Core, JoinError, JoinReply, Out, lock, mono_ms};
 use crate::message::validate_channel;
 use crate::node::ChannelPolicy;
 use crate::tracker_client::{Step, TrackerClient};
@@ -43,6 +43,12 @@ enum Pending {
     List(String),
     /// Every peer, read for their keys only.
     Keys,
+    /// Every peer, to check an address another peer asked us to dial.
+    Vouch {
+        peer_id: Option<String>,
+        addr: SocketAddr,
+        reply: ConnectReply,
+    },
     Remove,
 }
 
@@ -224,6 +230,7 @@ impl Agent {
                         reply(Err(JoinError::Unavailable(e)));
                     }
                     Pending::Remove => cx.close(),
+                    Pending::Vouch { reply, .. } => reply(Err(JoinError::Unavailable(e))),
                     _ => {}
                 }
                 return;
@@ -275,6 +282,35 @@ impl Agent {
                 Err(e) => log::warn!("tracker: unreadable peer list: {e}"),
             },
             Pending::Keys => log::warn!("tracker: listing peers failed ({})", status.code()),
+            Pending::Vouch {
+                peer_id,
+                addr,
+                reply,
+            } => {
+                let listed = match tracker::parse_list(body) {
+                    Ok(listed) if status == Status::OK => listed,
+                    _ => {
+                        let why = format!("tracker answered {}", status.code());
+                        return reply(Err(JoinError::Unavailable(why)));
+                    }
+                };
+                self.bind_keys(cx, &listed);
+                let vouched = listed
+                    .iter()
+                    .any(|p| p.addr == addr && peer_id.as_deref().is_none_or(|id| id == p.peer_id));
+                if vouched {
+                    self.dial(cx, addr);
+                    reply(Ok(()));
+                } else {
+                    log::warn!(
+                        "not dialling {addr} for /connect-peer: the tracker does not list it"
+                    );
+                    reply(Err(JoinError::Refused {
+                        status: 403,
+                        message: format!("the tracker does not list a peer at {addr}"),
+                    }));
+                }
+            }
             Pending::Remove => cx.close(),
         }
     }
@@ -416,6 +452,14 @@ impl Agent {
         }
     }
 
+    fn dial(&mut self, cx: &mut Cx<'_>, addr: SocketAddr) {
+        if addr == self.me {
+            return;
+        }
+        let shared = self.shared.clone();
+        cx.connect(addr, Box::new(LinkConn::dial(shared, addr, None)));
+    }
+
     fn on_cmd(&mut self, cx: &mut Cx<'_>, cmd: AgentCmd) {
         match cmd {
             AgentCmd::Join {
@@ -442,12 +486,28 @@ impl Agent {
                     self.request(cx, req, Pending::Leave);
                 }
             }
-            AgentCmd::Dial(addr) => {
-                if addr == self.me {
-                    return;
+            AgentCmd::Dial(addr) => self.dial(cx, addr),
+            AgentCmd::DialListed {
+                peer_id,
+                addr,
+                reply,
+            } => {
+                if !self.any_ip && self.me.ip().is_loopback() && addr.ip().is_loopback() {
+                    self.dial(cx, addr);
+                    reply(Ok(()));
+                } else if self.tracker.is_none() {
+                    reply(Err(JoinError::Refused {
+                        status: 403,
+                        message: "without a tracker only loopback peers are dialled".into(),
+                    }));
+                } else {
+                    let pending = Pending::Vouch {
+                        peer_id,
+                        addr,
+                        reply,
+                    };
+                    self.request(cx, tracker::list_all(), pending);
                 }
-                let shared = self.shared.clone();
-                cx.connect(addr, Box::new(LinkConn::dial(shared, addr, None)));
             }
             AgentCmd::Refresh => match self.last_refresh {
                 Some(at) if cx.now().duration_since(at) < MIN_REFRESH_GAP => {
