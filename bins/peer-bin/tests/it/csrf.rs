@@ -189,6 +189,7 @@ fn an_empty_token_is_refused_at_start() {
         static_root: None,
         peer_id: None,
         wall_clock: p2p::WallClock::default(),
+        fsync: p2p::store::Fsync::default(),
     };
     let err = p2p::spawn(config)
         .err()

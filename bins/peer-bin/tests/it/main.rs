@@ -7,6 +7,7 @@ mod browser;
 mod clock;
 mod csrf;
 mod daemon;
+mod disk;
 mod hostile;
 mod logs;
 mod mesh;
@@ -105,6 +106,7 @@ fn config(
         static_root: None,
         peer_id: None,
         wall_clock: p2p::WallClock::default(),
+        fsync: p2p::store::Fsync::default(),
     }
 }
 
