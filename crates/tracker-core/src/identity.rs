@@ -18,7 +18,7 @@ use std::net::IpAddr;
 
 use crate::error::{Result, TrackerError};
 use crate::limits::bad;
-use crate::registry::{Peer, Registry};
+use crate::registry::{Peer, Registry, not_registered};
 
 /// Default of `max_peers_per_ip`.
 pub const DEFAULT_MAX_PEERS_PER_IP: usize = 64;
@@ -124,6 +124,31 @@ pub fn public_key(key: &str) -> Result<()> {
 }
 
 impl Registry {
+    /// The one check for a call that changes `peer_id`'s record, made by a caller at
+    /// `source`: the peer's token, or (unless tokens are required) its registered source
+    /// address, per [`owns`]. An unknown or expired peer is a 404. Registration applies the
+    /// same rule to a live peer id.
+    pub fn authorize(
+        &self,
+        peer_id: &str,
+        token: Option<&str>,
+        source: IpAddr,
+        now: u64,
+    ) -> Result<()> {
+        let peer = self
+            .peers
+            .get(peer_id)
+            .filter(|p| p.is_live(now))
+            .ok_or_else(|| not_registered(peer_id))?;
+        owns(
+            peer,
+            peer_id,
+            token,
+            source,
+            self.config.identity.require_tokens,
+        )
+    }
+
     /// Refuses one more new peer from `source` past `max_peers_per_ip`.
     pub(crate) fn check_per_ip(&self, source: IpAddr) -> Result<()> {
         if source.is_loopback() {

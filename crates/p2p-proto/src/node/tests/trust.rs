@@ -154,7 +154,10 @@ fn forged_msg_and_sync_entries_are_dropped_and_the_real_message_still_arrives() 
     let actions = net.nodes[0].on_frame(b_link_at_a, sync, net.now);
     assert!(actions.is_empty(), "{actions:?}");
     // A msg by bob himself, but with a tampered text.
-    let mut own = net.nodes[1].post("general", "original", net.now).unwrap().msg;
+    let mut own = net.nodes[1]
+        .post("general", "original", net.now)
+        .unwrap()
+        .msg;
     own.text = "tampered".into();
     let actions = net.nodes[0].on_frame(b_link_at_a, Frame::Msg(own), net.now);
     assert!(actions.is_empty());
