@@ -168,7 +168,9 @@ fn signing(v: &Value) -> String {
     }
     let us = |op: &str, q: &str| num(&v[op], q).unwrap_or(f64::NAN);
     format!(
-        "Cost of signing (Ed25519, one message at a time): sign p50 {:.1} µs (p99 {:.1} µs),          verify p50 {:.1} µs (p99 {:.1} µs); a direct-message round trip pays two of each, a          broadcast one signature and one check per receiver",
+        "Cost of signing (Ed25519, one message at a time): sign p50 {:.1} µs (p99 {:.1} µs), \
+         verify p50 {:.1} µs (p99 {:.1} µs); a direct-message round trip pays two of each, a \
+         broadcast one signature and one check per receiver",
         us("sign", "p50_us"),
         us("sign", "p99_us"),
         us("verify", "p50_us"),
