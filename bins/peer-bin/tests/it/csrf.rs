@@ -44,7 +44,7 @@ fn post_raw(
 #[test]
 fn cross_site_requests_with_the_cookie_are_refused() {
     let dir = tempdir("csrf");
-    let a = peer("alice", None, &dir);
+    let a = peer("alice", None, dir.path());
     let addr = a.addr();
     let cookie = session(addr);
     let own = format!("http://{addr}");
@@ -130,7 +130,6 @@ fn cross_site_requests_with_the_cookie_are_refused() {
     );
     assert_eq!(texts(addr, "general").len(), 3);
     drop(a);
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
@@ -142,10 +141,10 @@ fn connect_peer_dials_only_what_the_tracker_lists() {
         "alice",
         "0.0.0.0:0".parse().unwrap(),
         Some(t.addr),
-        &dir,
+        dir.path(),
         &[],
     );
-    let b = peer("bob", Some(t.addr), &dir);
+    let b = peer("bob", Some(t.addr), dir.path());
     let alice_port = a.addr().port();
     let alice = SocketAddr::from(([127, 0, 0, 1], alice_port));
     wait_for("bob registered", WAIT, || {
@@ -173,7 +172,6 @@ fn connect_peer_dials_only_what_the_tracker_lists() {
         "alice dialled an address the tracker does not list"
     );
     drop((a, b, t));
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
@@ -184,7 +182,7 @@ fn an_empty_token_is_refused_at_start() {
         name: "e".into(),
         tracker: None,
         channels: Vec::new(),
-        data_dir: Some(dir.join("e")),
+        data_dir: Some(dir.path().join("e")),
         token: Some(String::new()),
         static_root: None,
         peer_id: None,
@@ -195,5 +193,4 @@ fn an_empty_token_is_refused_at_start() {
         .err()
         .expect("an empty token must be refused");
     assert!(err.to_string().contains("token"), "{err}");
-    let _ = std::fs::remove_dir_all(&dir);
 }

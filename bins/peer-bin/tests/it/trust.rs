@@ -68,7 +68,7 @@ fn drain_until_pong(s: &mut TcpStream) -> String {
 fn an_impostor_gets_nothing_and_evicts_nothing() {
     let dir = tempdir("impostor");
     let t = crate::tracker(30);
-    let (a, b) = two_peers(&dir, t.addr);
+    let (a, b) = two_peers(dir.path(), t.addr);
     let alice = a.node.peer_id().to_string();
     let before = linked(b.addr());
 
@@ -103,10 +103,9 @@ fn an_impostor_gets_nothing_and_evicts_nothing() {
     wait_for("the real alice heard", WAIT, || {
         texts(b.addr(), "general") == ["bob: hello all", "alice: still me"]
     });
-    let stored = std::fs::read_to_string(dir.join("bob").join("messages.jsonl")).unwrap();
+    let stored = std::fs::read_to_string(dir.path().join("bob").join("messages.jsonl")).unwrap();
     assert!(!stored.contains("I am alice"), "{stored}");
     drop((a, b, t));
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// Reads until the peer closes `s`, keeping what it sent.
@@ -119,7 +118,7 @@ fn closed_by_peer_reading(s: &mut TcpStream, seen: &mut String) -> bool {
 fn forged_messages_are_dropped_and_the_real_one_still_arrives() {
     let dir = tempdir("forged");
     let t = crate::tracker(30);
-    let (a, b) = two_peers(&dir, t.addr);
+    let (a, b) = two_peers(dir.path(), t.addr);
     let alice = a.node.peer_id().to_string();
 
     // Mallory is a real, registered member of general, with her own key.
@@ -164,7 +163,6 @@ fn forged_messages_are_dropped_and_the_real_one_still_arrives() {
     assert_eq!(real["id"], format!("{alice}/general/{next}"));
     assert!(real["sig"].is_string(), "kept with its signature: {real}");
     drop((a, b, t));
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 fn alice_next_seq(b: &Running, alice: &str) -> u64 {
@@ -187,7 +185,7 @@ fn alice_next_seq(b: &Running, alice: &str) -> u64 {
 fn no_history_of_a_key_channel_or_a_dm_without_proof() {
     let dir = tempdir("nokey");
     let t = crate::tracker(30);
-    let (a, b) = two_peers(&dir, t.addr);
+    let (a, b) = two_peers(dir.path(), t.addr);
     let dm = p2p::dm_channel(a.node.peer_id(), b.node.peer_id());
 
     // Mallory is registered and proves her own key, but never had the vault key.
@@ -206,5 +204,4 @@ fn no_history_of_a_key_channel_or_a_dm_without_proof() {
     assert!(!seen.contains("the vault code"), "{seen}");
     assert!(!seen.contains("psst alice"), "{seen}");
     drop((a, b, t));
-    let _ = std::fs::remove_dir_all(&dir);
 }
