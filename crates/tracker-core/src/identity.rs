@@ -5,12 +5,12 @@
 //!   the tracker runs with `allow_advertised_ip` (NAT set-ups). A trusted proxy's
 //!   `X-Forwarded-For` is resolved into the source by the HTTP layer before this point.
 //! - Unusable addresses (unspecified, broadcast, multicast) are refused ([`usable`]).
-//! - A live peer id is taken over only by its owner ([`owns`]): a caller with the current
-//!   token, or (a course client that restarted and lost its token) one calling from the same
-//!   source address the peer registered from. A client at another address never takes over a
-//!   live peer.
-//! - A source address holds at most `max_peers_per_ip` peers ([`Registry::check_per_ip`]).
-//!   Loopback is exempt: local processes (tests, benchmarks, one user's peers) share it.
+//! - A live peer id is taken over only by its owner ([`Registry::authorize`]): a caller with
+//!   the current token, or (a course client that restarted and lost its token) one calling
+//!   from the same source address the peer registered from. A client at another address never
+//!   takes over a live peer.
+//! - A source address holds at most `max_peers_per_ip` peers. Loopback is exempt: local
+//!   processes (tests, benchmarks, one user's peers) share it.
 //! - Public keys are checked for shape only ([`public_key`]): the tracker lists them, peers
 //!   verify signatures.
 
@@ -126,7 +126,7 @@ pub fn public_key(key: &str) -> Result<()> {
 impl Registry {
     /// The one check for a call that changes `peer_id`'s record, made by a caller at
     /// `source`: the peer's token, or (unless tokens are required) its registered source
-    /// address, per [`owns`]. An unknown or expired peer is a 404. Registration applies the
+    /// address. An unknown or expired peer is a 404. Registration applies the
     /// same rule to a live peer id.
     pub fn authorize(
         &self,

@@ -109,7 +109,8 @@ impl Peer {
     }
 }
 
-/// Body of `POST /submit-info`; the HTTP layer resolves `ip` with [`RegisterParams::resolve_ip`].
+/// Body of `POST /submit-info`; the address registered is decided by
+/// [`crate::identity::advertised_ip`].
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(default)]
 pub struct RegisterParams {
