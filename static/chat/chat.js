@@ -241,7 +241,12 @@ function onWindowScroll(ch) {
 
 function openChannel(name) {
   const ch = channelRecord(name);
-  if (state.current && state.current !== ch) state.current.win.hidden = true;
+  if (state.current && state.current !== ch) {
+    // Tell the peer now what was read: a read sent later would also clear messages that
+    // arrive after the user has looked away.
+    flushRead(state.current);
+    state.current.win.hidden = true;
+  }
   state.current = ch;
   ch.win.hidden = false;
   const dm = isDm(name);
@@ -286,11 +291,22 @@ function markRead(ch) {
   }
   // One request for a burst of messages.
   clearTimeout(ch.readTimer);
-  ch.readTimer = setTimeout(() => {
-    if (state.channels.get(ch.name) === ch) {
-      api("POST", "/api/channels/" + seg(ch.name) + "/read").catch(() => {});
-    }
-  }, 150);
+  ch.readTimer = setTimeout(() => sendRead(ch), 150);
+}
+
+function sendRead(ch) {
+  ch.readTimer = 0;
+  if (state.channels.get(ch.name) === ch) {
+    api("POST", "/api/channels/" + seg(ch.name) + "/read").catch(() => {});
+  }
+}
+
+/** Sends a pending read mark at once. */
+function flushRead(ch) {
+  if (ch.readTimer) {
+    clearTimeout(ch.readTimer);
+    sendRead(ch);
+  }
 }
 
 function setUnread(name, count) {

@@ -35,6 +35,8 @@ pub struct Config {
     pub force_console: bool,
     /// Where the state lives: this process (`None`) or a Redis shared with other trackers.
     pub store: Option<redis_client::Url>,
+    /// Who may claim a peer id and an address (issue 10).
+    pub identity: tracker::identity::Rules,
 }
 
 /// The registry settings of `config`, or why they are unusable.
@@ -48,12 +50,16 @@ pub fn registry_config(config: &Config) -> Result<tracker::Config, String> {
     if config.max_peers == 0 {
         return Err("--max-peers must be at least 1".to_owned());
     }
+    if config.identity.max_peers_per_ip == 0 {
+        return Err("--max-peers-per-ip must be at least 1".to_owned());
+    }
     if config.force_console && config.store.is_some() {
         return Err("--console shows this process's registry: not with --store redis".to_owned());
     }
     Ok(tracker::Config {
         max_peers: config.max_peers,
         default_ttl_s: config.ttl_s,
+        identity: config.identity.clone(),
     })
 }
 

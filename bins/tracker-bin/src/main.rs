@@ -27,6 +27,18 @@ struct Args {
     /// (repeatable; default admin:password).
     #[arg(long = "user", value_name = "NAME:PASSWORD")]
     users: Vec<String>,
+    /// Accept a registered `ip` other than the request's source address (NAT set-ups).
+    #[arg(long)]
+    allow_advertised_ip: bool,
+    /// Read the client's address from X-Forwarded-For on requests from this proxy only.
+    #[arg(long, value_name = "ADDR")]
+    trusted_proxy: Option<std::net::IpAddr>,
+    /// Most live peers one source address may register (loopback is not limited).
+    #[arg(long, value_name = "N", default_value_t = tracker::identity::DEFAULT_MAX_PEERS_PER_IP)]
+    max_peers_per_ip: usize,
+    /// Require the token on every mutating call, even from a peer's own address.
+    #[arg(long)]
+    require_tokens: bool,
     /// Where peers and channels live: `memory` (this process) or `redis://HOST[:PORT][/DB]`,
     /// shared by every tracker given the same URL (put them behind proxy-bin).
     #[arg(long, value_name = "STORE", default_value = "memory", value_parser = parse_store)]
@@ -70,6 +82,12 @@ fn main() -> ExitCode {
             max_peers: args.max_peers,
             admins,
             force_console: args.console,
+            identity: tracker::identity::Rules {
+                allow_advertised_ip: args.allow_advertised_ip,
+                max_peers_per_ip: args.max_peers_per_ip,
+                require_tokens: args.require_tokens,
+                trusted_proxy: args.trusted_proxy,
+            },
             store: match &args.store {
                 Store::Memory => None,
                 Store::Redis(url) => Some(url.clone()),

@@ -11,6 +11,7 @@
 //!
 //! - [`frame`]: the newline-delimited JSON link frames, [`FrameDecoder`] and [`encode`];
 //! - [`message`]: [`Message`], ids, direct channels and validation;
+//! - [`identity`]: the peer's Ed25519 key, message signatures and link proofs;
 //! - [`history`]: per-channel ordered, deduplicated, bounded history and the Lamport clock;
 //! - [`link`]: the state machine of one link (handshake, keep-alive, duplicate rule, `bye`);
 //! - [`node`]: [`NodeState`], one peer's channels, links and histories;
@@ -28,6 +29,7 @@
 pub mod error;
 pub mod frame;
 pub mod history;
+pub mod identity;
 pub mod link;
 pub mod message;
 pub mod node;
@@ -38,5 +40,6 @@ pub mod testing;
 
 pub use error::{Error, Result};
 pub use frame::{Frame, FrameDecoder, FrameError, encode};
+pub use identity::{Identity, PublicKey};
 pub use message::{Message, dm_channel};
 pub use node::{Action, ChannelPolicy, Event, LinkId, NodeState, Outgoing};

@@ -60,9 +60,29 @@ struct Site {
 }
 
 impl Site {
+    fn bearer(&self, req: &Req) -> bool {
+        bearer_token(req).is_some_and(|t| ct_eq(t.as_bytes(), self.token.as_bytes()))
+    }
+
     fn authorized(&self, req: &Req) -> bool {
-        req.session().is_some()
-            || bearer_token(req).is_some_and(|t| ct_eq(t.as_bytes(), self.token.as_bytes()))
+        req.session().is_some() || self.bearer(req)
+    }
+
+    /// The refusal of a request that rides on the session cookie from another site.
+    fn refuse_cross_site(&self, req: &Req) -> Option<Response> {
+        // Only a request riding on the cookie can be forged by another site: a bearer token is
+        // never added by a browser, and without either the request gets a 401 anyway.
+        if self.bearer(req) || req.session().is_none() {
+            return None;
+        }
+        let why = crate::guard::cross_site(req)?;
+        log::warn!(
+            "{} {} from {}: {why}",
+            req.method().as_str(),
+            req.path(),
+            req.peer()
+        );
+        Some(HttpError::forbidden(why).into_response())
     }
 
     fn session_cookie(&self, req: &Req) -> String {
@@ -258,7 +278,14 @@ pub fn app(
 
     let s = site.clone();
     app.before(move |req: &Req| {
-        (is_local_path(req.path()) && !s.authorized(req)).then(|| {
+        let path = req.path();
+        if !is_local_path(path) && path != "/login" && path != "/logout" {
+            return None;
+        }
+        if let Some(refusal) = s.refuse_cross_site(req) {
+            return Some(refusal.into());
+        }
+        (is_local_path(path) && !s.authorized(req)).then(|| {
             HttpError::unauthorized("log in first: open the URL with ?token= the peer printed")
                 .into_response()
                 .into()
@@ -313,7 +340,7 @@ fn peer_routes(app: &mut App, node: &Node) -> Result<(), Error> {
 
     let n = node.clone();
     app.get("/p2p/whoami", move |_req: &Req| {
-        Json(json!({"peer_id": n.peer_id(), "name": n.name()}))
+        Json(json!({"peer_id": n.peer_id(), "name": n.name(), "key": n.public_key()}))
     })
     .map_err(route_error)?;
     let n = node.clone();
@@ -325,7 +352,7 @@ fn peer_routes(app: &mut App, node: &Node) -> Result<(), Error> {
     let n = node.clone();
     app.post(
         "/connect-peer",
-        move |req: &Req| -> Result<Json<Value>, HttpError> {
+        move |req: &Req| -> Result<Reply, HttpError> {
             let body: ConnectBody = req.json()?;
             let ip: IpAddr = body.ip.parse().map_err(|_| {
                 HttpError::bad_request(format!("ip {:?} is not an IP address", body.ip))
@@ -333,13 +360,23 @@ fn peer_routes(app: &mut App, node: &Node) -> Result<(), Error> {
             if body.port == 0 {
                 return Err(HttpError::bad_request("port must be 1..=65535"));
             }
-            let linked = body.peer_id.as_deref().is_some_and(|p| n.is_linked(p));
-            if !linked {
-                n.connect(SocketAddr::new(ip, body.port));
+            let answer = json!({"status": "ok", "peer_id": n.peer_id(), "name": n.name()});
+            if body.peer_id.as_deref().is_some_and(|p| n.is_linked(p)) {
+                return Ok(Reply::Full(json_response(Status::OK, &answer)));
             }
-            Ok(Json(
-                json!({"status": "ok", "peer_id": n.peer_id(), "name": n.name()}),
-            ))
+            let responder = req.info().responder();
+            let addr = SocketAddr::new(ip, body.port);
+            n.connect_listed(
+                body.peer_id,
+                addr,
+                Box::new(move |result| {
+                    responder.respond(match result {
+                        Ok(()) => json_response(Status::OK, &answer),
+                        Err(e) => join_error_response(e),
+                    });
+                }),
+            );
+            Ok(Reply::Deferred)
         },
     )
     .map_err(route_error)?;
@@ -371,6 +408,18 @@ fn peer_routes(app: &mut App, node: &Node) -> Result<(), Error> {
     Ok(())
 }
 
+fn join_error_response(e: JoinError) -> Response {
+    match e {
+        JoinError::Refused { status, message } => {
+            HttpError::new(Status(status), message).into_response()
+        }
+        JoinError::Unavailable(why) => {
+            HttpError::new(Status::SERVICE_UNAVAILABLE, why).into_response()
+        }
+        JoinError::Invalid(why) => HttpError::bad_request(why).into_response(),
+    }
+}
+
 fn page_params(req: &Req) -> Result<(Option<String>, usize), HttpError> {
     let limit = match req.query("limit") {
         Some(l) => l
@@ -389,6 +438,7 @@ fn user_routes(app: &mut App, node: &Node) -> Result<(), Error> {
         Json(json!({
             "peer_id": n.peer_id(),
             "name": n.name(),
+            "key": n.public_key(),
             "addr": n.addr().to_string(),
             "tracker": n.tracker_status(),
         }))
@@ -438,13 +488,7 @@ fn user_routes(app: &mut App, node: &Node) -> Result<(), Error> {
                             Status::OK,
                             &json!({"status": "ok", "channel": name, "members": members}),
                         ),
-                        Err(JoinError::Refused { status, message }) => {
-                            HttpError::new(Status(status), message).into_response()
-                        }
-                        Err(JoinError::Unavailable(why)) => {
-                            HttpError::new(Status::SERVICE_UNAVAILABLE, why).into_response()
-                        }
-                        Err(JoinError::Invalid(why)) => HttpError::bad_request(why).into_response(),
+                        Err(e) => join_error_response(e),
                     };
                     responder.respond(response);
                 }),

@@ -32,7 +32,7 @@ pub fn format(event: &UiEvent) -> Option<String> {
         UiEvent::Node(Event::Unread { channel, count }) => {
             ("unread", json!({"channel": channel, "count": count}))
         }
-        UiEvent::Node(Event::NotMember { .. }) => return None,
+        UiEvent::Node(Event::NotMember { .. } | Event::KeyNeeded { .. }) => return None,
         UiEvent::Inbox(entry) => ("inbox", serde_json::to_value(entry).ok()?),
         UiEvent::Tracker(status) => ("tracker", serde_json::to_value(status).ok()?),
     };
@@ -84,6 +84,7 @@ mod tests {
             ts: 5,
             text: text.into(),
             to: None,
+            sig: None,
         };
         let out = format(&UiEvent::Node(Event::Message(m))).unwrap();
         assert_eq!(out.lines().filter(|l| l.starts_with("data: ")).count(), 1);

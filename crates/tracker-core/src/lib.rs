@@ -9,6 +9,7 @@
 //! - [`channels`]: open and key-protected channels;
 //! - [`files`]: the file index (content ids, holders and their chunks);
 //! - [`expiry`]: the deadline queue that finds expired peers without scanning;
+//! - [`identity`]: who may claim a peer id and an address (source address, tokens, keys);
 //! - [`limits`]: every bound enforced, as named constants;
 //! - [`error`]: the error type, [`TrackerError`];
 //! - [`store`]: the store seam, [`Store`], and its in-memory implementation, [`MemoryStore`].
@@ -20,6 +21,7 @@ pub mod channels;
 pub mod error;
 pub mod expiry;
 pub mod files;
+pub mod identity;
 pub mod limits;
 pub mod registry;
 mod secret;

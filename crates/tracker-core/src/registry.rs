@@ -17,6 +17,7 @@ use crate::channels::Channel;
 use crate::error::{Result, TrackerError};
 use crate::expiry::ExpiryQueue;
 use crate::files::FileEntry;
+use crate::identity;
 use crate::limits::{self, bad};
 use crate::secret::Token;
 
@@ -28,6 +29,8 @@ pub struct Config {
     pub max_peers: usize,
     /// TTL in seconds for peers that do not ask for one.
     pub default_ttl_s: u32,
+    /// Who may claim a peer id and an address.
+    pub identity: identity::Rules,
 }
 
 impl Default for Config {
@@ -35,6 +38,7 @@ impl Default for Config {
         Config {
             max_peers: limits::DEFAULT_MAX_PEERS,
             default_ttl_s: limits::DEFAULT_TTL_S,
+            identity: identity::Rules::default(),
         }
     }
 }
@@ -62,6 +66,8 @@ pub struct Registry {
     pub(crate) counters: Stats,
     /// Peers dropped since [`Registry::take_dropped`] last ran.
     pub(crate) dropped: u64,
+    /// Live peers per source address, for `max_peers_per_ip`.
+    pub(crate) per_ip: HashMap<IpAddr, u32>,
 }
 
 /// One registered peer. Kept small (no per-peer maps, boxed slices instead of vectors, no heap
@@ -73,6 +79,10 @@ pub(crate) struct Peer {
     pub(crate) name: Box<str>,
     pub(crate) ip: IpAddr,
     pub(crate) port: u16,
+    /// The connection's source address at registration (may differ from `ip` behind NAT).
+    pub(crate) source: IpAddr,
+    /// The peer's Ed25519 public key (base64), listed so other peers can check its proofs.
+    pub(crate) key: Option<Box<str>>,
     /// Shares the channel map's key allocation.
     pub(crate) channels: Box<[Arc<str>]>,
     pub(crate) roles: Box<[Box<str>]>,
@@ -99,7 +109,8 @@ impl Peer {
     }
 }
 
-/// Body of `POST /submit-info`; the HTTP layer resolves `ip` with [`RegisterParams::resolve_ip`].
+/// Body of `POST /submit-info`; the address registered is decided by
+/// [`crate::identity::advertised_ip`].
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(default)]
 pub struct RegisterParams {
@@ -121,21 +132,8 @@ pub struct RegisterParams {
     pub ttl: Option<u32>,
     /// The current token, which lets an existing peer id re-register from a new address.
     pub token: Option<String>,
-}
-
-impl RegisterParams {
-    /// The address to register: `ip` if given and specified, else `source` (the connection's peer
-    /// address). A value that is not an IP address is a 400.
-    pub fn resolve_ip(&self, source: IpAddr) -> Result<IpAddr> {
-        match self.ip.as_deref().map(str::trim) {
-            None | Some("") => Ok(source),
-            Some(s) => match s.parse::<IpAddr>() {
-                Ok(ip) if ip.is_unspecified() => Ok(source),
-                Ok(ip) => Ok(ip),
-                Err(_) => Err(bad(format!("ip {s:?} is not an IP address"))),
-            },
-        }
-    }
+    /// The peer's Ed25519 public key, base64 (43 characters).
+    pub key: Option<String>,
 }
 
 /// Answer to a registration: `{peer_id, token, ttl, heartbeat_interval}` (seconds).
@@ -241,6 +239,9 @@ pub struct PeerView {
     pub roles: Vec<String>,
     /// Its free-form meta, `null` when none.
     pub meta: Value,
+    /// Its Ed25519 public key (base64), when it registered one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
     /// Seconds since its last heartbeat.
     pub last_seen: u64,
     /// Its last reported load.
@@ -280,6 +281,11 @@ pub struct Stats {
 }
 
 impl Registry {
+    /// Its settings.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
     /// An empty registry with these settings.
     pub fn new(config: Config) -> Registry {
         Registry {
@@ -288,16 +294,35 @@ impl Registry {
         }
     }
 
-    /// Registers a peer reachable at `ip:params.port`, or re-registers an existing peer id.
+    /// Registers a peer calling from `source` (the connection's address, or what a trusted
+    /// proxy says it is), or re-registers an existing peer id.
     ///
-    /// Re-registration starts a fresh session: a new token, the given address and info, and only
-    /// the channels listed (old memberships and file holdings are dropped, as a restarted peer
-    /// re-joins and re-publishes). To stop anyone from hijacking a live peer id, it is allowed
-    /// only from the same `ip:port` (the peer restarted and lost its token) or with the current
-    /// token (the peer moved); otherwise 403.
-    pub fn register(&mut self, params: RegisterParams, ip: IpAddr, now: u64) -> Result<Registered> {
+    /// The address registered is `source` unless `params.ip` advertises another and the config
+    /// allows it (see [`crate::identity`]). Re-registration starts a fresh session: a new token,
+    /// the given address and info, and only the channels listed (old memberships and file
+    /// holdings are dropped, as a restarted peer re-joins and re-publishes). To stop anyone
+    /// from hijacking a live peer id, it needs the current token or the source address the
+    /// peer registered from; otherwise 403.
+    pub fn register(
+        &mut self,
+        params: RegisterParams,
+        source: IpAddr,
+        now: u64,
+    ) -> Result<Registered> {
         self.expire(now);
         let port = limits::port(params.port)?;
+        let ip = identity::advertised_ip(
+            params.ip.as_deref(),
+            source,
+            self.config.identity.allow_advertised_ip,
+        )?;
+        let public_key = match params.key.as_deref().map(str::trim) {
+            None | Some("") => None,
+            Some(k) => {
+                identity::public_key(k)?;
+                Some(Box::from(k))
+            }
+        };
         let id = match params.peer_id.as_deref().map(str::trim) {
             Some(id) if !id.is_empty() => id.to_string(),
             _ => SocketAddr::new(ip, port).to_string(),
@@ -310,18 +335,18 @@ impl Registry {
         let channels = self.check_open_channels(&params.channels)?;
 
         if let Some(old) = self.peers.get(id.as_str()) {
-            if (old.ip, old.port) != (ip, port) {
-                let was = SocketAddr::new(old.ip, old.port);
-                old.token.verify(params.token.as_deref(), &id).map_err(|_| {
-                    TrackerError::Forbidden(format!(
-                        "peer_id {id} is registered from {was}; re-register from there or present its token"
-                    ))
-                })?;
-            }
+            let require = self.config.identity.require_tokens;
+            identity::owns(old, &id, params.token.as_deref(), source, require).map_err(|_| {
+                TrackerError::Forbidden(format!(
+                    "peer_id {id} is live and registered from another address; \
+                     re-register from there or present its token"
+                ))
+            })?;
             self.drop_peer(&id);
         } else if self.peers.len() >= self.config.max_peers {
             return Err(TrackerError::Full);
         }
+        self.check_per_ip(source)?;
 
         let token = Token::random();
         let key: Arc<str> = id.as_str().into();
@@ -330,6 +355,8 @@ impl Registry {
             name: if name == id { "".into() } else { name.into() },
             ip,
             port,
+            source,
+            key: public_key,
             channels: Box::default(),
             roles,
             files: Box::default(),
@@ -341,6 +368,7 @@ impl Registry {
             load: None,
         };
         self.peers.insert(key.clone(), peer);
+        self.count_source(source, 1);
         self.expiry.push(deadline, key.clone());
         for ch in &channels {
             self.add_member(&key, ch, None)?;
@@ -553,6 +581,7 @@ pub(crate) fn view(id: &str, p: &Peer, now: u64) -> PeerView {
         channels: p.channels.iter().map(|c| c.to_string()).collect(),
         roles: p.roles.iter().map(|r| r.to_string()).collect(),
         meta: p.meta.as_deref().cloned().unwrap_or(Value::Null),
+        key: p.key.as_deref().map(str::to_string),
         last_seen: now.saturating_sub(p.last_seen_ms) / 1000,
         load: p.load,
     }

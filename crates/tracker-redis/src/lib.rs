@@ -110,14 +110,26 @@ impl Store for RedisStore {
         }
     }
 
-    fn register(&self, params: RegisterParams, ip: IpAddr, _now: u64, done: Done<Registered>) {
+    fn register(&self, params: RegisterParams, source: IpAddr, _now: u64, done: Done<Registered>) {
         let checked = (|| {
             let port = limits::port(params.port)?;
+            let ip = tracker_core::identity::advertised_ip(
+                params.ip.as_deref(),
+                source,
+                self.config.identity.allow_advertised_ip,
+            )?;
             let id = match params.peer_id.as_deref().map(str::trim) {
                 Some(id) if !id.is_empty() => id.to_owned(),
                 _ => SocketAddr::new(ip, port).to_string(),
             };
             limits::peer_id(&id)?;
+            let key = match params.key.as_deref().map(str::trim) {
+                None | Some("") => String::new(),
+                Some(k) => {
+                    tracker_core::identity::public_key(k)?;
+                    k.to_owned()
+                }
+            };
             let name = limits::name(params.name.as_deref().unwrap_or(""))?;
             let name = if name == id { "" } else { name }.to_owned();
             let ttl = limits::ttl(params.ttl.unwrap_or(self.config.default_ttl_s))?;
@@ -141,9 +153,9 @@ impl Store for RedisStore {
                     )));
                 }
             }
-            Ok((id, port, name, ttl, roles, meta, channels))
+            Ok((id, ip, port, key, name, ttl, roles, meta, channels))
         })();
-        let (id, port, name, ttl, roles, meta, channels) = match checked {
+        let (id, ip, port, key, name, ttl, roles, meta, channels) = match checked {
             Ok(v) => v,
             Err(e) => return done(Err(e)),
         };
@@ -159,6 +171,7 @@ impl Store for RedisStore {
             secret_hash(Some(&token)),
             secret_hash(params.token.as_deref()),
             self.config.max_peers.to_string(),
+            key,
         ];
         args.extend(channels);
         self.run("register", args, done, move |_| {

@@ -122,12 +122,13 @@ local function live_members(ch)
   return out
 end
 
--- A peer's record: id name ip port roles meta seen load {channels}, or nil once expired.
+-- A peer's record: id name ip port roles meta seen load {channels} key, or nil once expired.
 local function record(id)
-  local f = redis.call('HMGET', peer_key(id), 'name', 'ip', 'port', 'roles', 'meta', 'seen', 'load')
+  local f = redis.call('HMGET', peer_key(id), 'name', 'ip', 'port', 'roles', 'meta', 'seen', 'load',
+    'key')
   if not f[2] then return nil end
   return {id, f[1], f[2], f[3], f[4], f[5], f[6], f[7],
-          redis.call('SMEMBERS', peer_key(id) .. ':channels')}
+          redis.call('SMEMBERS', peer_key(id) .. ':channels'), f[8] or ''}
 end
 
 local function address(ip, port)
@@ -136,7 +137,7 @@ local function address(ip, port)
 end
 
 if op == 'register' then
-  -- id ip port name ttl roles meta new_token_hash presented_hash max_peers channels...
+  -- id ip port name ttl roles meta new_token_hash presented_hash max_peers key channels...
   local id, ip, port, ttl = ARGV[3], ARGV[4], ARGV[5], tonumber(ARGV[7])
   local now = now_ms()
   local old = redis.call('HMGET', peer_key(id), 'ip', 'port', 'token')
@@ -148,17 +149,17 @@ if op == 'register' then
   elseif redis.call('ZCOUNT', P .. 'peers', '(' .. now, '+inf') >= tonumber(ARGV[12]) then
     return err('full', '')
   end
-  for i = 13, #ARGV do
+  for i = 14, #ARGV do
     if redis.call('HGET', P .. 'channel:' .. ARGV[i], 'policy') == 'key' then
       return err('403', 'channel ' .. ARGV[i] .. ' needs a key; join it with its key')
     end
   end
   drop_peer(id)
   redis.call('HSET', peer_key(id), 'name', ARGV[6], 'ip', ip, 'port', port, 'ttl', ttl,
-    'roles', ARGV[8], 'meta', ARGV[9], 'token', ARGV[10], 'seen', now, 'load', '')
+    'roles', ARGV[8], 'meta', ARGV[9], 'token', ARGV[10], 'seen', now, 'load', '', 'key', ARGV[13])
   redis.call('PEXPIRE', peer_key(id), ttl * 1000)
   redis.call('ZADD', P .. 'peers', now + ttl * 1000, id)
-  for i = 13, #ARGV do add_member(id, ARGV[i], '') end
+  for i = 14, #ARGV do add_member(id, ARGV[i], '') end
   redis.call('HINCRBY', P .. 'stats', 'registrations', 1)
   return {'ok'}
 

@@ -36,12 +36,13 @@ pub(crate) fn sorted<T, K: Ord>(
     Some(out)
 }
 
-/// A peer record `id name ip port roles meta seen load {channels}` as seen at `now`.
+/// A peer record `id name ip port roles meta seen load {channels} key` as seen at `now`.
 pub(crate) fn peer(record: Value, now: i64) -> Option<PeerView> {
     let Value::Array(f) = record else {
         return None;
     };
-    let [id, name, ip, port, roles, meta, seen, load, channels] = <[Value; 9]>::try_from(f).ok()?;
+    let [id, name, ip, port, roles, meta, seen, load, channels, key] =
+        <[Value; 10]>::try_from(f).ok()?;
     let id = id.as_str()?.to_owned();
     let name = name.as_str().unwrap_or_default();
     let seen = seen.as_int()?;
@@ -65,6 +66,7 @@ pub(crate) fn peer(record: Value, now: i64) -> Option<PeerView> {
         meta,
         last_seen: u64::try_from(now.saturating_sub(seen)).unwrap_or(0) / 1000,
         load: load.as_str().and_then(|l| l.parse().ok()),
+        key: key.as_str().filter(|k| !k.is_empty()).map(str::to_owned),
     })
 }
 

@@ -19,6 +19,7 @@ use serde_json::{Map, Value};
 
 use crate::{ChunkParams, JoinParams, LeaveParams, PublishParams};
 use tracker_core::TrackerError;
+use tracker_core::identity;
 use tracker_core::registry::{
     Config, Credentials, HeartbeatBatch, ListQuery, RegisterParams, Registry, Stats, UpdateParams,
 };
@@ -458,15 +459,9 @@ fn submit_info(t: &Tracker, req: &Req) -> Answer {
         coerce_form(&mut fields)?;
     }
     let params: RegisterParams = decode(Value::Object(fields))?;
-    let source = source_ip(req);
-    let claimed = params.resolve_ip(source)?;
-    // A loopback address names the tracker's own host to everyone else: a remote peer that
-    // claims one is listed at the address it came from.
-    let ip = if claimed.is_loopback() && !source.is_loopback() {
-        source
-    } else {
-        claimed
-    };
+    let xff = req.header("X-Forwarded-For");
+    let trusted = t.with(|reg, _| reg.config().identity.trusted_proxy);
+    let source = identity::source_of(req.peer().ip(), xff, trusted);
     #[derive(Serialize)]
     struct Registration {
         #[serde(flatten)]
@@ -477,7 +472,7 @@ fn submit_info(t: &Tracker, req: &Req) -> Answer {
     }
     Ok(t.ask(
         req,
-        |s, now, done| s.register(params, ip, now, done),
+        |s, now, done| s.register(params, source, now, done),
         move |registered| {
             ok(&Registration {
                 registered,
@@ -510,11 +505,6 @@ fn coerce_form(fields: &mut Map<String, Value>) -> Result<(), HttpError> {
         }
     }
     Ok(())
-}
-
-/// The client's address, with an IPv4-mapped IPv6 address shown as the IPv4 it is.
-fn source_ip(req: &Req) -> IpAddr {
-    req.peer().ip().to_canonical()
 }
 
 /// `GET`/`POST /get-list`: the filter from the query, or from the body of a POST.

@@ -60,6 +60,7 @@ fn the_dashboard_and_the_stale_link_page_work_in_headless_chromium() {
     let config = tracker::Config {
         max_peers: 100,
         default_ttl_s: 90,
+        ..tracker::Config::default()
     };
     let any = "127.0.0.1:0".parse().unwrap();
     let t = tracker::server::spawn(tracker::Tracker::new(config, admins), any).unwrap();

@@ -34,6 +34,8 @@ impl TrackerProcess {
                 &ttl.to_string(),
                 "--store",
                 &redis.url(),
+                // The tests register peers at made-up addresses from loopback.
+                "--allow-advertised-ip",
             ])
             .env("RUST_LOG", "info")
             .stdin(Stdio::null())
@@ -375,7 +377,10 @@ fn files_session(trackers: &[SocketAddr]) -> Vec<(u16, Value)> {
 
 #[test]
 fn the_file_index_in_redis_answers_as_the_memory_store_does() {
-    let memory = crate::start(90, 1000);
+    // Like the Redis trackers, it takes the made-up addresses the session registers.
+    let mut config = tracker::Config::default();
+    config.identity.allow_advertised_ip = true;
+    let memory = crate::start_with(config);
     let expected = files_session(&[memory.addr]);
     let redis = RedisServer::start();
     let trackers: Vec<_> = (0..2).map(|_| TrackerProcess::start(&redis, 90)).collect();

@@ -9,6 +9,8 @@ use super::*;
 use crate::frame::{FrameDecoder, encode};
 use crate::message::tests::msg;
 
+mod trust;
+
 const A: &str = "alice";
 const B: &str = "bob";
 const C: &str = "carol";
@@ -38,7 +40,32 @@ struct Net {
 }
 
 impl Net {
+    /// Nodes that know each other's keys, as the tracker would tell them.
     fn new(ids: &[&str]) -> Net {
+        let mut net = Net::strangers(ids);
+        net.bind_all();
+        net
+    }
+
+    /// Every node learns every node's key, as the tracker would list them.
+    fn bind_all(&mut self) {
+        let keys: Vec<(String, String)> = self
+            .nodes
+            .iter()
+            .map(|n| {
+                let key = n.identity().public().as_str().to_string();
+                (n.peer_id().to_string(), key)
+            })
+            .collect();
+        for node in &mut self.nodes {
+            for (id, key) in &keys {
+                assert!(node.bind_key(id, key).is_empty());
+            }
+        }
+    }
+
+    /// Nodes that know no key but their own.
+    fn strangers(ids: &[&str]) -> Net {
         Net {
             nodes: ids
                 .iter()
@@ -401,6 +428,9 @@ fn hello_with_our_own_id_closes_the_link() {
         nonce: 1,
         version: PROTOCOL_VERSION,
         channels: vec![],
+        key: node.identity().public().as_str().into(),
+        challenge: crate::identity::new_challenge(),
+        proof: None,
     };
     let actions = node.on_frame(LinkId(7), Frame::Hello(hello), 1);
     assert_eq!(
@@ -664,8 +694,9 @@ fn direct_targets_resolve_by_id_or_name() {
 
 #[test]
 fn a_name_two_linked_peers_share_is_ambiguous() {
-    let mut net = Net::new(&[A, B, C]);
+    let mut net = Net::strangers(&[A, B, C]);
     net.nodes[2] = NodeState::new(C, "BOB").unwrap();
+    net.bind_all();
     net.dial(0, 1);
     net.dial(0, 2);
     net.dial(2, 1);

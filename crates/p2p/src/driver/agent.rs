@@ -21,7 +21,9 @@ use reactor::{Addr, Cx, Protocol};
 use super::address::{Public, Source};
 use super::link::LinkConn;
 use super::tracker::{self, REQUEST_TIMEOUT};
-use super::{AgentCmd, AgentMsg, Core, JoinError, JoinReply, Out, UiEvent, lock, mono_ms};
+use super::{
+    AgentCmd, AgentMsg, ConnectReply, Core, JoinError, JoinReply, Out, UiEvent, lock, mono_ms,
+};
 use crate::message::validate_channel;
 use crate::node::ChannelPolicy;
 use crate::tracker_client::{Step, TrackerClient};
@@ -44,6 +46,14 @@ enum Pending {
     Leave,
     Heartbeat,
     List(String),
+    /// Every peer, read for their keys only.
+    Keys,
+    /// Every peer, to check an address another peer asked us to dial.
+    Vouch {
+        peer_id: Option<String>,
+        addr: SocketAddr,
+        reply: ConnectReply,
+    },
     Remove,
 }
 
@@ -162,7 +172,13 @@ impl Agent {
             Step::Register => {
                 let (peer_id, name) = self.ids();
                 let ip = self.public.registered_ip();
-                let req = tracker::register(&peer_id, &name, ip, self.public.addr.port());
+                let key = lock(&self.shared)
+                    .state
+                    .identity()
+                    .public()
+                    .as_str()
+                    .to_string();
+                let req = tracker::register(&peer_id, &name, &key, ip, self.public.addr.port());
                 self.request(cx, req, Pending::Register);
             }
             Step::Heartbeat(token) => {
@@ -181,6 +197,7 @@ impl Agent {
             let req = tracker::list(&channel);
             self.request(cx, req, Pending::List(channel));
         }
+        self.request(cx, tracker::list_all(), Pending::Keys);
     }
 
     /// Records whether the tracker answered. The first outcome after start is announced
@@ -256,6 +273,7 @@ impl Agent {
                         reply(Err(JoinError::Unavailable(e)));
                     }
                     Pending::Remove => cx.close(),
+                    Pending::Vouch { reply, .. } => reply(Err(JoinError::Unavailable(e))),
                     _ => {}
                 }
                 return;
@@ -302,7 +320,52 @@ impl Agent {
                 status.code(),
                 tracker::error_message(body)
             ),
+            Pending::Keys if status == Status::OK => match tracker::parse_list(body) {
+                Ok(listed) => self.bind_keys(cx, &listed),
+                Err(e) => log::warn!("tracker: unreadable peer list: {e}"),
+            },
+            Pending::Keys => log::warn!("tracker: listing peers failed ({})", status.code()),
+            Pending::Vouch {
+                peer_id,
+                addr,
+                reply,
+            } => {
+                let listed = match tracker::parse_list(body) {
+                    Ok(listed) if status == Status::OK => listed,
+                    _ => {
+                        let why = format!("tracker answered {}", status.code());
+                        return reply(Err(JoinError::Unavailable(why)));
+                    }
+                };
+                self.bind_keys(cx, &listed);
+                let vouched = listed
+                    .iter()
+                    .any(|p| p.addr == addr && peer_id.as_deref().is_none_or(|id| id == p.peer_id));
+                if vouched {
+                    self.dial(cx, addr);
+                    reply(Ok(()));
+                } else {
+                    log::warn!(
+                        "not dialling {addr} for /connect-peer: the tracker does not list it"
+                    );
+                    reply(Err(JoinError::Refused {
+                        status: 403,
+                        message: format!("the tracker does not list a peer at {addr}"),
+                    }));
+                }
+            }
             Pending::Remove => cx.close(),
+        }
+    }
+
+    /// Binds the keys the tracker lists to their peer ids (before any dial to them).
+    fn bind_keys(&mut self, cx: &mut Cx<'_>, listed: &[tracker::Listed]) {
+        let mut core = lock(&self.shared);
+        for peer in listed {
+            if let Some(key) = &peer.key {
+                let actions = core.state.bind_key(&peer.peer_id, key);
+                core.apply(actions, &mut Out::Cx(cx));
+            }
         }
     }
 
@@ -421,6 +484,7 @@ impl Agent {
     }
 
     fn listed(&mut self, cx: &mut Cx<'_>, channel: &str, listed: Vec<tracker::Listed>) {
+        self.bind_keys(cx, &listed);
         let shared = self.shared.clone();
         let mut core = lock(&shared);
         let ids: Vec<String> = listed.iter().map(|l| l.peer_id.clone()).collect();
@@ -438,6 +502,14 @@ impl Agent {
             let link = LinkConn::dial(shared.clone(), peer.addr, Some(peer.peer_id));
             cx.connect(peer.addr, link);
         }
+    }
+
+    fn dial(&mut self, cx: &mut Cx<'_>, addr: SocketAddr) {
+        if addr == self.public.addr {
+            return;
+        }
+        let shared = self.shared.clone();
+        cx.connect(addr, LinkConn::dial(shared, addr, None));
     }
 
     fn on_cmd(&mut self, cx: &mut Cx<'_>, cmd: AgentCmd) {
@@ -468,12 +540,33 @@ impl Agent {
                     self.request(cx, req, Pending::Leave);
                 }
             }
-            AgentCmd::Dial(addr) => {
-                if addr == self.public.addr {
-                    return;
+            AgentCmd::Dial(addr) => self.dial(cx, addr),
+            AgentCmd::DialListed {
+                peer_id,
+                addr,
+                reply,
+            } => {
+                if self
+                    .public
+                    .registered_ip()
+                    .is_some_and(|ip| ip.is_loopback())
+                    && addr.ip().is_loopback()
+                {
+                    self.dial(cx, addr);
+                    reply(Ok(()));
+                } else if self.tracker.is_none() {
+                    reply(Err(JoinError::Refused {
+                        status: 403,
+                        message: "without a tracker only loopback peers are dialled".into(),
+                    }));
+                } else {
+                    let pending = Pending::Vouch {
+                        peer_id,
+                        addr,
+                        reply,
+                    };
+                    self.request(cx, tracker::list_all(), pending);
                 }
-                let shared = self.shared.clone();
-                cx.connect(addr, LinkConn::dial(shared, addr, None));
             }
             AgentCmd::Refresh => match self.last_refresh {
                 Some(at) if cx.now().duration_since(at) < MIN_REFRESH_GAP => {

@@ -126,7 +126,10 @@ pub type Sink = Box<dyn FnMut(&UiEvent) -> bool + Send>;
 /// Called once with the outcome of a join: the members, or why it failed.
 pub type JoinReply = Box<dyn FnOnce(std::result::Result<Vec<String>, JoinError>) + Send>;
 
-/// Why joining a channel failed.
+/// Called once with the outcome of a `/connect-peer`: dialled, or why not.
+pub type ConnectReply = Box<dyn FnOnce(std::result::Result<(), JoinError>) + Send>;
+
+/// Why joining a channel (or dialling for another peer) failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum JoinError {
     /// The tracker refused (wrong key: 403, bad name: 400).
@@ -158,8 +161,18 @@ pub enum AgentCmd {
     },
     /// Leave a channel.
     Leave(String),
-    /// Dial a peer at this address (`/connect-peer`, the console's `/connect`).
+    /// Dial a peer at this address (the local user's `/connect`).
     Dial(SocketAddr),
+    /// Dial a peer at this address for another peer (`/connect-peer`): only if the tracker
+    /// lists that address (for `peer_id`, if given), or both ends are on loopback.
+    DialListed {
+        /// The peer id the caller gave, if any.
+        peer_id: Option<String>,
+        /// Where to dial.
+        addr: SocketAddr,
+        /// Told whether the dial went ahead.
+        reply: ConnectReply,
+    },
     /// The member lists may be stale: fetch them again.
     Refresh,
 }
@@ -350,7 +363,7 @@ impl Core {
                     },
                 });
             }
-            if let Event::NotMember { .. } = event {
+            if let Event::NotMember { .. } | Event::KeyNeeded { .. } = event {
                 if let Some(agent) = &self.agent {
                     self.handle.send(agent, AgentMsg::Cmd(AgentCmd::Refresh));
                 }
@@ -399,6 +412,16 @@ impl Node {
     /// Our display name.
     pub fn name(&self) -> &str {
         &self.name
+    }
+
+    /// Our public key (base64), as registered at the tracker.
+    pub fn public_key(&self) -> String {
+        lock(&self.shared)
+            .state
+            .identity()
+            .public()
+            .as_str()
+            .to_string()
     }
 
     /// The bound address.
@@ -499,9 +522,21 @@ impl Node {
         joined
     }
 
-    /// Dials a peer at `addr`.
+    /// Dials a peer at `addr` for the local user.
     pub fn connect(&self, addr: SocketAddr) {
         self.send_agent(AgentCmd::Dial(addr));
+    }
+
+    /// Dials a peer at `addr` because another peer asked (`/connect-peer`): only an address
+    /// the tracker lists (for `peer_id`, if given), or loopback when we run on loopback, so a
+    /// stranger cannot make us connect anywhere. `reply` hears the outcome (on the loop thread).
+    pub fn connect_listed(&self, peer_id: Option<String>, addr: SocketAddr, reply: ConnectReply) {
+        let cmd = AgentCmd::DialListed {
+            peer_id,
+            addr,
+            reply,
+        };
+        self.send_agent(cmd);
     }
 
     /// Asks the tracker for the members of our channels again, and dials new ones.
@@ -584,6 +619,13 @@ pub fn default_data_dir(peer_id: &str) -> PathBuf {
 /// Sets up a peer on `event_loop`: binds `config.addr`, opens the store, starts the agent and
 /// serves the HTTP API (with the web UI and links) on the bound port. Run the loop afterwards.
 pub fn start(event_loop: &mut EventLoop, config: Config) -> Result<Peer> {
+    if config.token.as_deref().is_some_and(|t| t.trim().is_empty()) {
+        // An empty token would let anyone who sends `Bearer ` (or `?token=`) act as the user.
+        return Err(crate::Error::Invalid {
+            field: "token",
+            reason: "must not be empty (leave it out for a random one)".into(),
+        });
+    }
     let slot = Arc::new(crate::api::AppSlot::default());
     let bound = reactor::serve(
         event_loop,
@@ -605,18 +647,23 @@ pub fn start(event_loop: &mut EventLoop, config: Config) -> Result<Peer> {
     } else {
         config.name.clone()
     };
-    let mut state = NodeState::new(peer_id.clone(), name.clone())?;
     let dir = config
         .data_dir
         .clone()
         .unwrap_or_else(|| default_data_dir(&peer_id));
-    let (store, history, warnings) = Store::open(&dir, config.fsync).map_err(|e| match e {
+    // A file of the data directory that cannot be read or written names the directory.
+    let in_data_dir = |e: Error| match e {
         Error::Io(source) => Error::DataDir {
             path: dir.clone(),
             source,
         },
         other => other,
-    })?;
+    };
+    let identity = crate::store::load_or_create_identity(&dir).map_err(in_data_dir)?;
+    let mut state = NodeState::new(peer_id.clone(), name.clone())?
+        .with_identity(identity)
+        .with_trust_on_first_use(config.tracker.is_none());
+    let (store, history, warnings) = Store::open(&dir, config.fsync).map_err(in_data_dir)?;
     for w in &warnings {
         log::warn!("{}: {w}", dir.display());
     }

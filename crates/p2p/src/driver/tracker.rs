@@ -20,8 +20,8 @@ fn post(target: &str, body: &Value) -> Request {
 
 /// `POST /submit-info`: `ip` is left out when we listen on every address, so the tracker
 /// takes the connection's source address.
-pub fn register(peer_id: &str, name: &str, ip: Option<IpAddr>, port: u16) -> Request {
-    let mut body = json!({"port": port, "peer_id": peer_id, "name": name});
+pub fn register(peer_id: &str, name: &str, key: &str, ip: Option<IpAddr>, port: u16) -> Request {
+    let mut body = json!({"port": port, "peer_id": peer_id, "name": name, "key": key});
     if let Some(ip) = ip {
         body["ip"] = json!(ip.to_string());
     }
@@ -58,6 +58,11 @@ pub fn remove(peer_id: &str, token: &str) -> Request {
 /// `GET /get-list?channel=…` (channel names need no escaping).
 pub fn list(channel: &str) -> Request {
     Request::new(Method::Get, format!("/get-list?channel={channel}"))
+}
+
+/// `GET /get-list`: every peer, for their keys.
+pub fn list_all() -> Request {
+    Request::new(Method::Get, "/get-list")
 }
 
 /// The useful part of a registration answer.
@@ -100,6 +105,8 @@ pub struct Listed {
     pub peer_id: String,
     /// Where to dial it.
     pub addr: SocketAddr,
+    /// Its public key, if it registered one.
+    pub key: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -113,6 +120,8 @@ struct ListedBody {
     peer_id: String,
     ip: IpAddr,
     port: u16,
+    #[serde(default)]
+    key: Option<String>,
 }
 
 /// Reads a `/get-list` answer.
@@ -123,6 +132,7 @@ pub fn parse_list(body: &[u8]) -> Result<Vec<Listed>, String> {
         .map(|p| Listed {
             peer_id: p.peer_id,
             addr: SocketAddr::new(p.ip, p.port),
+            key: p.key,
         })
         .collect())
 }
@@ -206,8 +216,8 @@ mod tests {
             json!({"peer_id":"p","token":"t","channel":"secret","key":"k"})
         );
         assert_eq!(
-            register("p", "n", None, 5).body.len(),
-            r#"{"name":"n","peer_id":"p","port":5}"#.len()
+            register("p", "n", "K", None, 5).body.len(),
+            r#"{"key":"K","name":"n","peer_id":"p","port":5}"#.len()
         );
         assert_eq!(list("general").target(), "/get-list?channel=general");
     }

@@ -3,6 +3,7 @@
 mod channels;
 mod expiry;
 mod files;
+mod identity;
 mod peers;
 
 use std::fmt::Debug;
