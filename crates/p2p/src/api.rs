@@ -252,6 +252,7 @@ pub fn app(node: &Node, token: &str, static_root: Option<&Path>) -> Result<App, 
 
     peer_routes(&mut app, node)?;
     user_routes(&mut app, node)?;
+    crate::files_api::routes(&mut app, node)?;
 
     if serve_static && let Some(root) = static_root {
         app.static_dir("/", root)?;

@@ -2,7 +2,8 @@
 //!
 //! Events: `message` (a [`Message`](crate::Message)), `peer` (`{peer_id, name, addr, state:
 //! "up"}` or `{peer_id, state: "down", reason}`), `unread` (`{channel, count}`), and `inbox`
-//! (a course-style entry).
+//! (a course-style entry), and `file` (a fetch's progress: `{file_id, name, have, chunks, state,
+//! error, bytes_per_s, eta_s}`).
 
 use serde_json::json;
 
@@ -33,6 +34,7 @@ pub fn format(event: &UiEvent) -> Option<String> {
         }
         UiEvent::Node(Event::NotMember { .. }) => return None,
         UiEvent::Inbox(entry) => ("inbox", serde_json::to_value(entry).ok()?),
+        UiEvent::File(progress) => ("file", serde_json::to_value(progress).ok()?),
     };
     // JSON text has no raw newline, so one `data:` line carries it.
     Some(format!("event: {name}\ndata: {data}\n\n"))

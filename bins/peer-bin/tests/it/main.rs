@@ -6,6 +6,7 @@ mod api;
 mod browser;
 mod clock;
 mod daemon;
+mod files;
 mod hostile;
 mod logs;
 mod mesh;

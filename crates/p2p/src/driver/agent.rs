@@ -275,9 +275,11 @@ impl Agent {
             reg.peer_id,
             reg.interval
         );
-        self.client.registered(cx.now(), reg.token, reg.interval);
+        self.client
+            .registered(cx.now(), reg.token.clone(), reg.interval);
         {
             let mut core = lock(&self.shared);
+            core.tracker_token = Some(reg.token);
             core.tracker.registered = true;
             core.tracker.registrations += 1;
             core.tracker.heartbeat_interval_s = reg.interval.as_secs();

@@ -11,9 +11,11 @@
 //! - [`link`]: [`link::LinkConn`], one link connection (the upgrade handshake, then frames);
 //! - [`agent`]: the socketless agent (link timers, tracker registration, heartbeats, joins,
 //!   member refresh and dialling, graceful exit);
-//! - [`tracker`]: the tracker requests and the parsing of their answers.
+//! - [`tracker`]: the tracker requests and the parsing of their answers;
+//! - [`files`]: file sharing (publish, serve, fetch) with its own agent and worker pool.
 
 pub mod agent;
+pub mod files;
 pub mod link;
 pub mod tracker;
 
@@ -94,6 +96,8 @@ pub enum UiEvent {
     Node(Event),
     /// A message that came in through `/broadcast-peer` or `/send-peer`.
     Inbox(InboxEntry),
+    /// A fetch's progress.
+    File(files::FileEvent),
 }
 
 /// One entry of the course-style inbox.
@@ -205,6 +209,8 @@ pub struct Core {
     handle: Handle,
     agent: Option<ConnId>,
     pub(crate) tracker: TrackerStatus,
+    /// Our token at the tracker, once registered (file publishing needs it).
+    pub(crate) tracker_token: Option<String>,
     /// The origin of the core's `mono_ms` (link timers).
     pub(crate) epoch: Instant,
     wall_clock: WallClock,
@@ -247,6 +253,7 @@ impl Core {
             handle,
             agent: None,
             tracker: TrackerStatus::default(),
+            tracker_token: None,
         }
     }
 
@@ -321,7 +328,7 @@ impl Core {
         }
     }
 
-    fn emit(&mut self, event: &UiEvent) {
+    pub(crate) fn emit(&mut self, event: &UiEvent) {
         self.sinks.retain_mut(|sink| sink(event));
     }
 
@@ -349,6 +356,7 @@ pub struct Node {
     peer_id: String,
     name: String,
     addr: SocketAddr,
+    files: files::Files,
 }
 
 impl Node {
@@ -499,6 +507,11 @@ impl Node {
         self.shared.clone()
     }
 
+    /// File sharing on this peer.
+    pub fn files(&self) -> &files::Files {
+        &self.files
+    }
+
     /// The tracker client's view.
     pub fn tracker_status(&self) -> TrackerStatus {
         lock(&self.shared).tracker.clone()
@@ -582,6 +595,7 @@ pub fn start(event_loop: &mut EventLoop, config: Config) -> Result<Peer> {
         config.channels.clone(),
     )));
     lock(&shared).agent = Some(agent);
+    let files = files::start(event_loop, &shared, config.tracker, &dir)?;
     let node = Node {
         shared,
         handle,
@@ -589,6 +603,7 @@ pub fn start(event_loop: &mut EventLoop, config: Config) -> Result<Peer> {
         peer_id,
         name,
         addr: bound,
+        files,
     };
     let token = config
         .token
