@@ -10,6 +10,7 @@ mod files;
 mod hostile;
 mod logs;
 mod mesh;
+mod swarm;
 mod tracker_client;
 
 use std::io::{Read, Write};
