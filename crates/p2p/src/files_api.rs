@@ -9,7 +9,6 @@
 
 use std::path::PathBuf;
 
-use bytes::Bytes;
 use http_core::{Response, Status};
 use reactor::Reply;
 use router::{App, HttpError, Req, json_response};
@@ -59,6 +58,7 @@ fn route_error(e: router::RouteError) -> Error {
 pub(crate) fn routes(app: &mut App, node: &Node) -> Result<(), Error> {
     let files = node.files().clone();
     app.get("/files/:id/chunks/:n", move |req: &Req| -> Reply {
+        let files = files.clone();
         let id = req.param("id").unwrap_or_default();
         let Ok(chunk) = req.param("n").unwrap_or_default().parse::<usize>() else {
             return HttpError::bad_request("the chunk index must be a number")
@@ -92,14 +92,17 @@ pub(crate) fn routes(app: &mut App, node: &Node) -> Result<(), Error> {
             }
         };
         let responder = req.info().responder();
-        files.pool.run(move || {
+        let pool = files.pool.clone();
+        pool.run(move || {
             // The upload limit: a worker waits, never the loop.
             if let Some(at) = not_before {
                 std::thread::sleep(at.saturating_duration_since(std::time::Instant::now()));
             }
-            let response = match disk::read_chunk(&file, offset, len) {
-                Ok(data) => {
-                    Response::with_body(Status::OK, "application/octet-stream", Bytes::from(data))
+            let mut buf = files.buffers.take_filled(len);
+            let response = match disk::read_chunk_into(&file, offset, &mut buf) {
+                Ok(()) => {
+                    let body = files.buffers.bytes(buf);
+                    Response::with_body(Status::OK, "application/octet-stream", body)
                 }
                 Err(e) => HttpError::new(
                     Status::INTERNAL_SERVER_ERROR,

@@ -21,6 +21,9 @@ pub const MAX_FAULTS: u32 = 3;
 pub const DOWN_BACKOFF_MS: u64 = 500;
 /// Longest wait before a failed holder is tried again.
 pub const MAX_BACKOFF_MS: u64 = 8_000;
+/// Most chunks received and not yet verified and written: past this, no new request goes out,
+/// so a slow disk bounds the fetcher's memory instead of growing it.
+pub const MAX_VERIFYING: usize = 8;
 /// How long chunks with no live holder, and nothing else in flight, are waited on before the
 /// fetch fails naming them (the tracker may yet list a new holder).
 pub const STUCK_GRACE_MS: u64 = 10_000;
@@ -187,6 +190,14 @@ impl Fetch {
             {
                 holder.health = Health::Up;
             }
+        }
+        let verifying = self
+            .states
+            .iter()
+            .filter(|s| matches!(s, ChunkState::Verifying(_)))
+            .count();
+        if verifying >= MAX_VERIFYING {
+            return Vec::new();
         }
         let order = self.rarest_first();
         let mut wants = Vec::new();

@@ -14,7 +14,7 @@ mod tests;
 pub use chunks::ChunkSet;
 pub use fetch::{
     BadChunk, DOWN_BACKOFF_MS, Fetch, HolderInfo, HolderStats, MAX_BACKOFF_MS, MAX_FAULTS,
-    STUCK_GRACE_MS, Want,
+    MAX_VERIFYING, STUCK_GRACE_MS, Want,
 };
 
 use sha2::{Digest as _, Sha256};

@@ -207,3 +207,20 @@ fn a_partial_holder_is_used_for_what_it_has() {
     assert_eq!(f.unheld(), [0, 3]);
     assert_eq!(f.stuck(0), None, "requests are in flight");
 }
+
+#[test]
+fn chunks_waiting_for_the_disk_hold_back_new_requests() {
+    let n = MAX_VERIFYING + 4;
+    let all: Vec<usize> = (0..n).collect();
+    let mut f = Fetch::new(meta(n), ChunkSet::empty(n), "me", n);
+    f.set_holders(vec![holder("a", 1, &all, n)]);
+    let wants = f.wants(0);
+    assert_eq!(wants.len(), n);
+    for w in wants.iter().take(MAX_VERIFYING) {
+        assert!(f.received(w.chunk, "a"));
+    }
+    f.request_failed(wants[n - 1].chunk, "a", false);
+    assert!(f.wants(0).is_empty(), "the disk is behind");
+    f.chunk_ok(wants[0].chunk);
+    assert_eq!(f.wants(0).len(), 1);
+}

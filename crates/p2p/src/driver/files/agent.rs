@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
+use bytes::BytesMut;
 use http_core::{Request, Status};
 use p2p_proto::files::{
     BadChunk, ChunkSet, Fetch, FileMeta, HolderInfo, MAX_CHUNK_SIZE, is_file_id,
@@ -28,8 +28,8 @@ use super::disk::{self, Written};
 use super::library::{FetchPhase, FetchView, Held, HeldKind};
 use super::tracker as api;
 use super::{
-    FetchStarted, FileError, FileEvent, FileReply, FilesCmd, Library, NetworkFile, Pool, Published,
-    lock_lib,
+    Buffers, FetchStarted, FileError, FileEvent, FileReply, FilesCmd, Library, NetworkFile, Pool,
+    Published, lock_lib,
 };
 use crate::driver::tracker::{REQUEST_TIMEOUT, error_message};
 use crate::driver::{Core, UiEvent, lock, mono_ms};
@@ -115,6 +115,7 @@ pub(crate) struct FilesAgent {
     core: Arc<Mutex<Core>>,
     lib: Arc<Mutex<Library>>,
     pool: Arc<Pool>,
+    buffers: Buffers,
     tracker: Option<SocketAddr>,
     downloads: PathBuf,
     /// This entry and the loop, known once open (the pool's jobs answer through them).
@@ -130,8 +131,7 @@ pub(crate) struct FilesAgent {
 impl FilesAgent {
     pub fn new(
         core: Arc<Mutex<Core>>,
-        lib: Arc<Mutex<Library>>,
-        pool: Arc<Pool>,
+        (lib, pool, buffers): (Arc<Mutex<Library>>, Arc<Pool>, Buffers),
         tracker: Option<SocketAddr>,
         data_dir: &Path,
     ) -> FilesAgent {
@@ -139,6 +139,7 @@ impl FilesAgent {
             core,
             lib,
             pool,
+            buffers,
             tracker,
             downloads: data_dir.join("downloads"),
             me: None,
@@ -623,7 +624,9 @@ impl FilesAgent {
             self.next_tag += 1;
             let tag = self.next_tag;
             let owner = (cx.id(), tag, cx.handle());
-            let proto = ChunkConn::new(owner, file_id, want.addr.to_string(), want.chunk);
+            let buffers = self.buffers.clone();
+            let host = want.addr.to_string();
+            let proto = ChunkConn::new(owner, buffers, file_id, host, want.chunk);
             let conn = cx.connect(want.addr, Box::new(proto));
             self.slots.insert(
                 tag,
@@ -670,22 +673,27 @@ impl FilesAgent {
         self.pump(cx, &file_id);
     }
 
-    fn received(&mut self, file_id: &str, holder: &str, chunk: usize, data: Bytes) {
+    fn received(&mut self, file_id: &str, holder: &str, chunk: usize, data: BytesMut) {
+        let buffers = self.buffers.clone();
         let Some(job) = self.jobs.get_mut(file_id) else {
-            return;
+            return buffers.give(data);
         };
         let (Some(fetch), Some(file)) = (job.fetch.as_mut(), job.file.clone()) else {
-            return;
+            return buffers.give(data);
         };
         if !fetch.received(chunk, holder) {
-            return;
+            return buffers.give(data);
         }
         let meta = job.meta.clone();
         let file_id = file_id.to_string();
-        self.spawn_work(move || Work::Written {
-            outcome: disk::verify_and_write(&file, &meta, chunk, &data),
-            file_id,
-            chunk,
+        self.spawn_work(move || {
+            let outcome = disk::verify_and_write(&file, &meta, chunk, &data);
+            buffers.give(data);
+            Work::Written {
+                outcome,
+                file_id,
+                chunk,
+            }
         });
     }
 

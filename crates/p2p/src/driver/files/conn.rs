@@ -6,11 +6,13 @@
 //! States: idle (connected, nothing asked), awaiting a head, reading a body of a known length.
 //! Whatever ends the connection, the owner hears once which chunk (if any) was lost with it.
 
-use bytes::{Bytes, BytesMut};
+use bytes::BytesMut;
 use http_core::{BodyKind, Limits, Method, parse_response_head};
 use p2p_proto::files::MAX_CHUNK_SIZE;
 use reactor::{CloseReason, ConnId, Cx, Handle, Message, Protocol};
 use std::time::Duration;
+
+use super::buffers::Buffers;
 
 /// How long a holder may take to answer one chunk request before the connection is dropped.
 pub const CHUNK_TIMEOUT: Duration = Duration::from_secs(30);
@@ -48,8 +50,8 @@ pub enum ConnEventKind {
     Chunk {
         /// Its index.
         chunk: usize,
-        /// Its bytes.
-        data: Bytes,
+        /// Its bytes, in a buffer of the shelf (give it back when done).
+        data: BytesMut,
     },
     /// The holder answered with an error status.
     Refused {
@@ -85,6 +87,7 @@ pub struct ChunkConn {
     owner: ConnId,
     slot: u64,
     handle: Handle,
+    buffers: Buffers,
     file_id: String,
     host: String,
     state: State,
@@ -96,6 +99,7 @@ impl ChunkConn {
     /// `file_id` once connected.
     pub fn new(
         (owner, slot, handle): (ConnId, u64, Handle),
+        buffers: Buffers,
         file_id: &str,
         host: String,
         first: usize,
@@ -104,6 +108,7 @@ impl ChunkConn {
             owner,
             slot,
             handle,
+            buffers,
             file_id: file_id.to_string(),
             host,
             state: State::Head { chunk: first },
@@ -170,12 +175,15 @@ impl ChunkConn {
                         return false;
                     }
                 };
-                let capacity = if status == 200 { length as usize } else { 0 };
+                let body = match status {
+                    200 => self.buffers.take(length as usize),
+                    _ => BytesMut::new(),
+                };
                 self.state = State::Body {
                     chunk,
                     status,
                     remaining: length as usize,
-                    body: BytesMut::with_capacity(capacity),
+                    body,
                 };
                 true
             }
@@ -198,7 +206,7 @@ impl ChunkConn {
                 let kind = match *status {
                     200 => ConnEventKind::Chunk {
                         chunk: *chunk,
-                        data: std::mem::take(body).freeze(),
+                        data: std::mem::take(body),
                     },
                     status => ConnEventKind::Refused {
                         chunk: *chunk,

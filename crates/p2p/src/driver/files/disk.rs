@@ -76,11 +76,9 @@ pub fn verify_and_write(file: &File, meta: &FileMeta, chunk: usize, data: &[u8])
     }
 }
 
-/// Reads `len` bytes at `offset`.
-pub fn read_chunk(file: &File, offset: u64, len: usize) -> io::Result<Vec<u8>> {
-    let mut buf = vec![0u8; len];
-    file.read_exact_at(&mut buf, offset)?;
-    Ok(buf)
+/// Fills `buf` from `offset`.
+pub fn read_chunk_into(file: &File, offset: u64, buf: &mut [u8]) -> io::Result<()> {
+    file.read_exact_at(buf, offset)
 }
 
 /// A user's words for a failed write to `path`.
@@ -124,7 +122,9 @@ mod tests {
         drop(file);
         let (file, have) = open_part(&part, &meta).unwrap();
         assert_eq!(have.iter().collect::<Vec<_>>(), [1]);
-        assert_eq!(read_chunk(&file, 8, 4).unwrap(), b"rld\n");
+        let mut buf = [0u8; 4];
+        read_chunk_into(&file, 8, &mut buf).unwrap();
+        assert_eq!(&buf, b"rld\n");
         let full = std::io::Error::from(io::ErrorKind::StorageFull);
         assert!(write_error(&part, &full).starts_with("disk full"));
         std::fs::remove_dir_all(&dir).unwrap();

@@ -10,6 +10,7 @@
 //! - `tracker`: the tracker's file endpoints.
 
 pub(crate) mod agent;
+pub(crate) mod buffers;
 pub(crate) mod conn;
 pub(crate) mod disk;
 pub(crate) mod library;
@@ -23,6 +24,7 @@ use std::sync::{Arc, Mutex};
 use reactor::{ConnId, EventLoop, Handle};
 use serde::Serialize;
 
+pub(crate) use buffers::Buffers;
 pub use library::{FetchPhase, FetchView, LocalFile};
 pub(crate) use library::{Library, lock_lib};
 pub(crate) use pool::Pool;
@@ -176,20 +178,21 @@ pub struct FileEvent {
 pub struct Files {
     pub(crate) lib: Arc<Mutex<Library>>,
     pub(crate) pool: Arc<Pool>,
+    pub(crate) buffers: Buffers,
     handle: Handle,
     agent: ConnId,
 }
 
 impl Files {
     pub(crate) fn new(
-        lib: Arc<Mutex<Library>>,
-        pool: Arc<Pool>,
+        (lib, pool, buffers): (Arc<Mutex<Library>>, Arc<Pool>, Buffers),
         handle: Handle,
         agent: ConnId,
     ) -> Files {
         Files {
             lib,
             pool,
+            buffers,
             handle,
             agent,
         }
@@ -262,7 +265,9 @@ pub(crate) fn start(
 ) -> std::io::Result<Files> {
     let lib = Arc::new(Mutex::new(Library::default()));
     let pool = Arc::new(Pool::new(pool::WORKERS, "files")?);
-    let agent = agent::FilesAgent::new(core.clone(), lib.clone(), pool.clone(), tracker, data_dir);
+    let buffers = Buffers::default();
+    let shared = (lib.clone(), pool.clone(), buffers.clone());
+    let agent = agent::FilesAgent::new(core.clone(), shared, tracker, data_dir);
     let id = event_loop.spawn(Box::new(agent));
-    Ok(Files::new(lib, pool, event_loop.handle(), id))
+    Ok(Files::new((lib, pool, buffers), event_loop.handle(), id))
 }
