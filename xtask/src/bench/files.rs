@@ -4,8 +4,8 @@
 //! directory (tmpfs when `/dev/shm` is there, so a disk's speed measures neither side), and every
 //! fetch is by a fresh fetcher process, whose peak RSS (`VmHWM`) is read before it is stopped.
 //!
-//! The report's `req/s` column holds MB/s (10⁶ bytes per second) and p50/p99 the median and
-//! worst transfer times; the targets of the issue are stated as met or not met.
+//! The report's `req/s` column holds MB/s (10⁶ bytes per second), and p50 and p99 both the
+//! median transfer time; the targets of the issue are stated as met or not met.
 
 use std::fs;
 use std::io::Write;
@@ -274,8 +274,8 @@ fn measure(args: &BenchArgs, scratch: &Path, data: &Path, release: &Path) -> Res
          {SERVER_CORE} with the tracker and nginx); each round, curl (core {LOAD_CORE}) pulls it \
          from nginx into the same directory, then a fresh peer-bin fetcher (core {LOAD_CORE}) \
          fetches it from both holders, timed from the fetch request to the rename of the \
-         verified file. The req/s column is MB/s; p50 and p99 are the median and worst \
-         transfer times.\n\nTargets:\n\n- {}",
+         verified file. The req/s column is MB/s; p50 and p99 both show the median \
+         transfer time.\n\nTargets:\n\n- {}",
         data.display(),
         lines.join("\n- ")
     );

@@ -7,6 +7,7 @@ mod browser;
 mod clock;
 mod daemon;
 mod files;
+mod files_doc;
 mod hostile;
 mod logs;
 mod mesh;
