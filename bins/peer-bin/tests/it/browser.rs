@@ -1,5 +1,6 @@
 //! The chat UI in a real browser: two peers serving static/chat, driven in headless Chromium by
-//! `xtask/browser/chat-smoke.mjs` (`cargo xtask ci` installs its node packages).
+//! `xtask/browser/chat-smoke.mjs` and `files-smoke.mjs` (`cargo xtask ci` installs their node
+//! packages).
 
 use crate::{TOKEN, linked, tempdir, tracker, wait_for};
 use std::path::PathBuf;
@@ -56,5 +57,45 @@ fn the_chat_ui_works_in_headless_chromium() {
         String::from_utf8_lossy(&output.stderr)
     );
     assert!(text.contains("all 11 checks passed"), "{text}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn the_files_panel_publishes_and_a_fetch_reaches_100_percent_in_headless_chromium() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let browser = root.join("xtask/browser");
+    assert!(
+        browser.join("node_modules/playwright-core").is_dir(),
+        "browser test packages missing: run `npm ci --prefix xtask/browser` (cargo xtask ci does)"
+    );
+    let tracker = tracker(30);
+    let dir = tempdir("browser-files");
+    let alice = ui_peer("alice", tracker.addr, &dir, &root);
+    let bob = ui_peer("bob", tracker.addr, &dir, &root);
+    for p in [&alice, &bob] {
+        wait_for("registration", Duration::from_secs(10), || {
+            p.node.tracker_status().registered
+        });
+    }
+    // 8 MiB served at 4 MiB/s: the fetch lasts about two seconds, long enough to see progress.
+    let file = dir.join("shared.bin");
+    crate::files::random_file(&file, 5, 8 << 20);
+    alice.node.files().set_upload_limit(4 << 20);
+    let shot = dir.join("files.png");
+    let output = Command::new("node")
+        .arg(browser.join("files-smoke.mjs"))
+        .arg(format!("http://{}/?token={TOKEN}", alice.addr()))
+        .arg(format!("http://{}/?token={TOKEN}", bob.addr()))
+        .arg(&file)
+        .arg(&shot)
+        .output()
+        .expect("node runs");
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{text}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(text.contains("all 5 checks passed"), "{text}");
     let _ = std::fs::remove_dir_all(&dir);
 }
