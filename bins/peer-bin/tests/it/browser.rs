@@ -27,6 +27,29 @@ fn ui_peer(
     .unwrap()
 }
 
+/// Runs `script` of `browser` with the two peers' token URLs and `args`; answers its output,
+/// failing the test if it failed.
+fn run_script(
+    browser: &std::path::Path,
+    script: &str,
+    peers: [&p2p::Running; 2],
+    args: &[&std::ffi::OsStr],
+) -> String {
+    let output = Command::new("node")
+        .arg(browser.join(script))
+        .args(peers.map(|p| format!("http://{}/?token={TOKEN}", p.addr())))
+        .args(args)
+        .output()
+        .expect("node runs");
+    let text = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(
+        output.status.success(),
+        "{text}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    text
+}
+
 #[test]
 fn the_chat_ui_works_in_headless_chromium() {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
@@ -43,18 +66,11 @@ fn the_chat_ui_works_in_headless_chromium() {
         linked(alice.addr()).len() == 1 && linked(bob.addr()).len() == 1
     });
     let shot = dir.join("chat.png");
-    let output = Command::new("node")
-        .arg(browser.join("chat-smoke.mjs"))
-        .arg(format!("http://{}/?token={TOKEN}", alice.addr()))
-        .arg(format!("http://{}/?token={TOKEN}", bob.addr()))
-        .arg(&shot)
-        .output()
-        .expect("node runs");
-    let text = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "{text}\n{}",
-        String::from_utf8_lossy(&output.stderr)
+    let text = run_script(
+        &browser,
+        "chat-smoke.mjs",
+        [&alice, &bob],
+        &[shot.as_os_str()],
     );
     assert!(text.contains("all 11 checks passed"), "{text}");
     let _ = std::fs::remove_dir_all(&dir);
@@ -82,20 +98,8 @@ fn the_files_panel_publishes_and_a_fetch_reaches_100_percent_in_headless_chromiu
     crate::files::random_file(&file, 5, 8 << 20);
     alice.node.files().set_upload_limit(4 << 20);
     let shot = dir.join("files.png");
-    let output = Command::new("node")
-        .arg(browser.join("files-smoke.mjs"))
-        .arg(format!("http://{}/?token={TOKEN}", alice.addr()))
-        .arg(format!("http://{}/?token={TOKEN}", bob.addr()))
-        .arg(&file)
-        .arg(&shot)
-        .output()
-        .expect("node runs");
-    let text = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "{text}\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let args = [file.as_os_str(), shot.as_os_str()];
+    let text = run_script(&browser, "files-smoke.mjs", [&alice, &bob], &args);
     assert!(text.contains("all 5 checks passed"), "{text}");
     let _ = std::fs::remove_dir_all(&dir);
 }
