@@ -5,7 +5,7 @@
 //   URL_A, URL_B: the `http://HOST:PORT/?token=...` lines the two peers printed; PATH: a file on
 //   A's disk to publish, large enough (or A's uploads slow enough) that a fetch takes a moment.
 // Checks: A's panel publishes PATH; B's panel lists it and fetches it, showing a progress bar
-// that reaches 100 % (the file then shows as on B), with no script errors. Exit 0 when all pass.
+// with the rate and time left that reaches 100 % (the file then shows as on B), with no script errors. Exit 0 when all pass.
 import { chromium } from "playwright-core";
 
 const LOAD_MS = 15000;
@@ -73,11 +73,12 @@ try {
     await item(pageA).locator(".file-meta", { hasText: "on this peer" }).waitFor({ timeout: LOAD_MS });
   });
 
-  await check("B lists it and fetches it, with a progress bar", async () => {
+  await check("B lists it and fetches it, with a progress bar, its rate and time left", async () => {
     await pageB.reload({ waitUntil: "domcontentloaded" });
     await item(pageB).waitFor({ timeout: LOAD_MS });
     await pageB.getByRole("button", { name: `Fetch ${NAME}` }).click();
     await item(pageB).locator("progress").waitFor({ timeout: LOAD_MS });
+    await item(pageB).locator(".file-rate", { hasText: "/s" }).waitFor({ timeout: LOAD_MS });
   });
 
   await check("B's fetch reaches 100 % and the file shows as on B", async () => {
