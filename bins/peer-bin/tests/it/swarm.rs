@@ -116,6 +116,19 @@ fn a_256_mib_file_comes_from_two_holders_at_once_and_a_fourth_peer_fetches_from_
     fetch(c.addr, &id, &c_dest);
     wait_for("c to hold a tenth", WAIT, || have(c.addr, &id) >= 26);
     assert!(have(c.addr, &id) < 256, "c is still fetching");
+    // The tracker (`list_chunkinfo`) shows c as a partial holder while it fetches.
+    let c_id = c.addr.to_string();
+    let mut partial = Value::Null;
+    wait_for("the tracker to list c as a partial holder", WAIT, || {
+        let (_, location) = call(t.addr, Method::Get, &format!("/files/{id}"), None);
+        let holders = location["holders"].as_array().cloned().unwrap_or_default();
+        partial = holders
+            .into_iter()
+            .find(|h| h["peer_id"] == c_id.as_str())
+            .unwrap_or_default();
+        partial["chunks"].as_array().is_some_and(|c| !c.is_empty())
+    });
+    assert_eq!(partial["complete"], false, "{partial}");
     let d_dest = dir.join("d.bin");
     fetch(d.addr, &id, &d_dest);
 
