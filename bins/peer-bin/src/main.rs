@@ -27,12 +27,18 @@ struct Args {
     /// Where messages.jsonl lives (default data/<peer id with : replaced>).
     #[arg(long, value_name = "DIR")]
     data_dir: Option<PathBuf>,
-    /// The local user's token (default: random, printed at start).
-    #[arg(long)]
+    /// The local user's token (default: random, printed at start). Prefer the environment
+    /// variable to the flag: other users of the machine can read a command line in `ps`.
+    #[arg(long, env = "WEAPROUS_TOKEN", hide_env_values = true)]
     token: Option<String>,
     /// The web UI's directory (default static/chat).
     #[arg(long, value_name = "DIR")]
     static_root: Option<PathBuf>,
+    /// When messages.jsonl reaches the disk: after every message (always), within a second
+    /// (batch), or when the OS decides (never). A process crash loses no acknowledged message
+    /// in any mode; a power cut loses none with always, at most the last second with batch.
+    #[arg(long, value_name = "WHEN", default_value = "batch")]
+    fsync: p2p::store::Fsync,
     /// Bytes per chunk of the files this peer publishes.
     #[arg(long, default_value_t = p2p_chunk_size())]
     chunk_size: u64,
@@ -78,6 +84,7 @@ fn main() -> ExitCode {
         ),
         peer_id: None,
         wall_clock: p2p::WallClock::default(),
+        fsync: args.fsync,
     };
     let (event_loop, started) = match peer::prepare(config) {
         Ok(pair) => pair,

@@ -42,4 +42,4 @@ pub mod testing;
 pub use error::{Error, Result};
 pub use frame::{Frame, FrameDecoder, FrameError, encode};
 pub use message::{Message, dm_channel};
-pub use node::{Action, ChannelPolicy, Event, LinkId, NodeState};
+pub use node::{Action, ChannelPolicy, Event, LinkId, NodeState, Outgoing};

@@ -37,6 +37,19 @@ pub const MAX_PENDING_EVENTS: usize = 10_000;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct LinkId(pub u64);
 
+/// A message this peer wrote and has not kept yet ([`NodeState::post`], [`NodeState::direct`]).
+///
+/// Stored before acknowledged (SPEC §6): the driver appends [`Outgoing::msg`] to its log, then
+/// hands this to [`NodeState::commit`]. If the append fails, dropping it leaves no trace: the
+/// message is not in the history, not sent to anyone, and its seq is free for the next one.
+#[derive(Debug)]
+#[must_use = "store it, then commit it; dropping it discards the message"]
+pub struct Outgoing {
+    /// The message, to store.
+    pub msg: Message,
+    frames: Vec<(LinkId, Frame)>,
+}
+
 /// Who may join a channel, as the tracker reports it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -297,14 +310,10 @@ impl NodeState {
 
     // ---- sending --------------------------------------------------------------------------
 
-    /// Posts to a joined channel, stamped `ts_ms` (wall clock, ms since the Unix epoch). Returns the message, which the caller must append to the
-    /// store before acknowledging it, and the frames for every linked member.
-    pub fn post(
-        &mut self,
-        channel: &str,
-        text: &str,
-        ts_ms: u64,
-    ) -> Result<(Message, Vec<(LinkId, Frame)>)> {
+    /// Writes a message to a joined channel, stamped `ts_ms` (wall clock, ms since the Unix
+    /// epoch). Nothing is kept yet: the caller stores the returned [`Outgoing`], then
+    /// [`commit`](NodeState::commit)s it, so a message the disk refused leaves no trace.
+    pub fn post(&mut self, channel: &str, text: &str, ts_ms: u64) -> Result<Outgoing> {
         if !self.channels.contains_key(channel) {
             return Err(Error::NotJoined(channel.to_string()));
         }
@@ -316,18 +325,12 @@ impl NodeState {
             .filter(|(peer, link)| self.accepts(channel, peer, **link))
             .map(|(_, &link)| (link, Frame::Msg(msg.clone())))
             .collect();
-        Ok((msg, frames))
+        Ok(Outgoing { msg, frames })
     }
 
-    /// Sends a direct message. Returns it (to store, as for [`NodeState::post`]) and the frame
-    /// for the recipient's link; with no link yet it waits in the `dm:` channel and reaches
-    /// the recipient by sync when a link opens.
-    pub fn direct(
-        &mut self,
-        to: &str,
-        text: &str,
-        ts_ms: u64,
-    ) -> Result<(Message, Vec<(LinkId, Frame)>)> {
+    /// Writes a direct message, as [`NodeState::post`] does. With no link to the recipient yet
+    /// it waits in the `dm:` channel and reaches the recipient by sync when a link opens.
+    pub fn direct(&mut self, to: &str, text: &str, ts_ms: u64) -> Result<Outgoing> {
         if to == self.peer_id {
             return Err(Error::DirectToSelf);
         }
@@ -341,9 +344,18 @@ impl NodeState {
             .map(|&link| (link, Frame::Direct(msg.clone())))
             .into_iter()
             .collect();
-        Ok((msg, frames))
+        Ok(Outgoing { msg, frames })
     }
 
+    /// Keeps a message of ours that the caller has stored: into the history (its seq is now
+    /// taken) and the UI events. Answers the frames for the linked recipients.
+    pub fn commit(&mut self, out: Outgoing) -> Vec<(LinkId, Frame)> {
+        self.history.insert(out.msg.clone(), false);
+        self.push_event(Event::Message(out.msg));
+        out.frames
+    }
+
+    /// A new message of ours with the next seq of its channel. Not kept: see [`Outgoing`].
     fn make(&mut self, channel: &str, to: Option<&str>, text: &str, ts_ms: u64) -> Result<Message> {
         let seq = self
             .history
@@ -362,8 +374,6 @@ impl NodeState {
             to: to.map(str::to_string),
         };
         msg.validate()?;
-        self.history.insert(msg.clone(), false);
-        self.push_event(Event::Message(msg.clone()));
         Ok(msg)
     }
 

@@ -1,21 +1,57 @@
 //! `messages.jsonl`: the append-only message log of a peer, one JSON message a line.
 //!
 //! A line is written whole (one `write` of the line and its newline) before the message is
-//! acknowledged, so after a crash only the last line can be incomplete. Loading skips that torn
-//! line with a warning, and any other unreadable line too (naming its number), keeping the rest.
-//! There is no fsync: the event loop must never wait on the disk (SPEC §1); a power cut may lose
-//! the last lines the OS had not written, a process crash loses nothing acknowledged.
+//! acknowledged. An append that fails (a full disk, say) is cut back to the end of the last
+//! complete line before the error is returned, so the file never holds half a line that the
+//! next append would glue onto. After a crash only the last line can be incomplete: opening the
+//! log cuts that torn tail off (with a warning), and skips any other unreadable line (naming its
+//! number), keeping the rest.
+//!
+//! When the bytes reach the disk is the [`Fsync`] policy's choice: after every append
+//! (`always`: nothing acknowledged is lost even by a power cut, at the cost of a disk flush per
+//! message on the loop), at most [`BATCH_INTERVAL`] after it (`batch`, the default: a power cut
+//! may lose that last interval, a process crash nothing), or when the OS decides (`never`).
 
 use std::fmt;
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::time::Duration;
 
 use crate::error::Result;
 use crate::message::Message;
 
 /// Name of the log file inside a peer's data directory.
 pub const FILE_NAME: &str = "messages.jsonl";
+
+/// Longest a `batch` log keeps acknowledged lines only in the OS's cache.
+pub const BATCH_INTERVAL: Duration = Duration::from_secs(1);
+
+/// When appended lines are flushed to the disk (`--fsync`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Fsync {
+    /// After every append, before it is acknowledged.
+    Always,
+    /// By [`Store::sync_pending`], which the peer calls every [`BATCH_INTERVAL`].
+    #[default]
+    Batch,
+    /// Never asked for; the OS writes back when it likes.
+    Never,
+}
+
+impl FromStr for Fsync {
+    type Err = String;
+
+    fn from_str(s: &str) -> std::result::Result<Fsync, String> {
+        match s {
+            "always" => Ok(Fsync::Always),
+            "batch" => Ok(Fsync::Batch),
+            "never" => Ok(Fsync::Never),
+            other => Err(format!("{other:?} is not always, batch or never")),
+        }
+    }
+}
 
 /// A line of the log that was skipped while loading.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -89,12 +125,17 @@ fn load_with_end(bytes: &[u8]) -> (Vec<Message>, Vec<Warning>, usize) {
 pub struct Store {
     path: PathBuf,
     file: File,
+    /// Length of the file up to the end of its last complete line.
+    len: u64,
+    fsync: Fsync,
+    /// Appended since the last flush to the disk.
+    unsynced: bool,
 }
 
 impl Store {
     /// Opens (creating if needed) `dir/messages.jsonl` and reads it back. A torn last line is
     /// cut off the file so later appends start on a fresh line.
-    pub fn open(dir: &Path) -> Result<(Store, Vec<Message>, Vec<Warning>)> {
+    pub fn open(dir: &Path, fsync: Fsync) -> Result<(Store, Vec<Message>, Vec<Warning>)> {
         fs::create_dir_all(dir)?;
         let path = dir.join(FILE_NAME);
         let bytes = match fs::read(&path) {
@@ -106,14 +147,49 @@ impl Store {
         let file = OpenOptions::new().create(true).append(true).open(&path)?;
         if end < bytes.len() {
             file.set_len(end as u64)?;
+            file.sync_all()?;
         }
-        Ok((Store { path, file }, messages, warnings))
+        let store = Store {
+            path,
+            file,
+            len: end as u64,
+            fsync,
+            unsynced: false,
+        };
+        Ok((store, messages, warnings))
     }
 
-    /// Appends one message; when this returns `Ok` the line is in the OS's hands.
+    /// Appends one message. When this returns `Ok` the line is in the OS's hands (and on the
+    /// disk with [`Fsync::Always`]); when it fails, the file is as it was before.
     pub fn append(&mut self, msg: &Message) -> Result<()> {
-        self.file.write_all(&encode_line(msg))?;
-        self.file.flush()?;
+        let line = encode_line(msg);
+        let written = self.file.write_all(&line).and_then(|()| match self.fsync {
+            Fsync::Always => self.file.sync_data(),
+            Fsync::Batch | Fsync::Never => Ok(()),
+        });
+        match written {
+            Ok(()) => {
+                self.len += line.len() as u64;
+                self.unsynced = self.fsync == Fsync::Batch;
+                Ok(())
+            }
+            Err(e) => {
+                // Part of the line may be in the file: cut it off, so the next append starts
+                // on a fresh line. If even that fails, opening the log again cuts it.
+                if let Err(cut) = self.file.set_len(self.len) {
+                    log::error!("{}: cannot cut a failed append: {cut}", self.path.display());
+                }
+                Err(e.into())
+            }
+        }
+    }
+
+    /// With [`Fsync::Batch`], flushes what was appended since the last call to the disk.
+    pub fn sync_pending(&mut self) -> Result<()> {
+        if self.unsynced {
+            self.file.sync_data()?;
+            self.unsynced = false;
+        }
         Ok(())
     }
 
@@ -177,14 +253,14 @@ mod tests {
     #[test]
     fn append_and_reopen() {
         let dir = tempdir("reopen");
-        let (mut store, messages, warnings) = Store::open(&dir).unwrap();
+        let (mut store, messages, warnings) = Store::open(&dir, Fsync::Batch).unwrap();
         assert!(messages.is_empty() && warnings.is_empty());
         let m1 = msg("a", "g", 1, 1, "one");
         let m2 = msg("b", "g", 1, 2, "two");
         store.append(&m1).unwrap();
         store.append(&m2).unwrap();
         drop(store);
-        let (_, messages, warnings) = Store::open(&dir).unwrap();
+        let (_, messages, warnings) = Store::open(&dir, Fsync::Batch).unwrap();
         assert_eq!(messages, [m1, m2]);
         assert!(warnings.is_empty());
         fs::remove_dir_all(&dir).unwrap();
@@ -201,14 +277,14 @@ mod tests {
         fs::create_dir_all(&dir).unwrap();
         fs::write(dir.join(FILE_NAME), &bytes).unwrap();
 
-        let (mut store, messages, warnings) = Store::open(&dir).unwrap();
+        let (mut store, messages, warnings) = Store::open(&dir, Fsync::Batch).unwrap();
         assert_eq!(messages, std::slice::from_ref(&m1));
         assert_eq!(warnings.len(), 1);
         assert!(warnings[0].reason.contains("torn"));
         store.append(&m3).unwrap();
         drop(store);
 
-        let (store, messages, warnings) = Store::open(&dir).unwrap();
+        let (store, messages, warnings) = Store::open(&dir, Fsync::Batch).unwrap();
         assert_eq!(
             messages,
             [m1, m3],

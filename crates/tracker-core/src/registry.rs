@@ -42,7 +42,7 @@ impl Default for Config {
 /// The tracker's whole state: peers, channels and the file index.
 ///
 /// ```
-/// use tracker::{Registry, RegisterParams};
+/// use tracker_core::{Registry, RegisterParams};
 /// let mut reg = Registry::default();
 /// let ip = "10.0.0.5".parse().unwrap();
 /// let params = RegisterParams { port: 5001, name: Some("alice".into()), ..Default::default() };

@@ -23,6 +23,7 @@ fn ui_peer(
         static_root: Some(root.join("static/chat")),
         peer_id: None,
         wall_clock: p2p::WallClock::default(),
+        fsync: p2p::store::Fsync::default(),
     })
     .unwrap()
 }

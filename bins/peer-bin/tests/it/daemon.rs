@@ -19,7 +19,7 @@ use crate::{TOKEN, call, call_with, peer, tempdir, tracker, wait_for};
 const WAIT: Duration = Duration::from_secs(15);
 
 /// The port of a `http://HOST:PORT/?token=T` URL in `line`, with its host and token.
-pub fn parse_url(line: &str) -> Option<(String, u16, String)> {
+pub(crate) fn parse_url(line: &str) -> Option<(String, u16, String)> {
     let rest = &line[line.find("http://")? + "http://".len()..];
     let (authority, query) = rest.split_once("/?token=")?;
     let (host, port) = authority.rsplit_once(':')?;
@@ -28,7 +28,7 @@ pub fn parse_url(line: &str) -> Option<(String, u16, String)> {
 }
 
 /// Kills the child if the test fails before it exits.
-struct Daemon(Child);
+pub(crate) struct Daemon(pub(crate) Child);
 
 impl Drop for Daemon {
     fn drop(&mut self) {

@@ -6,6 +6,7 @@ mod api;
 mod browser;
 mod clock;
 mod daemon;
+mod disk;
 mod files;
 mod files_doc;
 mod hostile;
@@ -105,6 +106,7 @@ fn config(
         static_root: None,
         peer_id: None,
         wall_clock: p2p::WallClock::default(),
+        fsync: p2p::store::Fsync::default(),
     }
 }
 

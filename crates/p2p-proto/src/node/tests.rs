@@ -131,8 +131,9 @@ impl Net {
     }
 
     fn post(&mut self, n: usize, channel: &str, text: &str) -> Message {
-        let (m, frames) = self.nodes[n].post(channel, text, self.now).unwrap();
-        for (link, frame) in frames {
+        let out = self.nodes[n].post(channel, text, self.now).unwrap();
+        let m = out.msg.clone();
+        for (link, frame) in self.nodes[n].commit(out) {
             self.send(n, link, &frame);
         }
         self.handle(n, Vec::new());
@@ -140,7 +141,9 @@ impl Net {
     }
 
     fn direct(&mut self, n: usize, to: &str, text: &str) -> (Message, Vec<(LinkId, Frame)>) {
-        let (m, frames) = self.nodes[n].direct(to, text, self.now).unwrap();
+        let out = self.nodes[n].direct(to, text, self.now).unwrap();
+        let m = out.msg.clone();
+        let frames = self.nodes[n].commit(out);
         for (link, frame) in &frames {
             self.send(n, *link, frame);
         }
@@ -590,6 +593,33 @@ fn post_and_direct_errors() {
 }
 
 #[test]
+fn a_message_not_committed_leaves_no_trace() {
+    let mut node = NodeState::new(A, "Alice").unwrap();
+    node.join("general", ChannelPolicy::Open, [A.to_string()])
+        .unwrap();
+    // The store refused it: dropped, not committed.
+    let refused = node.post("general", "lost to a full disk", 1).unwrap();
+    assert_eq!(refused.msg.seq, 1);
+    drop(refused);
+    assert!(node.messages("general", None, 10).is_empty());
+    assert_eq!(node.drain_events().count(), 0);
+    // The next message takes the same seq, so no id is ever used by two messages.
+    let kept = node.post("general", "stored", 2).unwrap();
+    assert_eq!(kept.msg.id, "alice/general/1");
+    let _ = node.commit(kept);
+    let texts: Vec<String> = node
+        .messages("general", None, 10)
+        .into_iter()
+        .map(|m| m.text)
+        .collect();
+    assert_eq!(texts, ["stored"]);
+    assert!(
+        node.drain_events()
+            .any(|e| matches!(e, Event::Message(m) if m.text == "stored"))
+    );
+}
+
+#[test]
 fn load_continues_seq_and_clock() {
     let mut node = NodeState::new(A, "Alice").unwrap();
     node.load([
@@ -599,8 +629,9 @@ fn load_continues_seq_and_clock() {
     assert_eq!(node.drain_events().count(), 0);
     assert_eq!(node.unread("general"), 0);
     node.join("general", ChannelPolicy::Open, []).unwrap();
-    let (m, frames) = node.post("general", "new", 5).unwrap();
-    assert!(frames.is_empty());
+    let out = node.post("general", "new", 5).unwrap();
+    let m = out.msg.clone();
+    assert!(node.commit(out).is_empty());
     assert_eq!((m.id.as_str(), m.lamport, m.ts), ("alice/general/2", 10, 5));
     let page: Vec<String> = node
         .messages("general", Some(&m.id), 10)

@@ -25,14 +25,17 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
-use reactor::{ConnId, Cx, EventLoop, Handle, LoopThread};
+use reactor::client::ClientReply;
+use reactor::{Addr, ConnId, Cx, EventLoop, Handle, Inbox, LoopThread};
 use serde::Serialize;
 
 use crate::error::{Error, Result};
 use crate::frame::encode;
 use crate::message::Message;
-use crate::node::{Action, ChannelInfo, Event, LinkId, NodeState, PeerInfo};
-use crate::store::Store;
+use crate::node::{Action, ChannelInfo, Event, LinkId, NodeState, Outgoing, PeerInfo};
+use crate::store::{Fsync, Store};
+use agent::Agent;
+use link::LinkConn;
 
 /// Most entries kept in the course-style inbox (`GET /p2p/inbox`); the oldest go first.
 pub const MAX_INBOX: usize = 1000;
@@ -160,6 +163,15 @@ pub enum AgentCmd {
     Refresh,
 }
 
+/// What the agent receives: commands from the rest of the peer, and the answers to its own
+/// tracker requests.
+pub enum AgentMsg {
+    /// A command.
+    Cmd(AgentCmd),
+    /// The answer to a tracker request.
+    Tracker(ClientReply),
+}
+
 /// Settings of one peer.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -181,6 +193,8 @@ pub struct Config {
     pub peer_id: Option<String>,
     /// What stamps our messages; the system clock by default.
     pub wall_clock: WallClock,
+    /// When `messages.jsonl` is flushed to the disk.
+    pub fsync: Fsync,
 }
 
 /// Whether the tracker knows us, for `/api/me` and tests.
@@ -200,14 +214,15 @@ pub struct TrackerStatus {
 pub struct Core {
     pub(crate) state: NodeState,
     store: Store,
-    conns: HashMap<LinkId, ConnId>,
+    /// Each link's connection id (to tell its own callbacks apart) and address.
+    conns: HashMap<LinkId, (ConnId, Addr<LinkConn>)>,
     next_link: u64,
     /// Peer ids being dialled, so a refresh does not dial them twice.
     pub(crate) dialing: HashSet<String>,
     sinks: Vec<Sink>,
     inbox: VecDeque<InboxEntry>,
     handle: Handle,
-    agent: Option<ConnId>,
+    agent: Option<Addr<Agent>>,
     pub(crate) tracker: TrackerStatus,
     /// Our token at the tracker, once registered (file publishing needs it).
     pub(crate) tracker_token: Option<String>,
@@ -226,14 +241,14 @@ pub enum Out<'a, 'b> {
 }
 
 impl Out<'_, '_> {
-    fn link(&mut self, conn: ConnId, cmd: LinkCmd) {
+    fn link(&mut self, conn: ConnId, addr: &Addr<LinkConn>, cmd: LinkCmd) {
         match self {
             Out::Cx(cx) if cx.id() == conn => match cmd {
                 LinkCmd::Write(bytes) => cx.write(&bytes),
                 LinkCmd::Close => cx.close(),
             },
-            Out::Cx(cx) => cx.send(conn, Box::new(cmd)),
-            Out::Handle(handle) => handle.send(conn, Box::new(cmd)),
+            Out::Cx(cx) => cx.send(addr, cmd),
+            Out::Handle(handle) => handle.send(addr, cmd),
         }
     }
 }
@@ -257,11 +272,11 @@ impl Core {
         }
     }
 
-    /// A new link id for connection `conn`.
-    pub(crate) fn add_link(&mut self, conn: ConnId) -> LinkId {
+    /// A new link id for connection `conn`, reachable at `addr`.
+    pub(crate) fn add_link(&mut self, conn: ConnId, addr: Addr<LinkConn>) -> LinkId {
         let id = LinkId(self.next_link);
         self.next_link += 1;
-        self.conns.insert(id, conn);
+        self.conns.insert(id, (conn, addr));
         id
     }
 
@@ -278,13 +293,13 @@ impl Core {
         for action in actions {
             match action {
                 Action::Send(link, frame) => {
-                    if let Some(&conn) = self.conns.get(&link) {
-                        out.link(conn, LinkCmd::Write(encode(&frame)));
+                    if let Some((conn, addr)) = self.conns.get(&link) {
+                        out.link(*conn, addr, LinkCmd::Write(encode(&frame)));
                     }
                 }
                 Action::Close(link, _) => {
-                    if let Some(&conn) = self.conns.get(&link) {
-                        out.link(conn, LinkCmd::Close);
+                    if let Some((conn, addr)) = self.conns.get(&link) {
+                        out.link(*conn, addr, LinkCmd::Close);
                     }
                 }
                 Action::Persist(msg) => {
@@ -295,6 +310,13 @@ impl Core {
             }
         }
         self.flush_events();
+    }
+
+    /// Flushes the batch of appended lines to the disk (see [`Fsync::Batch`]).
+    pub(crate) fn sync_store(&mut self) {
+        if let Err(e) = self.store.sync_pending() {
+            log::error!("cannot flush {}: {e}", self.store.path().display());
+        }
     }
 
     fn flush_events(&mut self) {
@@ -319,8 +341,8 @@ impl Core {
                 });
             }
             if let Event::NotMember { .. } = event {
-                if let Some(agent) = self.agent {
-                    self.handle.send(agent, Box::new(AgentCmd::Refresh));
+                if let Some(agent) = &self.agent {
+                    self.handle.send(agent, AgentMsg::Cmd(AgentCmd::Refresh));
                 }
                 continue;
             }
@@ -352,7 +374,7 @@ pub(crate) fn lock(shared: &Mutex<Core>) -> MutexGuard<'_, Core> {
 pub struct Node {
     shared: Arc<Mutex<Core>>,
     handle: Handle,
-    agent: ConnId,
+    agent: Addr<Agent>,
     peer_id: String,
     name: String,
     addr: SocketAddr,
@@ -384,30 +406,29 @@ impl Node {
     pub fn post(&self, channel: &str, text: &str) -> Result<Message> {
         let mut core = lock(&self.shared);
         let ts = core.wall_clock.now_ms();
-        let (msg, frames) = core.state.post(channel, text, ts)?;
-        self.send_own(&mut core, msg, frames)
+        let out = core.state.post(channel, text, ts)?;
+        self.send_own(&mut core, out)
     }
 
     /// Sends a direct message: stored, then sent on the recipient's link (or by sync later).
     pub fn direct(&self, to: &str, text: &str) -> Result<Message> {
         let mut core = lock(&self.shared);
         let ts = core.wall_clock.now_ms();
-        let (msg, frames) = core.state.direct(to, text, ts)?;
-        self.send_own(&mut core, msg, frames)
+        let out = core.state.direct(to, text, ts)?;
+        self.send_own(&mut core, out)
     }
 
-    fn send_own(
-        &self,
-        core: &mut Core,
-        msg: Message,
-        frames: Vec<(LinkId, crate::Frame)>,
-    ) -> Result<Message> {
-        // Stored before acknowledged (SPEC §6); a failure is the user's answer.
-        core.store.append(&msg).map_err(|e| {
-            log::error!("cannot store {}: {e}", msg.id);
-            e
-        })?;
-        let actions = frames
+    /// Stored before acknowledged (SPEC §6): a message the store refuses is dropped whole (not
+    /// kept, not sent, its seq free again) and the failure is the user's answer.
+    fn send_own(&self, core: &mut Core, out: Outgoing) -> Result<Message> {
+        if let Err(e) = core.store.append(&out.msg) {
+            log::error!("cannot store {}: {e}", out.msg.id);
+            return Err(e);
+        }
+        let msg = out.msg.clone();
+        let actions = core
+            .state
+            .commit(out)
             .into_iter()
             .map(|(link, frame)| Action::Send(link, frame))
             .collect();
@@ -444,7 +465,7 @@ impl Node {
             key,
             reply,
         };
-        self.handle.send(self.agent, Box::new(cmd));
+        self.send_agent(cmd);
     }
 
     /// Leaves a channel (its history stays readable). `false` if it was not joined.
@@ -452,20 +473,23 @@ impl Node {
         // Left at once, so the answer is true when it arrives; the agent tells the tracker.
         let joined = lock(&self.shared).state.leave(channel);
         if joined {
-            self.handle
-                .send(self.agent, Box::new(AgentCmd::Leave(channel.to_string())));
+            self.send_agent(AgentCmd::Leave(channel.to_string()));
         }
         joined
     }
 
     /// Dials a peer at `addr`.
     pub fn connect(&self, addr: SocketAddr) {
-        self.handle.send(self.agent, Box::new(AgentCmd::Dial(addr)));
+        self.send_agent(AgentCmd::Dial(addr));
     }
 
     /// Asks the tracker for the members of our channels again, and dials new ones.
     pub fn discover(&self) {
-        self.handle.send(self.agent, Box::new(AgentCmd::Refresh));
+        self.send_agent(AgentCmd::Refresh);
+    }
+
+    fn send_agent(&self, cmd: AgentCmd) {
+        self.handle.send(&self.agent, AgentMsg::Cmd(cmd));
     }
 
     /// Adds a sink for UI events.
@@ -570,7 +594,7 @@ pub fn start(event_loop: &mut EventLoop, config: Config) -> Result<Peer> {
         .data_dir
         .clone()
         .unwrap_or_else(|| default_data_dir(&peer_id));
-    let (store, history, warnings) = Store::open(&dir)?;
+    let (store, history, warnings) = Store::open(&dir, config.fsync)?;
     for w in &warnings {
         log::warn!("{}: {w}", dir.display());
     }
@@ -587,14 +611,17 @@ pub fn start(event_loop: &mut EventLoop, config: Config) -> Result<Peer> {
         handle.clone(),
         config.wall_clock.clone(),
     )));
-    let agent = event_loop.spawn(Box::new(agent::Agent::new(
+    let inbox = Inbox::default();
+    let agent = inbox.addr();
+    event_loop.spawn(inbox.bind(Agent::new(
+        agent.clone(),
         shared.clone(),
         config.tracker,
         SocketAddr::new(ip, bound.port()),
         config.addr.ip().is_unspecified(),
         config.channels.clone(),
     )));
-    lock(&shared).agent = Some(agent);
+    lock(&shared).agent = Some(agent.clone());
     let files = files::start(event_loop, &shared, config.tracker, &dir)?;
     let node = Node {
         shared,

@@ -19,11 +19,11 @@ use std::time::{Duration, Instant};
 use http_core::{Request, Status};
 use p2p_proto::files::{ChunkSet, Fetch, FileMeta, HolderInfo, MAX_CHUNK_SIZE, is_file_id};
 use reactor::client::{ClientReply, ClientResponse};
-use reactor::{ConnId, Cx, Handle, Message, Protocol};
+use reactor::{Addr, Cx, Handle, Protocol};
 
 mod fetching;
 
-use super::conn::ConnEvent;
+use super::conn::{ChunkConn, ConnEvent};
 use super::disk::{self, Written};
 use super::library::{FetchPhase, Held, HeldKind};
 use super::tracker as api;
@@ -41,8 +41,20 @@ pub const RELOCATE_EVERY: Duration = Duration::from_secs(1);
 /// Requests in flight per holder: one per connection, so also connections per holder.
 pub const WINDOW_PER_HOLDER: usize = 4;
 
+/// What the files agent is sent.
+pub(crate) enum FilesMsg {
+    /// A request of the API or the console.
+    Cmd(FilesCmd),
+    /// News from a connection to a holder.
+    Conn(ConnEvent),
+    /// A result of the pool.
+    Work(Work),
+    /// A tracker answer.
+    Tracker(ClientReply),
+}
+
 /// What the pool hands back.
-enum Work {
+pub(crate) enum Work {
     Hashed {
         path: PathBuf,
         reply: FileReply<Published>,
@@ -83,7 +95,7 @@ enum Pending {
 
 /// One connection to a holder.
 struct Slot {
-    conn: ConnId,
+    conn: Addr<ChunkConn>,
     file_id: String,
     holder: String,
     chunk: Option<usize>,
@@ -118,8 +130,8 @@ pub(crate) struct FilesAgent {
     buffers: Buffers,
     tracker: Option<SocketAddr>,
     downloads: PathBuf,
-    /// This entry and the loop, known once open (the pool's jobs answer through them).
-    me: Option<(ConnId, Handle)>,
+    /// This entry and the loop (the pool's jobs answer through them).
+    me: (Addr<FilesAgent>, Handle),
     pending: HashMap<u64, Pending>,
     next_tag: u64,
     jobs: HashMap<String, Job>,
@@ -134,6 +146,7 @@ impl FilesAgent {
         (lib, pool, buffers): (Arc<Mutex<Library>>, Arc<Pool>, Buffers),
         tracker: Option<SocketAddr>,
         data_dir: &Path,
+        me: (Addr<FilesAgent>, Handle),
     ) -> FilesAgent {
         FilesAgent {
             core,
@@ -142,7 +155,7 @@ impl FilesAgent {
             buffers,
             tracker,
             downloads: data_dir.join("downloads"),
-            me: None,
+            me,
             pending: HashMap::new(),
             next_tag: 1,
             jobs: HashMap::new(),
@@ -170,17 +183,24 @@ impl FilesAgent {
         };
         let tag = self.tag();
         self.pending.insert(tag, pending);
-        let owner = cx.id();
-        reactor::client::start(cx, addr, req, owner, tag, REQUEST_TIMEOUT);
+        let owner = self.me.0.clone();
+        reactor::client::start(
+            cx,
+            addr,
+            req,
+            owner,
+            FilesMsg::Tracker,
+            tag,
+            REQUEST_TIMEOUT,
+        );
         true
     }
 
     /// Runs `job` on the pool; its result comes back as a [`Work`] message.
     fn spawn_work(&self, job: impl FnOnce() -> Work + Send + 'static) {
-        let Some((id, handle)) = self.me.clone() else {
-            return;
-        };
-        self.pool.run(move || handle.send(id, Box::new(job())));
+        let (me, handle) = self.me.clone();
+        self.pool
+            .run(move || handle.send(&me, FilesMsg::Work(job())));
     }
 
     fn emit(&self, event: FileEvent) {
@@ -625,8 +645,9 @@ fn part_path(dest: &Path) -> PathBuf {
 }
 
 impl Protocol for FilesAgent {
+    type Message = FilesMsg;
+
     fn on_open(&mut self, cx: &mut Cx<'_>) {
-        self.me = Some((cx.id(), cx.handle()));
         cx.set_timeout(TICK);
     }
 
@@ -637,44 +658,29 @@ impl Protocol for FilesAgent {
         cx.set_timeout(TICK);
     }
 
-    fn on_message(&mut self, cx: &mut Cx<'_>, msg: Message) {
-        let msg = match msg.downcast::<ConnEvent>() {
-            Ok(event) => return self.on_conn(cx, *event),
-            Err(msg) => msg,
-        };
-        let msg = match msg.downcast::<Work>() {
-            Ok(work) => {
-                return match *work {
-                    Work::Hashed {
-                        path,
-                        reply,
-                        result,
-                    } => self.hashed(cx, path, reply, result),
-                    Work::Opened { file_id, result } => self.opened(cx, &file_id, result),
-                    Work::Written {
-                        file_id,
-                        chunk,
-                        outcome,
-                    } => self.written(cx, &file_id, chunk, outcome),
-                };
-            }
-            Err(msg) => msg,
-        };
-        let msg = match msg.downcast::<ClientReply>() {
-            Ok(reply) => {
-                let ClientReply { tag, result } = *reply;
+    fn on_message(&mut self, cx: &mut Cx<'_>, msg: FilesMsg) {
+        match msg {
+            FilesMsg::Conn(event) => self.on_conn(cx, event),
+            FilesMsg::Work(Work::Hashed {
+                path,
+                reply,
+                result,
+            }) => self.hashed(cx, path, reply, result),
+            FilesMsg::Work(Work::Opened { file_id, result }) => self.opened(cx, &file_id, result),
+            FilesMsg::Work(Work::Written {
+                file_id,
+                chunk,
+                outcome,
+            }) => self.written(cx, &file_id, chunk, outcome),
+            FilesMsg::Tracker(ClientReply { tag, result }) => {
                 if let Some(pending) = self.pending.remove(&tag) {
                     match result {
                         Ok(response) => self.on_reply(cx, pending, response),
                         Err(e) => self.fail_pending(pending, format!("tracker unreachable: {e}")),
                     }
                 }
-                return;
             }
-            Err(msg) => msg,
-        };
-        if let Ok(cmd) = msg.downcast::<FilesCmd>() {
-            self.on_cmd(cx, *cmd);
+            FilesMsg::Cmd(cmd) => self.on_cmd(cx, cmd),
         }
     }
 

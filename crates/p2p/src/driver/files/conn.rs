@@ -9,9 +9,10 @@
 use bytes::BytesMut;
 use http_core::{BodyKind, Limits, Method, parse_response_head};
 use p2p_proto::files::MAX_CHUNK_SIZE;
-use reactor::{CloseReason, ConnId, Cx, Handle, Message, Protocol};
+use reactor::{Addr, CloseReason, Cx, Handle, Protocol};
 use std::time::Duration;
 
+use super::agent::{FilesAgent, FilesMsg};
 use super::buffers::Buffers;
 
 /// How long a holder may take to answer one chunk request before the connection is dropped.
@@ -84,7 +85,7 @@ enum State {
 
 /// See the module docs.
 pub struct ChunkConn {
-    owner: ConnId,
+    owner: Addr<FilesAgent>,
     slot: u64,
     handle: Handle,
     buffers: Buffers,
@@ -98,7 +99,7 @@ impl ChunkConn {
     /// A connection for `owner`, known to it as `slot`, that will ask `host` for `first` of
     /// `file_id` once connected.
     pub fn new(
-        (owner, slot, handle): (ConnId, u64, Handle),
+        (owner, slot, handle): (Addr<FilesAgent>, u64, Handle),
         buffers: Buffers,
         file_id: &str,
         host: String,
@@ -118,7 +119,7 @@ impl ChunkConn {
 
     fn tell(&self, cx: &mut Cx<'_>, kind: ConnEventKind) {
         let slot = self.slot;
-        cx.send(self.owner, Box::new(ConnEvent { slot, kind }));
+        cx.send(&self.owner, FilesMsg::Conn(ConnEvent { slot, kind }));
     }
 
     fn ask(&mut self, cx: &mut Cx<'_>, chunk: usize) {
@@ -223,6 +224,8 @@ impl ChunkConn {
 }
 
 impl Protocol for ChunkConn {
+    type Message = ConnCmd;
+
     fn on_open(&mut self, cx: &mut Cx<'_>) {
         cx.set_read_limit(READ_LIMIT);
         if let Some(chunk) = self.current() {
@@ -249,11 +252,8 @@ impl Protocol for ChunkConn {
         self.fail(cx, why);
     }
 
-    fn on_message(&mut self, cx: &mut Cx<'_>, msg: Message) {
-        let Ok(cmd) = msg.downcast::<ConnCmd>() else {
-            return;
-        };
-        match *cmd {
+    fn on_message(&mut self, cx: &mut Cx<'_>, cmd: ConnCmd) {
+        match cmd {
             ConnCmd::Get(chunk) if matches!(self.state, State::Idle) => self.ask(cx, chunk),
             ConnCmd::Get(chunk) => {
                 log::warn!("chunk {chunk} asked of a busy connection; ignored");
@@ -286,7 +286,7 @@ impl Protocol for ChunkConn {
                 slot: self.slot,
                 kind,
             };
-            self.handle.send(self.owner, Box::new(event));
+            self.handle.send(&self.owner, FilesMsg::Conn(event));
         }
     }
 }

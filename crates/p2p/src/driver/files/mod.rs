@@ -21,7 +21,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use reactor::{ConnId, EventLoop, Handle};
+use reactor::{Addr, EventLoop, Handle, Inbox};
 use serde::Serialize;
 
 pub(crate) use buffers::Buffers;
@@ -180,14 +180,14 @@ pub struct Files {
     pub(crate) pool: Arc<Pool>,
     pub(crate) buffers: Buffers,
     handle: Handle,
-    agent: ConnId,
+    agent: Addr<agent::FilesAgent>,
 }
 
 impl Files {
     pub(crate) fn new(
         (lib, pool, buffers): (Arc<Mutex<Library>>, Arc<Pool>, Buffers),
         handle: Handle,
-        agent: ConnId,
+        agent: Addr<agent::FilesAgent>,
     ) -> Files {
         Files {
             lib,
@@ -199,7 +199,7 @@ impl Files {
     }
 
     fn send(&self, cmd: FilesCmd) {
-        self.handle.send(self.agent, Box::new(cmd));
+        self.handle.send(&self.agent, agent::FilesMsg::Cmd(cmd));
     }
 
     /// Publishes the file at `path` under `name` (default: its file name), hashing it in
@@ -267,7 +267,10 @@ pub(crate) fn start(
     let pool = Arc::new(Pool::new(pool::WORKERS, "files")?);
     let buffers = Buffers::default();
     let shared = (lib.clone(), pool.clone(), buffers.clone());
-    let agent = agent::FilesAgent::new(core.clone(), shared, tracker, data_dir);
-    let id = event_loop.spawn(Box::new(agent));
-    Ok(Files::new((lib, pool, buffers), event_loop.handle(), id))
+    let inbox = Inbox::default();
+    let addr = inbox.addr();
+    let me = (addr.clone(), event_loop.handle());
+    let agent = agent::FilesAgent::new(core.clone(), shared, tracker, data_dir, me);
+    event_loop.spawn(inbox.bind(agent));
+    Ok(Files::new((lib, pool, buffers), event_loop.handle(), addr))
 }

@@ -9,7 +9,7 @@ use std::time::Instant;
 
 use bytes::BytesMut;
 use p2p_proto::files::{BadChunk, ChunkSet, Fetch, FileMeta};
-use reactor::Cx;
+use reactor::{Cx, Inbox};
 
 use super::super::conn::{ChunkConn, ConnCmd, ConnEvent, ConnEventKind};
 use super::super::disk::{self, Written};
@@ -90,16 +90,18 @@ impl FilesAgent {
             });
             if let Some(slot) = idle {
                 slot.chunk = Some(want.chunk);
-                cx.send(slot.conn, Box::new(ConnCmd::Get(want.chunk)));
+                cx.send(&slot.conn, ConnCmd::Get(want.chunk));
                 continue;
             }
             self.next_tag += 1;
             let tag = self.next_tag;
-            let owner = (cx.id(), tag, cx.handle());
+            let owner = (self.me.0.clone(), tag, self.me.1.clone());
             let buffers = self.buffers.clone();
             let host = want.addr.to_string();
             let proto = ChunkConn::new(owner, buffers, file_id, host, want.chunk);
-            let conn = cx.connect(want.addr, Box::new(proto));
+            let inbox = Inbox::default();
+            let conn = inbox.addr();
+            cx.connect(want.addr, inbox.bind(proto));
             self.slots.insert(
                 tag,
                 Slot {
@@ -193,7 +195,7 @@ impl FilesAgent {
     pub(super) fn close_conns(&mut self, cx: &mut Cx<'_>, which: impl Fn(&Slot) -> bool) {
         self.slots.retain(|_, s| {
             if which(s) {
-                cx.send(s.conn, Box::new(ConnCmd::Close));
+                cx.send(&s.conn, ConnCmd::Close);
                 false
             } else {
                 true
