@@ -239,3 +239,60 @@ fn a_file_published_by_one_peer_is_served_and_fetched_by_another_with_errors_in_
     assert_eq!(report["holders"].as_array().unwrap().len(), 2, "{report}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn the_console_publishes_lists_and_fetches_files() {
+    let dir = tempdir("files-console");
+    let t = tracker(90);
+    let a = peer("alice", Some(t.addr), &dir);
+    let c = peer("carol", Some(t.addr), &dir);
+    for p in [&a, &c] {
+        wait_for("registration", WAIT, || p.node.tracker_status().registered);
+    }
+    let src = dir.join("notes.bin");
+    let data = random_bytes(11, 3 << 20);
+    std::fs::write(&src, &data).unwrap();
+    let run = |node: &p2p::Node, line: &str| {
+        let mut current = "general".to_string();
+        peer::console::command(node, line, &mut current)
+    };
+
+    let said = run(&a.node, &format!("/publish {}", src.display()));
+    assert!(
+        said.starts_with("published notes.bin (3145728 bytes, 3 chunks) as "),
+        "{said}"
+    );
+    let id = said.rsplit(' ').next().unwrap().to_string();
+    let again = run(&a.node, &format!("/publish {}", src.display()));
+    assert!(again.contains("already published"), "{again}");
+
+    let listed = run(&c.node, "/files");
+    assert!(
+        listed.starts_with(&format!(
+            "{id} notes.bin (3145728 bytes, 3 chunks) held by "
+        )),
+        "{listed}"
+    );
+    assert!(listed.contains(a.node.peer_id()), "{listed}");
+
+    let dest = dir.join("carol-notes.bin");
+    let said = run(&c.node, &format!("/fetch notes.bin {}", dest.display()));
+    assert!(
+        said.starts_with("fetching notes.bin (3145728 bytes) to "),
+        "{said}"
+    );
+    wait_done(c.addr(), &id);
+    assert_eq!(std::fs::read(&dest).unwrap(), data);
+    let noop = run(&c.node, &format!("/fetch {id}"));
+    assert!(noop.contains("already have notes.bin"), "{noop}");
+    let unknown = run(&c.node, "/fetch nothing.bin");
+    assert_eq!(
+        unknown,
+        "cannot fetch nothing.bin: no file named \"nothing.bin\" is shared on the network"
+    );
+    assert_eq!(
+        run(&c.node, "/fetch"),
+        "usage: /fetch <name|file_id> [dest]"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
