@@ -296,3 +296,27 @@ fn the_console_publishes_lists_and_fetches_files() {
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn published_files_are_announced_again_when_the_tracker_comes_back_empty() {
+    let dir = tempdir("files-tracker-back");
+    let t = tracker(3);
+    let tracker_addr = t.addr;
+    let a = peer("alice", Some(tracker_addr), &dir);
+    wait_for("registration", WAIT, || a.node.tracker_status().registered);
+    let src = dir.join("kept.bin");
+    std::fs::write(&src, random_bytes(3, 100_000)).unwrap();
+    let (status, published) = publish(a.addr(), &src, "kept.bin", 65536);
+    assert_eq!(status, 201, "{published}");
+
+    drop(t);
+    wait_for("alice noticing the outage", WAIT, || {
+        !a.node.tracker_status().reachable
+    });
+    let _t = crate::tracker_at(tracker_addr, 3);
+    wait_for("the file announced again", WAIT, || {
+        let (_, files) = call(tracker_addr, Method::Get, "/files", None);
+        files[0]["file_id"] == published["file_id"] && files[0]["holders"][0] == a.node.peer_id()
+    });
+    std::fs::remove_dir_all(&dir).unwrap();
+}
