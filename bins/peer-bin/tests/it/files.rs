@@ -320,3 +320,39 @@ fn published_files_are_announced_again_when_the_tracker_comes_back_empty() {
     });
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn a_fetch_with_no_live_holder_fails_naming_the_chunks_and_keeps_its_part_file() {
+    let dir = tempdir("files-no-holder");
+    let t = tracker(90);
+    let a = peer("alice", Some(t.addr), &dir);
+    let c = peer("carol", Some(t.addr), &dir);
+    for p in [&a, &c] {
+        wait_for("registration", WAIT, || p.node.tracker_status().registered);
+    }
+    let src = dir.join("gone.bin");
+    std::fs::write(&src, random_bytes(4, 3 * 65536)).unwrap();
+    let (status, published) = publish(a.addr(), &src, "gone.bin", 65536);
+    assert_eq!(status, 201, "{published}");
+    let id = published["file_id"].as_str().unwrap().to_string();
+    // Alice's loop stops at once: the tracker still lists her, but nobody answers.
+    drop(a);
+
+    let dest = dir.join("carol-gone.bin");
+    let body = json!({"file_id": id, "dest": dest});
+    let (status, started) = call(c.addr(), Method::Post, "/api/files/fetch", Some(body));
+    assert_eq!(status, 202, "{started}");
+    let mut view = Value::Null;
+    wait_for("the fetch to give up", WAIT, || {
+        view = fetch_view(c.addr(), &id).unwrap_or_default();
+        view["state"] == "failed"
+    });
+    let error = view["error"].as_str().unwrap();
+    assert!(
+        error.contains("no holder left for chunks 0-2 of gone.bin"),
+        "{error}"
+    );
+    assert!(PathBuf::from(format!("{}.part", dest.display())).exists());
+    assert!(!dest.exists());
+    std::fs::remove_dir_all(&dir).unwrap();
+}
