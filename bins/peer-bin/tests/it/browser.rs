@@ -3,8 +3,6 @@
 //! packages).
 
 use crate::{TOKEN, linked, tempdir, tracker, wait_for};
-use std::path::PathBuf;
-use std::process::Command;
 use std::time::Duration;
 
 fn ui_peer(
@@ -28,67 +26,35 @@ fn ui_peer(
     .unwrap()
 }
 
-/// Runs `script` of `browser` with the two peers' token URLs and `args`; answers its output,
-/// failing the test if it failed.
-fn run_script(
-    browser: &std::path::Path,
-    script: &str,
-    peers: [&p2p::Running; 2],
-    args: &[&std::ffi::OsStr],
-) -> String {
-    let output = Command::new("node")
-        .arg(browser.join(script))
-        .args(peers.map(|p| format!("http://{}/?token={TOKEN}", p.addr())))
-        .args(args)
-        .output()
-        .expect("node runs");
-    let text = String::from_utf8_lossy(&output.stdout).into_owned();
-    assert!(
-        output.status.success(),
-        "{text}\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    text
-}
-
 #[test]
 fn the_chat_ui_works_in_headless_chromium() {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let browser = root.join("xtask/browser");
-    assert!(
-        browser.join("node_modules/playwright-core").is_dir(),
-        "browser test packages missing: run `npm ci --prefix xtask/browser` (cargo xtask ci does)"
-    );
+    let root = test_support::repo_root();
     let tracker = tracker(30);
-    let dir = tempdir("browser");
-    let alice = ui_peer("alice", tracker.addr, &dir, &root);
-    let bob = ui_peer("bob", tracker.addr, &dir, &root);
+    let tmp = tempdir("browser");
+    let dir = tmp.path();
+    let alice = ui_peer("alice", tracker.addr, dir, &root);
+    let bob = ui_peer("bob", tracker.addr, dir, &root);
     wait_for("alice and bob to link", Duration::from_secs(10), || {
         linked(alice.addr()).len() == 1 && linked(bob.addr()).len() == 1
     });
     let shot = dir.join("chat.png");
-    let text = run_script(
-        &browser,
+    let alice_url = format!("http://{}/?token={TOKEN}", alice.addr());
+    let bob_url = format!("http://{}/?token={TOKEN}", bob.addr());
+    let text = test_support::run_browser_script(
         "chat-smoke.mjs",
-        [&alice, &bob],
-        &[shot.as_os_str()],
+        &[alice_url.as_ref(), bob_url.as_ref(), shot.as_ref()],
     );
     assert!(text.contains("all 11 checks passed"), "{text}");
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
 fn the_files_panel_publishes_and_a_fetch_reaches_100_percent_in_headless_chromium() {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let browser = root.join("xtask/browser");
-    assert!(
-        browser.join("node_modules/playwright-core").is_dir(),
-        "browser test packages missing: run `npm ci --prefix xtask/browser` (cargo xtask ci does)"
-    );
+    let root = test_support::repo_root();
     let tracker = tracker(30);
-    let dir = tempdir("browser-files");
-    let alice = ui_peer("alice", tracker.addr, &dir, &root);
-    let bob = ui_peer("bob", tracker.addr, &dir, &root);
+    let tmp = tempdir("browser-files");
+    let dir = tmp.path();
+    let alice = ui_peer("alice", tracker.addr, dir, &root);
+    let bob = ui_peer("bob", tracker.addr, dir, &root);
     for p in [&alice, &bob] {
         wait_for("registration", Duration::from_secs(10), || {
             p.node.tracker_status().registered
@@ -99,8 +65,16 @@ fn the_files_panel_publishes_and_a_fetch_reaches_100_percent_in_headless_chromiu
     crate::files::random_file(&file, 5, 8 << 20);
     alice.node.files().set_upload_limit(4 << 20);
     let shot = dir.join("files.png");
-    let args = [file.as_os_str(), shot.as_os_str()];
-    let text = run_script(&browser, "files-smoke.mjs", [&alice, &bob], &args);
+    let alice_url = format!("http://{}/?token={TOKEN}", alice.addr());
+    let bob_url = format!("http://{}/?token={TOKEN}", bob.addr());
+    let text = test_support::run_browser_script(
+        "files-smoke.mjs",
+        &[
+            alice_url.as_ref(),
+            bob_url.as_ref(),
+            file.as_os_str(),
+            shot.as_ref(),
+        ],
+    );
     assert!(text.contains("all 5 checks passed"), "{text}");
-    let _ = std::fs::remove_dir_all(&dir);
 }

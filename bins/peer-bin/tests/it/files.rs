@@ -116,11 +116,12 @@ fn error_of(body: &Value) -> String {
 
 #[test]
 fn a_file_published_by_one_peer_is_served_and_fetched_by_another_with_errors_in_words() {
-    let dir = tempdir("files");
+    let tmp = tempdir("files");
+    let dir = tmp.path();
     let t = tracker(90);
-    let a = peer("alice", Some(t.addr), &dir);
-    let b = peer("bob", Some(t.addr), &dir);
-    let c = peer("carol", Some(t.addr), &dir);
+    let a = peer("alice", Some(t.addr), dir);
+    let b = peer("bob", Some(t.addr), dir);
+    let c = peer("carol", Some(t.addr), dir);
     for p in [&a, &b, &c] {
         wait_for("registration", WAIT, || p.node.tracker_status().registered);
     }
@@ -237,15 +238,15 @@ fn a_file_published_by_one_peer_is_served_and_fetched_by_another_with_errors_in_
     let report = files.iter().find(|f| f["file_id"] == id.as_str()).unwrap();
     assert_eq!(report["complete"], true);
     assert_eq!(report["holders"].as_array().unwrap().len(), 2, "{report}");
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]
 fn the_console_publishes_lists_and_fetches_files() {
-    let dir = tempdir("files-console");
+    let tmp = tempdir("files-console");
+    let dir = tmp.path();
     let t = tracker(90);
-    let a = peer("alice", Some(t.addr), &dir);
-    let c = peer("carol", Some(t.addr), &dir);
+    let a = peer("alice", Some(t.addr), dir);
+    let c = peer("carol", Some(t.addr), dir);
     for p in [&a, &c] {
         wait_for("registration", WAIT, || p.node.tracker_status().registered);
     }
@@ -294,15 +295,15 @@ fn the_console_publishes_lists_and_fetches_files() {
         run(&c.node, "/fetch"),
         "usage: /fetch <name|file_id> [dest]"
     );
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]
 fn published_files_are_announced_again_when_the_tracker_comes_back_empty() {
-    let dir = tempdir("files-tracker-back");
+    let tmp = tempdir("files-tracker-back");
+    let dir = tmp.path();
     let t = tracker(3);
     let tracker_addr = t.addr;
-    let a = peer("alice", Some(tracker_addr), &dir);
+    let a = peer("alice", Some(tracker_addr), dir);
     wait_for("registration", WAIT, || a.node.tracker_status().registered);
     let src = dir.join("kept.bin");
     std::fs::write(&src, random_bytes(3, 100_000)).unwrap();
@@ -318,15 +319,15 @@ fn published_files_are_announced_again_when_the_tracker_comes_back_empty() {
         let (_, files) = call(tracker_addr, Method::Get, "/files", None);
         files[0]["file_id"] == published["file_id"] && files[0]["holders"][0] == a.node.peer_id()
     });
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]
 fn a_fetch_with_no_live_holder_fails_naming_the_chunks_and_keeps_its_part_file() {
-    let dir = tempdir("files-no-holder");
+    let tmp = tempdir("files-no-holder");
+    let dir = tmp.path();
     let t = tracker(90);
-    let a = peer("alice", Some(t.addr), &dir);
-    let c = peer("carol", Some(t.addr), &dir);
+    let a = peer("alice", Some(t.addr), dir);
+    let c = peer("carol", Some(t.addr), dir);
     for p in [&a, &c] {
         wait_for("registration", WAIT, || p.node.tracker_status().registered);
     }
@@ -354,5 +355,4 @@ fn a_fetch_with_no_live_holder_fails_naming_the_chunks_and_keeps_its_part_file()
     );
     assert!(PathBuf::from(format!("{}.part", dest.display())).exists());
     assert!(!dest.exists());
-    std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -70,13 +70,14 @@ fn every_file_sharing_example_in_protocol_md_runs_as_written() {
     let examples = examples(&doc);
     assert!(examples.len() >= 8, "only {} examples", examples.len());
 
-    let dir = tempdir("files-doc");
+    let tmp = tempdir("files-doc");
+    let dir = tmp.path();
     let srv = format!("{}/", dir.display());
     std::fs::write(dir.join("hello.txt"), b"hello world\n").unwrap();
     std::fs::write(dir.join("other.txt"), b"other content").unwrap();
     let t = tracker(90);
-    let alice = peer("alice", Some(t.addr), &dir);
-    let bob = peer("bob", Some(t.addr), &dir);
+    let alice = peer("alice", Some(t.addr), dir);
+    let bob = peer("bob", Some(t.addr), dir);
     for p in [&alice, &bob] {
         wait_for("registration", Duration::from_secs(10), || {
             p.node.tracker_status().registered
@@ -147,5 +148,4 @@ fn every_file_sharing_example_in_protocol_md_runs_as_written() {
             std::thread::sleep(Duration::from_millis(20));
         }
     }
-    std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -101,15 +101,16 @@ fn two_holders(a: &Proc, b: &Proc, src: &Path) -> String {
 
 #[test]
 fn a_256_mib_file_comes_from_two_holders_at_once_and_a_fourth_peer_fetches_from_the_third() {
-    let dir = tempdir("swarm");
+    let tmp = tempdir("swarm");
+    let dir = tmp.path();
     let t = tracker(90);
     let src = dir.join("big.bin");
     random_file(&src, 256, 256 * MIB);
     // Paced so that the third is still fetching when the fourth starts.
-    let a = Proc::start("a", t.addr, &dir, 64 * MIB);
-    let b = Proc::start("b", t.addr, &dir, 64 * MIB);
-    let c = Proc::start("c", t.addr, &dir, 0);
-    let d = Proc::start("d", t.addr, &dir, 0);
+    let a = Proc::start("a", t.addr, dir, 64 * MIB);
+    let b = Proc::start("b", t.addr, dir, 64 * MIB);
+    let c = Proc::start("c", t.addr, dir, 0);
+    let d = Proc::start("d", t.addr, dir, 0);
     let id = two_holders(&a, &b, &src);
 
     let c_dest = dir.join("c.bin");
@@ -150,18 +151,18 @@ fn a_256_mib_file_comes_from_two_holders_at_once_and_a_fourth_peer_fetches_from_
     assert!(served(c.addr, &id) >= from_c);
     assert!(served(a.addr, &id) + served(b.addr, &id) >= 256);
     drop((a, b, c, d));
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]
 fn a_holder_killed_mid_fetch_leaves_the_fetch_to_the_other() {
-    let dir = tempdir("swarm-kill");
+    let tmp = tempdir("swarm-kill");
+    let dir = tmp.path();
     let t = tracker(90);
     let src = dir.join("big.bin");
     random_file(&src, 32, 32 * MIB);
-    let a = Proc::start("a", t.addr, &dir, 4 * MIB);
-    let b = Proc::start("b", t.addr, &dir, 4 * MIB);
-    let c = Proc::start("c", t.addr, &dir, 0);
+    let a = Proc::start("a", t.addr, dir, 4 * MIB);
+    let b = Proc::start("b", t.addr, dir, 4 * MIB);
+    let c = Proc::start("c", t.addr, dir, 0);
     let id = two_holders(&a, &b, &src);
     let dest = dir.join("c.bin");
     fetch(c.addr, &id, &dest);
@@ -175,20 +176,20 @@ fn a_holder_killed_mid_fetch_leaves_the_fetch_to_the_other() {
         "{view}"
     );
     drop((b, c));
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]
 fn a_holder_serving_corrupt_chunks_is_caught_and_penalised() {
-    let dir = tempdir("swarm-corrupt");
+    let tmp = tempdir("swarm-corrupt");
+    let dir = tmp.path();
     let t = tracker(90);
     let good = dir.join("good.bin");
     random_file(&good, 16, 16 * MIB);
     let bad = dir.join("bad.bin");
     std::fs::copy(&good, &bad).unwrap();
-    let a = Proc::start("a", t.addr, &dir, 0);
-    let b = Proc::start("b", t.addr, &dir, 0);
-    let c = Proc::start("c", t.addr, &dir, 0);
+    let a = Proc::start("a", t.addr, dir, 0);
+    let b = Proc::start("b", t.addr, dir, 0);
+    let c = Proc::start("c", t.addr, dir, 0);
     let (status, published) = publish(a.addr, &bad, "file.bin", MIB as u64);
     assert_eq!(status, 201, "{published}");
     let id = published["file_id"].as_str().unwrap().to_string();
@@ -206,26 +207,26 @@ fn a_holder_serving_corrupt_chunks_is_caught_and_penalised() {
     assert_eq!(a_record["state"], "dropped", "{view}");
     assert_eq!(holder(&view, &b)["chunks"], 16, "{view}");
     drop((a, b, c));
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]
 fn a_fetcher_killed_with_sigkill_resumes_from_its_part_file() {
-    let dir = tempdir("swarm-resume");
+    let tmp = tempdir("swarm-resume");
+    let dir = tmp.path();
     let t = tracker(90);
     let src = dir.join("big.bin");
     random_file(&src, 48, 32 * MIB);
-    let a = Proc::start("a", t.addr, &dir, 4 * MIB);
-    let b = Proc::start("b", t.addr, &dir, 4 * MIB);
+    let a = Proc::start("a", t.addr, dir, 4 * MIB);
+    let b = Proc::start("b", t.addr, dir, 4 * MIB);
     let id = two_holders(&a, &b, &src);
     let dest = dir.join("c.bin");
-    let c = Proc::start("c", t.addr, &dir, 0);
+    let c = Proc::start("c", t.addr, dir, 0);
     fetch(c.addr, &id, &dest);
     wait_for("c to hold over half", WAIT, || have(c.addr, &id) >= 18);
     c.kill();
     assert!(!dest.exists(), "the fetch was not complete");
 
-    let c = Proc::start("c", t.addr, &dir, 0);
+    let c = Proc::start("c", t.addr, dir, 0);
     fetch(c.addr, &id, &dest);
     let view = wait_done(c.addr, &id);
     assert!(same_bytes(&src, &dest), "the resumed copy differs");
@@ -233,5 +234,4 @@ fn a_fetcher_killed_with_sigkill_resumes_from_its_part_file() {
     assert!(resumed >= Some(18), "{view}");
     assert!(fetched < Some(16), "downloaded half again or more: {view}");
     drop((a, b, c));
-    std::fs::remove_dir_all(&dir).unwrap();
 }
