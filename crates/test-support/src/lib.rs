@@ -2,7 +2,10 @@
 //! deadline, one request through the blocking client, raw bytes on a socket, and scratch
 //! directories that are removed when dropped.
 //!
-//! A dev-dependency only; nothing here runs in a daemon.
+//! A dev-dependency only; nothing here runs in a daemon. [`docs`] reads the HTTP examples of a
+//! document for the tests that run them as written.
+
+pub mod docs;
 
 use std::ffi::OsStr;
 use std::io::{ErrorKind, Read, Write};

@@ -13,61 +13,15 @@ use std::time::{Duration, Instant};
 use http_core::{Method, Request};
 use reactor::client::blocking_request;
 use serde_json::Value;
+use test_support::docs::{examples, header, matches, split};
 
 use crate::{TOKEN, peer, tempdir, tracker, wait_for};
-
-/// The ```` ```http ```` blocks of the section, paired request → response, with line numbers.
-fn examples(doc: &str) -> Vec<(usize, String, String)> {
-    let start = doc.find("## Peer file sharing").expect("the section");
-    let first_line = doc[..start].lines().count() + 1;
-    let mut blocks = Vec::new();
-    let mut current: Option<(usize, String)> = None;
-    for (n, line) in doc[start..].lines().enumerate() {
-        match (&mut current, line.trim_end()) {
-            (None, "```http") => current = Some((first_line + n, String::new())),
-            (Some(_), "```") => blocks.extend(current.take()),
-            (Some((_, text)), line) => {
-                text.push_str(line);
-                text.push('\n');
-            }
-            (None, _) => {}
-        }
-    }
-    assert!(blocks.len() % 2 == 0, "every request needs its response");
-    blocks
-        .chunks(2)
-        .map(|pair| (pair[0].0, pair[0].1.clone(), pair[1].1.clone()))
-        .collect()
-}
-
-fn split(block: &str) -> (Vec<&str>, &str) {
-    match block.split_once("\n\n") {
-        Some((head, body)) => (head.lines().collect(), body.trim()),
-        None => (block.trim_end().lines().collect(), ""),
-    }
-}
-
-/// JSON equality where an expected `"<...>"` string matches any value.
-fn matches(expected: &Value, actual: &Value) -> bool {
-    match (expected, actual) {
-        (Value::String(s), _) if s.starts_with('<') && s.ends_with('>') => true,
-        (Value::Array(e), Value::Array(a)) => {
-            e.len() == a.len() && e.iter().zip(a).all(|(e, a)| matches(e, a))
-        }
-        (Value::Object(e), Value::Object(a)) => {
-            e.len() == a.len()
-                && e.iter()
-                    .all(|(k, e)| a.get(k).is_some_and(|a| matches(e, a)))
-        }
-        (e, a) => e == a,
-    }
-}
 
 #[test]
 fn every_file_sharing_example_in_protocol_md_runs_as_written() {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/PROTOCOL.md");
     let doc = std::fs::read_to_string(path).expect("docs/PROTOCOL.md");
-    let examples = examples(&doc);
+    let examples = examples(&doc, "## Peer file sharing");
     assert!(examples.len() >= 8, "only {} examples", examples.len());
 
     let tmp = tempdir("files-doc");
@@ -91,18 +45,16 @@ fn every_file_sharing_example_in_protocol_md_runs_as_written() {
         }
     };
 
-    for (line, request, response) in &examples {
-        let request = request.replace("/srv/", &srv).replace("<token>", TOKEN);
+    for ex in &examples {
+        let (line, response) = (ex.line, &ex.response);
+        let request = ex.request.replace("/srv/", &srv).replace("<token>", TOKEN);
         let (head, body) = split(&request);
         let mut words = head[0].split_whitespace();
         let (method, target) = (words.next().unwrap(), words.next().unwrap());
         let mut req = Request::new(Method::from_token(method), target);
         let mut addr = None;
         for l in &head[1..] {
-            let (name, value) = l
-                .split_once(':')
-                .map(|(n, v)| (n.trim(), v.trim()))
-                .unwrap();
+            let (name, value) = header(l);
             if name.eq_ignore_ascii_case("host") {
                 addr = Some(peer_addr(value));
             } else {
@@ -131,10 +83,8 @@ fn every_file_sharing_example_in_protocol_md_runs_as_written() {
                 None => text.trim() == expected_body,
             };
             let headers_ok = expected_head[1..].iter().all(|l| {
-                let (name, value) = l.split_once(':').unwrap();
-                got.headers
-                    .get(name.trim())
-                    .is_some_and(|v| v == value.trim().as_bytes())
+                let (name, value) = header(l);
+                got.headers.get(name).is_some_and(|v| v == value.as_bytes())
             });
             if got.status.code() == status && body_ok && headers_ok {
                 break;
