@@ -283,10 +283,11 @@ function markRead(ch) {
     renderChannels();
     renderPeers();
   }
-  // One request for a burst of messages.
+  // One request for a burst of messages. Sent only if the channel is still the one in view: a
+  // read mark sent after switching away would clear messages that arrived since, unseen.
   clearTimeout(ch.readTimer);
   ch.readTimer = setTimeout(() => {
-    if (state.channels.get(ch.name) === ch) {
+    if (state.channels.get(ch.name) === ch && state.current === ch && !document.hidden) {
       api("POST", "/api/channels/" + seg(ch.name) + "/read").catch(() => {});
     }
   }, 150);
