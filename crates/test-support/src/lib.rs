@@ -146,6 +146,19 @@ pub fn tempdir(tag: &str) -> TempDir {
         .unwrap()
 }
 
+/// [`tempdir`] in memory (`/dev/shm`) when the machine has it, else on disk: for tests that
+/// write hundreds of MiB, which a shared disk may not have room for and memory does it faster.
+pub fn tempdir_in_memory(tag: &str) -> TempDir {
+    let shm = std::path::Path::new("/dev/shm");
+    if !shm.is_dir() {
+        return tempdir(tag);
+    }
+    tempfile::Builder::new()
+        .prefix(&format!("weaprous-{tag}-"))
+        .tempdir_in(shm)
+        .unwrap_or_else(|_| tempdir(tag))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

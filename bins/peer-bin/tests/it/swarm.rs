@@ -2,7 +2,8 @@
 //! holders at once while a fourth peer fetches from the third; a holder killed mid-fetch; a
 //! holder serving corrupt chunks; a fetcher killed with SIGKILL that resumes. Holders run
 //! with `--upload-limit` where a test must act in the middle of a fetch, so that the middle
-//! lasts long enough to act in, whatever the machine's speed.
+//! lasts long enough to act in, whatever the machine's speed. Their files live in memory
+//! (`/dev/shm`) where there is one: a shared disk may not have room for them.
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
@@ -14,7 +15,8 @@ use serde_json::{Value, json};
 
 use crate::daemon::parse_url;
 use crate::files::{WAIT, fetch_view, publish, random_file, same_bytes, served, wait_done};
-use crate::{TOKEN, call, tempdir, tracker, wait_for};
+use crate::{TOKEN, call, tracker, wait_for};
+use test_support::tempdir_in_memory;
 
 const MIB: usize = 1 << 20;
 
@@ -101,7 +103,7 @@ fn two_holders(a: &Proc, b: &Proc, src: &Path) -> String {
 
 #[test]
 fn a_256_mib_file_comes_from_two_holders_at_once_and_a_fourth_peer_fetches_from_the_third() {
-    let tmp = tempdir("swarm");
+    let tmp = tempdir_in_memory("swarm");
     let dir = tmp.path();
     let t = tracker(90);
     let src = dir.join("big.bin");
@@ -155,7 +157,7 @@ fn a_256_mib_file_comes_from_two_holders_at_once_and_a_fourth_peer_fetches_from_
 
 #[test]
 fn a_holder_killed_mid_fetch_leaves_the_fetch_to_the_other() {
-    let tmp = tempdir("swarm-kill");
+    let tmp = tempdir_in_memory("swarm-kill");
     let dir = tmp.path();
     let t = tracker(90);
     let src = dir.join("big.bin");
@@ -180,7 +182,7 @@ fn a_holder_killed_mid_fetch_leaves_the_fetch_to_the_other() {
 
 #[test]
 fn a_holder_serving_corrupt_chunks_is_caught_and_penalised() {
-    let tmp = tempdir("swarm-corrupt");
+    let tmp = tempdir_in_memory("swarm-corrupt");
     let dir = tmp.path();
     let t = tracker(90);
     let good = dir.join("good.bin");
@@ -211,7 +213,7 @@ fn a_holder_serving_corrupt_chunks_is_caught_and_penalised() {
 
 #[test]
 fn a_fetcher_killed_with_sigkill_resumes_from_its_part_file() {
-    let tmp = tempdir("swarm-resume");
+    let tmp = tempdir_in_memory("swarm-resume");
     let dir = tmp.path();
     let t = tracker(90);
     let src = dir.join("big.bin");
