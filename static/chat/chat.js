@@ -289,7 +289,8 @@ function markRead(ch) {
     renderChannels();
     renderPeers();
   }
-  // One request for a burst of messages.
+  // One request for a burst of messages. Sent only if the channel is still the one in view: a
+  // read mark sent after switching away would clear messages that arrived since, unseen.
   clearTimeout(ch.readTimer);
   ch.readTimer = setTimeout(() => sendRead(ch), 150);
 }

@@ -35,6 +35,9 @@ const HELP: &str = "\
 /history [n]           the last n messages of the current channel (default 20)
 /direct <peer> <text>  a direct message; <peer> is a name or a peer id
 /connect <ip:port>     dial a peer
+/publish <path> [name] share a file
+/fetch <name|id> [dest] fetch a shared file (progress bar while it runs)
+/files                 what the network shares, with holders
 /quit                  say bye to every peer, leave the tracker, exit
 anything else          sent to the current channel";
 
@@ -264,7 +267,8 @@ pub fn command(node: &Node, line: &str, current: &mut String) -> String {
             },
             Err(_) => "usage: /connect <ip:port>".to_string(),
         },
-        _ => format!("unknown command {cmd}; /help lists them"),
+        _ => crate::files::command(node.files(), cmd, rest)
+            .unwrap_or_else(|| format!("unknown command {cmd}; /help lists them")),
     }
 }
 

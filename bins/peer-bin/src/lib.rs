@@ -2,6 +2,7 @@
 //! signals, and the console of SPEC §6. The peer itself lives in the `p2p` crate.
 
 pub mod console;
+pub mod files;
 
 use std::io;
 use std::net::{IpAddr, SocketAddr, ToSocketAddrs};

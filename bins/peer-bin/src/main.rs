@@ -53,6 +53,16 @@ struct Args {
     /// and the peer outlives Ctrl-D.
     #[arg(long)]
     console: bool,
+    /// Bytes per chunk of the files this peer publishes.
+    #[arg(long, default_value_t = p2p_chunk_size())]
+    chunk_size: u64,
+    /// Bytes per second this peer serves to others at most (0: no limit).
+    #[arg(long, default_value_t = 0)]
+    upload_limit: u64,
+}
+
+fn p2p_chunk_size() -> u64 {
+    p2p::files::DEFAULT_CHUNK_SIZE
 }
 
 fn main() -> ExitCode {
@@ -111,6 +121,8 @@ fn main() -> ExitCode {
         Err(e) => return daemon::exit("peer-bin", Err(e)),
     };
     let node = started.node;
+    node.files().set_default_chunk_size(args.chunk_size);
+    node.files().set_upload_limit(args.upload_limit);
     let host = match node.addr().ip() {
         ip if ip.is_unspecified() => "127.0.0.1".to_string(),
         ip => ip.to_string(),

@@ -16,6 +16,8 @@
 //! - [`link`]: the state machine of one link (handshake, keep-alive, duplicate rule, `bye`);
 //! - [`node`]: [`NodeState`], one peer's channels, links and histories;
 //! - [`tracker_client`]: when to register, heartbeat, register again and retry the tracker;
+//! - [`files`]: file sharing (SPEC §8): chunk digests, file ids, and [`files::Fetch`], the
+//!   decisions of a download (rarest first, windows, penalties, resume);
 //! - [`error`]: the error type, [`Error`].
 //!
 //! How a driver uses it: for every upgraded connection call [`NodeState::link_dialled`] or
@@ -27,6 +29,7 @@
 //! [`NodeState::drain_events`] to the UI, so a message is stored before it is shown.
 
 pub mod error;
+pub mod files;
 pub mod frame;
 pub mod history;
 pub mod identity;

@@ -307,6 +307,7 @@ pub fn app(
 
     peer_routes(&mut app, node)?;
     user_routes(&mut app, node)?;
+    crate::files_api::routes(&mut app, node)?;
 
     if serve_static && let Some(root) = static_root {
         app.static_dir("/", root)?;

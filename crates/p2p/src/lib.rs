@@ -6,7 +6,8 @@
 //! - [`joined`]: `channels.json`, the joined channels and their keys;
 //! - [`store`]: the append-only `messages.jsonl` format and its file (the one place that
 //!   touches the disk);
-//! - [`api`], [`sse`]: the peer's HTTP API and its Server-Sent Events;
+//! - [`api`], [`sse`]: the peer's HTTP API and its Server-Sent Events; `files_api`, its
+//!   file-sharing routes (SPEC §8) over [`Files`];
 //! - [`guard`]: the refusal of cross-site requests that ride on the session cookie.
 //!
 //! The protocol types are re-exported from [`p2p_proto`] so that users of a running peer need
@@ -14,6 +15,7 @@
 
 pub mod api;
 mod driver;
+mod files_api;
 pub mod guard;
 pub mod joined;
 pub mod sse;
@@ -23,7 +25,14 @@ pub mod store;
 // The pure core, under the names the driver has always used for it.
 pub(crate) use p2p_proto::{error, frame, link, message, node, tracker_client};
 
+/// The pure file-sharing core, for its constants and types.
+pub use p2p_proto::files;
+
 pub use driver::address::Advertise;
+pub use driver::files::{
+    FetchPhase, FetchStarted, FetchView, FileError, FileEvent, FileReply, Files, LocalFile,
+    NetworkFile, Published,
+};
 pub use driver::{Config, Node, Peer, Running, TrackerStatus, UiEvent, WallClock, spawn, start};
 pub use p2p_proto::frame::PROTOCOL_VERSION;
 pub use p2p_proto::identity;

@@ -2,7 +2,10 @@
 //! deadline, one request through the blocking client, raw bytes on a socket, and scratch
 //! directories that are removed when dropped.
 //!
-//! A dev-dependency only; nothing here runs in a daemon.
+//! A dev-dependency only; nothing here runs in a daemon. [`docs`] reads the HTTP examples of a
+//! document for the tests that run them as written.
+
+pub mod docs;
 
 use std::ffi::OsStr;
 use std::io::{ErrorKind, Read, Write};
@@ -149,6 +152,19 @@ pub fn tempdir(tag: &str) -> TempDir {
         .prefix(&format!("weaprous-{tag}-"))
         .tempdir()
         .unwrap()
+}
+
+/// [`tempdir`] in memory (`/dev/shm`) when the machine has it, else on disk: for tests that
+/// write hundreds of MiB, which a shared disk may not have room for and memory does it faster.
+pub fn tempdir_in_memory(tag: &str) -> TempDir {
+    let shm = std::path::Path::new("/dev/shm");
+    if !shm.is_dir() {
+        return tempdir(tag);
+    }
+    tempfile::Builder::new()
+        .prefix(&format!("weaprous-{tag}-"))
+        .tempdir_in(shm)
+        .unwrap_or_else(|_| tempdir(tag))
 }
 
 #[cfg(test)]

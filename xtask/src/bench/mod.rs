@@ -4,6 +4,7 @@
 //! installation, scratch directories, nginx, pinning, probing ([`mod@self`]), running and parsing
 //! wrk ([`wrk`]), medians and ratios ([`stats`]), and the written report ([`report`]).
 
+mod files;
 mod http;
 mod p2p;
 mod proxy;
@@ -80,11 +81,19 @@ pub enum Suite {
     Proxy,
     /// Peer links: round trips, broadcast, file fetch.
     P2p,
+    /// A 1 GiB file fetched from two holders against curl from nginx.
+    Files,
 }
 
 impl Suite {
     /// Suites that run when none is named.
-    const BUILT: [Suite; 4] = [Suite::Http, Suite::Tracker, Suite::Proxy, Suite::P2p];
+    const BUILT: [Suite; 5] = [
+        Suite::Http,
+        Suite::Tracker,
+        Suite::Proxy,
+        Suite::P2p,
+        Suite::Files,
+    ];
 
     /// The suite's name as typed on the command line and used for directories and markers.
     pub fn name(self) -> &'static str {
@@ -93,6 +102,7 @@ impl Suite {
             Suite::Tracker => "tracker",
             Suite::Proxy => "proxy",
             Suite::P2p => "p2p",
+            Suite::Files => "files",
         }
     }
 }
@@ -110,6 +120,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
             Suite::Tracker => tracker::run(args)?,
             Suite::Proxy => proxy::run(args)?,
             Suite::P2p => p2p::run(args)?,
+            Suite::Files => files::run(args)?,
         };
         sections.push(section);
     }

@@ -1,5 +1,6 @@
 //! The chat UI in a real browser: two peers serving static/chat, driven in headless Chromium by
-//! `xtask/browser/chat-smoke.mjs` (`cargo xtask ci` installs its node packages).
+//! `xtask/browser/chat-smoke.mjs` and `files-smoke.mjs` (`cargo xtask ci` installs their node
+//! packages).
 
 use crate::{TOKEN, linked, tempdir, tracker, wait_for};
 use std::time::Duration;
@@ -167,4 +168,36 @@ fn the_chat_ui_says_when_the_tracker_or_the_peer_is_gone() {
     );
     let _ = alice.0.wait();
     drop((lonely, bob, t));
+}
+
+#[test]
+fn the_files_panel_publishes_and_a_fetch_reaches_100_percent_in_headless_chromium() {
+    let root = test_support::repo_root();
+    let tracker = tracker(30);
+    let tmp = tempdir("browser-files");
+    let dir = tmp.path();
+    let alice = ui_peer("alice", tracker.addr, dir, &root);
+    let bob = ui_peer("bob", tracker.addr, dir, &root);
+    for p in [&alice, &bob] {
+        wait_for("registration", Duration::from_secs(10), || {
+            p.node.tracker_status().registered
+        });
+    }
+    // 8 MiB served at 4 MiB/s: the fetch lasts about two seconds, long enough to see progress.
+    let file = dir.join("shared.bin");
+    crate::files::random_file(&file, 5, 8 << 20);
+    alice.node.files().set_upload_limit(4 << 20);
+    let shot = dir.join("files.png");
+    let alice_url = format!("http://{}/?token={TOKEN}", alice.addr());
+    let bob_url = format!("http://{}/?token={TOKEN}", bob.addr());
+    let text = test_support::run_browser_script(
+        "files-smoke.mjs",
+        &[
+            alice_url.as_ref(),
+            bob_url.as_ref(),
+            file.as_os_str(),
+            shot.as_ref(),
+        ],
+    );
+    assert!(text.contains("all 5 checks passed"), "{text}");
 }

@@ -10,6 +10,8 @@ mod csrf;
 mod daemon;
 mod direct;
 mod disk;
+mod files;
+mod files_doc;
 mod hostile;
 mod logs;
 mod mesh;
@@ -17,6 +19,7 @@ mod multihost;
 mod rejoin;
 mod signin;
 mod startup;
+mod swarm;
 mod tracker_client;
 mod trust;
 

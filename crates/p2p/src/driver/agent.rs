@@ -389,10 +389,12 @@ impl Agent {
                 self.public.addr.ip()
             );
         }
-        self.client.registered(cx.now(), reg.token, reg.interval);
+        self.client
+            .registered(cx.now(), reg.token.clone(), reg.interval);
         {
             let mut core = lock(&self.shared);
             core.tracker.observed_ip = reg.observed_ip;
+            core.tracker_token = Some(reg.token);
             core.tracker.registered = true;
             core.tracker.registrations += 1;
             core.tracker.heartbeat_interval_s = reg.interval.as_secs();

@@ -13,9 +13,11 @@
 //!   member refresh and dialling, graceful exit);
 //! - [`tracker`]: the tracker requests and the parsing of their answers;
 //! - [`address`]: the address others reach us by (our peer id and what the tracker lists).
+//! - [`files`]: file sharing (publish, serve, fetch) with its own agent and worker pool.
 
 pub mod address;
 pub mod agent;
+pub mod files;
 pub mod link;
 pub mod tracker;
 
@@ -102,6 +104,8 @@ pub enum UiEvent {
     /// Whether the tracker answers: its first answer (or failure) after start, then every
     /// change.
     Tracker(TrackerStatus),
+    /// A fetch's progress.
+    File(files::FileEvent),
 }
 
 /// One entry of the course-style inbox.
@@ -250,6 +254,8 @@ pub struct Core {
     handle: Handle,
     agent: Option<Addr<Agent>>,
     pub(crate) tracker: TrackerStatus,
+    /// Our token at the tracker, once registered (file publishing needs it).
+    pub(crate) tracker_token: Option<String>,
     /// The origin of the core's `mono_ms` (link timers).
     pub(crate) epoch: Instant,
     wall_clock: WallClock,
@@ -292,6 +298,7 @@ impl Core {
             handle,
             agent: None,
             tracker: TrackerStatus::default(),
+            tracker_token: None,
         }
     }
 
@@ -401,6 +408,7 @@ pub struct Node {
     peer_id: String,
     name: String,
     addr: SocketAddr,
+    files: files::Files,
 }
 
 impl Node {
@@ -587,6 +595,11 @@ impl Node {
         self.shared.clone()
     }
 
+    /// File sharing on this peer.
+    pub fn files(&self) -> &files::Files {
+        &self.files
+    }
+
     /// The tracker client's view.
     pub fn tracker_status(&self) -> TrackerStatus {
         lock(&self.shared).tracker.clone()
@@ -704,6 +717,7 @@ pub fn start(event_loop: &mut EventLoop, config: Config) -> Result<Peer> {
         core.agent = Some(agent.clone());
         core.tracker.addr = config.tracker.map(|t| t.to_string());
     }
+    let files = files::start(event_loop, &shared, config.tracker, &dir)?;
     let node = Node {
         shared,
         handle,
@@ -711,6 +725,7 @@ pub fn start(event_loop: &mut EventLoop, config: Config) -> Result<Peer> {
         peer_id,
         name,
         addr: bound,
+        files,
     };
     let token = config
         .token
