@@ -1,7 +1,7 @@
 //! `cargo xtask fuzz [TARGET] [--seconds N]`: seeds each cargo-fuzz target (crate `fuzz/`) from
 //! the repository's own test inputs, then runs it with libFuzzer on the nightly toolchain.
 //!
-//! The corpus lives in `fuzz/corpus/TARGET/` (not committed): the seeds are written there afresh
+//! Each target gets a dictionary of its grammar's tokens (`fuzz/dict/`). The corpus lives in `fuzz/corpus/TARGET/` (not committed): the seeds are written there afresh
 //! on every run, next to what earlier runs found. A crash stops the run; libFuzzer leaves the input
 //! in `fuzz/artifacts/TARGET/`, to be replayed with `cargo +nightly fuzz run TARGET FILE`.
 
@@ -117,6 +117,13 @@ fn fuzz(target: &str, seconds: u64) -> Result<u64> {
         // An input that takes this long is a hang worth reporting, not a slow machine.
         .arg("-timeout=10")
         .arg("-print_final_stats=1")
+        .arg(format!(
+            "-dict={}",
+            root.join("fuzz")
+                .join("dict")
+                .join(dictionary(target))
+                .display()
+        ))
         .current_dir(root.join("fuzz"))
         .stderr(Stdio::piped());
     println!("==> {}", display(&command));
@@ -145,6 +152,16 @@ fn fuzz(target: &str, seconds: u64) -> Result<u64> {
             target: target.to_owned(),
             artifacts: root.join("fuzz").join("artifacts").join(target),
         })
+    }
+}
+
+/// The libFuzzer dictionary of `target` in `fuzz/dict/`: the tokens of its grammar, so mutations
+/// reach past the first bytes of a message.
+fn dictionary(target: &str) -> &'static str {
+    match target {
+        "proxy_conf" => "proxy_conf.dict",
+        "p2p_frame" => "p2p_frame.dict",
+        _ => "http.dict",
     }
 }
 
