@@ -1,5 +1,6 @@
-//! `cargo xtask ci`: format check, clippy with warnings denied, then every test — what `.ci/run` runs.
-//! With `FUZZ=1` in the environment it then runs every fuzz target for [`FUZZ_SECONDS`].
+//! `cargo xtask ci`: format check, clippy and rustdoc with warnings denied, then every test — what
+//! `.ci/run` runs. With `FUZZ=1` in the environment it then runs every fuzz target for
+//! [`FUZZ_SECONDS`].
 
 use std::process::Command;
 use std::time::Instant;
@@ -54,6 +55,10 @@ fn steps() -> Vec<Step> {
         "-D",
         "warnings",
     ]);
+    // Broken intra-doc links and bad doc HTML fail the build like any other warning.
+    let mut doc = cargo();
+    doc.args(["doc", "--no-deps", "--workspace"])
+        .env("RUSTDOCFLAGS", "-D warnings");
     let mut steps = vec![
         Step {
             name: "fmt",
@@ -62,6 +67,10 @@ fn steps() -> Vec<Step> {
         Step {
             name: "clippy",
             command: clippy,
+        },
+        Step {
+            name: "doc",
+            command: doc,
         },
     ];
     steps.extend(browser_packages());
