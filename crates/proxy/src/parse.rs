@@ -380,7 +380,12 @@ fn upstream_url(url: &str) -> Result<Upstream, String> {
         }
         let port = match after {
             "" => None,
-            _ => Some(after.strip_prefix(':').unwrap_or(after)),
+            // `[::1]9000` is not `[::1]:9000`: only a `:` may follow the `]`.
+            _ => Some(
+                after
+                    .strip_prefix(':')
+                    .ok_or_else(|| format!("expected `:` after `]` in upstream url `{url}`"))?,
+            ),
         };
         (host, port)
     } else {
@@ -683,7 +688,15 @@ mod tests {
             ),
             (
                 "http://[::1]x",
-                "bad port `x` in upstream url `http://[::1]x`",
+                "expected `:` after `]` in upstream url `http://[::1]x`",
+            ),
+            (
+                "http://[::1]9000",
+                "expected `:` after `]` in upstream url `http://[::1]9000`",
+            ),
+            (
+                "http://[::1]:x",
+                "bad port `x` in upstream url `http://[::1]:x`",
             ),
         ];
         for (url, message) in cases {
