@@ -75,7 +75,11 @@ impl FileBody {
             self.offset += n as u64;
             self.len -= n as u64;
         }
-        Ok(if self.len == 0 { Fill::Done } else { Fill::More })
+        Ok(if self.len == 0 {
+            Fill::Done
+        } else {
+            Fill::More
+        })
     }
 }
 

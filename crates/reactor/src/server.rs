@@ -4,8 +4,8 @@
 //! deferred reply, streaming a body, or closing. Requests are answered in order; while one is
 //! outstanding, later pipelined requests wait in the input buffer (bounded by the read limit).
 
-use crate::file_body::{Fill, FileBody};
 use crate::event_loop::{Addr, CloseReason, ConnId, ConnInfo, Cx, EventLoop, Protocol, Session};
+use crate::file_body::{FileBody, Fill};
 use crate::handle::Handle;
 use bytes::{Bytes, BytesMut};
 use http_core::write::{
@@ -428,7 +428,9 @@ impl HttpConn {
                 set_connection_header(&mut response.headers, ex.version, ex.keep_alive);
                 response.headers.remove("transfer-encoding");
                 if response.status.allows_body() {
-                    response.headers.insert("Content-Length", body.len.to_string());
+                    response
+                        .headers
+                        .insert("Content-Length", body.len.to_string());
                 }
                 ex.status = response.status;
                 let head_only = ex.method == Method::Head || !response.status.allows_body();

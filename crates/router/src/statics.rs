@@ -213,7 +213,9 @@ fn not_modified(meta: &Meta, headers: &Headers) -> bool {
 }
 
 fn unix_secs(time: SystemTime) -> u64 {
-    time.duration_since(UNIX_EPOCH).unwrap_or_default().as_secs()
+    time.duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs()
 }
 
 /// RFC 9110 §13.1.5: a range applies only if `If-Range` (when sent) names the current

@@ -3,6 +3,7 @@
 
 mod browser;
 mod faults;
+mod files;
 mod hostile;
 mod task1;
 
