@@ -11,9 +11,11 @@
 //!   streamed bodies, file bodies read in bounded slices ([`FileBody`]), deferred replies,
 //!   upgrades) calling a [`Service`].
 //! - [`client`]: an HTTP client on the loop, and a blocking one for tools and tests.
+//! - [`AccessLine`]: the one access-log line format of every daemon.
 //!
 //! Nothing here blocks the loop thread: every socket is non-blocking, every buffer has a cap.
 
+mod access_log;
 pub mod client;
 mod event_loop;
 mod file_body;
@@ -21,6 +23,7 @@ mod handle;
 pub mod server;
 mod thread;
 
+pub use access_log::AccessLine;
 pub use event_loop::{
     Acceptor, Addr, Clock, CloseReason, ConnId, ConnInfo, Cx, DEFAULT_READ_LIMIT, EventLoop, Inbox,
     Protocol, SHUTDOWN_GRACE, Session, SteppedClock, SystemClock,
@@ -28,4 +31,4 @@ pub use event_loop::{
 pub use file_body::{FILE_HIGH_WATER, FILE_SLICE, FileBody};
 pub use handle::Handle;
 pub use server::{BodySender, Reply, RequestInfo, Responder, Service, serve};
-pub use thread::LoopThread;
+pub use thread::{LoopThread, Running};
