@@ -12,8 +12,8 @@
 use std::time::Duration;
 
 use crate::config::{
-    Config, ConfigError, DEFAULT_SEND_TIMEOUT, DEFAULT_TIMEOUT, HeaderTemplate, HostBlock, HostPattern, Policy,
-    SetHeader, Upstream,
+    Config, ConfigError, DEFAULT_SEND_TIMEOUT, DEFAULT_TIMEOUT, HeaderTemplate, HostBlock,
+    HostPattern, Policy, SetHeader, Upstream,
 };
 use crate::lexer::{Pos, Tok, Token, tokenize};
 
@@ -259,10 +259,7 @@ fn timeout_arg(d: &Directive) -> Result<Duration, Failure> {
     duration(timeout).ok_or_else(|| {
         (
             pos,
-            format!(
-                "bad {} `{timeout}` (expected e.g. 30s, 500ms, 2m)",
-                d.name
-            ),
+            format!("bad {} `{timeout}` (expected e.g. 30s, 500ms, 2m)", d.name),
         )
     })
 }
@@ -493,7 +490,9 @@ mod tests {
             (DEFAULT_TIMEOUT, DEFAULT_SEND_TIMEOUT)
         );
         assert_eq!(
-            timeouts("host a { proxy_pass http://a; proxy_read_timeout 5s; proxy_send_timeout 7s }"),
+            timeouts(
+                "host a { proxy_pass http://a; proxy_read_timeout 5s; proxy_send_timeout 7s }"
+            ),
             (secs(5), secs(7))
         );
         assert_eq!(

@@ -10,6 +10,7 @@ mod musts;
 mod plain;
 mod streaming;
 mod task1;
+mod timeouts;
 
 use backend::{AuthMode, Config as SiteConfig};
 use http_core::Method;
