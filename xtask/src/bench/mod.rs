@@ -5,6 +5,7 @@
 //! wrk ([`wrk`]), medians and ratios ([`stats`]), and the written report ([`report`]).
 
 mod http;
+mod large;
 mod p2p;
 mod proxy;
 pub mod report;
