@@ -31,6 +31,15 @@ fn proxy_over_big_file(extra: &str) -> (ProxyProcess, router::Running) {
     (ProxyProcess::start(&conf), site)
 }
 
+/// A client of `proxy` whose reads give up after 30 s (a hung test fails instead of hanging).
+fn connect(proxy: &ProxyProcess) -> TcpStream {
+    let stream = TcpStream::connect(proxy.addr).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    stream
+}
+
 /// Sends `GET /big.bin`, reads the head and returns the body bytes that came with it.
 fn request_big(stream: &mut TcpStream) -> Vec<u8> {
     stream
@@ -70,10 +79,7 @@ fn read_rest(stream: &mut TcpStream, body: &mut Vec<u8>) {
 #[test]
 fn a_client_pausing_longer_than_the_read_timeout_gets_the_whole_body() {
     let (proxy, _site) = proxy_over_big_file("");
-    let mut stream = TcpStream::connect(proxy.addr).unwrap();
-    stream
-        .set_read_timeout(Some(Duration::from_secs(30)))
-        .unwrap();
+    let mut stream = connect(&proxy);
     let mut body = request_big(&mut stream);
     // The pause is the behaviour under test: longer than proxy_read_timeout, while the proxy
     // holds a full window for us and has paused its upstream.
@@ -86,10 +92,7 @@ fn a_client_pausing_longer_than_the_read_timeout_gets_the_whole_body() {
 #[test]
 fn a_client_taking_nothing_for_the_send_timeout_is_dropped() {
     let (proxy, _site) = proxy_over_big_file("    proxy_send_timeout 1s;\n");
-    let mut stream = TcpStream::connect(proxy.addr).unwrap();
-    stream
-        .set_read_timeout(Some(Duration::from_secs(30)))
-        .unwrap();
+    let mut stream = connect(&proxy);
     let mut body = request_big(&mut stream);
     // Taking nothing for over twice the send timeout: the timer checks progress once per period.
     std::thread::sleep(PAUSE);
@@ -99,10 +102,7 @@ fn a_client_taking_nothing_for_the_send_timeout_is_dropped() {
         "a client that took nothing for 3 s was still served all {FILE_LEN} bytes"
     );
     // The proxy still serves others.
-    let mut other = TcpStream::connect(proxy.addr).unwrap();
-    other
-        .set_read_timeout(Some(Duration::from_secs(30)))
-        .unwrap();
+    let mut other = connect(&proxy);
     let mut body = request_big(&mut other);
     read_rest(&mut other, &mut body);
     assert_eq!(body.len(), FILE_LEN);
