@@ -1,7 +1,7 @@
 //! The HTTP/1.1 server driver: one [`Protocol`] per accepted connection, calling a [`Service`].
 //!
 //! A connection is an explicit state machine (`State`): reading a request, waiting for a
-//! deferred reply, streaming a body, or closing. Requests are answered in order; while one is
+//! deferred reply, streaming a body, sending a file body, or closing. Requests are answered in order; while one is
 //! outstanding, later pipelined requests wait in the input buffer (bounded by the read limit).
 
 use crate::access_log::AccessLine;
