@@ -29,6 +29,10 @@ struct Args {
     /// An origin allowed cross-origin requests (repeatable; default: same origin only).
     #[arg(long = "cors-origin", value_name = "ORIGIN")]
     cors_origins: Vec<String>,
+    /// Where sessions live: `memory` (this process) or `redis://HOST[:PORT][/DB]`, shared by
+    /// every backend using it, so session mode works behind a round-robin proxy.
+    #[arg(long, value_name = "STORE", default_value = "memory", value_parser = backend::redis_sessions::Store::parse)]
+    sessions: backend::redis_sessions::Store,
 }
 
 fn credentials(args: &Args) -> Result<Credentials, String> {
@@ -65,8 +69,8 @@ fn main() -> ExitCode {
     };
     let addr = args.listen.addr(DEFAULT_PORT);
     let context = format!("backend-bin: {addr}");
-    match backend::app(config) {
-        Ok(app) => daemon::exit(&context, app.run(addr)),
-        Err(e) => daemon::exit(&context, Err(e)),
-    }
+    daemon::exit(
+        &context,
+        backend::run(config, addr, args.sessions.clone().redis()),
+    )
 }

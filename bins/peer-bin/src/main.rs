@@ -39,6 +39,11 @@ struct Args {
     /// in any mode; a power cut loses none with always, at most the last second with batch.
     #[arg(long, value_name = "WHEN", default_value = "batch")]
     fsync: p2p::store::Fsync,
+    /// The address other peers reach this one by, as HOST or HOST:PORT (default: the bound
+    /// address, or with --host 0.0.0.0 the address the tracker sees us come from). It names the
+    /// peer and is what the tracker lists: use it behind a NAT or a forwarded port.
+    #[arg(long, value_name = "HOST[:PORT]", value_parser = peer::parse_advertise)]
+    advertise: Option<p2p::Advertise>,
 }
 
 fn main() -> ExitCode {
@@ -70,6 +75,7 @@ fn main() -> ExitCode {
                 .unwrap_or_else(peer::default_static_root),
         ),
         peer_id: None,
+        advertise: args.advertise,
         wall_clock: p2p::WallClock::default(),
         fsync: args.fsync,
     };

@@ -25,6 +25,24 @@ struct Args {
     /// An admin allowed to log in at /login, as NAME:PASSWORD (repeatable; default admin:password).
     #[arg(long = "user", value_name = "NAME:PASSWORD")]
     users: Vec<String>,
+    /// Where peers and channels live: `memory` (this process) or `redis://HOST[:PORT][/DB]`,
+    /// shared by every tracker given the same URL (put them behind proxy-bin).
+    #[arg(long, value_name = "STORE", default_value = "memory", value_parser = parse_store)]
+    store: Store,
+}
+
+/// `--store`.
+#[derive(Clone, Debug)]
+enum Store {
+    Memory,
+    Redis(redis_client::Url),
+}
+
+fn parse_store(arg: &str) -> Result<Store, String> {
+    match arg {
+        "memory" => Ok(Store::Memory),
+        url => redis_client::Url::parse(url).map(Store::Redis),
+    }
 }
 
 fn admins(users: &[String]) -> Result<Credentials, String> {
@@ -50,13 +68,16 @@ fn main() -> ExitCode {
             max_peers: args.max_peers,
             admins,
             force_console: args.console,
+            store: match &args.store {
+                Store::Memory => None,
+                Store::Redis(url) => Some(url.clone()),
+            },
         },
         Err(e) => return daemon::usage_error("tracker-bin", e),
     };
-    let tracker = match tracker_daemon::tracker(&config) {
-        Ok(tracker) => tracker,
-        Err(e) => return daemon::usage_error("tracker-bin", e),
-    };
-    let result = tracker_daemon::run(&config, tracker);
+    if let Err(e) = tracker_daemon::registry_config(&config) {
+        return daemon::usage_error("tracker-bin", e);
+    }
+    let result = tracker_daemon::run(&config);
     daemon::exit(&format!("tracker-bin: {}", config.addr), result)
 }

@@ -9,6 +9,8 @@ use std::time::Duration;
 
 use serde::Serialize;
 
+use crate::sticky::Sticky;
+
 /// How long an upstream may stay silent while the proxy waits on it (`proxy_read_timeout`, alias
 /// `proxy_timeout`): before the response head that is a 504; mid-body the connection is cut.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
@@ -41,6 +43,8 @@ pub struct HostBlock {
     pub send_timeout: Duration,
     /// The `health_check` path to `GET` when probing a down upstream; `None` probes by TCP connect.
     pub health_check: Option<String>,
+    /// The `sticky cookie` directive: keep a client on the upstream that first answered it.
+    pub sticky: Option<Sticky>,
     /// The line of the `host` keyword, for log messages.
     pub line: usize,
 }

@@ -16,6 +16,7 @@ use crate::config::{
     HostPattern, Policy, SetHeader, Upstream,
 };
 use crate::lexer::{Pos, Tok, Token, tokenize};
+use crate::sticky::Sticky;
 
 /// Parses the text of a proxy.conf; `file` is only used to name it in errors.
 ///
@@ -44,7 +45,7 @@ pub fn parse(src: &str, file: &str) -> Result<Config, ConfigError> {
 type Failure = (Pos, String);
 
 /// Directives allowed inside a host block, for a clearer message when one appears outside.
-const BLOCK_DIRECTIVES: [&str; 7] = [
+const BLOCK_DIRECTIVES: [&str; 8] = [
     "proxy_pass",
     "proxy_set_header",
     "dist_policy",
@@ -52,6 +53,7 @@ const BLOCK_DIRECTIVES: [&str; 7] = [
     "proxy_timeout",
     "proxy_send_timeout",
     "health_check",
+    "sticky",
 ];
 
 struct Parser {
@@ -168,6 +170,7 @@ impl Parser {
             timeout: DEFAULT_TIMEOUT,
             send_timeout: DEFAULT_SEND_TIMEOUT,
             health_check: None,
+            sticky: None,
             line: start.line,
         };
         let mut seen = Seen::default();
@@ -207,6 +210,9 @@ impl Parser {
                 format!("host \"{}\" has no `proxy_pass`", block.host),
             ));
         }
+        if let Some(sticky) = &mut block.sticky {
+            sticky.set_routes(&block.upstreams);
+        }
         Ok(block)
     }
 
@@ -240,6 +246,7 @@ struct Seen {
     timeout: Option<Pos>,
     send_timeout: Option<Pos>,
     health_check: Option<Pos>,
+    sticky: Option<Pos>,
 }
 
 fn once(slot: &mut Option<Pos>, d: &Directive) -> Result<(), Failure> {
@@ -316,6 +323,15 @@ fn apply(block: &mut HostBlock, seen: &mut Seen, d: &Directive) -> Result<(), Fa
                 ));
             }
             block.health_check = Some(path.to_owned());
+        }
+        "sticky" => {
+            once(&mut seen.sticky, d)?;
+            let args: Vec<&str> = d.args.iter().map(|(a, _)| a.as_str()).collect();
+            let sticky = Sticky::from_args(&args).map_err(|(i, message)| {
+                let pos = d.args.get(i).map_or(d.pos, |arg| arg.1);
+                (pos, message)
+            })?;
+            block.sticky = Some(sticky);
         }
         other => return Err((d.pos, format!("unknown directive `{other}`"))),
     }
@@ -419,7 +435,7 @@ fn port_number(s: &str) -> Option<u16> {
 }
 
 /// `30s`, `500ms`, `2m`, `1h`, or bare seconds; zero is refused because it would time out at once.
-fn duration(s: &str) -> Option<Duration> {
+pub(crate) fn duration(s: &str) -> Option<Duration> {
     let digits = s.bytes().take_while(u8::is_ascii_digit).count();
     let (number, unit) = s.split_at(digits);
     let n: u64 = number.parse().ok()?;
@@ -434,7 +450,7 @@ fn duration(s: &str) -> Option<Duration> {
 }
 
 /// RFC 9110 `tchar`, the characters allowed in a header name.
-fn is_tchar(b: u8) -> bool {
+pub(crate) fn is_tchar(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
 }
 

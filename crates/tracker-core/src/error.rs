@@ -21,6 +21,9 @@ pub enum TrackerError {
     /// The registry holds its maximum number of peers → 503.
     #[error("tracker is full")]
     Full,
+    /// The shared store cannot be reached; nothing was changed → 503.
+    #[error("store unavailable: {0}")]
+    Unavailable(String),
 }
 
 impl TrackerError {
@@ -31,7 +34,7 @@ impl TrackerError {
             TrackerError::Forbidden(_) => 403,
             TrackerError::NotFound(_) => 404,
             TrackerError::Conflict(_) => 409,
-            TrackerError::Full => 503,
+            TrackerError::Full | TrackerError::Unavailable(_) => 503,
         }
     }
 }
@@ -51,6 +54,11 @@ mod tests {
             (TrackerError::NotFound("x".into()), 404, "not found: x"),
             (TrackerError::Conflict("x".into()), 409, "conflict: x"),
             (TrackerError::Full, 503, "tracker is full"),
+            (
+                TrackerError::Unavailable("x".into()),
+                503,
+                "store unavailable: x",
+            ),
         ];
         for (err, status, msg) in cases {
             assert_eq!(err.status(), status, "{err:?}");

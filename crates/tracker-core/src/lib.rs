@@ -10,7 +10,8 @@
 //! - [`files`]: the file index (content ids, holders and their chunks);
 //! - [`expiry`]: the deadline queue that finds expired peers without scanning;
 //! - [`limits`]: every bound enforced, as named constants;
-//! - [`error`]: the error type, [`TrackerError`].
+//! - [`error`]: the error type, [`TrackerError`];
+//! - [`store`]: the store seam, [`Store`], and its in-memory implementation, [`MemoryStore`].
 //!
 //! Secrets: peer tokens are 128-bit random values handed out as 32 hex digits; channel keys are
 //! kept only as SHA-256 hashes; both are compared in constant time, and no view shows either.
@@ -22,6 +23,7 @@ pub mod files;
 pub mod limits;
 pub mod registry;
 mod secret;
+pub mod store;
 
 #[cfg(test)]
 mod tests;
@@ -37,3 +39,4 @@ pub use registry::{
     BatchOutcome, Config, Credentials, HeartbeatAck, HeartbeatBatch, ListQuery, PeerAddr, PeerView,
     RegisterParams, Registered, Registry, Stats, UpdateParams,
 };
+pub use store::{Done, MemoryStore, Store, StoreHealth};

@@ -5,11 +5,12 @@
 //! arrays, and a [`TrackerError`] becomes its status with `{"error": message}`.
 
 use std::net::IpAddr;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use http_core::{Method, Response, Status};
+use reactor::Reply;
 use router::auth::Credentials as Admins;
 use router::{App, HttpError, Req, RouteError, json_response};
 use serde::Serialize;
@@ -17,11 +18,11 @@ use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
 use crate::{ChunkParams, JoinParams, LeaveParams, PublishParams};
-use tracker_core::Expired;
 use tracker_core::TrackerError;
 use tracker_core::registry::{
     Config, Credentials, HeartbeatBatch, ListQuery, RegisterParams, Registry, Stats, UpdateParams,
 };
+use tracker_core::{Done, Expired, MemoryStore, Registered, Store, StoreHealth};
 
 /// The tracker as its HTTP layer, console and sweep timer share it: the registry behind a mutex
 /// (uncontended: every user runs on the loop thread except the console), the clock it is read
@@ -32,7 +33,11 @@ pub struct Tracker {
 }
 
 struct Inner {
-    registry: Mutex<Registry>,
+    /// Where peers, channels and files live.
+    store: Arc<dyn Store>,
+    /// This process's own registry: the store itself by default; with a shared store, unused
+    /// by the API (the console and the memory release read it).
+    memory: Arc<MemoryStore>,
     started: Instant,
     requests: AtomicU64,
     admins: Admins,
@@ -52,16 +57,53 @@ pub struct StatusView {
 }
 
 impl Tracker {
-    /// A tracker with an empty registry; `admins` may log in at `POST /login`.
+    /// A tracker with an empty in-memory registry; `admins` may log in at `POST /login`.
     pub fn new(config: Config, admins: Admins) -> Tracker {
+        let memory = Arc::new(MemoryStore::new(Registry::new(config)));
+        Tracker::build(memory.clone(), memory, admins)
+    }
+
+    /// A tracker whose state lives in `store`, shared with other trackers (e.g. Redis).
+    pub fn with_store(store: Arc<dyn Store>, admins: Admins) -> Tracker {
+        Tracker::build(store, Arc::new(MemoryStore::default()), admins)
+    }
+
+    fn build(store: Arc<dyn Store>, memory: Arc<MemoryStore>, admins: Admins) -> Tracker {
         Tracker {
             inner: Arc::new(Inner {
-                registry: Mutex::new(Registry::new(config)),
+                store,
+                memory,
                 started: Instant::now(),
                 requests: AtomicU64::new(0),
                 admins,
             }),
         }
+    }
+
+    /// The store, for the sweep timer and for health pages.
+    pub fn store(&self) -> &dyn Store {
+        &*self.inner.store
+    }
+
+    /// Whether the state lives in this process (the console shows only such a tracker).
+    pub fn is_local(&self) -> bool {
+        self.inner.store.health().kind == "memory"
+    }
+
+    /// HTTP requests routed since start.
+    pub fn requests(&self) -> u64 {
+        self.inner.requests.load(Ordering::Relaxed)
+    }
+
+    /// Runs a store operation for `req` and answers with `respond` of its outcome.
+    fn ask<T: 'static>(
+        &self,
+        req: &Req,
+        op: impl FnOnce(&dyn Store, u64, Done<T>),
+        respond: impl FnOnce(T) -> Response + Send + 'static,
+    ) -> Reply {
+        let now = self.now();
+        crate::answer::ask(req, |done| op(&*self.inner.store, now, done), respond)
     }
 
     /// Milliseconds since the tracker started: the `now` every registry call takes.
@@ -74,34 +116,26 @@ impl Tracker {
         self.inner.started.elapsed()
     }
 
-    /// Runs `f` on the registry with the current time.
+    /// Runs `f` on this process's registry with the current time (the whole state with the
+    /// memory store; an unused, empty one with a shared store).
     pub fn with<R>(&self, f: impl FnOnce(&mut Registry, u64) -> R) -> R {
         let now = self.now();
-        f(&mut self.lock(), now)
+        f(&mut self.inner.memory.lock(), now)
     }
 
-    /// Expires due peers now and answers how many, with the first few ids (the sweep timer
-    /// calls this).
-    pub fn sweep(&self) -> Expired {
-        self.with(|reg, now| reg.sweep_counted(now))
+    /// Expires due peers now and answers how many, with the first few ids, to `done` (the sweep
+    /// timer calls this).
+    pub fn sweep(&self, done: Done<Expired>) {
+        self.inner.store.sweep(self.now(), done);
     }
 
-    /// Counts, uptime and requests served.
+    /// Counts, uptime and requests served, of this process's registry (see [`Tracker::with`]).
     pub fn status(&self) -> StatusView {
         StatusView {
             stats: self.with(|reg, now| reg.stats(now)),
             uptime_s: self.uptime().as_secs(),
-            requests: self.inner.requests.load(Ordering::Relaxed),
+            requests: self.requests(),
         }
-    }
-
-    fn lock(&self) -> MutexGuard<'_, Registry> {
-        // A handler that panicked mid-call leaves the registry as consistent as any single call
-        // leaves it; refusing every later request would be worse.
-        self.inner
-            .registry
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
     }
 }
 
@@ -139,8 +173,7 @@ pub fn app(tracker: &Tracker) -> Result<App, RouteError> {
         |t, req| {
             let params: JoinParams = body(req)?;
             require("peer_id", &params.peer_id)?;
-            let joined = t.with(|reg, now| reg.join(params, now))?;
-            Ok(ok(&joined))
+            Ok(t.ask(req, |s, now, done| s.join(params, now, done), |j| ok(&j)))
         },
     )?;
     add(
@@ -151,12 +184,15 @@ pub fn app(tracker: &Tracker) -> Result<App, RouteError> {
         |t, req| {
             let params: LeaveParams = body(req)?;
             require("peer_id", &params.peer_id)?;
-            t.with(|reg, now| reg.leave(params, now))?;
-            Ok(ok(&Empty {}))
+            Ok(t.ask(
+                req,
+                |s, now, done| s.leave(params, now, done),
+                |()| ok(&Empty {}),
+            ))
         },
     )?;
-    add(&mut app, tracker, &["/channels"], get, |t, _req| {
-        Ok(list(&t.with(|reg, now| reg.channels(now))))
+    add(&mut app, tracker, &["/channels"], get, |t, req| {
+        Ok(t.ask(req, |s, now, done| s.channels(now, done), |c| list(&c)))
     })?;
     add(
         &mut app,
@@ -166,9 +202,11 @@ pub fn app(tracker: &Tracker) -> Result<App, RouteError> {
         |t, req| {
             let creds: Credentials = body(req)?;
             require("peer_id", &creds.peer_id)?;
-            let ack =
-                t.with(|reg, now| reg.heartbeat(&creds.peer_id, creds.token.as_deref(), now))?;
-            Ok(ok(&ack))
+            Ok(t.ask(
+                req,
+                |s, now, done| s.heartbeat(creds, now, done),
+                |a| ok(&a),
+            ))
         },
     )?;
     add(
@@ -178,59 +216,91 @@ pub fn app(tracker: &Tracker) -> Result<App, RouteError> {
         post,
         |t, req| {
             let batch: HeartbeatBatch = body(req)?;
-            Ok(ok(&t.with(|reg, now| reg.heartbeat_batch(batch, now))?))
+            Ok(t.ask(
+                req,
+                |s, now, done| s.heartbeat_batch(batch, now, done),
+                |b| ok(&b),
+            ))
         },
     )?;
     add(&mut app, tracker, &["/tracker/update"], post, |t, req| {
         let params: UpdateParams = body(req)?;
         require("peer_id", &params.peer_id)?;
-        Ok(ok(&t.with(|reg, now| reg.update(params, now))?))
+        Ok(t.ask(req, |s, now, done| s.update(params, now, done), |p| ok(&p)))
     })?;
     let removes = ["/remove", "/tracker/peer/remove", "/leave"];
     add(&mut app, tracker, &removes, post, |t, req| {
         let creds: Credentials = body(req)?;
         require("peer_id", &creds.peer_id)?;
-        t.with(|reg, now| reg.remove(&creds.peer_id, creds.token.as_deref(), now))?;
-        Ok(ok(&Empty {}))
+        Ok(t.ask(
+            req,
+            |s, now, done| s.remove(creds, now, done),
+            |()| ok(&Empty {}),
+        ))
     })?;
     add(&mut app, tracker, &["/connect-peer"], post, |t, req| {
         let params: ConnectParams = body(req)?;
         require("target", &params.target)?;
-        Ok(ok(&t.with(|reg, now| reg.lookup(&params.target, now))?))
+        let target = params.target;
+        Ok(t.ask(req, |s, now, done| s.lookup(target, now, done), |a| ok(&a)))
     })?;
     add(
         &mut app,
         tracker,
         &["/status", "/tracker/stats"],
         get,
-        |t, _req| Ok(ok(&t.status())),
+        |t, req| {
+            let (uptime_s, requests) = (t.uptime().as_secs(), t.requests());
+            Ok(t.ask(
+                req,
+                |s, now, done| s.stats(now, done),
+                move |stats| {
+                    ok(&StatusView {
+                        stats,
+                        uptime_s,
+                        requests,
+                    })
+                },
+            ))
+        },
     )?;
     add(&mut app, tracker, &["/tracker/health"], get, |t, _req| {
+        let store = t.inner.store.health();
         let health = Health {
-            ok: true,
+            ok: store.ok,
             uptime_s: t.uptime().as_secs(),
+            store,
         };
-        Ok(json_response(Status::OK, &health))
+        let status = if health.ok {
+            Status::OK
+        } else {
+            Status::SERVICE_UNAVAILABLE
+        };
+        Ok(json_response(status, &health).into())
     })?;
     add(&mut app, tracker, &["/login"], post, login)?;
 
-    add(&mut app, tracker, &["/files"], get, |t, _req| {
-        Ok(list(&t.with(|reg, now| reg.files(now))))
+    add(&mut app, tracker, &["/files"], get, |t, req| {
+        Ok(t.ask(req, |s, now, done| s.files(now, done), |f| list(&f)))
     })?;
     add(&mut app, tracker, &["/files/publish"], post, |t, req| {
         let params: PublishParams = body(req)?;
         require("peer_id", &params.peer_id)?;
-        Ok(ok(&t.with(|reg, now| reg.publish(params, now))?))
+        Ok(t.ask(req, |s, now, done| s.publish(params, now, done), |p| ok(&p)))
     })?;
     add(&mut app, tracker, &["/files/:id"], get, |t, req| {
         let id = param(req, "id")?;
-        Ok(ok(&t.with(|reg, now| reg.file(&id, now))?))
+        Ok(t.ask(req, |s, now, done| s.file(id, now, done), |f| ok(&f)))
     })?;
     add(&mut app, tracker, &["/files/:id/chunks"], post, |t, req| {
         let id = param(req, "id")?;
         let params: ChunkParams = body(req)?;
         require("peer_id", &params.peer_id)?;
-        Ok(ok(&t.with(|reg, now| reg.add_chunks(&id, params, now))?))
+        Ok(t.ask(
+            req,
+            |s, now, done| s.add_chunks(id, params, now, done),
+            |c| ok(&c),
+        ))
     })?;
     add(
         &mut app,
@@ -239,14 +309,18 @@ pub fn app(tracker: &Tracker) -> Result<App, RouteError> {
         get,
         |t, req| {
             let id = param(req, "peer_id")?;
-            Ok(list(&t.with(|reg, now| reg.peer_files(&id, now))?))
+            Ok(t.ask(
+                req,
+                |s, now, done| s.peer_files(id, now, done),
+                |f| list(&f),
+            ))
         },
     )?;
     Ok(app)
 }
 
 /// What a tracker handler returns.
-type Answer = Result<Response, ApiError>;
+type Answer = Result<Reply, ApiError>;
 
 /// The error of a handler: either the registry refused, or the HTTP input was unusable.
 #[derive(Debug, thiserror::Error)]
@@ -312,6 +386,7 @@ struct Empty {}
 struct Health {
     ok: bool,
     uptime_s: u64,
+    store: StoreHealth,
 }
 
 /// Body of `POST /connect-peer`.
@@ -382,8 +457,33 @@ fn submit_info(t: &Tracker, req: &Req) -> Answer {
         coerce_form(&mut fields)?;
     }
     let params: RegisterParams = decode(Value::Object(fields))?;
-    let ip = params.resolve_ip(source_ip(req))?;
-    Ok(ok(&t.with(|reg, now| reg.register(params, ip, now))?))
+    let source = source_ip(req);
+    let claimed = params.resolve_ip(source)?;
+    // A loopback address names the tracker's own host to everyone else: a remote peer that
+    // claims one is listed at the address it came from.
+    let ip = if claimed.is_loopback() && !source.is_loopback() {
+        source
+    } else {
+        claimed
+    };
+    #[derive(Serialize)]
+    struct Registration {
+        #[serde(flatten)]
+        registered: Registered,
+        /// What the peer's connection came from, so a peer on a wildcard address learns how
+        /// others see it.
+        observed_ip: IpAddr,
+    }
+    Ok(t.ask(
+        req,
+        |s, now, done| s.register(params, ip, now, done),
+        move |registered| {
+            ok(&Registration {
+                registered,
+                observed_ip: source,
+            })
+        },
+    ))
 }
 
 /// Form values are strings: numbers become numbers and lists are split at commas, so a form
@@ -428,16 +528,21 @@ fn get_list(t: &Tracker, req: &Req) -> Answer {
             .collect();
         decode(Value::Object(pairs))?
     };
-    let peers = t.with(|reg, now| reg.list(&query, now));
     #[derive(Serialize)]
     struct Listed<'a, T> {
         count: usize,
         peers: &'a [T],
     }
-    Ok(ok(&Listed {
-        count: peers.len(),
-        peers: &peers,
-    }))
+    Ok(t.ask(
+        req,
+        |s, now, done| s.list(query, now, done),
+        |peers| {
+            ok(&Listed {
+                count: peers.len(),
+                peers: &peers,
+            })
+        },
+    ))
 }
 
 /// `POST /login`: a session cookie for the UI's admin pages, as backend-bin gives.
@@ -460,5 +565,5 @@ fn login(t: &Tracker, req: &Req) -> Answer {
     let mut response = ok(&LoggedIn { user });
     response.headers.append("Set-Cookie", sid.to_string());
     response.headers.insert("Cache-Control", "no-store");
-    Ok(response)
+    Ok(response.into())
 }

@@ -11,6 +11,7 @@ mod proxy;
 pub mod report;
 pub mod stats;
 mod tracker;
+mod tracker_redis;
 pub mod wrk;
 
 use std::fs;
@@ -54,6 +55,19 @@ pub struct BenchArgs {
     /// http suite: measure nginx alone (a smoke run of the tooling; the docs are not updated).
     #[arg(long)]
     pub nginx_only: bool,
+    /// tracker suite: `redis` measures trackers sharing a redis-server of the bench's own,
+    /// one and two of them, against the in-memory figure of the same run.
+    #[arg(long, value_enum, default_value = "memory")]
+    pub store: StoreKind,
+}
+
+/// Where the tracker suite's trackers keep their state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum StoreKind {
+    /// Each tracker in its own memory (the default suite).
+    Memory,
+    /// In one Redis, shared.
+    Redis,
 }
 
 /// The benchmark suites of SPEC §11.
@@ -93,6 +107,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     for suite in suites {
         let section = match suite {
             Suite::Http => http::run(args)?,
+            Suite::Tracker if args.store == StoreKind::Redis => tracker_redis::run(args)?,
             Suite::Tracker => tracker::run(args)?,
             Suite::Proxy => proxy::run(args)?,
             Suite::P2p => p2p::run(args)?,

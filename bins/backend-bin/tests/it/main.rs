@@ -5,6 +5,7 @@ mod browser;
 mod faults;
 mod files;
 mod hostile;
+mod redis;
 mod task1;
 
 use backend::{AuthMode, Config};

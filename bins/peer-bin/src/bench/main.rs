@@ -52,6 +52,7 @@ fn config(dir: &std::path::Path, i: usize) -> p2p::Config {
         token: Some("bench".to_string()),
         static_root: None,
         peer_id: None,
+        advertise: None,
         wall_clock: p2p::WallClock::default(),
         fsync: p2p::store::Fsync::default(),
     }

@@ -19,6 +19,7 @@ fn ui_peer(
         token: Some(TOKEN.to_owned()),
         static_root: Some(root.join("static/chat")),
         peer_id: None,
+        advertise: None,
         wall_clock: p2p::WallClock::default(),
         fsync: p2p::store::Fsync::default(),
     })

@@ -10,6 +10,7 @@ mod disk;
 mod hostile;
 mod logs;
 mod mesh;
+mod multihost;
 mod tracker_client;
 
 use std::io::{Read, Write};
@@ -87,6 +88,7 @@ fn config(
         token: Some(TOKEN.to_string()),
         static_root: None,
         peer_id: None,
+        advertise: None,
         wall_clock: p2p::WallClock::default(),
         fsync: p2p::store::Fsync::default(),
     }

@@ -8,6 +8,7 @@ mod health;
 mod keepalive;
 mod musts;
 mod plain;
+mod sticky;
 mod streaming;
 mod task1;
 mod timeouts;

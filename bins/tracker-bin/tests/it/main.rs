@@ -5,6 +5,7 @@ mod course;
 mod daemon;
 mod hostile;
 mod protocol;
+mod redis;
 mod sweep;
 mod tokens;
 

@@ -9,7 +9,7 @@
 //! request goes through [`reactor::client::start`], so nothing here waits on the network.
 
 use std::collections::{BTreeMap, HashMap};
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -17,6 +17,7 @@ use http_core::{Request, Status};
 use reactor::client::{ClientReply, ClientResponse};
 use reactor::{Addr, Cx, Protocol};
 
+use super::address::{Public, Source};
 use super::link::LinkConn;
 use super::tracker::{self, REQUEST_TIMEOUT};
 use super::{AgentCmd, AgentMsg, Core, JoinError, JoinReply, Out, lock, mono_ms};
@@ -51,9 +52,8 @@ pub struct Agent {
     me: Addr<Agent>,
     shared: Arc<Mutex<Core>>,
     tracker: Option<SocketAddr>,
-    /// Where peers reach us.
-    addr: SocketAddr,
-    any_ip: bool,
+    /// Where peers reach us, and how the tracker learns it.
+    public: Public,
     /// Channels we mean to be in, with their keys: re-joined after every registration.
     wanted: BTreeMap<String, Option<String>>,
     /// When to register, heartbeat and retry.
@@ -72,22 +72,19 @@ pub struct Agent {
 }
 
 impl Agent {
-    /// An agent for the node in `shared`, itself at `me`, reachable by peers at `addr`;
-    /// `any_ip` when listening on every address (the tracker then records our source address).
+    /// An agent for the node in `shared`, itself at `me`, reachable by peers at `public`.
     pub fn new(
         me: Addr<Agent>,
         shared: Arc<Mutex<Core>>,
         tracker: Option<SocketAddr>,
-        addr: SocketAddr,
-        any_ip: bool,
+        public: Public,
         channels: Vec<(String, Option<String>)>,
     ) -> Agent {
         Agent {
             me,
             shared,
             tracker,
-            addr,
-            any_ip,
+            public,
             wanted: channels.into_iter().collect(),
             client: TrackerClient::default(),
             next_tick: None,
@@ -144,8 +141,8 @@ impl Agent {
         match step {
             Step::Register => {
                 let (peer_id, name) = self.ids();
-                let ip: Option<IpAddr> = (!self.any_ip).then_some(self.addr.ip());
-                let req = tracker::register(&peer_id, &name, ip, self.addr.port());
+                let ip = self.public.registered_ip();
+                let req = tracker::register(&peer_id, &name, ip, self.public.addr.port());
                 self.request(cx, req, Pending::Register);
             }
             Step::Heartbeat(token) => {
@@ -289,9 +286,20 @@ impl Agent {
             reg.peer_id,
             reg.interval
         );
+        if let Some(seen) = reg.observed_ip
+            && self.public.source == Source::Route
+            && seen != self.public.addr.ip()
+        {
+            log::warn!(
+                "the tracker sees us at {seen}, but we named ourselves after {}: a NAT between? \
+                 pass --advertise with the address other peers reach us by",
+                self.public.addr.ip()
+            );
+        }
         self.client.registered(cx.now(), reg.token, reg.interval);
         {
             let mut core = lock(&self.shared);
+            core.tracker.observed_ip = reg.observed_ip;
             core.tracker.registered = true;
             core.tracker.registrations += 1;
             core.tracker.heartbeat_interval_s = reg.interval.as_secs();
@@ -425,7 +433,7 @@ impl Agent {
                 }
             }
             AgentCmd::Dial(addr) => {
-                if addr == self.addr {
+                if addr == self.public.addr {
                     return;
                 }
                 let shared = self.shared.clone();

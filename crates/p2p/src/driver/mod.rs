@@ -11,8 +11,10 @@
 //! - [`link`]: [`link::LinkConn`], one link connection (the upgrade handshake, then frames);
 //! - [`agent`]: the socketless agent (link timers, tracker registration, heartbeats, joins,
 //!   member refresh and dialling, graceful exit);
-//! - [`tracker`]: the tracker requests and the parsing of their answers.
+//! - [`tracker`]: the tracker requests and the parsing of their answers;
+//! - [`address`]: the address others reach us by (our peer id and what the tracker lists).
 
+pub mod address;
 pub mod agent;
 pub mod link;
 pub mod tracker;
@@ -185,8 +187,11 @@ pub struct Config {
     pub token: Option<String>,
     /// The web UI's directory, served at `/`.
     pub static_root: Option<PathBuf>,
-    /// Our peer id; default `ip:port` of the bound address.
+    /// Our peer id; default `ip:port` of the address others reach us by: `advertise`, else the
+    /// bound address, else (on a wildcard bind) the local address of the route to the tracker.
     pub peer_id: Option<String>,
+    /// The address others reach us by, when not the bound one (`--advertise`).
+    pub advertise: Option<address::Advertise>,
     /// What stamps our messages; the system clock by default.
     pub wall_clock: WallClock,
     /// When `messages.jsonl` is flushed to the disk.
@@ -204,6 +209,8 @@ pub struct TrackerStatus {
     pub registrations: u64,
     /// Heartbeat interval in seconds the tracker advertised.
     pub heartbeat_interval_s: u64,
+    /// Our address as the tracker saw it at the last registration.
+    pub observed_ip: Option<std::net::IpAddr>,
 }
 
 /// Everything the loop shares: the protocol state, the store, and the link bookkeeping.
@@ -562,15 +569,11 @@ pub fn start(event_loop: &mut EventLoop, config: Config) -> Result<Peer> {
         slot.clone(),
         http_core::Limits::default(),
     )?;
-    let ip = if bound.ip().is_unspecified() {
-        std::net::IpAddr::from([127, 0, 0, 1])
-    } else {
-        bound.ip()
-    };
+    let public = address::choose(bound, config.advertise, config.tracker);
     let peer_id = config
         .peer_id
         .clone()
-        .unwrap_or_else(|| SocketAddr::new(ip, bound.port()).to_string());
+        .unwrap_or_else(|| public.addr.to_string());
     let name = if config.name.is_empty() {
         peer_id.clone()
     } else {
@@ -604,8 +607,7 @@ pub fn start(event_loop: &mut EventLoop, config: Config) -> Result<Peer> {
         agent.clone(),
         shared.clone(),
         config.tracker,
-        SocketAddr::new(ip, bound.port()),
-        config.addr.ip().is_unspecified(),
+        public,
         config.channels.clone(),
     )));
     lock(&shared).agent = Some(agent.clone());

@@ -69,6 +69,8 @@ pub struct Registered {
     pub token: String,
     /// How often to heartbeat.
     pub interval: Duration,
+    /// Our source address as the tracker saw it (trackers before `observed_ip` leave it out).
+    pub observed_ip: Option<IpAddr>,
 }
 
 #[derive(Deserialize)]
@@ -76,6 +78,8 @@ struct RegisteredBody {
     peer_id: String,
     token: String,
     heartbeat_interval: u64,
+    #[serde(default)]
+    observed_ip: Option<IpAddr>,
 }
 
 /// Reads a `/submit-info` answer.
@@ -85,6 +89,7 @@ pub fn parse_registered(body: &[u8]) -> Result<Registered, String> {
         peer_id: b.peer_id,
         token: b.token,
         interval: Duration::from_secs(b.heartbeat_interval.max(1)),
+        observed_ip: b.observed_ip,
     })
 }
 
@@ -177,6 +182,12 @@ mod tests {
         .unwrap();
         assert_eq!(r.interval, Duration::from_secs(30));
         assert_eq!((r.peer_id.as_str(), r.token.as_str()), ("p", "t"));
+        assert_eq!(r.observed_ip, None);
+        let r = parse_registered(
+            br#"{"peer_id":"p","token":"t","heartbeat_interval":3,"observed_ip":"10.0.0.2"}"#,
+        )
+        .unwrap();
+        assert_eq!(r.observed_ip, Some("10.0.0.2".parse().unwrap()));
         assert!(parse_registered(br#"{"error":"bad port"}"#).is_err());
     }
 

@@ -176,12 +176,16 @@ impl ClientConn {
             }
             return self.answer_and_close(cx, Status::NOT_FOUND, body);
         };
+        let wanted = self.shared.config.hosts[block]
+            .sticky
+            .as_ref()
+            .and_then(|sticky| sticky.requested(&head.headers));
         let picked = self
             .shared
             .lock()
             .pools
             .get_mut(block)
-            .and_then(|pool| pool.pick());
+            .and_then(|pool| pool.pick_preferring(wanted));
         let Some(backend) = picked else {
             return self.all_down(cx, block);
         };
@@ -217,6 +221,7 @@ impl ClientConn {
             wire: wire.freeze(),
             block,
             target,
+            wanted,
             seq: 0,
             upstream: None,
             retry: Retry::Available,
@@ -611,7 +616,7 @@ impl ClientConn {
     fn on_head(
         &mut self,
         cx: &mut Cx<'_>,
-        head: ResponseHead,
+        mut head: ResponseHead,
         kind: BodyKind,
         tunnel: Option<Session>,
     ) {
@@ -620,6 +625,13 @@ impl ClientConn {
         };
         if !matches!(ex.response, ResponseBody::AwaitingHead) {
             return;
+        }
+        // A client new to the block, or failed over from its upstream, is told where it now is.
+        if let Some(sticky) = &self.shared.config.hosts[ex.block].sticky
+            && ex.wanted != Some(ex.target.backend)
+        {
+            head.headers
+                .append("Set-Cookie", sticky.set_cookie(ex.target.backend));
         }
         ex.status = head.status.code();
         if head.status.code() == 101 {
