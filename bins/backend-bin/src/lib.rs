@@ -17,6 +17,10 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+pub mod login_page;
+
+use login_page::Notice;
+
 /// Default port of backend-bin (SPEC §1).
 pub const DEFAULT_PORT: u16 = 9000;
 /// The course's cookie flag.
@@ -80,6 +84,19 @@ impl Site {
                     format!("missing page {name}\n"),
                 )
             }
+        }
+    }
+
+    /// The login page with `notice` on it (never cached: it may hold the typed username).
+    fn login_page(&self, status: Status, notice: Notice<'_>) -> Response {
+        match std::fs::read_to_string(self.root.join("login.html")) {
+            Ok(page) => Response::with_body(
+                status,
+                "text/html; charset=utf-8",
+                login_page::render(&page, notice),
+            )
+            .header("Cache-Control", "no-store"),
+            Err(_) => self.html(status, "login.html"),
         }
     }
 
@@ -152,18 +169,14 @@ impl Site {
         };
         let Some(shared) = &self.shared else {
             let Some(session) = router::auth::login(req, check)? else {
-                return Ok(Reply::Full(
-                    self.protected(Status::UNAUTHORIZED, "401.html"),
-                ));
+                return self.refused(req);
             };
             return Ok(Reply::Full(
                 self.logged_in(&req.sessions().cookie(&session)),
             ));
         };
         let Some(user) = router::auth::login_user(req, check)? else {
-            return Ok(Reply::Full(
-                self.protected(Status::UNAUTHORIZED, "401.html"),
-            ));
+            return self.refused(req);
         };
         let (s, responder) = (self.clone(), req.info().responder());
         let name = user.clone();
@@ -177,6 +190,24 @@ impl Site {
             });
         });
         Ok(Reply::Deferred)
+    }
+
+    /// The answer to refused credentials: a form post gets the form back, saying why and
+    /// keeping the username; a script (curl, fetch) gets the course's 401 page.
+    fn refused(&self, req: &Req) -> Result<Reply, HttpError> {
+        if req.wants_html() {
+            let fields = req.fields()?;
+            let user = fields
+                .get("username")
+                .and_then(|v| v.as_str())
+                .unwrap_or_default();
+            return Ok(Reply::Full(
+                self.login_page(Status::UNAUTHORIZED, Notice::Refused(user)),
+            ));
+        }
+        Ok(Reply::Full(
+            self.protected(Status::UNAUTHORIZED, "401.html"),
+        ))
     }
 
     /// The answer to a good login: the index page, the course's flag and the session cookie.
@@ -204,10 +235,11 @@ impl Site {
         Reply::Deferred
     }
 
-    /// The answer to a logout: to the login page (a browser) or a JSON note, cookies deleted.
+    /// The answer to a logout: to the login page, which confirms it (a browser), or a JSON
+    /// note; cookies deleted.
     fn logged_out(&self, wants_html: bool) -> Response {
         let mut response = if wants_html {
-            Response::new(Status::SEE_OTHER).header("Location", "/login")
+            Response::new(Status::SEE_OTHER).header("Location", "/login?logged-out")
         } else {
             router::json_response(Status::OK, &serde_json::json!({"status": "logged out"}))
         };
@@ -248,7 +280,13 @@ pub fn app_with_sessions(config: Config, shared: Option<RedisSessions>) -> Resul
         cookies: app.sessions(),
     });
     let s = site.clone();
-    app.get("/login", move |_req: &Req| s.html(Status::OK, "login.html"))?;
+    app.get("/login", move |req: &Req| {
+        if req.query("logged-out").is_some() {
+            s.login_page(Status::OK, Notice::LoggedOut)
+        } else {
+            s.html(Status::OK, "login.html")
+        }
+    })?;
     let s = site.clone();
     app.get("/login.html", move |_req: &Req| {
         s.html(Status::OK, "login.html")

@@ -10,7 +10,7 @@ use std::process::ExitCode;
 
 /// Task 1 web server: login form, cookie access control, static site.
 #[derive(Parser, Debug)]
-#[command(version, about)]
+#[command(version, about, mut_arg("port", |a| a.help(daemon::port_help(DEFAULT_PORT))))]
 struct Args {
     #[command(flatten)]
     listen: ListenArgs,
@@ -37,7 +37,9 @@ struct Args {
 
 fn credentials(args: &Args) -> Result<Credentials, String> {
     let mut creds = match &args.users_file {
-        Some(path) => Credentials::load(path).map_err(|e| e.to_string())?,
+        Some(path) => {
+            Credentials::load(path).map_err(|e| format!("--users-file {}: {e}", path.display()))?
+        }
         None => Credentials::new(),
     };
     for pair in &args.users {
@@ -58,6 +60,15 @@ fn main() -> ExitCode {
         Ok(creds) => creds,
         Err(e) => return daemon::usage_error("backend-bin", e),
     };
+    if let Some(root) = &args.static_root
+        && !root.join("login.html").is_file()
+    {
+        eprintln!(
+            "backend-bin: --static-root {}: no login.html there (the site's directory, like static/)",
+            root.display()
+        );
+        return ExitCode::from(2);
+    }
     let config = Config {
         static_root: args
             .static_root

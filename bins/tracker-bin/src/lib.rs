@@ -88,11 +88,15 @@ pub fn run(config: &Config) -> io::Result<()> {
     );
     if tracker.is_local() && (config.force_console || io::stdin().is_terminal()) {
         let handle = event_loop.handle();
+        let stop_at_end = config.force_console;
         // The console blocks on stdin and on `ping`, so it must not share the loop's thread;
         // it is not joined: the process ends when the loop does.
         std::thread::Builder::new()
             .name("console".to_owned())
-            .spawn(move || console::run(&tracker, &handle, io::stdin().lock(), io::stdout()))?;
+            .spawn(move || {
+                let (input, output) = (io::stdin().lock(), io::stdout());
+                console::run(&tracker, &handle, input, output, stop_at_end)
+            })?;
     }
     event_loop.run()
 }

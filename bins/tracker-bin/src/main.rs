@@ -9,7 +9,7 @@ use tracker_daemon::{Config, DEFAULT_MAX_PEERS, DEFAULT_PORT};
 
 /// Peer tracker: registration, heartbeats, channels and the file index over HTTP.
 #[derive(Parser, Debug)]
-#[command(version, about)]
+#[command(version, about, mut_arg("port", |a| a.help(daemon::port_help(DEFAULT_PORT))))]
 struct Args {
     #[command(flatten)]
     listen: ListenArgs,
@@ -19,10 +19,12 @@ struct Args {
     /// Most peers held at once; registrations beyond it answer 503.
     #[arg(long, value_name = "N", default_value_t = DEFAULT_MAX_PEERS)]
     max_peers: usize,
-    /// Run the console on stdin even when it is not a terminal.
+    /// Run the console on stdin even when it is not a terminal (a pipe, a file); the tracker
+    /// then stops at the end of the input.
     #[arg(long)]
     console: bool,
-    /// An admin allowed to log in at /login, as NAME:PASSWORD (repeatable; default admin:password).
+    /// An admin allowed to sign in to the dashboard at / (through /login), as NAME:PASSWORD
+    /// (repeatable; default admin:password).
     #[arg(long = "user", value_name = "NAME:PASSWORD")]
     users: Vec<String>,
     /// Where peers and channels live: `memory` (this process) or `redis://HOST[:PORT][/DB]`,

@@ -26,9 +26,11 @@ use crate::message::{
     Message, dm_channel, validate_channel, validate_name, validate_peer_id, validate_text,
 };
 
+mod resolve;
 mod sync;
 #[cfg(test)]
 mod tests;
+mod unread;
 
 /// Most UI events held for the driver; past it the oldest are dropped (the UI can reload).
 pub const MAX_PENDING_EVENTS: usize = 10_000;

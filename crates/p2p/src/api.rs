@@ -7,6 +7,7 @@
 //! answer 401 `{"error": …}`. Handlers never block: a join, which needs the tracker, answers
 //! through a [`Responder`](reactor::Responder) when the tracker has.
 
+use std::cell::Cell;
 use std::net::{IpAddr, SocketAddr};
 use std::path::Path;
 use std::sync::{Arc, OnceLock};
@@ -14,7 +15,7 @@ use std::sync::{Arc, OnceLock};
 use http_core::secret::ct_eq;
 use http_core::{Request, Response, Status};
 use reactor::{Reply, RequestInfo, Service};
-use router::auth::bearer_token;
+use router::auth::{Credentials, bearer_token};
 use router::statics::Served;
 use router::{App, HttpError, Json, Req, StaticDir, json_response};
 use serde::Deserialize;
@@ -54,6 +55,7 @@ impl Service for AppSlot {
 struct Site {
     node: Node,
     token: String,
+    users: Credentials,
     index: Option<StaticDir>,
 }
 
@@ -71,7 +73,7 @@ impl Site {
     fn index(&self, req: &Req) -> Response {
         if let Some(token) = req.query("token") {
             if !ct_eq(token.as_bytes(), self.token.as_bytes()) {
-                return HttpError::unauthorized("wrong token").into_response();
+                return crate::stale::page(&self.node, !self.users.is_empty());
             }
             let cookie = self.session_cookie(req);
             return Response::new(Status::SEE_OTHER)
@@ -96,14 +98,28 @@ impl Site {
     }
 
     fn login(&self, req: &Req) -> Response {
-        let check = |_user: &str, given: &str| {
-            ct_eq(given.as_bytes(), self.token.as_bytes()).then(|| self.node.name().to_owned())
+        // A username means a `--user` account; without one, the token (in `token`, or in
+        // `password` as the course's clients send it).
+        let refusal = Cell::new("wrong token");
+        let check = |user: &str, given: &str| {
+            if user.is_empty() {
+                return ct_eq(given.as_bytes(), self.token.as_bytes())
+                    .then(|| self.node.name().to_owned());
+            }
+            if self.users.is_empty() {
+                refusal.set(
+                    "this peer has no user accounts (start it with --user NAME:PASSWORD); \
+                     open it with its token instead",
+                );
+                return None;
+            }
+            refusal.set("wrong username or password");
+            self.users.check(user, given).then(|| user.to_owned())
         };
         let session = match router::auth::login(req, check) {
             Ok(Some(session)) => session,
-            Ok(None) | Err(_) => {
-                return HttpError::unauthorized("wrong token or password").into_response();
-            }
+            Ok(None) => return HttpError::unauthorized(refusal.get()).into_response(),
+            Err(e) => return e.into_response(),
         };
         let cookie = req.sessions().cookie(&session).to_string();
         json_response(
@@ -114,16 +130,23 @@ impl Site {
     }
 }
 
-fn html_escape(s: &str) -> String {
+pub(crate) fn html_escape(s: &str) -> String {
     s.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")
+        .replace('"', "&quot;")
 }
 
 fn p2p_error(e: Error) -> HttpError {
     match e {
         Error::NotJoined(_) => HttpError::forbidden(e.to_string()),
-        Error::Io(_) => HttpError::new(Status::INTERNAL_SERVER_ERROR, e.to_string()),
+        Error::UnknownPeer(_) => HttpError::not_found(e.to_string()),
+        Error::AmbiguousPeer { .. } | Error::Unreachable(_) => {
+            HttpError::new(Status::CONFLICT, e.to_string())
+        }
+        Error::Io(_) | Error::Listen { .. } | Error::DataDir { .. } => {
+            HttpError::new(Status::INTERNAL_SERVER_ERROR, e.to_string())
+        }
         _ => HttpError::bad_request(e.to_string()),
     }
 }
@@ -209,7 +232,12 @@ fn route_error(e: router::RouteError) -> Error {
 }
 
 /// Builds the peer's app: the API above, and the web UI of `static_root` at `/`.
-pub fn app(node: &Node, token: &str, static_root: Option<&Path>) -> Result<App, Error> {
+pub fn app(
+    node: &Node,
+    token: &str,
+    users: &Credentials,
+    static_root: Option<&Path>,
+) -> Result<App, Error> {
     let index = static_root.and_then(|root| match StaticDir::new("/", root) {
         Ok(dir) => Some(dir),
         Err(e) => {
@@ -221,6 +249,7 @@ pub fn app(node: &Node, token: &str, static_root: Option<&Path>) -> Result<App, 
     let site = Arc::new(Site {
         node: node.clone(),
         token: token.to_string(),
+        users: users.clone(),
         index,
     });
     let mut app = App::new();
@@ -496,7 +525,7 @@ fn user_routes(app: &mut App, node: &Node) -> Result<(), Error> {
         move |req: &Req| -> Result<Json<Value>, HttpError> {
             let peer = req.param("peer").unwrap_or_default();
             let (before, limit) = page_params(req)?;
-            let channel = dm_channel(n.peer_id(), &peer);
+            let channel = dm_channel(n.peer_id(), &n.peer_id_of(&peer));
             Ok(Json(json!(n.messages(&channel, before.as_deref(), limit))))
         },
     )

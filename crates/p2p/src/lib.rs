@@ -3,6 +3,7 @@
 //!
 //! - `driver` (private): link connections, the tracker client, and [`Node`], the handle on a
 //!   running peer ([`start`], [`spawn`]);
+//! - [`joined`]: `channels.json`, the joined channels and their keys;
 //! - [`store`]: the append-only `messages.jsonl` format and its file (the one place that
 //!   touches the disk);
 //! - [`api`], [`sse`]: the peer's HTTP API and its Server-Sent Events.
@@ -12,14 +13,16 @@
 
 pub mod api;
 mod driver;
+pub mod joined;
 pub mod sse;
+mod stale;
 pub mod store;
 
 // The pure core, under the names the driver has always used for it.
 pub(crate) use p2p_proto::{error, frame, link, message, node, tracker_client};
 
 pub use driver::address::Advertise;
-pub use driver::{Config, Node, Peer, Running, UiEvent, WallClock, spawn, start};
+pub use driver::{Config, Node, Peer, Running, TrackerStatus, UiEvent, WallClock, spawn, start};
 pub use p2p_proto::{
     Action, ChannelPolicy, Error, Event, Frame, FrameDecoder, FrameError, LinkId, Message,
     NodeState, dm_channel, encode,

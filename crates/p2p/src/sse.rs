@@ -2,7 +2,8 @@
 //!
 //! Events: `message` (a [`Message`](crate::Message)), `peer` (`{peer_id, name, addr, state:
 //! "up"}` or `{peer_id, state: "down", reason}`), `unread` (`{channel, count}`), and `inbox`
-//! (a course-style entry).
+//! (a course-style entry), `tracker` (`/api/me`'s `tracker`: whether the tracker answers, first
+//! at start and then on every change).
 
 use serde_json::json;
 
@@ -33,6 +34,7 @@ pub fn format(event: &UiEvent) -> Option<String> {
         }
         UiEvent::Node(Event::NotMember { .. }) => return None,
         UiEvent::Inbox(entry) => ("inbox", serde_json::to_value(entry).ok()?),
+        UiEvent::Tracker(status) => ("tracker", serde_json::to_value(status).ok()?),
     };
     // JSON text has no raw newline, so one `data:` line carries it.
     Some(format!("event: {name}\ndata: {data}\n\n"))

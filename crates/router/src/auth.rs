@@ -26,6 +26,11 @@ impl Credentials {
         self.users.push((user.to_owned(), password.to_owned()));
     }
 
+    /// Whether nobody can log in.
+    pub fn is_empty(&self) -> bool {
+        self.users.is_empty()
+    }
+
     /// Parses `NAME:PASSWORD`.
     pub fn parse_pair(pair: &str) -> Option<(String, String)> {
         let (user, password) = pair.split_once(':')?;

@@ -10,9 +10,11 @@
 //!   session guard any daemon can use.
 //! - [`StaticDir`]: safe static files with MIME, `ETag`/`Last-Modified`/`304`, single byte
 //!   ranges, large files streamed from disk in bounded slices.
+//! - [`console`]: aligned tables and timestamps for the daemons' operator consoles.
 
 pub mod app;
 pub mod auth;
+pub mod console;
 pub mod range;
 pub mod req;
 pub mod session;

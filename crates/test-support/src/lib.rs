@@ -128,6 +128,14 @@ pub fn run_browser_script(script: &str, args: &[&OsStr]) -> String {
     text
 }
 
+/// Where a browser test saves screenshot `name`: in `WEAPROUS_SCREENS_DIR` when it is set (set
+/// it to the repository's `docs/screens` to refresh the README's), else in `scratch`.
+pub fn screenshot_path(scratch: &std::path::Path, name: &str) -> PathBuf {
+    std::env::var_os("WEAPROUS_SCREENS_DIR")
+        .map_or_else(|| scratch.to_path_buf(), PathBuf::from)
+        .join(name)
+}
+
 /// The status codes of every response in a raw byte stream, in order.
 pub fn statuses(text: &str) -> Vec<u16> {
     text.match_indices("HTTP/1.1 ")

@@ -279,6 +279,7 @@ pub fn app(tracker: &Tracker) -> Result<App, RouteError> {
         Ok(json_response(status, &health).into())
     })?;
     add(&mut app, tracker, &["/login"], post, login)?;
+    crate::dashboard::routes(&mut app, tracker)?;
 
     add(&mut app, tracker, &["/files"], get, |t, req| {
         Ok(t.ask(req, |s, now, done| s.files(now, done), |f| list(&f)))

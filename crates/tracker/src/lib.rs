@@ -9,13 +9,15 @@
 //! that app on a reactor loop next to a timer agent calling [`Registry::sweep_counted`] every
 //! second, so peers expire without traffic; [`console`] is the operator console.
 //!
-//! - [`api`], [`server`], [`console`]: the HTTP routes, their wiring, the console.
+//! - [`api`], [`server`], [`console`]: the HTTP routes, their wiring, the console;
+//! - [`dashboard`]: the read-only web page at `/` for a signed-in operator.
 //!
 //! The core's types are re-exported so that the daemon needs only this crate.
 
 mod answer;
 pub mod api;
 pub mod console;
+pub mod dashboard;
 pub mod server;
 
 pub use api::{StatusView, Tracker};

@@ -6,6 +6,7 @@ mod faults;
 mod files;
 mod hostile;
 mod redis;
+mod startup;
 mod task1;
 
 use backend::{AuthMode, Config};

@@ -50,6 +50,7 @@ fn config(dir: &std::path::Path, i: usize) -> p2p::Config {
         channels: vec![("general".to_string(), None)],
         data_dir: Some(dir.join(format!("n{i}"))),
         token: Some("bench".to_string()),
+        users: router::auth::Credentials::new(),
         static_root: None,
         peer_id: None,
         advertise: None,

@@ -5,12 +5,17 @@
 mod api;
 mod browser;
 mod clock;
+mod console;
 mod daemon;
+mod direct;
 mod disk;
 mod hostile;
 mod logs;
 mod mesh;
 mod multihost;
+mod rejoin;
+mod signin;
+mod startup;
 mod tracker_client;
 
 use std::io::{Read, Write};
@@ -69,7 +74,7 @@ pub fn peer_with(
 }
 
 /// The settings of a test peer.
-fn config(
+pub fn config(
     name: &str,
     addr: SocketAddr,
     tracker: Option<SocketAddr>,
@@ -86,6 +91,7 @@ fn config(
             .collect(),
         data_dir: Some(dir.join(name)),
         token: Some(TOKEN.to_string()),
+        users: router::auth::Credentials::new(),
         static_root: None,
         peer_id: None,
         advertise: None,

@@ -646,3 +646,37 @@ fn load_continues_seq_and_clock() {
         ("general", ChannelPolicy::Open)
     );
 }
+
+#[test]
+fn direct_targets_resolve_by_id_or_name() {
+    let mut net = Net::new(&[A, B, C, "dave"]);
+    net.join_all("general", ChannelPolicy::Open, &[A, B, C, "dave"]);
+    net.dial(0, 1);
+    net.run();
+    let a = &net.nodes[0];
+    assert_eq!(a.resolve_peer(B).unwrap(), B);
+    assert_eq!(a.resolve_peer("BOB").unwrap(), B);
+    assert!(matches!(a.resolve_peer(A), Err(Error::DirectToSelf)));
+    assert!(matches!(a.resolve_peer("ALICE"), Err(Error::DirectToSelf)));
+    assert!(matches!(a.resolve_peer(C), Err(Error::Unreachable(p)) if p == C));
+    assert!(matches!(a.resolve_peer("nobody"), Err(Error::UnknownPeer(p)) if p == "nobody"));
+}
+
+#[test]
+fn a_name_two_linked_peers_share_is_ambiguous() {
+    let mut net = Net::new(&[A, B, C]);
+    net.nodes[2] = NodeState::new(C, "BOB").unwrap();
+    net.dial(0, 1);
+    net.dial(0, 2);
+    net.dial(2, 1);
+    net.run();
+    // Carol calls herself BOB too: to her, "BOB" is the linked bob, not herself.
+    assert_eq!(net.nodes[2].resolve_peer("BOB").unwrap(), B);
+    match net.nodes[0].resolve_peer("BOB") {
+        Err(Error::AmbiguousPeer { name, ids }) => {
+            assert_eq!(name, "BOB");
+            assert_eq!(ids, [B, C]);
+        }
+        other => panic!("{other:?}"),
+    }
+}

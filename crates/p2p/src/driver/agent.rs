@@ -10,6 +10,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -20,7 +21,7 @@ use reactor::{Addr, Cx, Protocol};
 use super::address::{Public, Source};
 use super::link::LinkConn;
 use super::tracker::{self, REQUEST_TIMEOUT};
-use super::{AgentCmd, AgentMsg, Core, JoinError, JoinReply, Out, lock, mono_ms};
+use super::{AgentCmd, AgentMsg, Core, JoinError, JoinReply, Out, UiEvent, lock, mono_ms};
 use crate::message::validate_channel;
 use crate::node::ChannelPolicy;
 use crate::tracker_client::{Step, TrackerClient};
@@ -69,6 +70,8 @@ pub struct Agent {
     leaving: bool,
     /// The tracker answered at least once: a later answer after an outage is news.
     reached_before: bool,
+    /// The data directory, where `wanted` is saved ([`crate::joined`]).
+    data_dir: PathBuf,
 }
 
 impl Agent {
@@ -79,6 +82,7 @@ impl Agent {
         tracker: Option<SocketAddr>,
         public: Public,
         channels: Vec<(String, Option<String>)>,
+        data_dir: PathBuf,
     ) -> Agent {
         Agent {
             me,
@@ -95,6 +99,22 @@ impl Agent {
             next_tag: 1,
             leaving: false,
             reached_before: false,
+            data_dir,
+        }
+    }
+
+    /// Saves the channels we mean to be in and the unread counts, after a join or a leave and
+    /// at exit; a failure is logged (the channels stay joined for this run).
+    fn save_wanted(&self) {
+        let saved = crate::joined::Saved {
+            joined: self.wanted.clone(),
+            unread: lock(&self.shared).state.unread_counts(),
+        };
+        if let Err(e) = crate::joined::save(&self.data_dir, &saved) {
+            log::error!(
+                "cannot save {}: {e}",
+                crate::joined::path(&self.data_dir).display()
+            );
         }
     }
 
@@ -163,10 +183,14 @@ impl Agent {
         }
     }
 
+    /// Records whether the tracker answered. The first outcome after start is announced
+    /// whatever it is (the client starts out "unreachable", so a tracker that is down from the
+    /// start is not a change), then every change: in the log and to the UI and console.
     fn set_reachable(&mut self, reachable: bool) {
         let changed = self.client.set_reachable(reachable);
         let mut core = lock(&self.shared);
-        if changed {
+        let first = !core.tracker.checked;
+        if changed || first {
             if reachable && self.reached_before {
                 log::info!("tracker reachable again");
             } else if reachable {
@@ -174,14 +198,20 @@ impl Agent {
                 self.reached_before = true;
             } else {
                 log::warn!(
-                    "tracker unreachable; links keep working, retrying every {:?}",
+                    "tracker {} unreachable; links keep working, retrying every {:?}",
+                    core.tracker.addr.as_deref().unwrap_or("-"),
                     self.client.interval()
                 );
             }
         }
         core.tracker.reachable = reachable;
+        core.tracker.checked = true;
         if !reachable {
             core.tracker.registered = false;
+        }
+        if changed || first {
+            let status = core.tracker.clone();
+            core.emit(&UiEvent::Tracker(status));
         }
     }
 
@@ -361,6 +391,7 @@ impl Agent {
                 self.step(cx, step);
             } else if reply.is_none() {
                 self.wanted.remove(&channel);
+                self.save_wanted();
             }
             if let Some(reply) = reply {
                 reply(Err(JoinError::Refused {
@@ -378,7 +409,10 @@ impl Agent {
             }
         };
         self.join_local(&channel, key.as_deref(), members.clone(), cx);
-        self.wanted.insert(channel.clone(), key);
+        if self.wanted.get(&channel) != Some(&key) {
+            self.wanted.insert(channel.clone(), key);
+            self.save_wanted();
+        }
         if let Some(reply) = reply {
             reply(Ok(members));
         }
@@ -419,12 +453,14 @@ impl Agent {
                 if self.tracker.is_none() {
                     self.join_local(&channel, key.as_deref(), Vec::new(), cx);
                     self.wanted.insert(channel, key);
+                    self.save_wanted();
                     return reply(Ok(Vec::new()));
                 }
                 self.send_join(cx, channel, key, Some(reply));
             }
             AgentCmd::Leave(channel) => {
                 self.wanted.remove(&channel);
+                self.save_wanted();
                 lock(&self.shared).state.leave(&channel);
                 if let Some(token) = self.client.token().map(str::to_string) {
                     let (peer_id, _) = self.ids();
@@ -515,6 +551,7 @@ impl Protocol for Agent {
     fn on_shutdown(&mut self, cx: &mut Cx<'_>) {
         self.leaving = true;
         lock(&self.shared).sync_store();
+        self.save_wanted();
         // The links are not closed from here: each gets its own `on_shutdown` and writes its
         // `bye` straight into its buffer. A bye sent from here would arrive as a message after
         // that link had already closed, and be dropped.

@@ -99,6 +99,9 @@ pub enum UiEvent {
     Node(Event),
     /// A message that came in through `/broadcast-peer` or `/send-peer`.
     Inbox(InboxEntry),
+    /// Whether the tracker answers: its first answer (or failure) after start, then every
+    /// change.
+    Tracker(TrackerStatus),
 }
 
 /// One entry of the course-style inbox.
@@ -185,6 +188,8 @@ pub struct Config {
     pub data_dir: Option<PathBuf>,
     /// The local user's token; random when `None`.
     pub token: Option<String>,
+    /// Who may also sign in to the web UI with a username and password (`--user`).
+    pub users: router::auth::Credentials,
     /// The web UI's directory, served at `/`.
     pub static_root: Option<PathBuf>,
     /// Our peer id; default `ip:port` of the address others reach us by: `advertise`, else the
@@ -198,9 +203,14 @@ pub struct Config {
     pub fsync: Fsync,
 }
 
-/// Whether the tracker knows us, for `/api/me` and tests.
+/// Whether the tracker knows us, for `/api/me`, the UI's banner, the console and tests.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct TrackerStatus {
+    /// The tracker's address, if the peer has one.
+    pub addr: Option<String>,
+    /// A request has been answered or has failed since start: until then `reachable` is not
+    /// known yet.
+    pub checked: bool,
     /// Registered and not yet told otherwise.
     pub registered: bool,
     /// The last request reached it.
@@ -350,7 +360,7 @@ impl Core {
         }
     }
 
-    fn emit(&mut self, event: &UiEvent) {
+    pub(crate) fn emit(&mut self, event: &UiEvent) {
         self.sinks.retain_mut(|sink| sink(event));
     }
 
@@ -409,11 +419,14 @@ impl Node {
         self.send_own(&mut core, out)
     }
 
-    /// Sends a direct message: stored, then sent on the recipient's link (or by sync later).
+    /// Sends a direct message to `to`, a linked peer's id or name (see
+    /// [`NodeState::resolve_peer`]): stored, then sent on its link. A target that names nobody,
+    /// several peers, or a peer with no open link is an error and nothing is stored.
     pub fn direct(&self, to: &str, text: &str) -> Result<Message> {
         let mut core = lock(&self.shared);
+        let to = core.state.resolve_peer(to)?;
         let ts = core.wall_clock.now_ms();
-        let out = core.state.direct(to, text, ts)?;
+        let out = core.state.direct(&to, text, ts)?;
         self.send_own(&mut core, out)
     }
 
@@ -433,6 +446,15 @@ impl Node {
             .collect();
         core.apply(actions, &mut Out::Handle(&self.handle));
         Ok(msg)
+    }
+
+    /// The peer id `target` names: a linked peer's id or name, else `target` itself (the
+    /// history of a conversation stays readable when its peer is away).
+    pub fn peer_id_of(&self, target: &str) -> String {
+        lock(&self.shared)
+            .state
+            .resolve_peer(target)
+            .unwrap_or_else(|_| target.to_string())
     }
 
     /// A page of a channel's history, oldest first.
@@ -568,7 +590,11 @@ pub fn start(event_loop: &mut EventLoop, config: Config) -> Result<Peer> {
         config.addr,
         slot.clone(),
         http_core::Limits::default(),
-    )?;
+    )
+    .map_err(|source| Error::Listen {
+        addr: config.addr,
+        source,
+    })?;
     let public = address::choose(bound, config.advertise, config.tracker);
     let peer_id = config
         .peer_id
@@ -584,7 +610,13 @@ pub fn start(event_loop: &mut EventLoop, config: Config) -> Result<Peer> {
         .data_dir
         .clone()
         .unwrap_or_else(|| default_data_dir(&peer_id));
-    let (store, history, warnings) = Store::open(&dir, config.fsync)?;
+    let (store, history, warnings) = Store::open(&dir, config.fsync).map_err(|e| match e {
+        Error::Io(source) => Error::DataDir {
+            path: dir.clone(),
+            source,
+        },
+        other => other,
+    })?;
     for w in &warnings {
         log::warn!("{}: {w}", dir.display());
     }
@@ -594,6 +626,15 @@ pub fn start(event_loop: &mut EventLoop, config: Config) -> Result<Peer> {
         store.path().display()
     );
     state.load(history);
+    // The channels joined in earlier runs, then the configured ones (whose keys win), and the
+    // unread counts of the last exit.
+    let saved = crate::joined::load(&dir).map_err(|source| Error::DataDir {
+        path: crate::joined::path(&dir),
+        source,
+    })?;
+    state.restore_unread(&saved.unread);
+    let mut channels = saved.joined;
+    channels.extend(config.channels.iter().cloned());
     let handle = event_loop.handle();
     let shared = Arc::new(Mutex::new(Core::new(
         state,
@@ -608,9 +649,14 @@ pub fn start(event_loop: &mut EventLoop, config: Config) -> Result<Peer> {
         shared.clone(),
         config.tracker,
         public,
-        config.channels.clone(),
+        channels.into_iter().collect(),
+        dir.clone(),
     )));
-    lock(&shared).agent = Some(agent.clone());
+    {
+        let mut core = lock(&shared);
+        core.agent = Some(agent.clone());
+        core.tracker.addr = config.tracker.map(|t| t.to_string());
+    }
     let node = Node {
         shared,
         handle,
@@ -623,7 +669,7 @@ pub fn start(event_loop: &mut EventLoop, config: Config) -> Result<Peer> {
         .token
         .clone()
         .unwrap_or_else(|| http_core::secret::Secret128::random().to_hex());
-    let app = crate::api::app(&node, &token, config.static_root.as_deref())?;
+    let app = crate::api::app(&node, &token, &config.users, config.static_root.as_deref())?;
     slot.set(app);
     Ok(Peer { node, token })
 }
