@@ -7,7 +7,7 @@ use std::io::{BufWriter, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::Path;
 use std::time::Duration;
-use test_support::tempdir;
+use test_support::{TempDir, tempdir};
 
 const MIB: u64 = 1024 * 1024;
 /// The pattern files are made of: 1 MiB blocks, each this block stamped with its index, so a
@@ -134,6 +134,15 @@ fn check_pattern_body(stream: &mut TcpStream, head: Head, mib: u64) {
     }
 }
 
+/// A scratch static root: the site's `login.html` (backend-bin refuses a root without it), and
+/// whatever the test writes.
+fn site_dir(tag: &str) -> TempDir {
+    let dir = tempdir(tag);
+    let login = crate::static_root().join("login.html");
+    std::fs::copy(&login, dir.path().join("login.html")).unwrap();
+    dir
+}
+
 fn vm_hwm_kib(pid: u32) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
     let line = status.lines().find(|l| l.starts_with("VmHWM:")).unwrap();
@@ -142,7 +151,7 @@ fn vm_hwm_kib(pid: u32) -> u64 {
 
 #[test]
 fn a_200_mib_file_is_served_byte_identical_and_the_connection_stays_usable() {
-    let dir = tempdir("big-file");
+    let dir = site_dir("big-file");
     write_pattern_file(&dir.path().join("big.bin"), 200);
     std::fs::write(dir.path().join("small.txt"), "after the big one\n").unwrap();
     let daemon = Daemon::serving(dir.path());
@@ -159,7 +168,7 @@ fn a_200_mib_file_is_served_byte_identical_and_the_connection_stays_usable() {
 
 #[test]
 fn ranges_head_and_if_range_on_large_and_small_files() {
-    let dir = tempdir("ranges");
+    let dir = site_dir("ranges");
     write_pattern_file(&dir.path().join("large.bin"), 2);
     let small: Vec<u8> = (0..1000u32).map(|i| (i % 256) as u8).collect();
     std::fs::write(dir.path().join("small.bin"), &small).unwrap();
@@ -228,7 +237,7 @@ fn ranges_head_and_if_range_on_large_and_small_files() {
 
 #[test]
 fn sixteen_parallel_downloads_of_60_mib_keep_the_peak_rss_under_64_mib() {
-    let dir = tempdir("parallel");
+    let dir = site_dir("parallel");
     write_pattern_file(&dir.path().join("sixty.bin"), 60);
     let daemon = Daemon::serving(dir.path());
     let addr = daemon.addr;
