@@ -102,7 +102,7 @@ impl Site {
                 .header("Cache-Control", "no-store");
         }
         if let Some(dir) = &self.index
-            && let Served::Found(response) = dir.serve("/", req.headers())
+            && let Served::Found(Reply::Full(response)) = dir.serve("/", req.headers())
         {
             return response;
         }

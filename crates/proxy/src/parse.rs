@@ -12,8 +12,8 @@
 use std::time::Duration;
 
 use crate::config::{
-    Config, ConfigError, DEFAULT_TIMEOUT, HeaderTemplate, HostBlock, HostPattern, Policy,
-    SetHeader, Upstream,
+    Config, ConfigError, DEFAULT_SEND_TIMEOUT, DEFAULT_TIMEOUT, HeaderTemplate, HostBlock,
+    HostPattern, Policy, SetHeader, Upstream,
 };
 use crate::lexer::{Pos, Tok, Token, tokenize};
 use crate::sticky::Sticky;
@@ -45,11 +45,13 @@ pub fn parse(src: &str, file: &str) -> Result<Config, ConfigError> {
 type Failure = (Pos, String);
 
 /// Directives allowed inside a host block, for a clearer message when one appears outside.
-const BLOCK_DIRECTIVES: [&str; 6] = [
+const BLOCK_DIRECTIVES: [&str; 8] = [
     "proxy_pass",
     "proxy_set_header",
     "dist_policy",
+    "proxy_read_timeout",
     "proxy_timeout",
+    "proxy_send_timeout",
     "health_check",
     "sticky",
 ];
@@ -166,6 +168,7 @@ impl Parser {
             headers: Vec::new(),
             policy: Policy::default(),
             timeout: DEFAULT_TIMEOUT,
+            send_timeout: DEFAULT_SEND_TIMEOUT,
             health_check: None,
             sticky: None,
             line: start.line,
@@ -241,6 +244,7 @@ impl Parser {
 struct Seen {
     policy: Option<Pos>,
     timeout: Option<Pos>,
+    send_timeout: Option<Pos>,
     health_check: Option<Pos>,
     sticky: Option<Pos>,
 }
@@ -254,6 +258,17 @@ fn once(slot: &mut Option<Pos>, d: &Directive) -> Result<(), Failure> {
     }
     *slot = Some(d.pos);
     Ok(())
+}
+
+/// The one duration argument of a timeout directive.
+fn timeout_arg(d: &Directive) -> Result<Duration, Failure> {
+    let [(timeout, pos)] = d.args()?;
+    duration(timeout).ok_or_else(|| {
+        (
+            pos,
+            format!("bad {} `{timeout}` (expected e.g. 30s, 500ms, 2m)", d.name),
+        )
+    })
 }
 
 fn apply(block: &mut HostBlock, seen: &mut Seen, d: &Directive) -> Result<(), Failure> {
@@ -289,15 +304,14 @@ fn apply(block: &mut HostBlock, seen: &mut Seen, d: &Directive) -> Result<(), Fa
             let [(policy, pos)] = d.args()?;
             block.policy = policy.parse().map_err(|m| (pos, m))?;
         }
-        "proxy_timeout" => {
+        // nginx's name, and the course's older one for the same setting.
+        "proxy_read_timeout" | "proxy_timeout" => {
             once(&mut seen.timeout, d)?;
-            let [(timeout, pos)] = d.args()?;
-            block.timeout = duration(timeout).ok_or_else(|| {
-                (
-                    pos,
-                    format!("bad proxy_timeout `{timeout}` (expected e.g. 30s, 500ms, 2m)"),
-                )
-            })?;
+            block.timeout = timeout_arg(d)?;
+        }
+        "proxy_send_timeout" => {
+            once(&mut seen.send_timeout, d)?;
+            block.send_timeout = timeout_arg(d)?;
         }
         "health_check" => {
             once(&mut seen.health_check, d)?;
@@ -483,6 +497,37 @@ mod tests {
             Ok(conf) => panic!("accepted {src:?} as {:?}", summary(&conf)),
             Err(e) => assert_eq!(e.to_string(), expected, "in:\n{src}"),
         }
+    }
+
+    #[test]
+    fn read_and_send_timeouts() {
+        let timeouts = |src: &str| {
+            let conf = parse(src, "t.conf").unwrap_or_else(|e| panic!("{e}\nin:\n{src}"));
+            (conf.hosts[0].timeout, conf.hosts[0].send_timeout)
+        };
+        let secs = Duration::from_secs;
+        assert_eq!(
+            timeouts("host a { proxy_pass http://a; }"),
+            (DEFAULT_TIMEOUT, DEFAULT_SEND_TIMEOUT)
+        );
+        assert_eq!(
+            timeouts(
+                "host a { proxy_pass http://a; proxy_read_timeout 5s; proxy_send_timeout 7s }"
+            ),
+            (secs(5), secs(7))
+        );
+        assert_eq!(
+            timeouts("host a { proxy_pass http://a; proxy_timeout 4s }"),
+            (secs(4), DEFAULT_SEND_TIMEOUT)
+        );
+        check_err(
+            "host a {\n  proxy_timeout 1s;\n  proxy_read_timeout 2s;\n}",
+            "t.conf:3:3: duplicate `proxy_read_timeout` (first at line 2)",
+        );
+        check_err(
+            "host a {\n  proxy_send_timeout soon;\n}",
+            "t.conf:2:22: bad proxy_send_timeout `soon` (expected e.g. 30s, 500ms, 2m)",
+        );
     }
 
     #[test]

@@ -287,5 +287,6 @@ fn measure(args: &BenchArgs, scratch: &Path, data: &Path, release: &Path) -> Res
         ratios: vec![ratio],
         noise_floor: None,
         publish: true,
+        extra: String::new(),
     })
 }

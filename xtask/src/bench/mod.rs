@@ -6,6 +6,7 @@
 
 mod files;
 mod http;
+mod large;
 mod p2p;
 mod proxy;
 pub mod report;

@@ -235,6 +235,7 @@ pub fn run(_args: &BenchArgs) -> Result<Section> {
         sides: [rtt_side, broadcast_side].into_iter().flatten().collect(),
         ratios: Vec::new(),
         noise_floor: None,
+        extra: String::new(),
         // Written whatever the outcome: a target not met or not measured says so above.
         publish: true,
     })

@@ -167,6 +167,7 @@ pub fn run(args: &BenchArgs) -> Result<Section> {
         sides: vec![side],
         ratios: vec![ratio],
         noise_floor: None,
+        extra: String::new(),
         publish: true,
     };
     println!("\n{}", super::report::render(&section));

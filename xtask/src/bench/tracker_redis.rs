@@ -144,6 +144,7 @@ pub fn run(args: &BenchArgs) -> Result<Section> {
         sides: vec![memory_side, one_side, two_side],
         ratios,
         noise_floor: None,
+        extra: String::new(),
         publish: true,
     };
     println!("\n{}", super::report::render(&section));

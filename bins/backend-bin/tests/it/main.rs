@@ -3,6 +3,7 @@
 
 mod browser;
 mod faults;
+mod files;
 mod hostile;
 mod redis;
 mod startup;

@@ -11,6 +11,7 @@ mod plain;
 mod sticky;
 mod streaming;
 mod task1;
+mod timeouts;
 
 use backend::{AuthMode, Config as SiteConfig};
 use http_core::Method;

@@ -86,6 +86,8 @@ pub(super) struct Entry {
     pub(super) next_proto: Option<Session>,
     pub(super) input: BytesMut,
     pub(super) output: BytesMut,
+    /// Output bytes the socket has accepted so far (see [`Cx::output_written`](super::Cx::output_written)).
+    pub(super) written: u64,
     pub(super) phase: Phase,
     pub(super) reading: Reading,
     pub(super) writing: Writing,
@@ -107,6 +109,7 @@ impl Entry {
             next_proto: None,
             input: BytesMut::new(),
             output: BytesMut::new(),
+            written: 0,
             phase: Phase::Open,
             reading: Reading::Live,
             writing: Writing::Idle,

@@ -268,7 +268,10 @@ impl Core {
                     failure = Some(io::Error::from(io::ErrorKind::WriteZero));
                     break;
                 }
-                Ok(n) => entry.output.advance(n),
+                Ok(n) => {
+                    entry.output.advance(n);
+                    entry.written += n as u64;
+                }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => {
