@@ -187,7 +187,7 @@ fn the_files_panel_publishes_and_a_fetch_reaches_100_percent_in_headless_chromiu
     let file = dir.join("shared.bin");
     crate::files::random_file(&file, 5, 8 << 20);
     alice.node.files().set_upload_limit(4 << 20);
-    let shot = dir.join("files.png");
+    let shot = test_support::screenshot_path(dir, "files.png");
     let alice_url = format!("http://{}/?token={TOKEN}", alice.addr());
     let bob_url = format!("http://{}/?token={TOKEN}", bob.addr());
     let text = test_support::run_browser_script(
