@@ -15,13 +15,27 @@ pub const DEFAULT_PORT: u16 = 9000;
 pub const AUTH_COOKIE: &str = "auth";
 
 /// How `GET /` decides that a client is logged in.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
 pub enum AuthMode {
     /// A live session (`sid` cookie) or Basic credentials; `auth=true` alone is refused because
     /// anyone can forge it.
     Session,
     /// The course's literal rule: `Cookie: auth=true` suffices.
     Flag,
+}
+
+impl AuthMode {
+    /// The one line to log at start when this mode lets anyone in.
+    pub fn warning(self) -> Option<&'static str> {
+        match self {
+            AuthMode::Flag => Some(
+                "--auth-mode flag (the course's rule): anyone can forge the auth=true cookie; \
+                 deploy with --auth-mode session",
+            ),
+            AuthMode::Session => None,
+        }
+    }
 }
 
 /// Everything the Task 1 app needs.
@@ -150,7 +164,9 @@ pub fn app(config: Config) -> Result<App, AppError> {
     app.post("/logout", move |req: &Req| s.logout(req))?;
     let s = site.clone();
     app.get("/user", move |req: &Req| match s.user(req) {
-        Some(user) => Ok(Json(serde_json::json!({ "user": user }))),
+        Some(user) => Ok(Json(
+            serde_json::json!({ "user": user, "auth_mode": s.auth_mode }),
+        )),
         None => Err(HttpError::unauthorized("not logged in")),
     })?;
     app.post("/echo", |req: &Req| {
