@@ -8,10 +8,12 @@
 //!   a [`Response`](http_core::Response), `(Status, String)`, `String`, `Result` of those).
 //! - [`SessionStore`]: 128-bit random session ids with expiry; [`auth`]: Basic auth and the
 //!   session guard any daemon can use.
+//! - [`dialect`]: the course's field spellings, renamed to ours before decoding.
 //! - [`StaticDir`]: safe static files with MIME, `ETag`/`Last-Modified`/`304`.
 
 pub mod app;
 pub mod auth;
+pub mod dialect;
 pub mod req;
 pub mod session;
 pub mod statics;

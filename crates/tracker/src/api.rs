@@ -19,6 +19,7 @@ use serde_json::{Map, Value};
 use crate::{ChunkParams, JoinParams, LeaveParams, PublishParams};
 use tracker_core::Expired;
 use tracker_core::TrackerError;
+use tracker_core::dialect::{self, PeerRef};
 use tracker_core::registry::{
     Config, Credentials, HeartbeatBatch, ListQuery, RegisterParams, Registry, Stats, UpdateParams,
 };
@@ -120,14 +121,14 @@ pub fn app(tracker: &Tracker) -> Result<App, RouteError> {
     add(
         &mut app,
         tracker,
-        &["/submit-info", "/tracker/register"],
-        post,
+        &["/submit-info", "/submit_info", "/tracker/register"],
+        &[Method::Post, Method::Put],
         submit_info,
     )?;
     add(
         &mut app,
         tracker,
-        &["/get-list", "/tracker/peers"],
+        &["/get-list", "/list", "/tracker/peers"],
         both,
         get_list,
     )?;
@@ -137,8 +138,8 @@ pub fn app(tracker: &Tracker) -> Result<App, RouteError> {
         &["/add-list", "/tracker/channels/join"],
         post,
         |t, req| {
-            let params: JoinParams = body(req)?;
-            require("peer_id", &params.peer_id)?;
+            let params: JoinParams = peer_call(t, req)?;
+            require("channel", &params.channel)?;
             let joined = t.with(|reg, now| reg.join(params, now))?;
             Ok(ok(&joined))
         },
@@ -149,8 +150,7 @@ pub fn app(tracker: &Tracker) -> Result<App, RouteError> {
         &["/tracker/channels/leave"],
         post,
         |t, req| {
-            let params: LeaveParams = body(req)?;
-            require("peer_id", &params.peer_id)?;
+            let params: LeaveParams = peer_call(t, req)?;
             t.with(|reg, now| reg.leave(params, now))?;
             Ok(ok(&Empty {}))
         },
@@ -164,8 +164,7 @@ pub fn app(tracker: &Tracker) -> Result<App, RouteError> {
         &["/heartbeat", "/tracker/heartbeat"],
         post,
         |t, req| {
-            let creds: Credentials = body(req)?;
-            require("peer_id", &creds.peer_id)?;
+            let creds: Credentials = peer_call(t, req)?;
             let ack =
                 t.with(|reg, now| reg.heartbeat(&creds.peer_id, creds.token.as_deref(), now))?;
             Ok(ok(&ack))
@@ -177,26 +176,35 @@ pub fn app(tracker: &Tracker) -> Result<App, RouteError> {
         &["/tracker/heartbeat_batch"],
         post,
         |t, req| {
-            let batch: HeartbeatBatch = body(req)?;
+            let batch = heartbeat_batch(t, req)?;
             Ok(ok(&t.with(|reg, now| reg.heartbeat_batch(batch, now))?))
         },
     )?;
     add(&mut app, tracker, &["/tracker/update"], post, |t, req| {
-        let params: UpdateParams = body(req)?;
-        require("peer_id", &params.peer_id)?;
+        let params: UpdateParams = peer_call(t, req)?;
         Ok(ok(&t.with(|reg, now| reg.update(params, now))?))
     })?;
     let removes = ["/remove", "/tracker/peer/remove", "/leave"];
     add(&mut app, tracker, &removes, post, |t, req| {
-        let creds: Credentials = body(req)?;
-        require("peer_id", &creds.peer_id)?;
+        let creds: Credentials = match peer_call(t, req) {
+            Ok(creds) => creds,
+            // Already gone: removing is idempotent.
+            Err(ApiError::Tracker(TrackerError::NotFound(_))) => return Ok(ok(&Empty {})),
+            Err(e) => return Err(e),
+        };
         t.with(|reg, now| reg.remove(&creds.peer_id, creds.token.as_deref(), now))?;
         Ok(ok(&Empty {}))
     })?;
     add(&mut app, tracker, &["/connect-peer"], post, |t, req| {
-        let params: ConnectParams = body(req)?;
-        require("target", &params.target)?;
-        Ok(ok(&t.with(|reg, now| reg.lookup(&params.target, now))?))
+        let mut fields = req.fields()?;
+        router::dialect::canonicalize(&mut fields);
+        let params: ConnectParams = decode(Value::Object(fields))?;
+        if params.target.trim().is_empty() {
+            let spellings = router::dialect::accepted("target");
+            let error = format!("target is required (spelled {spellings})");
+            return Err(HttpError::bad_request(error).into());
+        }
+        Ok(ok(&t.with(|reg, now| reg.find(&params.target, now))?))
     })?;
     add(
         &mut app,
@@ -314,17 +322,62 @@ struct Health {
     uptime_s: u64,
 }
 
-/// Body of `POST /connect-peer`.
+/// Body of `POST /connect-peer`: the target's id or unique name (the asking peer, which
+/// course clients also send, is not needed to answer).
 #[derive(Debug, Default, serde::Deserialize)]
 #[serde(default)]
 struct ConnectParams {
-    /// The asking peer; informational, as the course's client sends no token here.
-    #[allow(
-        dead_code,
-        reason = "accepted for the course's clients, not needed to answer"
-    )]
-    peer_id: String,
     target: String,
+}
+
+/// The body of a call on one peer's record, read in any of the course's spellings: the peer it
+/// names (`peer_id`, `ip` + `port`, or a unique `username`/`name`) resolved to its id, and
+/// `token` set to what proves the call (the one presented, or the peer's own for a token-less
+/// call from its registered address, per [`tracker_core::Registry::authorize`]).
+fn peer_call<T: DeserializeOwned>(t: &Tracker, req: &Req) -> Result<T, ApiError> {
+    let mut fields = req.fields()?;
+    router::dialect::canonicalize(&mut fields);
+    dialect::flatten_load(&mut fields);
+    let named = PeerRef::of(&fields)?;
+    let token = dialect::text(&fields, "token")?;
+    let source = source_ip(req);
+    let (id, token) = t.with(|reg, now| -> Result<_, TrackerError> {
+        let id = reg.resolve(&named, now)?;
+        let token = reg.credential(&id, token.as_deref(), source, now)?;
+        Ok((id, token))
+    })?;
+    fields.insert("peer_id".to_owned(), id.into());
+    fields.insert("token".to_owned(), token.into());
+    Ok(decode(Value::Object(fields))?)
+}
+
+/// The body of `/tracker/heartbeat_batch`, with `load` as a number or an object, peers as
+/// `{peer_id, token}` objects or bare ids, and each token-less entry proven by its registered address where it can be (others stay token-less
+/// and come back as `forbidden`).
+fn heartbeat_batch(t: &Tracker, req: &Req) -> Result<HeartbeatBatch, ApiError> {
+    let mut fields = req.fields()?;
+    dialect::flatten_load(&mut fields);
+    let source = source_ip(req);
+    if let Some(Value::Array(peers)) = fields.get_mut("peers") {
+        t.with(|reg, now| {
+            for entry in peers.iter_mut() {
+                // A bare id is a token-less entry.
+                if let Value::String(id) = entry {
+                    *entry = serde_json::json!({ "peer_id": id });
+                }
+                let Some(entry) = entry.as_object_mut() else {
+                    continue;
+                };
+                let id = entry.get("peer_id").and_then(Value::as_str);
+                if let (Some(id), Ok(None)) = (id, dialect::text(entry, "token"))
+                    && let Ok(token) = reg.credential(id, None, source, now)
+                {
+                    entry.insert("token".to_owned(), token.into());
+                }
+            }
+        });
+    }
+    Ok(decode(Value::Object(fields))?)
 }
 
 fn require(field: &str, value: &str) -> Result<(), HttpError> {
@@ -340,16 +393,10 @@ fn param(req: &Req, name: &str) -> Result<String, HttpError> {
         .ok_or_else(|| HttpError::bad_request(format!("bad {name} in path")))
 }
 
-/// The body as `T`: JSON (an empty body counts as `{}`), or form fields as strings.
+/// The body as `T`: JSON whatever its Content-Type (an empty body counts as `{}`), or form
+/// fields as strings.
 fn body<T: DeserializeOwned>(req: &Req) -> Result<T, HttpError> {
-    if req.body().trim_ascii().is_empty() {
-        return decode(Value::Object(Map::new()));
-    }
-    if req.is_json() {
-        return serde_json::from_slice(req.body())
-            .map_err(|e| HttpError::bad_request(format!("invalid JSON: {e}")));
-    }
-    decode(Value::Object(req.form_fields()))
+    decode(Value::Object(req.fields()?))
 }
 
 fn decode<T: DeserializeOwned>(value: Value) -> Result<T, HttpError> {
@@ -418,16 +465,16 @@ fn source_ip(req: &Req) -> IpAddr {
 
 /// `GET`/`POST /get-list`: the filter from the query, or from the body of a POST.
 fn get_list(t: &Tracker, req: &Req) -> Answer {
-    let query: ListQuery = if *req.method() == Method::Post && !req.body().is_empty() {
-        body(req)?
+    let mut fields = if *req.method() == Method::Post && !req.body().is_empty() {
+        req.fields()?
     } else {
-        let pairs = req
-            .query_pairs()
+        req.query_pairs()
             .into_iter()
             .map(|(k, v)| (k, Value::String(v)))
-            .collect();
-        decode(Value::Object(pairs))?
+            .collect()
     };
+    router::dialect::canonicalize(&mut fields);
+    let query: ListQuery = decode(Value::Object(fields))?;
     let peers = t.with(|reg, now| reg.list(&query, now));
     #[derive(Serialize)]
     struct Listed<'a, T> {

@@ -59,5 +59,8 @@ fn the_default_backend_takes_the_course_cookie_and_warns_once() {
     assert_eq!(bare.status.code(), 401);
     let user = send(addr, Method::Get, "/user", &[("Cookie", "auth=true")], b"");
     let user: serde_json::Value = serde_json::from_slice(&user.body).unwrap();
-    assert_eq!(user["auth_mode"], "flag", "the index page explains the mode");
+    assert_eq!(
+        user["auth_mode"], "flag",
+        "the index page explains the mode"
+    );
 }
