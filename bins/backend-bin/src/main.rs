@@ -70,7 +70,10 @@ fn main() -> ExitCode {
     let addr = args.listen.addr(DEFAULT_PORT);
     let context = format!("backend-bin: {addr}");
     match backend::app(config) {
-        Ok(app) => daemon::exit(&context, app.run(addr)),
+        Ok(mut app) => {
+            app.limits(args.listen.limits());
+            daemon::exit(&context, app.run(addr))
+        }
         Err(e) => daemon::exit(&context, Err(e)),
     }
 }

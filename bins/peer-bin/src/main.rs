@@ -72,6 +72,7 @@ fn main() -> ExitCode {
         peer_id: None,
         wall_clock: p2p::WallClock::default(),
         fsync: args.fsync,
+        limits: args.listen.limits(),
     };
     let (event_loop, started) = match peer::prepare(config) {
         Ok(pair) => pair,

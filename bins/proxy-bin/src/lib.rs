@@ -61,7 +61,7 @@ pub fn run(args: &Args) -> Result<(), StartError> {
         config.hosts.len(),
         args.config.display()
     );
-    proxy::run(config, args.addr())?;
+    proxy::run(config, args.addr(), args.listen.limits())?;
     Ok(())
 }
 

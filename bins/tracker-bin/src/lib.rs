@@ -31,6 +31,8 @@ pub struct Config {
     pub admins: Credentials,
     /// Run the console even when stdin is not a terminal.
     pub force_console: bool,
+    /// Keep-alive and CORS.
+    pub http: server::HttpOptions,
 }
 
 /// The tracker for `config`, or why the settings are unusable.
@@ -60,6 +62,7 @@ pub fn run(config: &Config, tracker: Tracker) -> io::Result<()> {
         config.addr,
         &tracker,
         Some(memory::release),
+        &config.http,
     )?;
     log::info!(
         "listening on http://{bound} (ttl {} s, at most {} peers)",

@@ -25,6 +25,10 @@ struct Args {
     /// An admin allowed to log in at /login, as NAME:PASSWORD (repeatable; default admin:password).
     #[arg(long = "user", value_name = "NAME:PASSWORD")]
     users: Vec<String>,
+    /// Allow browser front-ends on ORIGIN (or any origin with `*`) to call the API
+    /// (repeatable; default: same origin only).
+    #[arg(long, value_name = "ORIGIN|*")]
+    cors: Vec<String>,
 }
 
 fn admins(users: &[String]) -> Result<Credentials, String> {
@@ -50,6 +54,10 @@ fn main() -> ExitCode {
             max_peers: args.max_peers,
             admins,
             force_console: args.console,
+            http: tracker::server::HttpOptions {
+                limits: args.listen.limits(),
+                cors: args.cors.clone(),
+            },
         },
         Err(e) => return daemon::usage_error("tracker-bin", e),
     };

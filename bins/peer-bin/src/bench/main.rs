@@ -54,6 +54,7 @@ fn config(dir: &std::path::Path, i: usize) -> p2p::Config {
         peer_id: None,
         wall_clock: p2p::WallClock::default(),
         fsync: p2p::store::Fsync::default(),
+        limits: http_core::Limits::default(),
     }
 }
 

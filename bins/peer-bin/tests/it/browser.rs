@@ -21,6 +21,7 @@ fn ui_peer(
         peer_id: None,
         wall_clock: p2p::WallClock::default(),
         fsync: p2p::store::Fsync::default(),
+        limits: http_core::Limits::default(),
     })
     .unwrap()
 }

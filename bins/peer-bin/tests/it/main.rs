@@ -89,6 +89,7 @@ fn config(
         peer_id: None,
         wall_clock: p2p::WallClock::default(),
         fsync: p2p::store::Fsync::default(),
+        limits: http_core::Limits::default(),
     }
 }
 

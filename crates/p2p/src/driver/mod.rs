@@ -191,6 +191,8 @@ pub struct Config {
     pub wall_clock: WallClock,
     /// When `messages.jsonl` is flushed to the disk.
     pub fsync: Fsync,
+    /// The HTTP server's limits (`--keepalive-timeout` sets the idle timeout).
+    pub limits: http_core::Limits,
 }
 
 /// Whether the tracker knows us, for `/api/me` and tests.
@@ -556,12 +558,7 @@ pub fn default_data_dir(peer_id: &str) -> PathBuf {
 /// serves the HTTP API (with the web UI and links) on the bound port. Run the loop afterwards.
 pub fn start(event_loop: &mut EventLoop, config: Config) -> Result<Peer> {
     let slot = Arc::new(crate::api::AppSlot::default());
-    let bound = reactor::serve(
-        event_loop,
-        config.addr,
-        slot.clone(),
-        http_core::Limits::default(),
-    )?;
+    let bound = reactor::serve(event_loop, config.addr, slot.clone(), config.limits.clone())?;
     let ip = if bound.ip().is_unspecified() {
         std::net::IpAddr::from([127, 0, 0, 1])
     } else {
