@@ -138,6 +138,14 @@ function messageElement(m) {
   }
   time.textContent = formatTime(ms);
   head.append(name, time);
+  if (m.unverified) {
+    // A course peer's message came over plain HTTP: nothing proves who wrote it.
+    const badge = document.createElement("span");
+    badge.className = "msg-unverified";
+    badge.textContent = "unverified";
+    badge.title = "Sent by a course peer over plain HTTP: the sender is not proven";
+    head.append(badge);
+  }
   const text = document.createElement("p");
   text.className = "msg-text";
   text.textContent = String(m.text ?? "");

@@ -32,18 +32,20 @@ anything else          sent to the current channel";
 /// How one UI event is shown, if at all: messages by others only (ours were typed here).
 pub fn render(event: &UiEvent, me: &str) -> Option<String> {
     match event {
-        UiEvent::Node(Event::Message(m)) if m.from != me => Some(if m.is_direct() {
-            format!("[DM] {}: {}", m.name, m.text)
-        } else {
-            format!("[#{}] {}: {}", m.channel, m.name, m.text)
-        }),
+        UiEvent::Node(Event::Message(m)) if m.from != me => {
+            let unverified = if m.unverified { " (unverified)" } else { "" };
+            Some(if m.is_direct() {
+                format!("[DM] {}{unverified}: {}", m.name, m.text)
+            } else {
+                format!("[#{}] {}{unverified}: {}", m.channel, m.name, m.text)
+            })
+        }
         UiEvent::Node(Event::PeerUp { peer_id, name, .. }) => {
             Some(format!("* {name} ({peer_id}) is linked"))
         }
         UiEvent::Node(Event::PeerDown { peer_id, reason }) => {
             Some(format!("* {peer_id} left ({reason})"))
         }
-        UiEvent::Inbox(e) => Some(format!("[{}] {}: {}", e.channel, e.name, e.msg)),
         _ => None,
     }
 }

@@ -13,7 +13,8 @@
 //! - [`message`]: [`Message`], ids, direct channels and validation;
 //! - [`history`]: per-channel ordered, deduplicated, bounded history and the Lamport clock;
 //! - [`link`]: the state machine of one link (handshake, keep-alive, duplicate rule, `bye`);
-//! - [`node`]: [`NodeState`], one peer's channels, links and histories;
+//! - [`node`]: [`NodeState`], one peer's channels, links and histories, and the messages of
+//!   course peers ([`CourseMessage`], unsigned and unlinked);
 //! - [`tracker_client`]: when to register, heartbeat, register again and retry the tracker;
 //! - [`error`]: the error type, [`Error`].
 //!
@@ -39,4 +40,5 @@ pub mod testing;
 pub use error::{Error, Result};
 pub use frame::{Frame, FrameDecoder, FrameError, encode};
 pub use message::{Message, dm_channel};
+pub use node::course::{CourseMessage, course_timestamp};
 pub use node::{Action, ChannelPolicy, Event, LinkId, NodeState, Outgoing};

@@ -49,6 +49,9 @@ pub struct Message {
     /// Recipient peer id of a direct message; absent on channel messages.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub to: Option<String>,
+    /// Received from a course peer over plain HTTP: nothing proves who wrote it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub unverified: bool,
 }
 
 impl Message {

@@ -26,6 +26,7 @@ use crate::message::{
     Message, dm_channel, validate_channel, validate_name, validate_peer_id, validate_text,
 };
 
+pub mod course;
 mod sync;
 #[cfg(test)]
 mod tests;
@@ -372,6 +373,7 @@ impl NodeState {
             ts: ts_ms,
             text: text.to_string(),
             to: to.map(str::to_string),
+            unverified: false,
         };
         msg.validate()?;
         Ok(msg)

@@ -21,7 +21,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::driver::link::{LinkConn, UPGRADE_TOKEN};
-use crate::driver::{InboxEntry, JoinError, Node};
+use crate::driver::{JoinError, Node};
 use crate::error::Error;
 use crate::message::dm_channel;
 
@@ -166,10 +166,15 @@ struct ConnectBody {
     port: u16,
 }
 
+/// Body of `/broadcast-peer` and `/send-peer` as course peers send it, in any of the
+/// course's spellings (`router::dialect`): text as `msg`, `message`, `content` or `text`, the
+/// channel as `channel` or `room`, the sender as `from` (else its `username` or `name`).
 #[derive(Deserialize)]
 struct CourseMsg {
     #[serde(default)]
     from: String,
+    #[serde(default)]
+    username: String,
     #[serde(default)]
     name: String,
     #[serde(default)]
@@ -181,19 +186,36 @@ struct CourseMsg {
 }
 
 impl CourseMsg {
-    fn entry(self, channel: String) -> InboxEntry {
-        let timestamp = match self.timestamp {
-            Value::String(s) => s,
-            Value::Null => String::new(),
-            other => other.to_string(),
-        };
-        InboxEntry {
-            from: self.from,
-            name: self.name,
-            msg: self.msg,
-            timestamp,
-            channel,
+    fn read(req: &Req) -> Result<CourseMsg, HttpError> {
+        let mut fields = req.fields()?;
+        router::dialect::canonicalize(&mut fields);
+        let body: CourseMsg = serde_json::from_value(Value::Object(fields))
+            .map_err(|e| HttpError::bad_request(format!("invalid field: {e}")))?;
+        if body.msg.is_empty() {
+            let spellings = router::dialect::accepted("msg");
+            return Err(HttpError::bad_request(format!(
+                "the text is required ({spellings})"
+            )));
         }
+        Ok(body)
+    }
+
+    /// Stores it in `channel` (`None`: a direct message to us) and answers the course's reply.
+    fn deliver(self, node: &Node, channel: Option<String>) -> Result<Json<Value>, HttpError> {
+        let from = [self.from, self.username, self.name.clone()]
+            .into_iter()
+            .map(|s| s.trim().to_owned())
+            .find(|s| !s.is_empty())
+            .ok_or_else(|| HttpError::bad_request("from (or username or name) is required"))?;
+        let msg = p2p_proto::CourseMessage {
+            ts_ms: p2p_proto::course_timestamp(&self.timestamp),
+            from,
+            name: self.name,
+            text: self.msg,
+            channel,
+        };
+        node.receive_course(msg).map_err(p2p_error)?;
+        Ok(Json(json!({"status": "received"})))
     }
 }
 
@@ -319,13 +341,12 @@ fn peer_routes(app: &mut App, node: &Node) -> Result<(), Error> {
     app.post(
         "/broadcast-peer",
         move |req: &Req| -> Result<Json<Value>, HttpError> {
-            let body: CourseMsg = req.json()?;
+            let body = CourseMsg::read(req)?;
             let channel = body
                 .channel
                 .clone()
                 .unwrap_or_else(|| "general".to_string());
-            n.receive_course(body.entry(channel));
-            Ok(Json(json!({"status": "received"})))
+            body.deliver(&n, Some(channel))
         },
     )
     .map_err(route_error)?;
@@ -333,9 +354,7 @@ fn peer_routes(app: &mut App, node: &Node) -> Result<(), Error> {
     app.post(
         "/send-peer",
         move |req: &Req| -> Result<Json<Value>, HttpError> {
-            let body: CourseMsg = req.json()?;
-            n.receive_course(body.entry("direct".to_string()));
-            Ok(Json(json!({"status": "received"})))
+            CourseMsg::read(req)?.deliver(&n, None)
         },
     )
     .map_err(route_error)?;

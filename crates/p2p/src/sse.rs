@@ -32,7 +32,6 @@ pub fn format(event: &UiEvent) -> Option<String> {
             ("unread", json!({"channel": channel, "count": count}))
         }
         UiEvent::Node(Event::NotMember { .. }) => return None,
-        UiEvent::Inbox(entry) => ("inbox", serde_json::to_value(entry).ok()?),
     };
     // JSON text has no raw newline, so one `data:` line carries it.
     Some(format!("event: {name}\ndata: {data}\n\n"))
@@ -82,6 +81,7 @@ mod tests {
             ts: 5,
             text: text.into(),
             to: None,
+            unverified: false,
         };
         let out = format(&UiEvent::Node(Event::Message(m))).unwrap();
         assert_eq!(out.lines().filter(|l| l.starts_with("data: ")).count(), 1);

@@ -5,6 +5,7 @@
 mod api;
 mod browser;
 mod clock;
+mod course;
 mod daemon;
 mod disk;
 mod hostile;

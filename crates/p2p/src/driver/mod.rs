@@ -90,13 +90,12 @@ pub enum LinkCmd {
     Close,
 }
 
-/// What the UI hears: the node's events and the course endpoints' inbox entries.
+/// What the UI hears: the node's events (course peers' messages among them, as
+/// [`Event::Message`]s marked unverified).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum UiEvent {
     /// An event of the protocol state.
     Node(Event),
-    /// A message that came in through `/broadcast-peer` or `/send-peer`.
-    Inbox(InboxEntry),
 }
 
 /// One entry of the course-style inbox.
@@ -348,14 +347,6 @@ impl Core {
     fn emit(&mut self, event: &UiEvent) {
         self.sinks.retain_mut(|sink| sink(event));
     }
-
-    fn push_inbox(&mut self, entry: InboxEntry) {
-        if self.inbox.len() >= MAX_INBOX {
-            self.inbox.pop_front();
-        }
-        self.inbox.push_back(entry.clone());
-        self.emit(&UiEvent::Inbox(entry));
-    }
 }
 
 /// Locks the core; a handler that panicked while holding it leaves consistent-enough state
@@ -491,9 +482,16 @@ impl Node {
         lock(&self.shared).sinks.push(sink);
     }
 
-    /// Records a course-style message (`/broadcast-peer`, `/send-peer`).
-    pub fn receive_course(&self, entry: InboxEntry) {
-        lock(&self.shared).push_inbox(entry);
+    /// Records a course peer's message (`/broadcast-peer`, `/send-peer`): stored and shown in
+    /// its channel or direct thread, marked unverified, and in the course-style inbox like
+    /// every message from a peer (see
+    /// [`NodeState::receive_course`](p2p_proto::NodeState::receive_course)).
+    pub fn receive_course(&self, msg: p2p_proto::CourseMessage) -> Result<()> {
+        let mut core = lock(&self.shared);
+        let now = core.wall_clock.now_ms();
+        let actions = core.state.receive_course(msg, now)?;
+        core.apply(actions, &mut Out::Handle(&self.handle));
+        Ok(())
     }
 
     /// The course-style inbox, oldest first.
