@@ -538,6 +538,11 @@ function connectEvents() {
   es.addEventListener("message", onDefaultEvent);
   es.addEventListener("peer", (ev) => onPeerEvent(parseData(ev)));
   es.addEventListener("unread", (ev) => onUnreadEvent(parseData(ev)));
+  // A course peer did not get one of our messages after every retry: say so, never "sent".
+  es.addEventListener("undelivered", (ev) => {
+    const d = parseData(ev);
+    if (d) showError($("send-error"), "Not delivered to " + d.peer_id + ": " + d.error);
+  });
   es.addEventListener("progress", (ev) => onFileEvent(parseData(ev)));
   es.addEventListener("file", (ev) => onFileEvent(parseData(ev)));
   es.addEventListener("open", () => {

@@ -40,6 +40,13 @@ pub fn render(event: &UiEvent, me: &str) -> Option<String> {
                 format!("[#{}] {}{unverified}: {}", m.channel, m.name, m.text)
             })
         }
+        UiEvent::Undelivered {
+            peer_id,
+            message_id,
+            error,
+        } => Some(format!(
+            "! {message_id} was not delivered to {peer_id}: {error}"
+        )),
         UiEvent::Node(Event::PeerUp { peer_id, name, .. }) => {
             Some(format!("* {name} ({peer_id}) is linked"))
         }

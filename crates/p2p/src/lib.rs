@@ -18,6 +18,7 @@ pub mod store;
 // The pure core, under the names the driver has always used for it.
 pub(crate) use p2p_proto::{error, frame, link, message, node, tracker_client};
 
+pub use driver::course::MAX_ATTEMPTS as COURSE_DELIVERY_ATTEMPTS;
 pub use driver::{Config, Node, Peer, Running, UiEvent, WallClock, spawn, start};
 pub use p2p_proto::{
     Action, ChannelPolicy, Error, Event, Frame, FrameDecoder, FrameError, LinkId, Message,

@@ -32,6 +32,14 @@ pub fn format(event: &UiEvent) -> Option<String> {
             ("unread", json!({"channel": channel, "count": count}))
         }
         UiEvent::Node(Event::NotMember { .. }) => return None,
+        UiEvent::Undelivered {
+            peer_id,
+            message_id,
+            error,
+        } => (
+            "undelivered",
+            json!({"peer_id": peer_id, "message_id": message_id, "error": error}),
+        ),
     };
     // JSON text has no raw newline, so one `data:` line carries it.
     Some(format!("event: {name}\ndata: {data}\n\n"))

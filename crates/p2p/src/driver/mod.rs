@@ -14,10 +14,11 @@
 //! - [`tracker`]: the tracker requests and the parsing of their answers.
 
 pub mod agent;
+pub mod course;
 pub mod link;
 pub mod tracker;
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -96,6 +97,15 @@ pub enum LinkCmd {
 pub enum UiEvent {
     /// An event of the protocol state.
     Node(Event),
+    /// One of our messages could not be delivered to a course peer, after every retry.
+    Undelivered {
+        /// The course peer.
+        peer_id: String,
+        /// Our message.
+        message_id: String,
+        /// The last failure.
+        error: String,
+    },
 }
 
 /// One entry of the course-style inbox.
@@ -220,6 +230,10 @@ pub struct Core {
     inbox: VecDeque<InboxEntry>,
     handle: Handle,
     agent: Option<Addr<Agent>>,
+    /// Listed peers that refused the link upgrade, with their address: they get our messages
+    /// over the course's HTTP (see [`course`]).
+    pub(crate) course_peers: BTreeMap<String, SocketAddr>,
+    courier: Option<Addr<course::Courier>>,
     pub(crate) tracker: TrackerStatus,
     /// The origin of the core's `mono_ms` (link timers).
     pub(crate) epoch: Instant,
@@ -262,6 +276,8 @@ impl Core {
             inbox: VecDeque::new(),
             handle,
             agent: None,
+            course_peers: BTreeMap::new(),
+            courier: None,
             tracker: TrackerStatus::default(),
         }
     }
@@ -344,7 +360,49 @@ impl Core {
         }
     }
 
-    fn emit(&mut self, event: &UiEvent) {
+    /// Remembers `peer_id` at `addr` as a course peer (it refused the link upgrade).
+    pub(crate) fn mark_course_peer(&mut self, peer_id: &str, addr: SocketAddr) {
+        let known = self.course_peers.contains_key(peer_id);
+        if !known && self.course_peers.len() >= course::MAX_COURSE_PEERS {
+            log::warn!("{peer_id} speaks only the course's HTTP, but too many peers already do");
+            return;
+        }
+        if !known {
+            log::info!("{peer_id} at {addr} is a course peer: our messages reach it over HTTP");
+        }
+        self.course_peers.insert(peer_id.to_owned(), addr);
+    }
+
+    /// Hands our message to the courier for each course peer that should get it: the
+    /// recipient of a direct message, or the course peers among a channel's members.
+    fn deliver_to_course_peers(&self, msg: &Message) {
+        let Some(courier) = &self.courier else {
+            return;
+        };
+        let targets: Vec<(&String, &SocketAddr)> = match &msg.to {
+            Some(to) => self.course_peers.get_key_value(to).into_iter().collect(),
+            None => {
+                let members = self
+                    .state
+                    .channels()
+                    .into_iter()
+                    .find(|c| c.name == msg.channel)
+                    .map(|c| c.members)
+                    .unwrap_or_default();
+                self.course_peers
+                    .iter()
+                    .filter(|(id, _)| members.contains(id))
+                    .collect()
+            }
+        };
+        for (peer_id, addr) in targets {
+            let delivery = course::Delivery::new(peer_id.clone(), *addr, msg.clone());
+            self.handle
+                .send(courier, course::CourierMsg::Send(delivery));
+        }
+    }
+
+    pub(crate) fn emit(&mut self, event: &UiEvent) {
         self.sinks.retain_mut(|sink| sink(event));
     }
 }
@@ -418,6 +476,7 @@ impl Node {
             .map(|(link, frame)| Action::Send(link, frame))
             .collect();
         core.apply(actions, &mut Out::Handle(&self.handle));
+        core.deliver_to_course_peers(&msg);
         Ok(msg)
     }
 
@@ -604,6 +663,10 @@ pub fn start(event_loop: &mut EventLoop, config: Config) -> Result<Peer> {
         config.channels.clone(),
     )));
     lock(&shared).agent = Some(agent.clone());
+    let inbox = Inbox::default();
+    let courier = inbox.addr();
+    event_loop.spawn(inbox.bind(course::Courier::new(courier.clone(), shared.clone())));
+    lock(&shared).courier = Some(courier);
     let node = Node {
         shared,
         handle,
