@@ -246,6 +246,14 @@ fn every_spelling_of_peer_target_and_channel_is_accepted() {
         (status, answer["peer_id"].as_str()),
         (200, Some("127.0.0.1:7004"))
     );
+    // /login reads a JSON body without a Content-Type too (one body rule for every daemon).
+    let login = br#"{"username": "admin", "password": "password"}"#;
+    let (status, answer) = parse_send(send(addr, Method::Post, "/login", &[], login));
+    assert_eq!(
+        (status, answer["user"].as_str()),
+        (200, Some("admin")),
+        "{answer}"
+    );
 }
 
 fn parse_send(response: reactor::client::ClientResponse) -> (u16, serde_json::Value) {
