@@ -128,27 +128,25 @@ fn p2p_error(e: Error) -> HttpError {
     }
 }
 
+/// Body of the local user's sends, in any of the course's spellings (`router::dialect`): the
+/// text as `text`, `msg`, `message` or `content`; the recipient as `to`, `target`, …; the
+/// channel as `channel` or `room`.
 #[derive(Deserialize)]
 struct TextBody {
     #[serde(default)]
-    text: Option<String>,
-    #[serde(default)]
     msg: Option<String>,
     #[serde(default)]
-    message: Option<String>,
-    #[serde(default)]
-    to: Option<String>,
+    target: Option<String>,
     #[serde(default)]
     channel: Option<String>,
 }
 
 impl TextBody {
     fn text(&self) -> Result<&str, HttpError> {
-        self.text
-            .as_deref()
-            .or(self.msg.as_deref())
-            .or(self.message.as_deref())
-            .ok_or_else(|| HttpError::bad_request("missing text"))
+        self.msg.as_deref().ok_or_else(|| {
+            let spellings = router::dialect::accepted("msg");
+            HttpError::bad_request(format!("missing text ({spellings})"))
+        })
     }
 }
 
@@ -187,10 +185,7 @@ struct CourseMsg {
 
 impl CourseMsg {
     fn read(req: &Req) -> Result<CourseMsg, HttpError> {
-        let mut fields = req.fields()?;
-        router::dialect::canonicalize(&mut fields);
-        let body: CourseMsg = serde_json::from_value(Value::Object(fields))
-            .map_err(|e| HttpError::bad_request(format!("invalid field: {e}")))?;
+        let body: CourseMsg = router::dialect::body(req)?;
         if body.msg.is_empty() {
             let spellings = router::dialect::accepted("msg");
             return Err(HttpError::bad_request(format!(
@@ -470,7 +465,7 @@ fn user_routes(app: &mut App, node: &Node) -> Result<(), Error> {
         "/api/channels/:ch/messages",
         move |req: &Req| -> Result<(Status, Json<Value>), HttpError> {
             let channel = req.param("ch").unwrap_or_default();
-            let body: TextBody = req.json()?;
+            let body: TextBody = router::dialect::body(req)?;
             let msg = n.post(&channel, body.text()?).map_err(p2p_error)?;
             Ok((Status::CREATED, Json(json!(msg))))
         },
@@ -503,7 +498,7 @@ fn user_routes(app: &mut App, node: &Node) -> Result<(), Error> {
         "/api/direct/:peer",
         move |req: &Req| -> Result<(Status, Json<Value>), HttpError> {
             let peer = req.param("peer").unwrap_or_default();
-            let body: TextBody = req.json()?;
+            let body: TextBody = router::dialect::body(req)?;
             let msg = n.direct(&peer, body.text()?).map_err(p2p_error)?;
             Ok((Status::CREATED, Json(json!(msg))))
         },
@@ -545,9 +540,9 @@ fn user_routes(app: &mut App, node: &Node) -> Result<(), Error> {
     app.post(
         "/p2p/msg",
         move |req: &Req| -> Result<Json<Value>, HttpError> {
-            let body: TextBody = req.json()?;
+            let body: TextBody = router::dialect::body(req)?;
             let text = body.text()?;
-            let msg = match &body.to {
+            let msg = match &body.target {
                 Some(to) => n.direct(to, text),
                 None => n.post(body.channel.as_deref().unwrap_or("general"), text),
             }

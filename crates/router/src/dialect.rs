@@ -10,7 +10,10 @@
 //! The first spelling present wins (ours before the aliases, then in the order above); fields
 //! nobody knows are left alone, and decoders ignore them.
 
+use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
+
+use crate::{HttpError, Req};
 
 /// Every spelling of each field, ours first.
 pub const SPELLINGS: &[&[&str]] = &[
@@ -42,6 +45,15 @@ pub fn canonicalize(fields: &mut Map<String, Value>) {
             fields.insert(spellings[0].to_owned(), value);
         }
     }
+}
+
+/// The body of `req` (JSON whatever its Content-Type, or a form) decoded as `T` after
+/// [`canonicalize`]; a clear 400 otherwise.
+pub fn body<T: DeserializeOwned>(req: &Req) -> Result<T, HttpError> {
+    let mut fields = req.fields()?;
+    canonicalize(&mut fields);
+    serde_json::from_value(Value::Object(fields))
+        .map_err(|e| HttpError::bad_request(format!("invalid field: {e}")))
 }
 
 /// The accepted spellings of our field `name`, as a 400 names them: `"msg, message, content or

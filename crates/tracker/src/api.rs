@@ -196,9 +196,7 @@ pub fn app(tracker: &Tracker) -> Result<App, RouteError> {
         Ok(ok(&Empty {}))
     })?;
     add(&mut app, tracker, &["/connect-peer"], post, |t, req| {
-        let mut fields = req.fields()?;
-        router::dialect::canonicalize(&mut fields);
-        let params: ConnectParams = decode(Value::Object(fields))?;
+        let params: ConnectParams = router::dialect::body(req)?;
         if params.target.trim().is_empty() {
             let spellings = router::dialect::accepted("target");
             let error = format!("target is required (spelled {spellings})");

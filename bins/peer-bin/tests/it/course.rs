@@ -104,10 +104,20 @@ fn a_course_peer_registers_and_its_messages_are_shown_in_channel_and_thread() {
     let elsewhere = json!({"from": carol, "msg": "x", "channel": "random"});
     assert_eq!(course_post(us, "/broadcast-peer", &elsewhere).0, 403);
 
+    // The local user's sends take the same spellings.
+    let own = json!({"content": "mine", "room": "general"});
+    let (status, body) = call(us, Method::Post, "/p2p/msg", Some(own));
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["message"]["text"], "mine");
+
     // Persisted like any other message: a restarted peer shows them again.
     drop(ours);
     let again = peer("alice", None, dir.path());
-    assert_eq!(shown(again.addr(), GENERAL), [carol_said("hello all")]);
+    let mine = ("alice".to_owned(), "mine".to_owned(), false);
+    assert_eq!(
+        shown(again.addr(), GENERAL),
+        [carol_said("hello all"), mine]
+    );
     let (status, _) = call_with(again.addr(), Method::Get, "/api/channels", None, &[]);
     assert_eq!(status, 401, "the local API still needs the user's token");
 }
