@@ -37,6 +37,8 @@ pub struct Config {
     pub store: Option<redis_client::Url>,
     /// Who may claim a peer id and an address (issue 10).
     pub identity: tracker::identity::Rules,
+    /// Keep-alive and CORS.
+    pub http: server::HttpOptions,
 }
 
 /// The registry settings of `config`, or why they are unusable.
@@ -86,6 +88,7 @@ pub fn run(config: &Config) -> io::Result<()> {
         config.addr,
         &tracker,
         Some(memory::release),
+        &config.http,
     )?;
     log::info!(
         "listening on http://{bound} (ttl {} s, at most {} peers)",

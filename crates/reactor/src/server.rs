@@ -323,10 +323,10 @@ impl HttpConn {
                     cx.set_deadline(Some(started + self.limits.header_read_timeout));
                 } else {
                     self.request_started = None;
-                    cx.set_deadline(Some(cx.now() + self.limits.idle_timeout));
+                    cx.set_deadline(Some(cx.now() + self.limits.idle_wait()));
                 }
             }
-            State::Waiting(_) => cx.set_deadline(Some(cx.now() + self.limits.idle_timeout)),
+            State::Waiting(_) => cx.set_deadline(Some(cx.now() + self.limits.idle_wait())),
             State::Streaming(_) | State::Sending(..) | State::Done => cx.set_deadline(None),
         }
     }
@@ -359,7 +359,11 @@ impl HttpConn {
                 String::new()
             },
             version: req.head.version,
-            keep_alive: req.head.keep_alive() && !self.shutting_down && !self.peer_done,
+            // A zero idle timeout means no keep-alive at all (nginx's `keepalive_timeout 0`).
+            keep_alive: req.head.keep_alive()
+                && !self.limits.idle_timeout.is_zero()
+                && !self.shutting_down
+                && !self.peer_done,
             started: cx.now(),
             chunked: req.head.version == Version::Http11,
             status: Status::OK,

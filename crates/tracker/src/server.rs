@@ -90,6 +90,15 @@ impl Protocol for Sweeper {
     }
 }
 
+/// How the tracker's HTTP server is set up beyond its routes.
+#[derive(Debug, Clone, Default)]
+pub struct HttpOptions {
+    /// The server's limits (`--keepalive-timeout` sets the idle timeout).
+    pub limits: http_core::Limits,
+    /// Origins allowed cross-origin (`*` for any; `--cors`); empty: same origin only.
+    pub cors: Vec<String>,
+}
+
 /// Adds the tracker's HTTP API on `addr` and its sweep agent to `event_loop`; returns the bound
 /// address. The agent calls `release`, if given, after a mass expiry or removal.
 pub fn serve_on(
@@ -97,8 +106,17 @@ pub fn serve_on(
     addr: SocketAddr,
     tracker: &Tracker,
     release: Option<ReleaseMemory>,
+    http: &HttpOptions,
 ) -> io::Result<SocketAddr> {
-    let app = app(tracker).map_err(|e| io::Error::other(e.to_string()))?;
+    let mut app = app(tracker).map_err(|e| io::Error::other(e.to_string()))?;
+    app.limits(http.limits.clone());
+    if !http.cors.is_empty() {
+        app.cors(router::Cors {
+            allow_origins: http.cors.clone(),
+            max_age: 600,
+            ..router::Cors::default()
+        });
+    }
     let bound = app.serve_on(event_loop, addr)?;
     event_loop.spawn(Sweeper {
         tracker: tracker.clone(),
@@ -138,7 +156,13 @@ pub fn spawn_releasing(
     release: Option<ReleaseMemory>,
 ) -> io::Result<Running> {
     let mut event_loop = EventLoop::new(http_core::limits::MAX_CONNECTIONS)?;
-    let bound = serve_on(&mut event_loop, addr, &tracker, release)?;
+    let bound = serve_on(
+        &mut event_loop,
+        addr,
+        &tracker,
+        release,
+        &HttpOptions::default(),
+    )?;
     let thread = event_loop.spawn_thread(&format!("tracker-{bound}"))?;
     Ok(Running {
         addr: bound,

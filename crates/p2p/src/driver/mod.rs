@@ -17,11 +17,12 @@
 
 pub mod address;
 pub mod agent;
+pub mod course;
 pub mod files;
 pub mod link;
 pub mod tracker;
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -94,7 +95,8 @@ pub enum LinkCmd {
     Close,
 }
 
-/// What the UI hears: the node's events and the course endpoints' inbox entries.
+/// What the UI hears: the node's events (course peers' messages among them, as
+/// [`Event::Message`]s marked unverified).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum UiEvent {
     /// An event of the protocol state.
@@ -106,6 +108,15 @@ pub enum UiEvent {
     Tracker(TrackerStatus),
     /// A fetch's progress.
     File(files::FileEvent),
+    /// One of our messages could not be delivered to a course peer, after every retry.
+    Undelivered {
+        /// The course peer.
+        peer_id: String,
+        /// Our message.
+        message_id: String,
+        /// The last failure.
+        error: String,
+    },
 }
 
 /// One entry of the course-style inbox.
@@ -218,6 +229,8 @@ pub struct Config {
     pub wall_clock: WallClock,
     /// When `messages.jsonl` is flushed to the disk.
     pub fsync: Fsync,
+    /// The HTTP server's limits (`--keepalive-timeout` sets the idle timeout).
+    pub limits: http_core::Limits,
 }
 
 /// Whether the tracker knows us, for `/api/me`, the UI's banner, the console and tests.
@@ -253,6 +266,10 @@ pub struct Core {
     inbox: VecDeque<InboxEntry>,
     handle: Handle,
     agent: Option<Addr<Agent>>,
+    /// Listed peers that refused the link upgrade, with their address: they get our messages
+    /// over the course's HTTP (see [`course`]).
+    pub(crate) course_peers: BTreeMap<String, SocketAddr>,
+    courier: Option<Addr<course::Courier>>,
     pub(crate) tracker: TrackerStatus,
     /// Our token at the tracker, once registered (file publishing needs it).
     pub(crate) tracker_token: Option<String>,
@@ -297,6 +314,8 @@ impl Core {
             inbox: VecDeque::new(),
             handle,
             agent: None,
+            course_peers: BTreeMap::new(),
+            courier: None,
             tracker: TrackerStatus::default(),
             tracker_token: None,
         }
@@ -380,16 +399,50 @@ impl Core {
         }
     }
 
-    pub(crate) fn emit(&mut self, event: &UiEvent) {
-        self.sinks.retain_mut(|sink| sink(event));
+    /// Remembers `peer_id` at `addr` as a course peer (it refused the link upgrade).
+    pub(crate) fn mark_course_peer(&mut self, peer_id: &str, addr: SocketAddr) {
+        let known = self.course_peers.contains_key(peer_id);
+        if !known && self.course_peers.len() >= course::MAX_COURSE_PEERS {
+            log::warn!("{peer_id} speaks only the course's HTTP, but too many peers already do");
+            return;
+        }
+        if !known {
+            log::info!("{peer_id} at {addr} is a course peer: our messages reach it over HTTP");
+        }
+        self.course_peers.insert(peer_id.to_owned(), addr);
     }
 
-    fn push_inbox(&mut self, entry: InboxEntry) {
-        if self.inbox.len() >= MAX_INBOX {
-            self.inbox.pop_front();
+    /// Hands our message to the courier for each course peer that should get it: the
+    /// recipient of a direct message, or the course peers among a channel's members.
+    fn deliver_to_course_peers(&self, msg: &Message) {
+        let Some(courier) = &self.courier else {
+            return;
+        };
+        let targets: Vec<(&String, &SocketAddr)> = match &msg.to {
+            Some(to) => self.course_peers.get_key_value(to).into_iter().collect(),
+            None => {
+                let members = self
+                    .state
+                    .channels()
+                    .into_iter()
+                    .find(|c| c.name == msg.channel)
+                    .map(|c| c.members)
+                    .unwrap_or_default();
+                self.course_peers
+                    .iter()
+                    .filter(|(id, _)| members.contains(id))
+                    .collect()
+            }
+        };
+        for (peer_id, addr) in targets {
+            let delivery = course::Delivery::new(peer_id.clone(), *addr, msg.clone());
+            self.handle
+                .send(courier, course::CourierMsg::Send(delivery));
         }
-        self.inbox.push_back(entry.clone());
-        self.emit(&UiEvent::Inbox(entry));
+    }
+
+    pub(crate) fn emit(&mut self, event: &UiEvent) {
+        self.sinks.retain_mut(|sink| sink(event));
     }
 }
 
@@ -476,6 +529,7 @@ impl Node {
             .map(|(link, frame)| Action::Send(link, frame))
             .collect();
         core.apply(actions, &mut Out::Handle(&self.handle));
+        core.deliver_to_course_peers(&msg);
         Ok(msg)
     }
 
@@ -561,9 +615,16 @@ impl Node {
         lock(&self.shared).sinks.push(sink);
     }
 
-    /// Records a course-style message (`/broadcast-peer`, `/send-peer`).
-    pub fn receive_course(&self, entry: InboxEntry) {
-        lock(&self.shared).push_inbox(entry);
+    /// Records a course peer's message (`/broadcast-peer`, `/send-peer`): stored and shown in
+    /// its channel or direct thread, marked unverified, and in the course-style inbox like
+    /// every message from a peer (see
+    /// [`NodeState::receive_course`](p2p_proto::NodeState::receive_course)).
+    pub fn receive_course(&self, msg: p2p_proto::CourseMessage) -> Result<()> {
+        let mut core = lock(&self.shared);
+        let now = core.wall_clock.now_ms();
+        let actions = core.state.receive_course(msg, now)?;
+        core.apply(actions, &mut Out::Handle(&self.handle));
+        Ok(())
     }
 
     /// The course-style inbox, oldest first.
@@ -640,16 +701,11 @@ pub fn start(event_loop: &mut EventLoop, config: Config) -> Result<Peer> {
         });
     }
     let slot = Arc::new(crate::api::AppSlot::default());
-    let bound = reactor::serve(
-        event_loop,
-        config.addr,
-        slot.clone(),
-        http_core::Limits::default(),
-    )
-    .map_err(|source| Error::Listen {
-        addr: config.addr,
-        source,
-    })?;
+    let bound = reactor::serve(event_loop, config.addr, slot.clone(), config.limits.clone())
+        .map_err(|source| Error::Listen {
+            addr: config.addr,
+            source,
+        })?;
     let public = address::choose(bound, config.advertise, config.tracker);
     let peer_id = config
         .peer_id
@@ -718,6 +774,10 @@ pub fn start(event_loop: &mut EventLoop, config: Config) -> Result<Peer> {
         core.tracker.addr = config.tracker.map(|t| t.to_string());
     }
     let files = files::start(event_loop, &shared, config.tracker, &dir)?;
+    let inbox = Inbox::default();
+    let courier = inbox.addr();
+    event_loop.spawn(inbox.bind(course::Courier::new(courier.clone(), shared.clone())));
+    lock(&shared).courier = Some(courier);
     let node = Node {
         shared,
         handle,
