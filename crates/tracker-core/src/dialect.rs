@@ -121,9 +121,10 @@ impl Registry {
         })
     }
 
-    /// The token that proves the call, once [`Registry::authorize`] passed: the one presented,
-    /// or the peer's own for a token-less call from its registered address. It stays inside
-    /// the tracker (the HTTP layer hands it straight to the registry call).
+    /// The token for the registry call, once [`Registry::authorize`] (the one rule) let the
+    /// call through: the one presented, which the registry call still checks (a wrong token is
+    /// a 403 from anywhere), or the peer's own for a token-less call. It stays inside the
+    /// tracker (the HTTP layer hands it straight to the registry call).
     pub fn credential(
         &self,
         peer_id: &str,
@@ -219,11 +220,11 @@ mod tests {
         let token = r.credential(&id, None, own, 0).unwrap();
         r.heartbeat(&id, Some(&token), 1).unwrap();
         assert_eq!(r.credential(&id, Some(&token), other, 0), Ok(token));
-        let status = |t: Option<&str>, s| r.authorize(&id, t, s, 0).map_err(|e| e.status());
+        let status = |t: Option<&str>, s| r.credential(&id, t, s, 0).map_err(|e| e.status());
         assert_eq!(status(None, other), Err(403));
-        assert_eq!(status(Some(&"0".repeat(32)), own), Err(403));
+        assert_eq!(status(Some(&"0".repeat(32)), other), Err(403));
         assert_eq!(
-            r.authorize("nobody", None, own, 0).map_err(|e| e.status()),
+            r.credential("nobody", None, own, 0).map_err(|e| e.status()),
             Err(404)
         );
     }

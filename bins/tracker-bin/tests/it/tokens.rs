@@ -1,8 +1,8 @@
-//! Nobody can change another peer: every mutating call with a wrong token, or with none from
-//! an address other than the peer's registered one, is a 403, and the state is exactly as
-//! before.
+//! Nobody can change another peer: with `--require-tokens`, every mutating call with a missing
+//! or wrong token is a 403, even from the peer's own address, and the state is exactly as
+//! before. (Without it a call from the peer's registered address is its own: `course.rs`.)
 
-use crate::{get, post, start_default};
+use crate::{get, post, register, start_with};
 use serde_json::{Value, json};
 
 const WRONG: &str = "0123456789abcdef0123456789abcdef";
@@ -25,18 +25,16 @@ fn snapshot(addr: std::net::SocketAddr) -> Value {
 
 #[test]
 fn every_mutating_call_needs_the_peers_own_token() {
-    let tracker = start_default();
+    let tracker = start_with(tracker::Config {
+        identity: tracker::identity::Rules {
+            require_tokens: true,
+            ..Default::default()
+        },
+        ..tracker::Config::default()
+    });
     let addr = tracker.addr;
-    // Registered at other addresses, so that the test's own 127.0.0.1 is a stranger's: a
-    // token-less call from a peer's registered address is the peer's own (the course's rule).
-    let register = |ip: &str, port: u16| {
-        let (status, body) = post(addr, "/submit-info", &json!({"ip": ip, "port": port}));
-        assert_eq!(status, 200, "{body}");
-        let field = |name: &str| body[name].as_str().unwrap().to_owned();
-        (field("peer_id"), field("token"))
-    };
-    let (alice, alice_token) = register("10.0.0.1", 5001);
-    let (bob, _) = register("10.0.0.2", 5002);
+    let (alice, alice_token) = register(addr, 5001);
+    let (bob, _) = register(addr, 5002);
     let auth = |extra: Value| {
         let mut body = json!({"peer_id": alice, "token": alice_token});
         body.as_object_mut()

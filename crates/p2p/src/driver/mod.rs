@@ -504,11 +504,17 @@ impl Node {
     }
 
     /// Sends a direct message to `to`, a linked peer's id or name (see
-    /// [`NodeState::resolve_peer`]): stored, then sent on its link. A target that names nobody,
-    /// several peers, or a peer with no open link is an error and nothing is stored.
+    /// [`NodeState::resolve_peer`]) or a course peer's id: stored, then sent on its link (or by
+    /// the courier). A target that names nobody, several peers, or a peer with no open link is
+    /// an error and nothing is stored.
     pub fn direct(&self, to: &str, text: &str) -> Result<Message> {
         let mut core = lock(&self.shared);
-        let to = core.state.resolve_peer(to)?;
+        let to = match core.state.resolve_peer(to) {
+            Ok(id) => id,
+            // A course peer has no link: the courier takes our message over its HTTP.
+            Err(_) if core.course_peers.contains_key(to) => to.to_owned(),
+            Err(e) => return Err(e),
+        };
         let ts = core.wall_clock.now_ms();
         let out = core.state.direct(&to, text, ts)?;
         self.send_own(&mut core, out)
