@@ -10,7 +10,7 @@ use std::net::SocketAddr;
 use reactor::EventLoop;
 use router::auth::Credentials;
 use tracker::limits::{MAX_TTL_S, MIN_TTL_S};
-use tracker::{Tracker, console, server};
+use tracker::{RegisterRate, Tracker, console, server};
 
 /// Default port of tracker-bin (SPEC §1).
 pub const DEFAULT_PORT: u16 = 8000;
@@ -27,6 +27,8 @@ pub struct Config {
     pub ttl_s: u32,
     /// Most peers held at once.
     pub max_peers: usize,
+    /// Registrations per source address; `None` for no limit.
+    pub register_rate: Option<RegisterRate>,
     /// Who may log in at `POST /login`.
     pub admins: Credentials,
     /// Run the console even when stdin is not a terminal.
@@ -48,7 +50,9 @@ pub fn tracker(config: &Config) -> Result<Tracker, String> {
         max_peers: config.max_peers,
         default_ttl_s: config.ttl_s,
     };
-    Ok(Tracker::new(registry, config.admins.clone()))
+    let tracker = Tracker::new(registry, config.admins.clone());
+    tracker.with(|reg, _| reg.set_register_rate(config.register_rate));
+    Ok(tracker)
 }
 
 /// Serves until SIGINT, SIGTERM or the console's `exit`, then finishes in-flight requests.
@@ -61,8 +65,11 @@ pub fn run(config: &Config, tracker: Tracker) -> io::Result<()> {
         &tracker,
         Some(memory::release),
     )?;
+    let rate = config
+        .register_rate
+        .map_or_else(|| "unlimited".to_owned(), |r| r.to_string());
     log::info!(
-        "listening on http://{bound} (ttl {} s, at most {} peers)",
+        "listening on http://{bound} (ttl {} s, at most {} peers, registrations per address {rate})",
         config.ttl_s,
         config.max_peers
     );

@@ -230,7 +230,7 @@ impl Registry {
         };
         c.members
             .iter()
-            .filter(|id| self.peers.get(&***id).is_some_and(|p| p.is_live(now)))
+            .filter(|id| self.peers.get(id).is_some_and(|p| p.is_live(now)))
             .map(|id| id.to_string())
             .collect()
     }

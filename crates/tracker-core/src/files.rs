@@ -8,12 +8,14 @@
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
+use std::ops::Bound;
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Result, TrackerError};
 use crate::limits::{self, MAX_CHUNK_SIZE, MAX_FILE_CHUNKS, MAX_FILES_PER_PEER, bad};
+use crate::paging::{self, Page, Paged};
 use crate::registry::{Registry, not_registered};
 use crate::secret::{decode_hex, hex, sha256};
 
@@ -393,23 +395,27 @@ impl Registry {
         Ok(answer(have))
     }
 
-    /// Every file with a live holder, sorted by id.
-    pub fn files(&self, now: u64) -> Vec<FileSummary> {
-        self.files
-            .iter()
-            .map(|(id, e)| FileSummary {
+    /// One page of the files with a live holder, in id order (see [`paging`]).
+    pub fn files(&self, page: &Page, now: u64) -> Paged<FileSummary> {
+        let start = page.cursor().map_or(Bound::Unbounded, Bound::Excluded);
+        let entries = self
+            .files
+            .range::<str, _>((start, Bound::Unbounded))
+            .map(|(id, e)| (&**id, e));
+        paging::collect(page, entries, |id, e| {
+            let holders: Vec<String> = self
+                .live_holders(e, now)
+                .map(|(h, _)| h.to_string())
+                .collect();
+            (!holders.is_empty()).then(|| FileSummary {
                 file_id: id.to_string(),
                 name: e.name.to_string(),
                 size: e.size,
                 chunk_size: e.chunk_size,
                 chunks: e.hashes.len() as u64,
-                holders: self
-                    .live_holders(e, now)
-                    .map(|(h, _)| h.to_string())
-                    .collect(),
+                holders,
             })
-            .filter(|f| !f.holders.is_empty())
-            .collect()
+        })
     }
 
     /// One file with its chunk hashes and live holders; unknown or held by nobody live → 404.
@@ -503,6 +509,6 @@ impl Registry {
     ) -> impl Iterator<Item = (&'a Arc<str>, &'a Holder)> + 'a {
         e.holders
             .iter()
-            .filter(move |(id, _)| self.peers.get(&***id).is_some_and(|p| p.is_live(now)))
+            .filter(move |(id, _)| self.peers.get(id).is_some_and(|p| p.is_live(now)))
     }
 }

@@ -10,6 +10,8 @@
 //! - [`files`]: the file index (content ids, holders and their chunks);
 //! - [`expiry`]: the deadline queue that finds expired peers without scanning;
 //! - [`limits`]: every bound enforced, as named constants;
+//! - [`paging`]: pages of long lists, `?limit=&after=` and a `next` cursor;
+//! - [`rate`]: registrations per source address, a token bucket each;
 //! - [`error`]: the error type, [`TrackerError`].
 //!
 //! Secrets: peer tokens are 128-bit random values handed out as 32 hex digits; channel keys are
@@ -20,8 +22,11 @@ pub mod error;
 pub mod expiry;
 pub mod files;
 pub mod limits;
+pub mod paging;
+pub mod rate;
 pub mod registry;
 mod secret;
+mod table;
 
 #[cfg(test)]
 mod tests;
@@ -33,6 +38,8 @@ pub use files::{
     ChunkParams, ChunksAdded, FileSummary, FileView, HolderView, PeerFile, PublishParams,
     Published, file_id, file_id_of,
 };
+pub use paging::{Page, PageQuery, Paged};
+pub use rate::RegisterRate;
 pub use registry::{
     BatchOutcome, Config, Credentials, HeartbeatAck, HeartbeatBatch, ListQuery, PeerAddr, PeerView,
     RegisterParams, Registered, Registry, Stats, UpdateParams,

@@ -6,8 +6,9 @@
 //! passed (see [`Registry::sweep`]), and every `&self` view skips peers past their deadline, so no
 //! answer ever shows an expired peer whether or not a sweep ran.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
+use std::ops::Bound;
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
@@ -18,7 +19,10 @@ use crate::error::{Result, TrackerError};
 use crate::expiry::ExpiryQueue;
 use crate::files::FileEntry;
 use crate::limits::{self, bad};
+use crate::paging::{self, Page, Paged};
+use crate::rate::{RegisterLimiter, RegisterRate};
 use crate::secret::Token;
+use crate::table::PeerTable;
 
 /// Settings of one registry.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -42,26 +46,28 @@ impl Default for Config {
 /// The tracker's whole state: peers, channels and the file index.
 ///
 /// ```
-/// use tracker::{Registry, RegisterParams};
+/// use tracker_core::{Registry, RegisterParams};
 /// let mut reg = Registry::default();
 /// let ip = "10.0.0.5".parse().unwrap();
 /// let params = RegisterParams { port: 5001, name: Some("alice".into()), ..Default::default() };
 /// let ok = reg.register(params, ip, 0).unwrap();
 /// assert_eq!(ok.peer_id, "10.0.0.5:5001");
 /// reg.heartbeat(&ok.peer_id, Some(&ok.token), 30_000).unwrap();
-/// assert_eq!(reg.list(&Default::default(), 60_000).len(), 1);
+/// assert_eq!(reg.list(&Default::default(), &Default::default(), 60_000).items.len(), 1);
 /// assert_eq!(reg.sweep(30_000 + 90_000), vec!["10.0.0.5:5001".to_string()]);
 /// ```
 #[derive(Debug, Default)]
 pub struct Registry {
     pub(crate) config: Config,
-    pub(crate) peers: HashMap<Arc<str>, Peer>,
+    pub(crate) peers: PeerTable,
     pub(crate) channels: BTreeMap<Arc<str>, Channel>,
     pub(crate) files: BTreeMap<Arc<str>, FileEntry>,
     pub(crate) expiry: ExpiryQueue,
     pub(crate) counters: Stats,
     /// Peers dropped since [`Registry::take_dropped`] last ran.
     pub(crate) dropped: u64,
+    /// Registrations per source address (see [`Registry::admit_registration`]).
+    pub(crate) limiter: RegisterLimiter,
 }
 
 /// One registered peer. Kept small (no per-peer maps, boxed slices instead of vectors, no heap
@@ -454,37 +460,54 @@ impl Registry {
         }
     }
 
-    /// Live peers, sorted by id, optionally only the members of `channel` and/or holders of
-    /// `role`. An unknown channel gives an empty list.
-    pub fn list(&self, query: &ListQuery, now: u64) -> Vec<PeerView> {
-        let nonempty =
-            |s: &Option<String>| s.as_deref().filter(|s| !s.is_empty()).map(str::to_owned);
-        let role = nonempty(&query.role);
-        let has_role = |p: &Peer| {
-            role.as_deref()
-                .is_none_or(|r| p.roles.iter().any(|x| **x == *r))
+    /// One page of the live peers in id order, optionally only the members of `channel`
+    /// and/or holders of `role`; an unknown channel gives an empty page. Costs O(log n) plus
+    /// the entries the page examines (see [`paging`]), never a walk over every peer.
+    pub fn list(&self, query: &ListQuery, page: &Page, now: u64) -> Paged<PeerView> {
+        let role = query.role.as_deref().filter(|s| !s.is_empty());
+        let shown = |id: &str, p: &Peer| {
+            let has_role = role.is_none_or(|r| p.roles.iter().any(|x| **x == *r));
+            (p.is_live(now) && has_role).then(|| view(id, p, now))
         };
-        let keep = |p: &Peer| p.is_live(now) && has_role(p);
-        let mut out: Vec<PeerView> = match nonempty(&query.channel) {
-            Some(ch) => match self.channels.get(ch.as_str()) {
-                // Members are a sorted set, so this is already in id order.
-                Some(c) => c
+        match query.channel.as_deref().filter(|s| !s.is_empty()) {
+            Some(ch) => {
+                let Some(channel) = self.channels.get(ch) else {
+                    return Paged {
+                        items: Vec::new(),
+                        next: None,
+                    };
+                };
+                let start = page.cursor().map_or(Bound::Unbounded, Bound::Excluded);
+                // Members are a sorted set of ids: the channel is its own ordered index.
+                let members = channel
                     .members
-                    .iter()
-                    .filter_map(|id| self.peers.get_key_value(id))
-                    .filter(|(_, p)| keep(p))
-                    .map(|(id, p)| view(id, p, now))
-                    .collect(),
-                None => Vec::new(),
-            },
-            None => {
-                let mut v: Vec<_> = self.peers.iter().filter(|(_, p)| keep(p)).collect();
-                v.sort_unstable_by(|a, b| a.0.cmp(b.0));
-                v.into_iter().map(|(id, p)| view(id, p, now)).collect()
+                    .range::<str, _>((start, Bound::Unbounded))
+                    .map(|id| (&**id, self.peers.get(id)));
+                paging::collect(page, members, |id, p| p.and_then(|p| shown(id, p)))
             }
-        };
-        out.shrink_to_fit();
-        out
+            None => {
+                let peers = self.peers.after(page.cursor()).map(|(id, p)| (&**id, p));
+                paging::collect(page, peers, shown)
+            }
+        }
+    }
+
+    /// Charges one registration attempt to the connection's `source` address; over the
+    /// [`RegisterRate`] → 429 ([`TrackerError::TooManyRequests`]). The HTTP layer calls this
+    /// before [`Registry::register`], whose `ip` may be any address the body names.
+    pub fn admit_registration(&mut self, source: IpAddr, now: u64) -> Result<()> {
+        self.limiter.admit(source, now)
+    }
+
+    /// Sets the registration rate per source address; `None` lifts the limit. The default is
+    /// [`RegisterRate::default`].
+    pub fn set_register_rate(&mut self, rate: Option<RegisterRate>) {
+        self.limiter = RegisterLimiter::new(rate);
+    }
+
+    /// The registration rate per source address, if limited.
+    pub fn register_rate(&self) -> Option<RegisterRate> {
+        self.limiter.rate()
     }
 
     /// Where to dial `target` (a peer id); unknown or expired → 404.

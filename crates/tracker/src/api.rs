@@ -20,6 +20,7 @@ use serde_json::{Map, Value};
 use crate::{ChunkParams, JoinParams, LeaveParams, PublishParams};
 use tracker_core::Expired;
 use tracker_core::TrackerError;
+use tracker_core::paging::PageQuery;
 use tracker_core::registry::{
     Config, Credentials, HeartbeatBatch, ListQuery, RegisterParams, Registry, Stats, UpdateParams,
 };
@@ -215,8 +216,16 @@ pub fn app(tracker: &Tracker) -> Result<App, RouteError> {
     })?;
     add(&mut app, tracker, &["/login"], post, login)?;
 
-    add(&mut app, tracker, &["/files"], get, |t, _req| {
-        Ok(list(&t.with(|reg, now| reg.files(now))))
+    add(&mut app, tracker, &["/files"], get, |t, req| {
+        let page = query::<PageQuery>(req)?.page()?;
+        let files = t.with(|reg, now| reg.files(&page, now));
+        let mut response = list(&files.items);
+        if let Some(next) = files.next {
+            // The answer stays the course's bare array, so the cursor travels in a header.
+            let link = format!("</files?limit={}&after={next}>; rel=\"next\"", page.limit());
+            response.headers.insert("Link", link);
+        }
+        Ok(response)
     })?;
     add(&mut app, tracker, &["/files/publish"], post, |t, req| {
         let params: PublishParams = body(req)?;
@@ -259,10 +268,28 @@ enum ApiError {
 }
 
 impl ApiError {
-    fn into_http(self) -> HttpError {
+    /// `{"error": message}` with the status; a 429 also says when to retry, in `Retry-After`
+    /// and as `"retry_after"` (seconds).
+    fn into_response(self) -> Response {
         match self {
-            ApiError::Tracker(e) => HttpError::new(Status(e.status()), e.to_string()),
-            ApiError::Http(e) => e,
+            ApiError::Tracker(e) => match e.retry_after_s() {
+                Some(seconds) => {
+                    #[derive(Serialize)]
+                    struct Limited {
+                        error: String,
+                        retry_after: u64,
+                    }
+                    let body = Limited {
+                        error: e.to_string(),
+                        retry_after: seconds,
+                    };
+                    let mut response = json_response(Status(e.status()), &body);
+                    response.headers.insert("Retry-After", seconds.to_string());
+                    response
+                }
+                None => HttpError::new(Status(e.status()), e.to_string()).into_response(),
+            },
+            ApiError::Http(e) => e.into_response(),
         }
     }
 }
@@ -278,7 +305,7 @@ fn add(
     for pattern in patterns {
         let t = tracker.clone();
         app.route(pattern, methods, move |req: &Req| {
-            handler(&t, req).map_err(ApiError::into_http)
+            handler(&t, req).unwrap_or_else(ApiError::into_response)
         })?;
     }
     Ok(())
@@ -396,8 +423,13 @@ fn submit_info(t: &Tracker, req: &Req) -> Answer {
         coerce_form(&mut fields)?;
     }
     let params: RegisterParams = decode(Value::Object(fields))?;
-    let ip = params.resolve_ip(source_ip(req))?;
-    Ok(ok(&t.with(|reg, now| reg.register(params, ip, now))?))
+    let source = source_ip(req);
+    let ip = params.resolve_ip(source)?;
+    let registered = t.with(|reg, now| {
+        reg.admit_registration(source, now)?;
+        reg.register(params, ip, now)
+    })?;
+    Ok(ok(&registered))
 }
 
 /// Form values are strings: numbers become numbers and lists are split at commas, so a form
@@ -430,27 +462,38 @@ fn source_ip(req: &Req) -> IpAddr {
     req.peer().ip().to_canonical()
 }
 
-/// `GET`/`POST /get-list`: the filter from the query, or from the body of a POST.
+/// The query string's parameters as `T` (all values are strings).
+fn query<T: DeserializeOwned>(req: &Req) -> Result<T, HttpError> {
+    let pairs = req
+        .query_pairs()
+        .into_iter()
+        .map(|(k, v)| (k, Value::String(v)))
+        .collect();
+    decode(Value::Object(pairs))
+}
+
+/// `GET`/`POST /get-list`: the filter and page from the query, or from the body of a POST;
+/// one page of peers, with `next` when there are more.
 fn get_list(t: &Tracker, req: &Req) -> Answer {
-    let query: ListQuery = if *req.method() == Method::Post && !req.body().is_empty() {
-        body(req)?
+    let from_body = *req.method() == Method::Post && !req.body().is_empty();
+    let (filter, page): (ListQuery, PageQuery) = if from_body {
+        (body(req)?, body(req)?)
     } else {
-        let pairs = req
-            .query_pairs()
-            .into_iter()
-            .map(|(k, v)| (k, Value::String(v)))
-            .collect();
-        decode(Value::Object(pairs))?
+        (query(req)?, query(req)?)
     };
-    let peers = t.with(|reg, now| reg.list(&query, now));
+    let page = page.page()?;
+    let peers = t.with(|reg, now| reg.list(&filter, &page, now));
     #[derive(Serialize)]
     struct Listed<'a, T> {
         count: usize,
         peers: &'a [T],
+        #[serde(skip_serializing_if = "Option::is_none")]
+        next: Option<String>,
     }
     Ok(ok(&Listed {
-        count: peers.len(),
-        peers: &peers,
+        count: peers.items.len(),
+        peers: &peers.items,
+        next: peers.next,
     }))
 }
 

@@ -22,5 +22,6 @@ pub use tracker_core::{
     Expired, FileSummary, FileView, HeartbeatAck, HeartbeatBatch, HolderView, JoinParams, Joined,
     LeaveParams, ListQuery, PeerAddr, PeerFile, PeerView, PolicyKind, PublishParams, Published,
     RegisterParams, Registered, Registry, Result, Stats, TrackerError, UpdateParams, file_id,
-    file_id_of, limits,
+    file_id_of, limits, paging, rate,
 };
+pub use tracker_core::{Page, PageQuery, Paged, RegisterRate};

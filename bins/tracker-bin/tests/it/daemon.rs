@@ -184,6 +184,9 @@ fn bad_settings_are_refused_with_one_line() {
         &["--ttl", "0"][..],
         &["--max-peers", "0"],
         &["--user", "nocolon"],
+        &["--register-rate", "0/s"],
+        &["--register-rate", "fast"],
+        &["--register-burst", "0"],
     ] {
         let out = Command::new(env!("CARGO_BIN_EXE_tracker-bin"))
             .args(args)
