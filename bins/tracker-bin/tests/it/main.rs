@@ -4,7 +4,9 @@
 mod course;
 mod daemon;
 mod hostile;
+mod paging;
 mod protocol;
+mod rate;
 mod sweep;
 mod tokens;
 
