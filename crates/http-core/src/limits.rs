@@ -18,6 +18,9 @@ pub const MAX_TRAILER_BYTES: usize = 16 * 1024;
 pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long an idle keep-alive connection is kept.
 pub const IDLE_KEEP_ALIVE_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long a server connection's unsent output may go without shrinking (the client reads
+/// nothing) before the connection is dropped with it, as nginx's `send_timeout`.
+pub const SEND_TIMEOUT: Duration = Duration::from_secs(60);
 /// Connections held at once by one process; beyond it the server stops accepting.
 pub const MAX_CONNECTIONS: usize = 10_000;
 
@@ -36,6 +39,8 @@ pub struct Limits {
     pub header_read_timeout: Duration,
     /// See [`IDLE_KEEP_ALIVE_TIMEOUT`].
     pub idle_timeout: Duration,
+    /// See [`SEND_TIMEOUT`].
+    pub send_timeout: Duration,
     /// See [`MAX_CONNECTIONS`].
     pub max_connections: usize,
 }
@@ -49,6 +54,7 @@ impl Default for Limits {
             max_body_bytes: MAX_BODY_BYTES,
             header_read_timeout: HEADER_READ_TIMEOUT,
             idle_timeout: IDLE_KEEP_ALIVE_TIMEOUT,
+            send_timeout: SEND_TIMEOUT,
             max_connections: MAX_CONNECTIONS,
         }
     }

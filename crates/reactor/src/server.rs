@@ -218,6 +218,11 @@ struct HttpConn {
     state: State,
     /// When the first byte of the request being read arrived (for the header timeout).
     request_started: Option<Instant>,
+    /// While answers wait unsent: when the send timeout is due, and how much was pending when
+    /// the wait began. Output that has not shrunk by then means a client that reads nothing.
+    send_watch: Option<(Instant, usize)>,
+    /// The state's own deadline (header, idle or handler timeout), set by `arm_timer`.
+    state_deadline: Option<Instant>,
     continue_sent: bool,
     peer_done: bool,
     shutting_down: bool,
@@ -251,6 +256,8 @@ impl HttpConn {
             limits,
             state: State::Reading,
             request_started: None,
+            send_watch: None,
+            state_deadline: None,
             continue_sent: false,
             peer_done: false,
             shutting_down: false,
@@ -304,20 +311,69 @@ impl HttpConn {
         }
     }
 
+    /// Sets the one deadline: the state's own (header, idle or handler timeout) or the send
+    /// timeout, whichever comes first.
     fn arm_timer(&mut self, cx: &mut Cx<'_>) {
-        match self.state {
+        self.state_deadline = match self.state {
             State::Reading => {
                 if self.parser.in_progress() || !cx.input().is_empty() {
                     let started = *self.request_started.get_or_insert(cx.now());
-                    cx.set_deadline(Some(started + self.limits.header_read_timeout));
+                    Some(started + self.limits.header_read_timeout)
                 } else {
                     self.request_started = None;
-                    cx.set_deadline(Some(cx.now() + self.limits.idle_timeout));
+                    Some(cx.now() + self.limits.idle_timeout)
                 }
             }
-            State::Waiting(_) => cx.set_deadline(Some(cx.now() + self.limits.idle_timeout)),
-            State::Streaming(_) | State::Done => cx.set_deadline(None),
+            State::Waiting(_) => Some(cx.now() + self.limits.idle_timeout),
+            State::Streaming(_) | State::Done => None,
+        };
+        self.set_deadline(cx);
+    }
+
+    /// The earlier of the state's deadline and the send timeout's.
+    fn set_deadline(&mut self, cx: &mut Cx<'_>) {
+        let send_deadline = self.watch_output(cx).map(|(at, _)| at);
+        cx.set_deadline(match (self.state_deadline, send_deadline) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        });
+    }
+
+    /// Starts the send timeout when output is pending (and keeps it running: re-arming for
+    /// other reasons must not restart it), stops it when there is none. A streamed body is
+    /// bounded by [`STREAM_OUTPUT_CAP`] instead, since its producer keeps adding output.
+    fn watch_output(&mut self, cx: &Cx<'_>) -> Option<(Instant, usize)> {
+        let pending = cx.pending_output();
+        if pending == 0 || matches!(self.state, State::Streaming(_)) {
+            self.send_watch = None;
+        } else if self.send_watch.is_none() {
+            self.send_watch = Some((cx.now() + self.limits.send_timeout, pending));
         }
+        self.send_watch
+    }
+
+    /// The send timeout, if it is due: a client that took none of its pending output in that
+    /// time is dropped with it (`true`); one that took some gets a new period.
+    fn send_timed_out(&mut self, cx: &mut Cx<'_>) -> bool {
+        let Some((due, pending_then)) = self.send_watch else {
+            return false;
+        };
+        if cx.now() < due {
+            return false;
+        }
+        self.send_watch = None;
+        if cx.pending_output() < pending_then {
+            return false;
+        }
+        warn!(
+            "{}: no output taken in {:?}, dropping the connection and {} unsent bytes",
+            self.info.peer,
+            self.limits.send_timeout,
+            cx.pending_output()
+        );
+        self.state = State::Done;
+        cx.abort();
+        true
     }
 
     /// Answers a malformed or over-limit request and closes: framing may be lost.
@@ -334,7 +390,7 @@ impl HttpConn {
             info!("- - {} {} 0us", status.code(), response.body.len());
         }
         self.state = State::Done;
-        cx.set_deadline(None);
+        self.arm_timer(cx);
         cx.close();
     }
 
@@ -414,7 +470,7 @@ impl HttpConn {
                     return self.end_exchange(cx, ex);
                 }
                 self.state = State::Streaming(ex);
-                cx.set_deadline(None);
+                self.arm_timer(cx);
             }
             Reply::Upgrade(mut response, protocol) => {
                 if response.status != Status::SWITCHING_PROTOCOLS {
@@ -451,7 +507,7 @@ impl HttpConn {
             self.arm_timer(cx);
         } else {
             self.state = State::Done;
-            cx.set_deadline(None);
+            self.arm_timer(cx);
             cx.close();
         }
     }
@@ -551,6 +607,14 @@ impl Protocol for HttpConn {
     }
 
     fn on_timeout(&mut self, cx: &mut Cx<'_>) {
+        if self.send_timed_out(cx) {
+            return;
+        }
+        if self.state_deadline.is_none_or(|at| cx.now() < at) {
+            // Only the send timeout was due, and the client took some output: wait again.
+            return self.set_deadline(cx);
+        }
+        self.state_deadline = None;
         match self.state {
             State::Reading if self.request_started.is_some() => {
                 let body = "Request Timeout: the request was not received in time\n".to_owned();

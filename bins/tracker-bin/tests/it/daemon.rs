@@ -12,15 +12,15 @@ use std::time::Duration;
 
 const WAIT: Duration = Duration::from_secs(20);
 
-struct Daemon {
-    child: Child,
-    addr: SocketAddr,
+pub(crate) struct Daemon {
+    pub(crate) child: Child,
+    pub(crate) addr: SocketAddr,
     stdin: Option<ChildStdin>,
     stdout: Receiver<String>,
 }
 
 impl Daemon {
-    fn start(args: &[&str]) -> Daemon {
+    pub(crate) fn start(args: &[&str]) -> Daemon {
         let mut child = Command::new(env!("CARGO_BIN_EXE_tracker-bin"))
             .args(["--port", "0"])
             .args(args)

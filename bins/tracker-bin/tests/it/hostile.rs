@@ -171,7 +171,11 @@ fn a_ten_mib_body_gets_413_and_the_tracker_keeps_serving() {
 }
 
 /// Sends `requests` pipelined in windows over one connection; answers each response in order.
-fn pipeline(addr: SocketAddr, requests: &[Vec<u8>], window: usize) -> Vec<ClientResponse> {
+pub(crate) fn pipeline(
+    addr: SocketAddr,
+    requests: &[Vec<u8>],
+    window: usize,
+) -> Vec<ClientResponse> {
     let mut stream = TcpStream::connect(addr).unwrap();
     stream
         .set_read_timeout(Some(Duration::from_secs(30)))

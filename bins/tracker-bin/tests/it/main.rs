@@ -4,6 +4,7 @@
 mod course;
 mod daemon;
 mod hostile;
+mod load;
 mod paging;
 mod protocol;
 mod rate;

@@ -12,6 +12,8 @@ use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
 
+mod send_timeout;
+
 fn hello(req: Request, _info: &RequestInfo) -> Reply {
     Reply::Full(Response::text(Status::OK, format!("hello {}", req.path())))
 }
