@@ -2,7 +2,7 @@
 //! `next` cursor walking the whole set exactly once with the filters applied, the course shape
 //! capped at 1,000 without parameters, and a clear 400 for a bad `limit` or `after`.
 
-use crate::{get, post, send, start_default};
+use crate::{get, ids_of, post, send, start_default};
 use http_core::Method;
 use serde_json::{Value, json};
 use std::net::{IpAddr, SocketAddr};
@@ -46,15 +46,6 @@ fn expected(keep: impl Fn(usize) -> bool) -> Vec<String> {
         .collect()
 }
 
-fn ids(body: &Value) -> Vec<String> {
-    body["peers"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|p| p["peer_id"].as_str().unwrap().to_owned())
-        .collect()
-}
-
 /// Follows `next` from `first` (a target ending in a query) through GETs, at most
 /// [`PEERS`] + 1 pages; answers every id in order.
 fn walk_get(addr: SocketAddr, first: &str) -> Vec<String> {
@@ -63,7 +54,7 @@ fn walk_get(addr: SocketAddr, first: &str) -> Vec<String> {
     for _ in 0..=PEERS {
         let (status, body) = get(addr, &target);
         assert_eq!(status, 200, "{target}: {body}");
-        let page = ids(&body);
+        let page = ids_of(&body);
         assert_eq!(body["count"], page.len(), "{body}");
         all.extend(page);
         match body["next"].as_str() {
@@ -105,7 +96,7 @@ fn without_parameters_the_course_shape_is_capped_with_next() {
     let fields: Vec<&String> = body.as_object().unwrap().keys().collect();
     assert_eq!(fields, ["count", "next", "peers", "status"], "{fields:?}");
     assert_eq!(body["count"], 1000);
-    assert_eq!(ids(&body), expected(|i| i < 1000));
+    assert_eq!(ids_of(&body), expected(|i| i < 1000));
     assert_eq!(body["next"], "p0999");
     // A list that fits has no `next`: exactly the course's fields.
     let (_, body) = get(tracker.addr, "/get-list?channel=general&role=seed");
@@ -123,7 +114,7 @@ fn post_get_list_pages_from_its_body() {
         let query = json!({"channel": "general", "limit": 400, "after": after});
         let (status, body) = post(tracker.addr, "/get-list", &query);
         assert_eq!(status, 200, "{body}");
-        all.extend(ids(&body));
+        all.extend(ids_of(&body));
         match &body["next"] {
             Value::String(next) => after = json!(next),
             _ => break,

@@ -14,37 +14,54 @@ const BODY: usize = 32 * 1024 * 1024;
 const SEND_TIMEOUT: Duration = Duration::from_millis(300);
 const WAIT: Duration = Duration::from_secs(20);
 
-/// A server answering every request with [`BODY`] bytes; it hands out a [`BodySender`] per
+/// A server answering every request with [`BODY`] bytes. It hands out a [`BodySender`] per
 /// request only to watch the connection close (`is_closed`).
-fn big_server() -> (
-    SocketAddr,
-    mpsc::Receiver<BodySender>,
-    reactor::Handle,
-    thread::JoinHandle<std::io::Result<()>>,
-) {
-    let (tx, rx) = mpsc::channel();
-    let tx = Mutex::new(tx);
-    let body = bytes::Bytes::from(vec![b'x'; BODY]);
-    let service = move |_req: Request, info: &RequestInfo| {
-        let _ = tx.lock().unwrap().send(info.body_sender());
-        let mut response = Response::text(Status::OK, "");
-        response.body = body.clone();
-        Reply::Full(response)
-    };
-    let mut event_loop = EventLoop::new(16).unwrap();
-    let limits = Limits {
-        send_timeout: SEND_TIMEOUT,
-        ..Limits::default()
-    };
-    let addr = reactor::serve(
-        &mut event_loop,
-        "127.0.0.1:0".parse().unwrap(),
-        Arc::new(service),
-        limits,
-    )
-    .unwrap();
-    let handle = event_loop.handle();
-    (addr, rx, handle, thread::spawn(move || event_loop.run()))
+struct BigServer {
+    addr: SocketAddr,
+    requests: mpsc::Receiver<BodySender>,
+    handle: reactor::Handle,
+    thread: thread::JoinHandle<std::io::Result<()>>,
+}
+
+impl BigServer {
+    fn start() -> BigServer {
+        let (tx, requests) = mpsc::channel();
+        let tx = Mutex::new(tx);
+        let body = bytes::Bytes::from(vec![b'x'; BODY]);
+        let service = move |_req: Request, info: &RequestInfo| {
+            let _ = tx.lock().unwrap().send(info.body_sender());
+            let mut response = Response::text(Status::OK, "");
+            response.body = body.clone();
+            Reply::Full(response)
+        };
+        let mut event_loop = EventLoop::new(16).unwrap();
+        let limits = Limits {
+            send_timeout: SEND_TIMEOUT,
+            ..Limits::default()
+        };
+        let any = "127.0.0.1:0".parse().unwrap();
+        let addr = reactor::serve(&mut event_loop, any, Arc::new(service), limits).unwrap();
+        let handle = event_loop.handle();
+        let thread = thread::spawn(move || event_loop.run());
+        BigServer {
+            addr,
+            requests,
+            handle,
+            thread,
+        }
+    }
+
+    /// Sends `request` on a new connection; answers it and the watch on its server side.
+    fn ask(&self, request: &[u8]) -> (TcpStream, BodySender) {
+        let mut client = TcpStream::connect(self.addr).unwrap();
+        client.write_all(request).unwrap();
+        (client, self.requests.recv_timeout(WAIT).unwrap())
+    }
+
+    fn stop(self) {
+        self.handle.stop();
+        self.thread.join().unwrap().unwrap();
+    }
 }
 
 fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
@@ -72,30 +89,22 @@ fn read_rest(stream: &mut TcpStream) -> usize {
 
 #[test]
 fn a_client_that_reads_nothing_is_dropped_after_the_send_timeout() {
-    let (addr, requests, handle, thread) = big_server();
-    let mut client = TcpStream::connect(addr).unwrap();
-    client
-        .write_all(b"GET /big HTTP/1.1\r\nHost: x\r\n\r\n")
-        .unwrap();
-    let watch = requests.recv_timeout(WAIT).unwrap();
+    let server = BigServer::start();
+    let (mut client, watch) = server.ask(b"GET /big HTTP/1.1\r\nHost: x\r\n\r\n");
     let started = Instant::now();
     wait_for("the server to drop the connection", || watch.is_closed());
     assert!(started.elapsed() >= SEND_TIMEOUT - Duration::from_millis(50));
     // What the kernel had taken comes, then the end: far from the whole answer.
     let got = read_rest(&mut client);
     assert!(got < BODY / 2, "{got} bytes of {BODY}");
-    handle.stop();
-    thread.join().unwrap().unwrap();
+    server.stop();
 }
 
 #[test]
 fn a_slow_reader_that_keeps_taking_output_is_served_to_the_end() {
-    let (addr, requests, handle, thread) = big_server();
-    let mut client = TcpStream::connect(addr).unwrap();
-    client
-        .write_all(b"GET /big HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-        .unwrap();
-    let watch = requests.recv_timeout(WAIT).unwrap();
+    let server = BigServer::start();
+    let (mut client, watch) =
+        server.ask(b"GET /big HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
     // Pauses of most of a send timeout between reads, several times over: never dropped. The
     // pauses are the client's behaviour under test, not a wait for the server.
     let mut buf = vec![0u8; 4 * 1024 * 1024];
@@ -107,6 +116,5 @@ fn a_slow_reader_that_keeps_taking_output_is_served_to_the_end() {
     }
     got += read_rest(&mut client);
     assert!(got > BODY, "{got} bytes: the whole answer with its head");
-    handle.stop();
-    thread.join().unwrap().unwrap();
+    server.stop();
 }
