@@ -398,7 +398,10 @@ fn decode<T: DeserializeOwned>(value: Value) -> Result<T, HttpError> {
 }
 
 /// `POST /submit-info`: JSON or the course's form, with its field names accepted as aliases.
+/// Every attempt is charged to the source address first, so malformed ones are limited too.
 fn submit_info(t: &Tracker, req: &Req) -> Answer {
+    let source = source_ip(req);
+    t.with(|reg, now| reg.admit_registration(source, now))?;
     let (mut fields, from_form) = if looks_json(req) {
         match req.json::<Value>()? {
             Value::Object(map) => (map, false),
@@ -423,13 +426,8 @@ fn submit_info(t: &Tracker, req: &Req) -> Answer {
         coerce_form(&mut fields)?;
     }
     let params: RegisterParams = decode(Value::Object(fields))?;
-    let source = source_ip(req);
     let ip = params.resolve_ip(source)?;
-    let registered = t.with(|reg, now| {
-        reg.admit_registration(source, now)?;
-        reg.register(params, ip, now)
-    })?;
-    Ok(ok(&registered))
+    Ok(ok(&t.with(|reg, now| reg.register(params, ip, now))?))
 }
 
 /// Form values are strings: numbers become numbers and lists are split at commas, so a form

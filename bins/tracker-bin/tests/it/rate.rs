@@ -1,6 +1,7 @@
-//! Registrations are rate-limited per source address: a burst beyond the bucket gets 429 with
-//! `Retry-After` and a JSON body that says why, while other addresses (clients bound to
-//! 127.0.0.2, 127.0.0.3 on loopback) register as usual, and heartbeats are never limited.
+//! Registrations are rate-limited per source address: a burst beyond the bucket (malformed
+//! attempts included) gets 429 with `Retry-After` and a JSON body that says why, while other
+//! addresses (clients bound to 127.0.0.3, 127.0.0.4 on loopback) register as usual, and
+//! heartbeats are never limited.
 
 use crate::{post, start_default, wait_for};
 use reactor::client::ResponseReader;
@@ -80,6 +81,13 @@ fn a_burst_beyond_the_bucket_gets_429_and_other_addresses_are_unaffected() {
             assert_eq!(status, 200, "{source}: {body}");
         }
     }
+    // Malformed attempts count too: five 400s use up a bucket.
+    for _ in 0..RATE.burst {
+        let (status, _, _) = register_from("127.0.0.5", addr, &json!({"port": "x"}));
+        assert_eq!(status, 400);
+    }
+    let (status, _, _) = register_from("127.0.0.5", addr, &peer(500));
+    assert_eq!(status, 429);
     // Heartbeats are not registrations.
     let (status, body) = post(addr, "/submit-info", &json!({"port": 6000}));
     assert_eq!(status, 200, "{body}");
