@@ -18,8 +18,8 @@ pub const MAX_TRAILER_BYTES: usize = 16 * 1024;
 pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long an idle keep-alive connection is kept.
 pub const IDLE_KEEP_ALIVE_TIMEOUT: Duration = Duration::from_secs(60);
-/// How long a server connection's unsent output may go without shrinking (the client reads
-/// nothing) before the connection is dropped with it, as nginx's `send_timeout`.
+/// How long a server connection with unsent output may go without the client taking any of it
+/// before the connection is dropped with it, as nginx's `send_timeout`.
 pub const SEND_TIMEOUT: Duration = Duration::from_secs(60);
 /// Connections held at once by one process; beyond it the server stops accepting.
 pub const MAX_CONNECTIONS: usize = 10_000;

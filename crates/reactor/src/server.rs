@@ -218,9 +218,9 @@ struct HttpConn {
     state: State,
     /// When the first byte of the request being read arrived (for the header timeout).
     request_started: Option<Instant>,
-    /// While answers wait unsent: when the send timeout is due, and how much was pending when
-    /// the wait began. Output that has not shrunk by then means a client that reads nothing.
-    send_watch: Option<(Instant, usize)>,
+    /// While answers wait unsent: when the send timeout is due, and how many bytes the socket
+    /// had taken when the period began. None taken since then means a client that reads nothing.
+    send_watch: Option<(Instant, u64)>,
     /// The state's own deadline (header, idle or handler timeout), set by `arm_timer`.
     state_deadline: Option<Instant>,
     continue_sent: bool,
@@ -342,27 +342,27 @@ impl HttpConn {
     /// Starts the send timeout when output is pending (and keeps it running: re-arming for
     /// other reasons must not restart it), stops it when there is none. A streamed body is
     /// bounded by [`STREAM_OUTPUT_CAP`] instead, since its producer keeps adding output.
-    fn watch_output(&mut self, cx: &Cx<'_>) -> Option<(Instant, usize)> {
-        let pending = cx.pending_output();
-        if pending == 0 || matches!(self.state, State::Streaming(_)) {
+    fn watch_output(&mut self, cx: &Cx<'_>) -> Option<(Instant, u64)> {
+        if cx.pending_output() == 0 || matches!(self.state, State::Streaming(_)) {
             self.send_watch = None;
         } else if self.send_watch.is_none() {
-            self.send_watch = Some((cx.now() + self.limits.send_timeout, pending));
+            let due = cx.now() + self.limits.send_timeout;
+            self.send_watch = Some((due, cx.output_written()));
         }
         self.send_watch
     }
 
-    /// The send timeout, if it is due: a client that took none of its pending output in that
-    /// time is dropped with it (`true`); one that took some gets a new period.
+    /// The send timeout, if it is due: a client that took no output at all in that time is
+    /// dropped with its pending output (`true`); one that took some gets a new period.
     fn send_timed_out(&mut self, cx: &mut Cx<'_>) -> bool {
-        let Some((due, pending_then)) = self.send_watch else {
+        let Some((due, written_then)) = self.send_watch else {
             return false;
         };
         if cx.now() < due {
             return false;
         }
         self.send_watch = None;
-        if cx.pending_output() < pending_then {
+        if cx.output_written() > written_then {
             return false;
         }
         warn!(

@@ -60,6 +60,12 @@ impl Cx<'_> {
         self.core.entries[self.key].output.len()
     }
 
+    /// Output bytes the socket has accepted since the entry opened: a protocol compares two
+    /// readings to tell whether its peer is taking any output at all (a send timeout).
+    pub fn output_written(&self) -> u64 {
+        self.core.entries[self.key].written
+    }
+
     /// Asks for one [`Protocol::on_drained`] call when all queued output has been written.
     pub fn notify_drained(&mut self) {
         let entry = self.entry();

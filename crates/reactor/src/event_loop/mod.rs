@@ -74,6 +74,8 @@ struct Entry {
     next_proto: Option<Box<dyn Protocol>>,
     input: BytesMut,
     output: BytesMut,
+    /// Output bytes the socket has accepted so far (see [`Cx::output_written`]).
+    written: u64,
     phase: Phase,
     peer: Option<SocketAddr>,
     local: Option<SocketAddr>,
@@ -100,6 +102,7 @@ impl Entry {
             next_proto: None,
             input: BytesMut::new(),
             output: BytesMut::new(),
+            written: 0,
             phase: Phase::Open,
             peer: None,
             local: None,
@@ -584,7 +587,10 @@ impl Core {
                     failure = Some(io::Error::from(io::ErrorKind::WriteZero));
                     break;
                 }
-                Ok(n) => entry.output.advance(n),
+                Ok(n) => {
+                    entry.output.advance(n);
+                    entry.written += n as u64;
+                }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => {
