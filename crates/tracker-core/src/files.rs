@@ -395,14 +395,15 @@ impl Registry {
         Ok(answer(have))
     }
 
-    /// One page of the files with a live holder, in id order (see [`paging`]).
+    /// One page of the files with a live holder, in id order (see [`paging`]); every holder
+    /// listed counts towards the page's work, so many well-held files make a shorter page.
     pub fn files(&self, page: &Page, now: u64) -> Paged<FileSummary> {
         let start = page.cursor().map_or(Bound::Unbounded, Bound::Excluded);
         let entries = self
             .files
             .range::<str, _>((start, Bound::Unbounded))
             .map(|(id, e)| (&**id, e));
-        paging::collect(page, entries, |id, e| {
+        let view = |id: &str, e: &FileEntry| {
             let holders: Vec<String> = self
                 .live_holders(e, now)
                 .map(|(h, _)| h.to_string())
@@ -415,7 +416,8 @@ impl Registry {
                 chunks: e.hashes.len() as u64,
                 holders,
             })
-        })
+        };
+        paging::collect_weighted(page, entries, view, |f| f.holders.len())
     }
 
     /// One file with its chunk hashes and live holders; unknown or held by nobody live → 404.

@@ -2,10 +2,11 @@
 //! when there is more.
 //!
 //! A page walks an ordered index from just after its cursor, so it costs O(log n + examined)
-//! whatever the size of the list, and it examines at most [`PAGE_SCAN_BUDGET`] entries: a filter
-//! that matches few entries cannot turn one request into a scan of every peer. A page therefore
-//! may hold fewer than `limit` items (even none) and still carry `next`; only the absence of
-//! `next` means the end.
+//! whatever the size of the list, and it does at most [`PAGE_SCAN_BUDGET`] work: a filter that
+//! matches few entries cannot turn one request into a scan of every peer, and items that list
+//! many ids (files and their holders, channels and their members) end a page sooner. A page
+//! therefore may hold fewer than `limit` items (even none) and still carry `next`; only the
+//! absence of `next` means the end.
 
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::Value;
@@ -19,8 +20,10 @@ pub const DEFAULT_PAGE_LIMIT: usize = 1000;
 /// Largest `limit` a client may ask for. A page of this many peers (~170 KiB of JSON) stays
 /// under the HTTP server's output high-water mark, so one answer never piles up more.
 pub const MAX_PAGE_LIMIT: usize = 1000;
-/// Most entries one page examines (live or not, matching the filter or not) before it stops
-/// and hands out `next`: bounds the work under the registry's lock for any filter.
+/// Work one page does before it stops and hands out `next`: one per entry examined (live or
+/// not, matching the filter or not), plus the ids an item lists (a file's holders, a channel's
+/// members). Bounds the time under the registry's lock, and the size of an answer, for any
+/// filter; about 400 KiB of ids at most, besides a first item that lists more alone.
 pub const PAGE_SCAN_BUDGET: usize = 16 * 1024;
 
 /// Paging parameters as the client sent them: `?limit=&after=` in a query, or `"limit"` (a
@@ -118,21 +121,36 @@ pub struct Paged<T> {
 }
 
 /// Fills a page from `entries` (keys in ascending order, starting after the cursor): `view`
-/// turns an entry into an item or skips it. Stops at the page's limit or at
-/// [`PAGE_SCAN_BUDGET`] entries examined, and then hands out the last key examined as `next`
-/// if any entry is left.
+/// turns an entry into an item or skips it. Stops at the page's limit or once the work done
+/// reaches [`PAGE_SCAN_BUDGET`], and then hands out the last key examined as `next` if any
+/// entry is left. The work is one per entry examined.
 pub(crate) fn collect<'a, X, T>(
     page: &Page,
     entries: impl Iterator<Item = (&'a str, X)>,
+    view: impl FnMut(&'a str, X) -> Option<T>,
+) -> Paged<T> {
+    collect_weighted(page, entries, view, |_| 0)
+}
+
+/// [`collect`] for items that carry lists of their own (a file's holders, a channel's
+/// members): each item adds `weight(item)` to the work, so a page of big items ends sooner.
+/// A page always takes its first item, whatever its weight, so that a walk moves on.
+pub(crate) fn collect_weighted<'a, X, T>(
+    page: &Page,
+    entries: impl Iterator<Item = (&'a str, X)>,
     mut view: impl FnMut(&'a str, X) -> Option<T>,
+    weight: impl Fn(&T) -> usize,
 ) -> Paged<T> {
     let mut items = Vec::new();
     let mut entries = entries.peekable();
-    let mut examined = 0;
+    let mut work = 0usize;
     while let Some((key, entry)) = entries.next() {
-        examined += 1;
-        items.extend(view(key, entry));
-        if items.len() >= page.limit || examined >= PAGE_SCAN_BUDGET {
+        work += 1;
+        if let Some(item) = view(key, entry) {
+            work = work.saturating_add(weight(&item));
+            items.push(item);
+        }
+        if items.len() >= page.limit || work >= PAGE_SCAN_BUDGET {
             let next = entries.peek().is_some().then(|| key.to_owned());
             return Paged { items, next };
         }
@@ -238,5 +256,20 @@ mod tests {
         let got = collect(&page, all(), |_, ()| None::<&str>);
         let last = format!("k{:05}", PAGE_SCAN_BUDGET - 1);
         assert_eq!((got.items.len(), got.next), (0, Some(last)));
+    }
+
+    #[test]
+    fn heavy_items_end_a_page_sooner_but_never_before_the_first() {
+        let keys: Vec<String> = (0..10).map(|i| format!("k{i}")).collect();
+        let all = || keys.iter().map(|k| (k.as_str(), ()));
+        let page = Page::after(None, 1000);
+        let by_weight = |w: usize| collect_weighted(&page, all(), |k, ()| Some(k), move |_| w);
+        let got = by_weight(PAGE_SCAN_BUDGET * 3);
+        assert_eq!((got.items, got.next.as_deref()), (vec!["k0"], Some("k0")));
+        let got = by_weight(PAGE_SCAN_BUDGET / 4);
+        assert_eq!(got.items.len(), 4);
+        assert_eq!(got.next.as_deref(), Some("k3"));
+        let got = by_weight(1);
+        assert_eq!((got.items.len(), got.next), (10, None));
     }
 }

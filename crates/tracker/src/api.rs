@@ -20,7 +20,7 @@ use serde_json::{Map, Value};
 use crate::{ChunkParams, JoinParams, LeaveParams, PublishParams};
 use tracker_core::Expired;
 use tracker_core::TrackerError;
-use tracker_core::paging::PageQuery;
+use tracker_core::paging::{Page, PageQuery, Paged};
 use tracker_core::registry::{
     Config, Credentials, HeartbeatBatch, ListQuery, RegisterParams, Registry, Stats, UpdateParams,
 };
@@ -157,8 +157,10 @@ pub fn app(tracker: &Tracker) -> Result<App, RouteError> {
             Ok(ok(&Empty {}))
         },
     )?;
-    add(&mut app, tracker, &["/channels"], get, |t, _req| {
-        Ok(list(&t.with(|reg, now| reg.channels(now))))
+    add(&mut app, tracker, &["/channels"], get, |t, req| {
+        let page = query::<PageQuery>(req)?.page()?;
+        let channels = t.with(|reg, now| reg.channels(&page, now));
+        Ok(paged_array("/channels", &page, channels))
     })?;
     add(
         &mut app,
@@ -219,13 +221,7 @@ pub fn app(tracker: &Tracker) -> Result<App, RouteError> {
     add(&mut app, tracker, &["/files"], get, |t, req| {
         let page = query::<PageQuery>(req)?.page()?;
         let files = t.with(|reg, now| reg.files(&page, now));
-        let mut response = list(&files.items);
-        if let Some(next) = files.next {
-            // The answer stays the course's bare array, so the cursor travels in a header.
-            let link = format!("</files?limit={}&after={next}>; rel=\"next\"", page.limit());
-            response.headers.insert("Link", link);
-        }
-        Ok(response)
+        Ok(paged_array("/files", &page, files))
     })?;
     add(&mut app, tracker, &["/files/publish"], post, |t, req| {
         let params: PublishParams = body(req)?;
@@ -331,6 +327,18 @@ fn ok<T: Serialize>(value: &T) -> Response {
 /// A bare JSON array.
 fn list<T: Serialize>(items: &[T]) -> Response {
     json_response(Status::OK, items)
+}
+
+/// One page of `path` as a bare array, the course's shape; when there may be more, the cursor
+/// travels in a header: `Link: <path?limit=N&after=KEY>; rel="next"` (keys need no escaping:
+/// file ids are hex, channel names `[A-Za-z0-9._-]`).
+fn paged_array<T: Serialize>(path: &str, page: &Page, paged: Paged<T>) -> Response {
+    let mut response = list(&paged.items);
+    if let Some(next) = paged.next {
+        let link = format!("<{path}?limit={}&after={next}>; rel=\"next\"", page.limit());
+        response.headers.insert("Link", link);
+    }
+    response
 }
 
 #[derive(Serialize)]

@@ -110,7 +110,7 @@ fn list_peers(tracker: &Tracker, out: &mut dyn Write) -> io::Result<()> {
 }
 
 fn list_channels(tracker: &Tracker, out: &mut dyn Write) -> io::Result<()> {
-    let channels = tracker.with(|reg, now| reg.channels(now));
+    let channels = every(tracker, |reg, page, now| reg.channels(page, now));
     writeln!(out, "{} channels", channels.len())?;
     for c in channels {
         let policy = serde_json::to_value(c.policy).unwrap_or_default();

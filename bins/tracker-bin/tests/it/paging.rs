@@ -1,6 +1,7 @@
-//! Paging over HTTP: `?limit=&after=` on `/get-list` (query or POST body) and `/files`, the
-//! `next` cursor walking the whole set exactly once with the filters applied, the course shape
-//! capped at 1,000 without parameters, and a clear 400 for a bad `limit` or `after`.
+//! Paging over HTTP: `?limit=&after=` on `/get-list` (query or POST body), `/files` and
+//! `/channels`; the `next` cursor (or `Link` header) walks the whole set exactly once with the
+//! filters applied, the course shape is capped at 1,000 without parameters, and a bad `limit`
+//! or `after` is a clear 400.
 
 use crate::{get, ids_of, post, send, start_default};
 use http_core::Method;
@@ -158,6 +159,25 @@ fn next_link(headers: &http_core::Headers) -> Option<String> {
     Some(link[1..link.find('>').unwrap()].to_owned())
 }
 
+/// Follows the `Link` headers from `first` (at most `most` pages); answers the `key` field of
+/// every item, in order.
+fn walk_links(addr: SocketAddr, first: &str, key: &str, most: usize) -> Vec<String> {
+    let mut got = Vec::new();
+    let mut target = first.to_owned();
+    for _ in 0..=most {
+        let response = send(addr, Method::Get, &target, &[], b"");
+        assert_eq!(response.status.code(), 200, "{target}");
+        let items: Value = serde_json::from_slice(&response.body).unwrap();
+        let items = items.as_array().expect("the answer stays a bare array");
+        got.extend(items.iter().map(|f| f[key].as_str().unwrap().to_owned()));
+        match next_link(&response.headers) {
+            Some(next) => target = next,
+            None => return got,
+        }
+    }
+    panic!("{first}: the links never reached the end");
+}
+
 #[test]
 fn files_page_with_a_link_to_the_next() {
     let tracker = start_default();
@@ -173,26 +193,39 @@ fn files_page_with_a_link_to_the_next() {
         want.push(body["file_id"].as_str().unwrap().to_owned());
     }
     want.sort();
-    let mut got = Vec::new();
-    let mut target = "/files?limit=7".to_owned();
-    for _ in 0..=30 {
-        let response = send(addr, Method::Get, &target, &[], b"");
-        assert_eq!(response.status.code(), 200);
-        let files: Value = serde_json::from_slice(&response.body).unwrap();
-        let files = files.as_array().expect("/files stays a bare array");
-        got.extend(
-            files
-                .iter()
-                .map(|f| f["file_id"].as_str().unwrap().to_owned()),
-        );
-        match next_link(&response.headers) {
-            Some(next) => target = next,
-            None => break,
-        }
-    }
-    assert_eq!(got, want);
+    assert_eq!(walk_links(addr, "/files?limit=7", "file_id", 30), want);
     let whole = send(addr, Method::Get, "/files", &[], b"");
     assert!(next_link(&whole.headers).is_none());
     let files: Value = serde_json::from_slice(&whole.body).unwrap();
     assert_eq!(files.as_array().unwrap().len(), 30);
+}
+
+#[test]
+fn channels_page_with_a_link_to_the_next() {
+    let tracker = populated();
+    let ip: IpAddr = "10.0.0.2".parse().unwrap();
+    let want: Vec<String> = (0..30).map(|i| format!("ch{i:02}")).collect();
+    tracker.tracker.with(|reg, now| {
+        for (i, name) in want.iter().enumerate() {
+            let params = RegisterParams {
+                port: 6000 + i as u32,
+                peer_id: Some(format!("q{i:02}")),
+                channels: vec![name.clone()],
+                ..Default::default()
+            };
+            reg.register(params, ip, now).unwrap();
+        }
+    });
+    let mut all = want.clone();
+    all.push("general".to_owned());
+    assert_eq!(
+        walk_links(tracker.addr, "/channels?limit=4", "name", 31),
+        all
+    );
+    let (status, body) = get(tracker.addr, "/channels?after=ch29");
+    assert_eq!(status, 200);
+    assert_eq!(
+        body[0]["members"].as_array().unwrap().len(),
+        PEERS.div_ceil(3)
+    );
 }

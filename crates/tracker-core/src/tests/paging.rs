@@ -1,5 +1,6 @@
-//! Pages of `list` and `files`: a cursor walks the whole set exactly once at any page size,
-//! filters and expiry still apply, and the set may change between pages.
+//! Pages of `list`, `files` and `channels`: a cursor walks the whole set exactly once at any
+//! page size, filters and expiry still apply, the set may change between pages, and items that
+//! list many ids end a page sooner.
 
 use std::collections::BTreeSet;
 
@@ -214,4 +215,29 @@ fn files_page_by_id_and_skip_files_without_live_holders() {
         key: None,
     };
     r.join(join, later).unwrap();
+}
+
+#[test]
+fn channels_page_by_name_and_a_big_one_ends_its_page() {
+    let mut r = Registry::default();
+    // Channels c00..c29 with one member each, and "big" (sorting before them) with more
+    // members than a page's work budget.
+    for i in 0..30 {
+        let mut p = params(&format!("m{i:02}"), 1);
+        p.channels = vec![format!("c{i:02}")];
+        r.register(p, ip("10.0.0.1"), T0).unwrap();
+    }
+    register_many(&mut r, PAGE_SCAN_BUDGET + 1, |_, p| {
+        p.channels = vec!["big".into()]
+    });
+    let first = r.channels(&Page::after(None, 1000), T0);
+    let names: Vec<&str> = first.items.iter().map(|c| c.name.as_str()).collect();
+    assert_eq!(names, ["big"], "the big channel fills its page alone");
+    assert_eq!(first.items[0].members.len(), PAGE_SCAN_BUDGET + 1);
+    assert_eq!(first.next.as_deref(), Some("big"));
+    let (channels, _) = walk(7, 40, |page| r.channels(page, T0));
+    let names: Vec<String> = channels.into_iter().map(|c| c.name).collect();
+    let mut want = vec!["big".to_owned()];
+    want.extend((0..30).map(|i| format!("c{i:02}")));
+    assert_eq!(names, want);
 }

@@ -150,7 +150,7 @@ fn register_stores_info_and_joins_open_channels() {
         json!({"peer_id": "bob", "name": "Bob", "ip": "10.0.0.2", "port": 5002,
                "channels": ["dev", "general"], "roles": ["admin"], "meta": {"v": 1}, "last_seen": 2})
     );
-    let chans = serde_json::to_value(r.channels(T0)).unwrap();
+    let chans = serde_json::to_value(r.channels(&Page::default(), T0).items).unwrap();
     assert_eq!(
         chans,
         json!([{"name": "dev", "policy": "open", "members": ["bob"]},
@@ -280,7 +280,7 @@ fn re_registration_rules() {
                 // A fresh session: memberships and files of the old one are gone.
                 assert!(v.channels.is_empty());
                 assert!(
-                    r.channels(T0 + S).is_empty()
+                    r.channels(&Page::default(), T0 + S).items.is_empty()
                         && r.files(&Page::default(), T0 + S).items.is_empty()
                 );
                 assert_eq!(r.stats(T0 + S).registrations, 2);
@@ -531,7 +531,10 @@ fn remove() {
     check(r.remove("a", Some(&t), T0), Ok(()));
     check(r.remove("a", Some(&t), T0), Ok(()));
     check(r.remove("never", None, T0), Ok(()));
-    assert_eq!(r.channels(T0)[0].members, vec!["b".to_string()]);
+    assert_eq!(
+        r.channels(&Page::default(), T0).items[0].members,
+        vec!["b".to_string()]
+    );
     assert!(r.files(&Page::default(), T0).items.is_empty());
     check(r.lookup("a", T0), Err((404, "peer a is not registered")));
     let s = r.stats(T0);
