@@ -63,7 +63,7 @@ pub fn run(config: &Config, tracker: Tracker) -> io::Result<()> {
         &mut event_loop,
         config.addr,
         &tracker,
-        Some(memory::release),
+        Some(memory::RELEASE),
     )?;
     let rate = config
         .register_rate
