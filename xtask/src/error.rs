@@ -74,6 +74,16 @@ pub enum Error {
     /// The report could not be serialised.
     #[error("cannot serialise the report")]
     Json(#[from] serde_json::Error),
+    /// Ports the demo needs are in use; nothing was started.
+    #[error(
+        "{} already in use; stop what holds {} or pick other ports with --base-port N (seven in a row from N)",
+        .0.iter().map(|(name, port)| format!("port {port} ({name})")).collect::<Vec<_>>().join(", "),
+        if .0.len() == 1 { "it" } else { "them" }
+    )]
+    PortsTaken(Vec<(String, u16)>),
+    /// `--base-port` leaves no room for seven ports.
+    #[error("--base-port {0}: the demo needs seven ports from it, between 1 and 65535")]
+    BasePort(u16),
     /// A demo daemon did not exit cleanly when asked to stop.
     #[error("some demo daemons did not stop cleanly (see above)")]
     DemoUnclean,

@@ -27,8 +27,9 @@ struct Args {
     /// Where messages.jsonl lives (default data/<peer id with : replaced>).
     #[arg(long, value_name = "DIR")]
     data_dir: Option<PathBuf>,
-    /// The local user's token (default: random, printed at start).
-    #[arg(long)]
+    /// The local user's token (default: random, printed at start). Prefer the environment
+    /// variable to the flag: other users of the machine can read a command line in `ps`.
+    #[arg(long, env = "WEAPROUS_TOKEN", hide_env_values = true)]
     token: Option<String>,
     /// The web UI's directory (default static/chat).
     #[arg(long, value_name = "DIR")]

@@ -279,7 +279,7 @@ fn peer_routes(app: &mut App, node: &Node) -> Result<(), Error> {
             .header("Upgrade", UPGRADE_TOKEN)
             .header("Connection", "Upgrade");
         let link = LinkConn::accepted(n.shared(), req.peer());
-        Reply::Upgrade(response, Box::new(link))
+        Reply::Upgrade(response, link)
     })
     .map_err(route_error)?;
 

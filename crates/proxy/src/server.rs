@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
 use http_core::Limits;
-use reactor::{ConnInfo, EventLoop, Handle, Protocol};
+use reactor::{ConnInfo, EventLoop, Handle, Session};
 
 use crate::config::{Config, Upstream};
 use crate::forward::{ClientConn, HealthAgent, Shared, State};
@@ -59,11 +59,11 @@ pub fn serve_on(
         Box::new({
             let shared = shared.clone();
             move |info: &ConnInfo| {
-                Box::new(ClientConn::new(shared.clone(), info)) as Box<dyn Protocol>
+                Session::with_addr(|me| ClientConn::new(shared.clone(), info, me))
             }
         }),
     )?;
-    event_loop.spawn(Box::new(HealthAgent::new(shared)));
+    event_loop.spawn(HealthAgent::new(shared));
     Ok(bound)
 }
 

@@ -1,6 +1,6 @@
 //! Idle keep-alive connections to upstreams, kept per upstream address for reuse.
 //!
-//! Pure bookkeeping over connection ids (the forwarder uses `reactor::ConnId`): which idle
+//! Pure bookkeeping over connection handles (the forwarder uses `reactor::Addr`): which idle
 //! connection a request may take, and which claimer (a client and its attempt) took one whose
 //! attach message is still on its way — so that a connection closing in that window can tell
 //! the client to try again.
@@ -19,14 +19,14 @@ pub struct UpstreamPool<A, C, T> {
     max_idle: usize,
 }
 
-impl<A: Eq + Hash, C: Copy + Eq + Hash, T> Default for UpstreamPool<A, C, T> {
+impl<A: Eq + Hash, C: Clone + Eq + Hash, T> Default for UpstreamPool<A, C, T> {
     /// A pool keeping up to [`MAX_IDLE_PER_UPSTREAM`] connections per address.
     fn default() -> Self {
         UpstreamPool::new(MAX_IDLE_PER_UPSTREAM)
     }
 }
 
-impl<A: Eq + Hash, C: Copy + Eq + Hash, T> UpstreamPool<A, C, T> {
+impl<A: Eq + Hash, C: Clone + Eq + Hash, T> UpstreamPool<A, C, T> {
     /// A pool keeping up to `max_idle` connections per address.
     pub fn new(max_idle: usize) -> Self {
         UpstreamPool {
@@ -40,7 +40,7 @@ impl<A: Eq + Hash, C: Copy + Eq + Hash, T> UpstreamPool<A, C, T> {
     /// older ones are the first to time out unused).
     pub fn checkout(&mut self, addr: &A, claimer: T) -> Option<C> {
         let conn = self.idle.get_mut(addr)?.pop()?;
-        self.claims.insert(conn, claimer);
+        self.claims.insert(conn.clone(), claimer);
         Some(conn)
     }
 
@@ -63,7 +63,7 @@ impl<A: Eq + Hash, C: Copy + Eq + Hash, T> UpstreamPool<A, C, T> {
     /// attached yet, who must be told.
     pub fn remove(&mut self, addr: &A, conn: C) -> Option<T> {
         if let Some(list) = self.idle.get_mut(addr) {
-            list.retain(|&c| c != conn);
+            list.retain(|c| *c != conn);
         }
         self.claims.remove(&conn)
     }

@@ -1,7 +1,7 @@
 //! The HTTP client driver: one request per connection, on the loop, answer delivered as a
-//! message; plus a small blocking client for consoles, tools and tests.
+//! typed message to its owner; plus a small blocking client for consoles, tools and tests.
 
-use crate::event_loop::{CloseReason, ConnId, Cx, Protocol};
+use crate::event_loop::{Addr, CloseReason, ConnId, Cx, Protocol};
 use crate::handle::Handle;
 use bytes::{Bytes, BytesMut};
 use http_core::write::write_request_head;
@@ -46,7 +46,7 @@ pub enum ClientError {
     TooLarge,
 }
 
-/// The message a loop client sends to its owner when done.
+/// What a loop client tells its owner when done, wrapped in the owner's message type.
 #[derive(Debug)]
 pub struct ClientReply {
     /// The tag the owner gave to [`start`], to tell its requests apart.
@@ -55,13 +55,15 @@ pub struct ClientReply {
     pub result: Result<ClientResponse, ClientError>,
 }
 
-/// Sends `req` to `addr` from the loop. The owner entry receives one [`ClientReply`] through
-/// `on_message`, whatever happens. `Host`, `Content-Length` and `Connection: close` are added.
-pub fn start(
+/// Sends `req` to `addr` from the loop. The entry at `owner` receives one [`ClientReply`],
+/// wrapped by `wrap` into its message type, through `on_message`, whatever happens. `Host`,
+/// `Content-Length` and `Connection: close` are added.
+pub fn start<P: Protocol>(
     cx: &mut Cx<'_>,
     addr: SocketAddr,
     req: Request,
-    owner: ConnId,
+    owner: Addr<P>,
+    wrap: fn(ClientReply) -> P::Message,
     tag: u64,
     timeout: Duration,
 ) -> ConnId {
@@ -70,6 +72,7 @@ pub fn start(
     let proto = ClientConn {
         handle: cx.handle(),
         owner,
+        wrap,
         tag,
         method: req.head.method,
         wire: Some(wire),
@@ -77,7 +80,7 @@ pub fn start(
         reader: ResponseReader::default(),
         done: false,
     };
-    cx.connect(addr, Box::new(proto))
+    cx.connect(addr, proto)
 }
 
 /// Serializes a client request with the framing headers it needs.
@@ -163,9 +166,10 @@ impl ResponseReader {
     }
 }
 
-struct ClientConn {
+struct ClientConn<P: Protocol> {
     handle: Handle,
-    owner: ConnId,
+    owner: Addr<P>,
+    wrap: fn(ClientReply) -> P::Message,
     tag: u64,
     method: Method,
     wire: Option<BytesMut>,
@@ -174,7 +178,7 @@ struct ClientConn {
     done: bool,
 }
 
-impl ClientConn {
+impl<P: Protocol> ClientConn<P> {
     fn finish(&mut self, result: Result<ClientResponse, ClientError>) {
         if !self.done {
             self.done = true;
@@ -182,12 +186,14 @@ impl ClientConn {
                 tag: self.tag,
                 result,
             };
-            self.handle.send(self.owner, Box::new(reply));
+            self.handle.send(&self.owner, (self.wrap)(reply));
         }
     }
 }
 
-impl Protocol for ClientConn {
+impl<P: Protocol> Protocol for ClientConn<P> {
+    type Message = std::convert::Infallible;
+
     fn on_open(&mut self, cx: &mut Cx<'_>) {
         cx.set_timeout(self.timeout);
         if let Some(wire) = self.wire.take() {

@@ -1,6 +1,6 @@
 //! [`Handle`]: how other threads reach a running [`EventLoop`](crate::EventLoop).
 
-use crate::event_loop::{ConnId, Message, Protocol};
+use crate::event_loop::{Addr, ConnId, Protocol, Session};
 use mio::Waker;
 use std::net::SocketAddr;
 use std::sync::mpsc;
@@ -8,9 +8,12 @@ use std::sync::{Arc, Mutex};
 
 /// What another thread asks the loop to do.
 pub(crate) enum Command {
-    Message(ConnId, Message),
-    Spawn(Box<dyn Protocol>, mpsc::Sender<ConnId>),
-    Connect(SocketAddr, Box<dyn Protocol>, mpsc::Sender<ConnId>),
+    /// One message waits in this entry's mailbox.
+    Message(ConnId),
+    Spawn(Session, mpsc::Sender<ConnId>),
+    Connect(SocketAddr, Session, mpsc::Sender<ConnId>),
+    /// Nothing but a loop round (its clock is read again).
+    Wake,
     Shutdown,
     Stop,
 }
@@ -44,24 +47,33 @@ impl Handle {
         }
     }
 
-    /// Delivers `msg` to entry `to`'s [`Protocol::on_message`]; dropped if `to` is gone.
-    pub fn send(&self, to: ConnId, msg: Message) {
-        self.push(Command::Message(to, msg));
+    /// Delivers `msg` to the [`Protocol::on_message`] of the entry at `to`; dropped if that
+    /// entry is gone.
+    pub fn send<P: Protocol>(&self, to: &Addr<P>, msg: P::Message) {
+        if let Some(id) = to.push(msg) {
+            self.push(Command::Message(id));
+        }
     }
 
     /// Adds a socketless agent and returns its id. Blocks until the loop has run the command, so
     /// never call it from the loop thread (use [`Cx::spawn`](crate::Cx::spawn) there).
-    pub fn spawn(&self, proto: Box<dyn Protocol>) -> Option<ConnId> {
+    pub fn spawn(&self, proto: impl Into<Session>) -> Option<ConnId> {
         let (tx, rx) = mpsc::channel();
-        self.push(Command::Spawn(proto, tx));
+        self.push(Command::Spawn(proto.into(), tx));
         rx.recv().ok()
     }
 
     /// Dials `addr` and returns the new entry's id. Blocks like [`spawn`](Handle::spawn).
-    pub fn connect(&self, addr: SocketAddr, proto: Box<dyn Protocol>) -> Option<ConnId> {
+    pub fn connect(&self, addr: SocketAddr, proto: impl Into<Session>) -> Option<ConnId> {
         let (tx, rx) = mpsc::channel();
-        self.push(Command::Connect(addr, proto, tx));
+        self.push(Command::Connect(addr, proto.into(), tx));
         rx.recv().ok()
+    }
+
+    /// Runs a loop round now, which reads the loop's clock again: after stepping a
+    /// [`SteppedClock`](crate::SteppedClock), so that deadlines it passed fire.
+    pub fn wake(&self) {
+        self.push(Command::Wake);
     }
 
     /// Starts a graceful shutdown, as SIGTERM does.

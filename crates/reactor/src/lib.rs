@@ -3,8 +3,10 @@
 //! - [`EventLoop`]: `Poll`, listeners, a slab of entries (connections and socketless agents),
 //!   one deadline per entry, a [`Handle`] for other threads, graceful shutdown on SIGINT/SIGTERM.
 //! - [`Protocol`] and [`Cx`]: how an entry behaves, and what it may do from a callback — read
-//!   input, queue output, pause reading (backpressure), dial, message other entries, switch
-//!   protocols after a `101`.
+//!   input, queue output, pause reading (backpressure), dial, message other entries through
+//!   their typed [`Addr`], switch protocols after a `101`.
+//! - [`Clock`]: the one monotonic clock a loop measures every deadline on; a test may inject
+//!   a [`SteppedClock`].
 //! - [`server`]: the HTTP/1.1 server driver (keep-alive, pipelining, limits, timeouts,
 //!   streamed bodies, deferred replies, upgrades) calling a [`Service`].
 //! - [`client`]: an HTTP client on the loop, and a blocking one for tools and tests.
@@ -18,8 +20,8 @@ pub mod server;
 mod thread;
 
 pub use event_loop::{
-    Acceptor, CloseReason, ConnId, ConnInfo, Cx, DEFAULT_READ_LIMIT, EventLoop, Message, Protocol,
-    SHUTDOWN_GRACE,
+    Acceptor, Addr, Clock, CloseReason, ConnId, ConnInfo, Cx, DEFAULT_READ_LIMIT, EventLoop, Inbox,
+    Protocol, SHUTDOWN_GRACE, Session, SteppedClock, SystemClock,
 };
 pub use handle::Handle;
 pub use server::{BodySender, Reply, RequestInfo, Responder, Service, serve};

@@ -4,7 +4,7 @@
 //! deferred reply, streaming a body, or closing. Requests are answered in order; while one is
 //! outstanding, later pipelined requests wait in the input buffer (bounded by the read limit).
 
-use crate::event_loop::{CloseReason, ConnId, ConnInfo, Cx, EventLoop, Message, Protocol};
+use crate::event_loop::{Addr, CloseReason, ConnId, ConnInfo, Cx, EventLoop, Protocol, Session};
 use crate::handle::Handle;
 use bytes::{Bytes, BytesMut};
 use http_core::write::{
@@ -55,6 +55,8 @@ pub struct RequestInfo {
     pub conn: ConnId,
     /// A handle to the loop serving the request.
     pub handle: Handle,
+    /// Where the connection's [`BodySender`] and [`Responder`] deliver.
+    addr: Addr<HttpConn>,
     closed: Arc<AtomicBool>,
 }
 
@@ -64,6 +66,7 @@ impl RequestInfo {
         BodySender {
             handle: self.handle.clone(),
             conn: self.conn,
+            addr: self.addr.clone(),
             closed: self.closed.clone(),
         }
     }
@@ -72,7 +75,7 @@ impl RequestInfo {
     pub fn responder(&self) -> Responder {
         Responder {
             handle: self.handle.clone(),
-            conn: self.conn,
+            addr: self.addr.clone(),
             done: false,
         }
     }
@@ -85,8 +88,9 @@ pub enum Reply {
     /// Status and headers now; the body follows through a [`BodySender`] (chunked on HTTP/1.1).
     /// The response's own body is ignored.
     Stream(Response),
-    /// A `101 Switching Protocols` response, after which `Protocol` owns the connection.
-    Upgrade(Response, Box<dyn Protocol>),
+    /// A `101 Switching Protocols` response, after which the session's protocol owns the
+    /// connection (any [`Protocol`] converts: `proto.into()`).
+    Upgrade(Response, Session),
     /// The answer comes later through a [`Responder`].
     Deferred,
 }
@@ -98,7 +102,7 @@ impl From<Response> for Reply {
 }
 
 /// Messages a connection receives from its [`BodySender`] or [`Responder`].
-enum ServerMsg {
+pub(crate) enum ServerMsg {
     Chunk(Bytes),
     End,
     Reply(Reply),
@@ -109,6 +113,7 @@ enum ServerMsg {
 pub struct BodySender {
     handle: Handle,
     conn: ConnId,
+    addr: Addr<HttpConn>,
     closed: Arc<AtomicBool>,
 }
 
@@ -117,8 +122,7 @@ impl BodySender {
     pub fn send(&self, data: impl Into<Bytes>) {
         let data = data.into();
         if !data.is_empty() {
-            self.handle
-                .send(self.conn, Box::new(ServerMsg::Chunk(data)));
+            self.handle.send(&self.addr, ServerMsg::Chunk(data));
         }
     }
 
@@ -135,14 +139,14 @@ impl BodySender {
 
 impl Drop for BodySender {
     fn drop(&mut self) {
-        self.handle.send(self.conn, Box::new(ServerMsg::End));
+        self.handle.send(&self.addr, ServerMsg::End);
     }
 }
 
 /// Answers a deferred request from any thread. Dropping it unanswered sends a 500.
 pub struct Responder {
     handle: Handle,
-    conn: ConnId,
+    addr: Addr<HttpConn>,
     done: bool,
 }
 
@@ -150,15 +154,14 @@ impl Responder {
     /// Sends the answer.
     pub fn respond(mut self, reply: impl Into<Reply>) {
         self.done = true;
-        self.handle
-            .send(self.conn, Box::new(ServerMsg::Reply(reply.into())));
+        self.handle.send(&self.addr, ServerMsg::Reply(reply.into()));
     }
 }
 
 impl Drop for Responder {
     fn drop(&mut self) {
         if !self.done {
-            self.handle.send(self.conn, Box::new(ServerMsg::Abandoned));
+            self.handle.send(&self.addr, ServerMsg::Abandoned);
         }
     }
 }
@@ -175,12 +178,9 @@ pub fn serve(
     event_loop.listen(
         addr,
         Box::new(move |conn: &ConnInfo| {
-            Box::new(HttpConn::new(
-                conn,
-                service.clone(),
-                handle.clone(),
-                limits.clone(),
-            )) as Box<dyn Protocol>
+            Session::with_addr(|me| {
+                HttpConn::new(conn, me, service.clone(), handle.clone(), limits.clone())
+            })
         }),
     )
 }
@@ -239,6 +239,7 @@ fn with_date<R>(f: impl FnOnce(&str) -> R) -> R {
 impl HttpConn {
     fn new(
         conn: &ConnInfo,
+        me: Addr<HttpConn>,
         service: Arc<dyn Service>,
         handle: Handle,
         limits: Arc<Limits>,
@@ -249,6 +250,7 @@ impl HttpConn {
                 peer: conn.peer,
                 local: conn.local,
                 conn: conn.id,
+                addr: me,
                 handle,
                 closed: Arc::new(AtomicBool::new(false)),
             },
@@ -583,6 +585,8 @@ fn log_exchange(ex: &Exchange) {
 }
 
 impl Protocol for HttpConn {
+    type Message = ServerMsg;
+
     fn on_open(&mut self, cx: &mut Cx<'_>) {
         // Room for a full head plus a buffer's worth of body; the parser consumes as it goes.
         cx.set_read_limit(self.limits.max_head_bytes + 64 * 1024);
@@ -629,10 +633,8 @@ impl Protocol for HttpConn {
         }
     }
 
-    fn on_message(&mut self, cx: &mut Cx<'_>, msg: Message) {
-        if let Ok(msg) = msg.downcast::<ServerMsg>() {
-            self.on_server_msg(cx, *msg);
-        }
+    fn on_message(&mut self, cx: &mut Cx<'_>, msg: ServerMsg) {
+        self.on_server_msg(cx, msg);
     }
 
     fn on_shutdown(&mut self, cx: &mut Cx<'_>) {

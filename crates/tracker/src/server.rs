@@ -101,6 +101,8 @@ impl Sweeper {
 }
 
 impl Protocol for Sweeper {
+    type Message = std::convert::Infallible;
+
     fn on_open(&mut self, cx: &mut Cx<'_>) {
         cx.set_timeout(SWEEP_INTERVAL);
     }
@@ -125,12 +127,12 @@ pub fn serve_on(
 ) -> io::Result<SocketAddr> {
     let app = app(tracker).map_err(|e| io::Error::other(e.to_string()))?;
     let bound = app.serve_on(event_loop, addr)?;
-    event_loop.spawn(Box::new(Sweeper {
+    event_loop.spawn(Sweeper {
         tracker: tracker.clone(),
         memory,
         dropped: 0,
         held_low: usize::MAX,
-    }));
+    });
     Ok(bound)
 }
 

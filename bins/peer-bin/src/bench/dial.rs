@@ -12,7 +12,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use p2p::{Frame, FrameDecoder, encode};
-use reactor::{CloseReason, ConnId, Cx, EventLoop, Handle, Message, Protocol};
+use reactor::{Addr, CloseReason, Cx, EventLoop, Handle, Protocol, Session};
 use serde_json::json;
 
 /// Handshakes in flight at once: enough to keep the peer's loop busy, few enough that its
@@ -35,6 +35,8 @@ enum News {
 
 /// Dials `count` links to `target`, keeping [`WINDOW`] in flight.
 struct Dialler {
+    /// Where the links send their news.
+    me: Addr<Dialler>,
     target: SocketAddr,
     count: usize,
     next: usize,
@@ -51,13 +53,13 @@ impl Dialler {
         while self.in_flight < WINDOW && self.next < self.count {
             let link = BenchLink {
                 index: self.next,
-                owner: cx.id(),
+                owner: self.me.clone(),
                 handle: cx.handle(),
                 target: self.target,
                 state: LinkState::Upgrading,
                 decoder: FrameDecoder::default(),
             };
-            cx.connect(self.target, Box::new(link));
+            cx.connect(self.target, link);
             self.next += 1;
             self.in_flight += 1;
         }
@@ -72,17 +74,16 @@ impl Dialler {
 }
 
 impl Protocol for Dialler {
+    type Message = News;
+
     fn on_open(&mut self, cx: &mut Cx<'_>) {
         self.fill(cx);
     }
 
     fn on_read(&mut self, _cx: &mut Cx<'_>) {}
 
-    fn on_message(&mut self, cx: &mut Cx<'_>, msg: Message) {
-        let Ok(news) = msg.downcast::<News>() else {
-            return;
-        };
-        match *news {
+    fn on_message(&mut self, cx: &mut Cx<'_>, news: News) {
+        match news {
             News::Up => {
                 self.in_flight -= 1;
                 self.up += 1;
@@ -121,7 +122,7 @@ enum LinkState {
 /// One link of the measurement: a bare-bones peer that says hello and answers pings.
 struct BenchLink {
     index: usize,
-    owner: ConnId,
+    owner: Addr<Dialler>,
     handle: Handle,
     target: SocketAddr,
     state: LinkState,
@@ -135,7 +136,7 @@ impl BenchLink {
             LinkState::Up => News::Lost,
             LinkState::Failed => return,
         };
-        cx.send(self.owner, Box::new(news));
+        cx.send(&self.owner, news);
         self.state = LinkState::Failed;
         cx.abort();
     }
@@ -161,6 +162,8 @@ impl BenchLink {
 }
 
 impl Protocol for BenchLink {
+    type Message = std::convert::Infallible;
+
     fn on_open(&mut self, cx: &mut Cx<'_>) {
         let hello = json!({"type": "hello", "peer_id": format!("bench-{}:1", self.index),
             "name": "bench", "nonce": self.index, "version": 1, "channels": []});
@@ -181,7 +184,7 @@ impl Protocol for BenchLink {
                 Ok(Some(Frame::HelloAck(_))) if self.state == LinkState::Hello => {
                     self.state = LinkState::Up;
                     cx.set_deadline(None);
-                    cx.send(self.owner, Box::new(News::Up));
+                    cx.send(&self.owner, News::Up);
                 }
                 Ok(Some(Frame::Ping { token })) => cx.write(&encode(&Frame::Pong { token })),
                 Ok(Some(Frame::Bye { reason })) => {
@@ -207,7 +210,7 @@ impl Protocol for BenchLink {
             LinkState::Up => News::Lost,
             LinkState::Failed => return,
         };
-        self.handle.send(self.owner, Box::new(news));
+        self.handle.send(&self.owner, news);
     }
 }
 
@@ -216,7 +219,8 @@ impl Protocol for BenchLink {
 pub fn run(target: SocketAddr, count: usize) -> Result<(), String> {
     let mut event_loop = EventLoop::new(WINDOW).map_err(|e| e.to_string())?;
     let handle = event_loop.handle();
-    event_loop.spawn(Box::new(Dialler {
+    event_loop.spawn(Session::with_addr(|me| Dialler {
+        me,
         target,
         count,
         next: 0,

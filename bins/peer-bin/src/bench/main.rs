@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 
 use p2p::UiEvent;
 use p2p::{Event, Node};
-use reactor::{Cx, EventLoop, Protocol};
+use reactor::{Addr, Cx, EventLoop, Inbox, Protocol};
 use serde_json::{Value, json};
 
 /// Round trips measured (after [`WARMUP`] unmeasured ones).
@@ -132,9 +132,11 @@ impl Driver {
 }
 
 impl Protocol for Driver {
+    type Message = ();
+
     fn on_read(&mut self, _cx: &mut Cx<'_>) {}
 
-    fn on_message(&mut self, _cx: &mut Cx<'_>, _msg: reactor::Message) {
+    fn on_message(&mut self, _cx: &mut Cx<'_>, (): ()) {
         if let Some(t0) = self.started.take() {
             self.samples.push(t0.elapsed().as_secs_f64() * 1e6);
         }
@@ -149,9 +151,11 @@ struct Echo {
 }
 
 impl Protocol for Echo {
+    type Message = ();
+
     fn on_read(&mut self, _cx: &mut Cx<'_>) {}
 
-    fn on_message(&mut self, _cx: &mut Cx<'_>, _msg: reactor::Message) {
+    fn on_message(&mut self, _cx: &mut Cx<'_>, (): ()) {
         if let Err(e) = self.b.direct(&self.a_id, "pong") {
             eprintln!("peer-bench: echo failed: {e}");
         }
@@ -159,12 +163,17 @@ impl Protocol for Echo {
 }
 
 /// Pokes `agent` whenever `node` gets a message from `from`.
-fn poke_on_arrival(node: &Node, from: String, handle: reactor::Handle, agent: reactor::ConnId) {
+fn poke_on_arrival<P: Protocol<Message = ()>>(
+    node: &Node,
+    from: String,
+    handle: reactor::Handle,
+    agent: Addr<P>,
+) {
     node.subscribe(Box::new(move |event| {
         if let UiEvent::Node(Event::Message(m)) = event
             && m.from == from
         {
-            handle.send(agent, Box::new(()));
+            handle.send(&agent, ());
         }
         true
     }));
@@ -180,7 +189,10 @@ fn round_trips() -> Result<Value, String> {
         .map_err(|e| e.to_string())?
         .node;
     let (tx, rx) = mpsc::channel();
-    let driver = event_loop.spawn(Box::new(Driver {
+    let driver = Inbox::default();
+    let echo = Inbox::default();
+    let (driver_addr, echo_addr) = (driver.addr(), echo.addr());
+    event_loop.spawn(driver.bind(Driver {
         a: a.clone(),
         b_id: b.peer_id().to_string(),
         left: WARMUP + ROUND_TRIPS,
@@ -188,13 +200,18 @@ fn round_trips() -> Result<Value, String> {
         samples: Vec::with_capacity(WARMUP + ROUND_TRIPS),
         done: Some(tx),
     }));
-    let echo = event_loop.spawn(Box::new(Echo {
+    event_loop.spawn(echo.bind(Echo {
         b: b.clone(),
         a_id: a.peer_id().to_string(),
     }));
     let handle = event_loop.handle();
-    poke_on_arrival(&b, a.peer_id().to_string(), handle.clone(), echo);
-    poke_on_arrival(&a, b.peer_id().to_string(), handle.clone(), driver);
+    poke_on_arrival(&b, a.peer_id().to_string(), handle.clone(), echo_addr);
+    poke_on_arrival(
+        &a,
+        b.peer_id().to_string(),
+        handle.clone(),
+        driver_addr.clone(),
+    );
     let thread = std::thread::spawn(move || event_loop.run());
     a.connect(b.addr());
     wait_until("the link", || {
@@ -202,7 +219,7 @@ fn round_trips() -> Result<Value, String> {
     })?;
     let started = Instant::now();
     // The first poke starts the chain; every arrival at a starts the next round trip.
-    handle.send(driver, Box::new(()));
+    handle.send(&driver_addr, ());
     let samples = rx
         .recv_timeout(WAIT * 4)
         .map_err(|_| "round trips stalled".to_string())??;

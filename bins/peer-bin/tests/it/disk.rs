@@ -50,7 +50,8 @@ impl Drop for Tmpfs {
 fn start(data_dir: &Path, tracker: SocketAddr) -> (Daemon, SocketAddr) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_peer-bin"))
         .args(["--host", "127.0.0.1", "--port", "0", "--name", "alice"])
-        .args(["--fsync", "always", "--token", TOKEN])
+        .args(["--fsync", "always"])
+        .env("WEAPROUS_TOKEN", TOKEN)
         .arg("--tracker")
         .arg(format!("http://{tracker}"))
         .arg("--data-dir")

@@ -234,8 +234,9 @@ fn first_sse_event_arrives_while_the_upstream_is_open() {
         let head =
             "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\n\r\n";
         stream.write_all(head.as_bytes()).unwrap();
-        stream.write_all(b"data: first\n\n").unwrap();
+        // Marked before the write: the client may see the event before this thread runs on.
         open.store(1, Ordering::Relaxed);
+        stream.write_all(b"data: first\n\n").unwrap();
         let _ = release
             .lock()
             .unwrap()
@@ -317,4 +318,39 @@ fn upgrade_becomes_a_two_way_tunnel() {
         }
         assert_eq!(String::from_utf8_lossy(&got), want);
     }
+}
+
+/// Guards the tunnel hand-over: bytes the upstream sends in the same write as its `101` are
+/// read by the upstream's tunnel half before the client's half has taken over its connection,
+/// and must wait for it rather than be lost.
+#[test]
+fn bytes_right_after_the_101_reach_the_client() {
+    let upstream = plain::serve(|_head, reader, stream| {
+        let greeting =
+            b"HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\nhello";
+        if stream.write_all(greeting).is_err() {
+            return false;
+        }
+        let mut buf = [0u8; 64];
+        // Hold the tunnel until the client closes it.
+        while matches!(reader.read(&mut buf), Ok(n) if n > 0) {}
+        false
+    });
+    let proxy = start_proxy(&catch_all(&[upstream], "round-robin"));
+    let mut stream = connect(proxy.addr);
+    stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    stream
+        .write_all(b"GET /chat HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\n")
+        .unwrap();
+    let mut seen = Vec::new();
+    let mut buf = [0u8; 1024];
+    while !seen.ends_with(b"hello") {
+        let n = stream.read(&mut buf).unwrap();
+        assert!(n > 0, "closed after {:?}", String::from_utf8_lossy(&seen));
+        seen.extend_from_slice(&buf[..n]);
+    }
+    let text = String::from_utf8_lossy(&seen);
+    assert!(text.starts_with("HTTP/1.1 101 "), "{text}");
 }

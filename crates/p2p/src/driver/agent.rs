@@ -15,11 +15,11 @@ use std::time::{Duration, Instant};
 
 use http_core::{Request, Status};
 use reactor::client::{ClientReply, ClientResponse};
-use reactor::{Cx, Message, Protocol};
+use reactor::{Addr, Cx, Protocol};
 
 use super::link::LinkConn;
 use super::tracker::{self, REQUEST_TIMEOUT};
-use super::{AgentCmd, Core, JoinError, JoinReply, Out, lock, mono_ms};
+use super::{AgentCmd, AgentMsg, Core, JoinError, JoinReply, Out, lock, mono_ms};
 use crate::message::validate_channel;
 use crate::node::ChannelPolicy;
 use crate::tracker_client::{Step, TrackerClient};
@@ -47,9 +47,12 @@ enum Pending {
 
 /// The agent. See the module docs.
 pub struct Agent {
+    /// Where the answers to our tracker requests come.
+    me: Addr<Agent>,
     shared: Arc<Mutex<Core>>,
     tracker: Option<SocketAddr>,
-    me: SocketAddr,
+    /// Where peers reach us.
+    addr: SocketAddr,
     any_ip: bool,
     /// Channels we mean to be in, with their keys: re-joined after every registration.
     wanted: BTreeMap<String, Option<String>>,
@@ -69,19 +72,21 @@ pub struct Agent {
 }
 
 impl Agent {
-    /// An agent for the node in `shared`, reachable at `me`; `any_ip` when listening on every
-    /// address (the tracker then records our source address).
+    /// An agent for the node in `shared`, itself at `me`, reachable by peers at `addr`;
+    /// `any_ip` when listening on every address (the tracker then records our source address).
     pub fn new(
+        me: Addr<Agent>,
         shared: Arc<Mutex<Core>>,
         tracker: Option<SocketAddr>,
-        me: SocketAddr,
+        addr: SocketAddr,
         any_ip: bool,
         channels: Vec<(String, Option<String>)>,
     ) -> Agent {
         Agent {
+            me,
             shared,
             tracker,
-            me,
+            addr,
             any_ip,
             wanted: channels.into_iter().collect(),
             client: TrackerClient::default(),
@@ -111,8 +116,16 @@ impl Agent {
         let tag = self.next_tag;
         self.next_tag += 1;
         self.pending.insert(tag, pending);
-        let owner = cx.id();
-        reactor::client::start(cx, addr, req, owner, tag, REQUEST_TIMEOUT);
+        let owner = self.me.clone();
+        reactor::client::start(
+            cx,
+            addr,
+            req,
+            owner,
+            AgentMsg::Tracker,
+            tag,
+            REQUEST_TIMEOUT,
+        );
     }
 
     fn arm(&mut self, cx: &mut Cx<'_>) {
@@ -131,8 +144,8 @@ impl Agent {
         match step {
             Step::Register => {
                 let (peer_id, name) = self.ids();
-                let ip: Option<IpAddr> = (!self.any_ip).then_some(self.me.ip());
-                let req = tracker::register(&peer_id, &name, ip, self.me.port());
+                let ip: Option<IpAddr> = (!self.any_ip).then_some(self.addr.ip());
+                let req = tracker::register(&peer_id, &name, ip, self.addr.port());
                 self.request(cx, req, Pending::Register);
             }
             Step::Heartbeat(token) => {
@@ -380,14 +393,8 @@ impl Agent {
             }
             log::debug!("dialling {} at {}", peer.peer_id, peer.addr);
             core.dialing.insert(peer.peer_id.clone());
-            cx.connect(
-                peer.addr,
-                Box::new(LinkConn::dial(
-                    shared.clone(),
-                    peer.addr,
-                    Some(peer.peer_id),
-                )),
-            );
+            let link = LinkConn::dial(shared.clone(), peer.addr, Some(peer.peer_id));
+            cx.connect(peer.addr, link);
         }
     }
 
@@ -418,11 +425,11 @@ impl Agent {
                 }
             }
             AgentCmd::Dial(addr) => {
-                if addr == self.me {
+                if addr == self.addr {
                     return;
                 }
                 let shared = self.shared.clone();
-                cx.connect(addr, Box::new(LinkConn::dial(shared, addr, None)));
+                cx.connect(addr, LinkConn::dial(shared, addr, None));
             }
             AgentCmd::Refresh => match self.last_refresh {
                 Some(at) if cx.now().duration_since(at) < MIN_REFRESH_GAP => {
@@ -436,6 +443,8 @@ impl Agent {
 }
 
 impl Protocol for Agent {
+    type Message = AgentMsg;
+
     fn on_open(&mut self, cx: &mut Cx<'_>) {
         self.next_tick = Some(cx.now() + TICK);
         if self.tracker.is_some() {
@@ -483,22 +492,16 @@ impl Protocol for Agent {
         self.arm(cx);
     }
 
-    fn on_message(&mut self, cx: &mut Cx<'_>, msg: Message) {
-        let msg = match msg.downcast::<ClientReply>() {
-            Ok(reply) => {
-                let ClientReply { tag, result } = *reply;
+    fn on_message(&mut self, cx: &mut Cx<'_>, msg: AgentMsg) {
+        match msg {
+            AgentMsg::Tracker(ClientReply { tag, result }) => {
                 if let Some(pending) = self.pending.remove(&tag) {
                     self.on_reply(cx, pending, result.map_err(|e| e.to_string()));
                 }
-                self.arm(cx);
-                return;
             }
-            Err(msg) => msg,
-        };
-        if let Ok(cmd) = msg.downcast::<AgentCmd>() {
-            self.on_cmd(cx, *cmd);
-            self.arm(cx);
+            AgentMsg::Cmd(cmd) => self.on_cmd(cx, cmd),
         }
+        self.arm(cx);
     }
 
     fn on_shutdown(&mut self, cx: &mut Cx<'_>) {

@@ -2,16 +2,16 @@
 //!
 //! A dialled link first speaks HTTP: it writes `GET /p2p/link` with `Upgrade: weaprous-p2p/1`
 //! and waits for the `101`; an accepted one starts after the server answered `101`. Then both
-//! carry newline-delimited JSON frames ([`FrameDecoder`]), fed to the shared [`NodeState`]
-//! (crate::NodeState). Every failure closes only this link: bad bytes, an oversized frame, a
-//! frame flood, a peer that stops reading.
+//! carry newline-delimited JSON frames ([`FrameDecoder`]), fed to the shared
+//! [`NodeState`](crate::NodeState). Every failure closes only this link: bad bytes, an oversized
+//! frame, a frame flood, a peer that stops reading.
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use http_core::{Limits, Method, Status, parse_response_head};
-use reactor::{CloseReason as ConnClose, Cx, Message, Protocol};
+use reactor::{Addr, CloseReason as ConnClose, Cx, Protocol, Session};
 
 use super::{Core, LinkCmd, Out, lock, mono_ms};
 use crate::frame::FrameDecoder;
@@ -45,6 +45,8 @@ enum Phase {
 
 /// One link connection.
 pub struct LinkConn {
+    /// Where the node sends this link its frames.
+    me: Addr<LinkConn>,
     shared: Arc<Mutex<Core>>,
     phase: Phase,
     /// Address given to the node (the remote end of the connection).
@@ -66,8 +68,9 @@ pub struct LinkConn {
 
 impl LinkConn {
     /// A link we dial to `addr` (`target` is the peer id the tracker gave for it).
-    pub fn dial(shared: Arc<Mutex<Core>>, addr: SocketAddr, target: Option<String>) -> LinkConn {
-        LinkConn {
+    pub fn dial(shared: Arc<Mutex<Core>>, addr: SocketAddr, target: Option<String>) -> Session {
+        Session::with_addr(|me| LinkConn {
+            me,
             shared,
             phase: Phase::Upgrading,
             addr: Some(addr),
@@ -79,12 +82,13 @@ impl LinkConn {
             frames_in_window: 0,
             partial: 0,
             end_logged: false,
-        }
+        })
     }
 
     /// A link a peer dialled, after our `101`.
-    pub fn accepted(shared: Arc<Mutex<Core>>, addr: SocketAddr) -> LinkConn {
-        LinkConn {
+    pub fn accepted(shared: Arc<Mutex<Core>>, addr: SocketAddr) -> Session {
+        Session::with_addr(|me| LinkConn {
+            me,
             shared,
             phase: Phase::Upgrading,
             addr: Some(addr),
@@ -96,7 +100,7 @@ impl LinkConn {
             frames_in_window: 0,
             partial: 0,
             end_logged: false,
-        }
+        })
     }
 
     fn addr_text(&self) -> String {
@@ -109,7 +113,7 @@ impl LinkConn {
         cx.set_deadline(None);
         let addr = self.addr_text();
         let mut core = lock(&self.shared);
-        let link = core.add_link(cx.id());
+        let link = core.add_link(cx.id(), self.me.clone());
         self.link = Some(link);
         self.phase = Phase::Framed(link);
         let mono = mono_ms(core.epoch, cx.now());
@@ -235,6 +239,8 @@ impl LinkConn {
 }
 
 impl Protocol for LinkConn {
+    type Message = LinkCmd;
+
     fn on_open(&mut self, cx: &mut Cx<'_>) {
         if self.dialled {
             let addr = self.addr_text();
@@ -272,14 +278,11 @@ impl Protocol for LinkConn {
         }
     }
 
-    fn on_message(&mut self, cx: &mut Cx<'_>, msg: Message) {
-        let Ok(cmd) = msg.downcast::<LinkCmd>() else {
-            return;
-        };
+    fn on_message(&mut self, cx: &mut Cx<'_>, cmd: LinkCmd) {
         if cx.is_closing() {
             return;
         }
-        match *cmd {
+        match cmd {
             LinkCmd::Write(bytes) => {
                 if cx.pending_output() + bytes.len() > MAX_LINK_OUTPUT {
                     let link = self.link.map(|l| format!("{l:?} ")).unwrap_or_default();

@@ -23,7 +23,8 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
-use reactor::{ConnId, Cx, EventLoop, Handle, LoopThread};
+use reactor::client::ClientReply;
+use reactor::{Addr, ConnId, Cx, EventLoop, Handle, Inbox, LoopThread};
 use serde::Serialize;
 
 use crate::error::{Error, Result};
@@ -31,6 +32,8 @@ use crate::frame::encode;
 use crate::message::Message;
 use crate::node::{Action, ChannelInfo, Event, LinkId, NodeState, Outgoing, PeerInfo};
 use crate::store::{Fsync, Store};
+use agent::Agent;
+use link::LinkConn;
 
 /// Most entries kept in the course-style inbox (`GET /p2p/inbox`); the oldest go first.
 pub const MAX_INBOX: usize = 1000;
@@ -156,6 +159,15 @@ pub enum AgentCmd {
     Refresh,
 }
 
+/// What the agent receives: commands from the rest of the peer, and the answers to its own
+/// tracker requests.
+pub enum AgentMsg {
+    /// A command.
+    Cmd(AgentCmd),
+    /// The answer to a tracker request.
+    Tracker(ClientReply),
+}
+
 /// Settings of one peer.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -198,14 +210,15 @@ pub struct TrackerStatus {
 pub struct Core {
     pub(crate) state: NodeState,
     store: Store,
-    conns: HashMap<LinkId, ConnId>,
+    /// Each link's connection id (to tell its own callbacks apart) and address.
+    conns: HashMap<LinkId, (ConnId, Addr<LinkConn>)>,
     next_link: u64,
     /// Peer ids being dialled, so a refresh does not dial them twice.
     pub(crate) dialing: HashSet<String>,
     sinks: Vec<Sink>,
     inbox: VecDeque<InboxEntry>,
     handle: Handle,
-    agent: Option<ConnId>,
+    agent: Option<Addr<Agent>>,
     pub(crate) tracker: TrackerStatus,
     /// The origin of the core's `mono_ms` (link timers).
     pub(crate) epoch: Instant,
@@ -222,14 +235,14 @@ pub enum Out<'a, 'b> {
 }
 
 impl Out<'_, '_> {
-    fn link(&mut self, conn: ConnId, cmd: LinkCmd) {
+    fn link(&mut self, conn: ConnId, addr: &Addr<LinkConn>, cmd: LinkCmd) {
         match self {
             Out::Cx(cx) if cx.id() == conn => match cmd {
                 LinkCmd::Write(bytes) => cx.write(&bytes),
                 LinkCmd::Close => cx.close(),
             },
-            Out::Cx(cx) => cx.send(conn, Box::new(cmd)),
-            Out::Handle(handle) => handle.send(conn, Box::new(cmd)),
+            Out::Cx(cx) => cx.send(addr, cmd),
+            Out::Handle(handle) => handle.send(addr, cmd),
         }
     }
 }
@@ -252,11 +265,11 @@ impl Core {
         }
     }
 
-    /// A new link id for connection `conn`.
-    pub(crate) fn add_link(&mut self, conn: ConnId) -> LinkId {
+    /// A new link id for connection `conn`, reachable at `addr`.
+    pub(crate) fn add_link(&mut self, conn: ConnId, addr: Addr<LinkConn>) -> LinkId {
         let id = LinkId(self.next_link);
         self.next_link += 1;
-        self.conns.insert(id, conn);
+        self.conns.insert(id, (conn, addr));
         id
     }
 
@@ -273,13 +286,13 @@ impl Core {
         for action in actions {
             match action {
                 Action::Send(link, frame) => {
-                    if let Some(&conn) = self.conns.get(&link) {
-                        out.link(conn, LinkCmd::Write(encode(&frame)));
+                    if let Some((conn, addr)) = self.conns.get(&link) {
+                        out.link(*conn, addr, LinkCmd::Write(encode(&frame)));
                     }
                 }
                 Action::Close(link, _) => {
-                    if let Some(&conn) = self.conns.get(&link) {
-                        out.link(conn, LinkCmd::Close);
+                    if let Some((conn, addr)) = self.conns.get(&link) {
+                        out.link(*conn, addr, LinkCmd::Close);
                     }
                 }
                 Action::Persist(msg) => {
@@ -321,8 +334,8 @@ impl Core {
                 });
             }
             if let Event::NotMember { .. } = event {
-                if let Some(agent) = self.agent {
-                    self.handle.send(agent, Box::new(AgentCmd::Refresh));
+                if let Some(agent) = &self.agent {
+                    self.handle.send(agent, AgentMsg::Cmd(AgentCmd::Refresh));
                 }
                 continue;
             }
@@ -354,7 +367,7 @@ pub(crate) fn lock(shared: &Mutex<Core>) -> MutexGuard<'_, Core> {
 pub struct Node {
     shared: Arc<Mutex<Core>>,
     handle: Handle,
-    agent: ConnId,
+    agent: Addr<Agent>,
     peer_id: String,
     name: String,
     addr: SocketAddr,
@@ -444,7 +457,7 @@ impl Node {
             key,
             reply,
         };
-        self.handle.send(self.agent, Box::new(cmd));
+        self.send_agent(cmd);
     }
 
     /// Leaves a channel (its history stays readable). `false` if it was not joined.
@@ -452,20 +465,23 @@ impl Node {
         // Left at once, so the answer is true when it arrives; the agent tells the tracker.
         let joined = lock(&self.shared).state.leave(channel);
         if joined {
-            self.handle
-                .send(self.agent, Box::new(AgentCmd::Leave(channel.to_string())));
+            self.send_agent(AgentCmd::Leave(channel.to_string()));
         }
         joined
     }
 
     /// Dials a peer at `addr`.
     pub fn connect(&self, addr: SocketAddr) {
-        self.handle.send(self.agent, Box::new(AgentCmd::Dial(addr)));
+        self.send_agent(AgentCmd::Dial(addr));
     }
 
     /// Asks the tracker for the members of our channels again, and dials new ones.
     pub fn discover(&self) {
-        self.handle.send(self.agent, Box::new(AgentCmd::Refresh));
+        self.send_agent(AgentCmd::Refresh);
+    }
+
+    fn send_agent(&self, cmd: AgentCmd) {
+        self.handle.send(&self.agent, AgentMsg::Cmd(cmd));
     }
 
     /// Adds a sink for UI events.
@@ -582,14 +598,17 @@ pub fn start(event_loop: &mut EventLoop, config: Config) -> Result<Peer> {
         handle.clone(),
         config.wall_clock.clone(),
     )));
-    let agent = event_loop.spawn(Box::new(agent::Agent::new(
+    let inbox = Inbox::default();
+    let agent = inbox.addr();
+    event_loop.spawn(inbox.bind(Agent::new(
+        agent.clone(),
         shared.clone(),
         config.tracker,
         SocketAddr::new(ip, bound.port()),
         config.addr.ip().is_unspecified(),
         config.channels.clone(),
     )));
-    lock(&shared).agent = Some(agent);
+    lock(&shared).agent = Some(agent.clone());
     let node = Node {
         shared,
         handle,

@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
-use bytes::{Bytes, BytesMut};
+use bytes::BytesMut;
 use http_core::write::{write_chunk, write_last_chunk};
 use http_core::{
     BodyDecoder, BodyKind, Decoded, Headers, Method, ParseError, RequestHead, Response,
@@ -13,12 +13,12 @@ use http_core::{
 };
 use log::{debug, info, log_enabled};
 use reactor::server::write_full_response;
-use reactor::{CloseReason, ConnId, ConnInfo, Cx, Message, Protocol};
+use reactor::{Addr, CloseReason, ConnId, ConnInfo, Cx, Inbox, Protocol, Session};
 
-use super::flow::{Flow, Held};
+use super::exchange::{Commit, Exchange, RequestBody, ResponseBody, Retry, log_exchange};
+use super::flow::{Credit, Held};
 use super::headers::{ClientFraming, Outgoing, write_client_head, write_upstream_head};
 use super::status_page::{STATUS_PATH, status_response};
-use super::tunnel::Tunnel;
 use super::upstream::UpstreamConn;
 use super::{
     Attach, Claim, ClientMsg, Failure, READ_LIMIT, Shared, Target, ToClient, ToUpstream,
@@ -35,56 +35,12 @@ enum State {
     Done,
 }
 
-/// The request side of an exchange.
-enum RequestBody {
-    /// Waiting for the upstream to connect before any body byte is taken from the input, so a
-    /// failed connect can still be retried elsewhere.
-    AwaitingReady,
-    Streaming(BodyDecoder),
-    Done,
-}
-
-/// The response side of an exchange.
-enum ResponseBody {
-    AwaitingHead,
-    Streaming(ClientFraming),
-    Done,
-}
-
-struct Exchange {
-    method: Method,
-    version: Version,
-    host: String,
-    path: String,
-    started: Instant,
-    keep_alive: bool,
-    upgrade: bool,
-    kind: BodyKind,
-    wire: Bytes,
-    block: usize,
-    target: Target,
-    /// The attempt in flight; messages of other attempts are ignored.
-    seq: u64,
-    upstream: Option<ConnId>,
-    /// The one retry on another upstream after a failed connect was used.
-    retried: bool,
-    request: RequestBody,
-    /// A body byte went to the upstream: no retry any more.
-    body_sent: bool,
-    /// Reading paused for lack of request body credit.
-    paused: bool,
-    up: Arc<Flow>,
-    response: ResponseBody,
-    down: Arc<Flow>,
-    /// Response credit held while our output is full.
-    held: Held,
-    status: u16,
-}
-
 /// A connection from a client.
 pub(crate) struct ClientConn {
     shared: Arc<Shared>,
     id: ConnId,
+    /// Where this connection's upstreams answer.
+    me: Addr<ClientConn>,
     peer: SocketAddr,
     client_ip: String,
     state: State,
@@ -95,10 +51,11 @@ pub(crate) struct ClientConn {
 }
 
 impl ClientConn {
-    pub fn new(shared: Arc<Shared>, info: &ConnInfo) -> ClientConn {
+    pub fn new(shared: Arc<Shared>, info: &ConnInfo, me: Addr<ClientConn>) -> ClientConn {
         ClientConn {
             shared,
             id: info.id,
+            me,
             peer: info.peer,
             client_ip: info.peer.ip().to_string(),
             state: State::Reading,
@@ -252,13 +209,12 @@ impl ClientConn {
             target,
             seq: 0,
             upstream: None,
-            retried: false,
+            retry: Retry::Available,
             request: match kind {
                 BodyKind::Empty | BodyKind::Length(0) => RequestBody::Done,
                 _ => RequestBody::AwaitingReady,
             },
-            body_sent: false,
-            paused: false,
+            commit: Commit::Untouched,
             up: Arc::default(),
             response: ResponseBody::AwaitingHead,
             down: Arc::default(),
@@ -297,11 +253,12 @@ impl ClientConn {
         ex.down = Arc::default();
         ex.held = Held::default();
         let claim = Claim {
-            client: self.id,
+            client: self.me.clone(),
             seq: ex.seq,
         };
         let attach = Box::new(Attach {
-            client: self.id,
+            client: self.me.clone(),
+            client_id: self.id,
             seq: ex.seq,
             target: ex.target,
             wire: ex.wire.clone(),
@@ -330,15 +287,15 @@ impl ClientConn {
                     seq: ex.seq,
                     msg: UpstreamMsg::Attach(attach),
                 };
-                cx.send(conn, Box::new(msg));
+                cx.send(&conn, msg);
                 conn
             }
             None => {
-                let addr = ex.target.addr;
-                cx.connect(
-                    addr,
-                    Box::new(UpstreamConn::dial(self.shared.clone(), attach)),
-                )
+                let inbox = Inbox::default();
+                let conn = inbox.addr();
+                let upstream = UpstreamConn::dial(conn.clone(), self.shared.clone(), attach);
+                cx.connect(ex.target.addr, inbox.bind(upstream));
+                conn
             }
         });
     }
@@ -348,17 +305,22 @@ impl ClientConn {
         let State::Exchange(ex) = &mut self.state else {
             return;
         };
-        let Some(upstream) = ex.upstream else {
+        let Some(upstream) = &ex.upstream else {
             return;
         };
-        while !ex.paused {
-            let RequestBody::Streaming(decoder) = &mut ex.request else {
+        loop {
+            let RequestBody::Streaming { decoder, credit } = &mut ex.request else {
                 return;
             };
+            if *credit == Credit::Paused {
+                break;
+            }
             let msg = match decoder.decode(cx.input()) {
                 Ok(Decoded::Data(data)) => {
-                    ex.body_sent = true;
-                    ex.paused = ex.up.sent(data.len());
+                    ex.commit = Commit::BodySent;
+                    if ex.up.sent(data.len()) {
+                        *credit = Credit::Paused;
+                    }
                     UpstreamMsg::Body(data)
                 }
                 Ok(Decoded::NeedMore) => return,
@@ -372,11 +334,11 @@ impl ClientConn {
             let seq = ex.seq;
             cx.send(
                 upstream,
-                Box::new(ToUpstream {
+                ToUpstream {
                     from: self.id,
                     seq,
                     msg,
-                }),
+                },
             );
             if done {
                 if matches!(ex.response, ResponseBody::Done) {
@@ -406,14 +368,14 @@ impl ClientConn {
     /// Tells the upstream of an unfinished exchange to give up its connection.
     fn abort_upstream(&mut self, cx: &mut Cx<'_>) {
         if let State::Exchange(ex) = &self.state
-            && let Some(upstream) = ex.upstream
+            && let Some(upstream) = &ex.upstream
         {
             let msg = ToUpstream {
                 from: self.id,
                 seq: ex.seq,
                 msg: UpstreamMsg::Abort,
             };
-            cx.send(upstream, Box::new(msg));
+            cx.send(upstream, msg);
         }
     }
 
@@ -430,11 +392,11 @@ impl ClientConn {
     /// Both directions are complete: log, then read the next request or close.
     fn finish(&mut self, cx: &mut Cx<'_>) {
         self.release();
-        let State::Exchange(ex) = std::mem::replace(&mut self.state, State::Reading) else {
+        let State::Exchange(mut ex) = std::mem::replace(&mut self.state, State::Reading) else {
             return;
         };
         log_exchange(&ex, cx.now());
-        if ex.paused {
+        if ex.request.unpause() {
             cx.resume_reading();
         }
         if ex.keep_alive && !self.shutting_down && !self.peer_done {
@@ -479,7 +441,8 @@ impl ClientConn {
         let State::Exchange(ex) = &mut self.state else {
             return;
         };
-        let untouched = !ex.body_sent && matches!(ex.response, ResponseBody::AwaitingHead);
+        let untouched =
+            ex.commit == Commit::Untouched && matches!(ex.response, ResponseBody::AwaitingHead);
         let authority = self.shared.config.hosts[ex.block].upstreams[ex.target.backend].authority();
         match failure {
             Failure::Vanished if untouched => self.restart(cx, None),
@@ -489,8 +452,8 @@ impl ClientConn {
                 // the connection broke (nginx and Go's client draw the same line).
                 self.restart(cx, None);
             }
-            Failure::Connect if untouched && !ex.retried => {
-                ex.retried = true;
+            Failure::Connect if untouched && ex.retry == Retry::Available => {
+                ex.retry = Retry::Used;
                 let (block, failed) = (ex.block, ex.target.backend);
                 let other = self
                     .shared
@@ -530,12 +493,11 @@ impl ClientConn {
             return;
         };
         ex.target = target;
-        if matches!(ex.request, RequestBody::Streaming(_)) {
-            ex.request = RequestBody::AwaitingReady;
-        }
-        if ex.paused {
-            ex.paused = false;
+        if ex.request.unpause() {
             cx.resume_reading();
+        }
+        if matches!(ex.request, RequestBody::Streaming { .. }) {
+            ex.request = RequestBody::AwaitingReady;
         }
         // A new connection: the retry must not land on another stale pooled one.
         self.dispatch(cx, false);
@@ -551,7 +513,10 @@ impl ClientConn {
         match msg.msg {
             ClientMsg::Ready => {
                 if matches!(ex.request, RequestBody::AwaitingReady) {
-                    ex.request = RequestBody::Streaming(BodyDecoder::new(ex.kind));
+                    ex.request = RequestBody::Streaming {
+                        decoder: BodyDecoder::new(ex.kind),
+                        credit: Credit::Flowing,
+                    };
                     self.pump_body(cx);
                     if !cx.is_closing() {
                         // Input may have stopped at the cap while the body waited.
@@ -564,7 +529,10 @@ impl ClientConn {
                     cx.write(&wire);
                 }
             }
-            ClientMsg::Head(head, kind) => self.on_head(cx, *head, kind),
+            ClientMsg::Head(head, kind) => self.on_head(cx, *head, kind, None),
+            ClientMsg::Switched(head, tunnel) => {
+                self.on_head(cx, *head, BodyKind::Empty, Some(tunnel))
+            }
             ClientMsg::Body(data) => {
                 let ResponseBody::Streaming(framing) = ex.response else {
                     return;
@@ -579,13 +547,13 @@ impl ClientConn {
                 let resume = ex
                     .held
                     .written(&ex.down, data.len(), pending, || drain = true);
-                if resume && let Some(upstream) = ex.upstream {
+                if resume && let Some(upstream) = &ex.upstream {
                     let msg = ToUpstream {
                         from: self.id,
                         seq: ex.seq,
                         msg: UpstreamMsg::Resume,
                     };
-                    cx.send(upstream, Box::new(msg));
+                    cx.send(upstream, msg);
                 }
                 if drain {
                     cx.notify_drained();
@@ -608,13 +576,15 @@ impl ClientConn {
                     // not reused); rather than read the rest of the body to find the next
                     // request, close after the answer.
                     ex.keep_alive = false;
+                    if ex.request.unpause() {
+                        cx.resume_reading();
+                    }
                     ex.request = RequestBody::Done;
                 }
                 self.finish(cx);
             }
             ClientMsg::Resume => {
-                if ex.paused {
-                    ex.paused = false;
+                if ex.request.unpause() {
                     cx.resume_reading();
                     self.pump_body(cx);
                 }
@@ -623,7 +593,14 @@ impl ClientConn {
         }
     }
 
-    fn on_head(&mut self, cx: &mut Cx<'_>, head: ResponseHead, kind: BodyKind) {
+    /// The response head; `tunnel` is this connection's half of the tunnel after a `101`.
+    fn on_head(
+        &mut self,
+        cx: &mut Cx<'_>,
+        head: ResponseHead,
+        kind: BodyKind,
+        tunnel: Option<Session>,
+    ) {
         let State::Exchange(ex) = &mut self.state else {
             return;
         };
@@ -634,15 +611,12 @@ impl ClientConn {
         if head.status.code() == 101 {
             // Only sent for an upgrade request: both sides become a tunnel.
             write_client_head(&head, ClientFraming::Empty, true, ex.version, cx.output());
-            let upstream = ex.upstream;
-            let (up, down) = (ex.up.clone(), ex.down.clone());
             log_exchange(ex, cx.now());
             self.release();
             self.state = State::Done;
             cx.set_deadline(None);
-            if let Some(upstream) = upstream {
-                let handle = self.shared.handle.clone();
-                cx.upgrade(Box::new(Tunnel::new(upstream, handle, up, down)));
+            if let Some(tunnel) = tunnel {
+                cx.upgrade(tunnel);
             } else {
                 cx.close();
             }
@@ -668,17 +642,9 @@ impl ClientConn {
     }
 }
 
-fn log_exchange(ex: &Exchange, now: Instant) {
-    if log_enabled!(log::Level::Info) {
-        let micros = now.saturating_duration_since(ex.started).as_micros();
-        info!(
-            "{} {} {} {} {} {micros}us",
-            ex.method, ex.host, ex.path, ex.status, ex.target.addr
-        );
-    }
-}
-
 impl Protocol for ClientConn {
+    type Message = ToClient;
+
     fn on_open(&mut self, cx: &mut Cx<'_>) {
         cx.set_read_limit(self.shared.limits.max_head_bytes + READ_LIMIT);
         self.arm(cx);
@@ -718,14 +684,14 @@ impl Protocol for ClientConn {
     fn on_drained(&mut self, cx: &mut Cx<'_>) {
         if let State::Exchange(ex) = &mut self.state
             && ex.held.drained(&ex.down)
-            && let Some(upstream) = ex.upstream
+            && let Some(upstream) = &ex.upstream
         {
             let msg = ToUpstream {
                 from: self.id,
                 seq: ex.seq,
                 msg: UpstreamMsg::Resume,
             };
-            cx.send(upstream, Box::new(msg));
+            cx.send(upstream, msg);
         }
     }
 
@@ -747,10 +713,8 @@ impl Protocol for ClientConn {
         }
     }
 
-    fn on_message(&mut self, cx: &mut Cx<'_>, msg: Message) {
-        if let Ok(msg) = msg.downcast::<ToClient>() {
-            self.on_upstream_msg(cx, *msg);
-        }
+    fn on_message(&mut self, cx: &mut Cx<'_>, msg: ToClient) {
+        self.on_upstream_msg(cx, msg);
     }
 
     fn on_shutdown(&mut self, cx: &mut Cx<'_>) {
@@ -764,14 +728,14 @@ impl Protocol for ClientConn {
 
     fn on_close(&mut self, _reason: CloseReason) {
         if let State::Exchange(ex) = &self.state
-            && let Some(upstream) = ex.upstream
+            && let Some(upstream) = &ex.upstream
         {
             let msg = ToUpstream {
                 from: self.id,
                 seq: ex.seq,
                 msg: UpstreamMsg::Abort,
             };
-            self.shared.handle.send(upstream, Box::new(msg));
+            self.shared.handle.send(upstream, msg);
         }
         self.release();
     }

@@ -11,6 +11,16 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use super::OUTPUT_CAP;
 
+/// Whether a producer reads its socket or waits for credit to come back.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) enum Credit {
+    /// Reading: the consumer has room.
+    #[default]
+    Flowing,
+    /// Reading paused until the consumer sends a resume.
+    Paused,
+}
+
 /// The shared counter of one direction.
 #[derive(Debug, Default)]
 pub(crate) struct Flow {

@@ -2,7 +2,7 @@
 //! upstream connection, a byte tunnel after an upgrade, and a health agent probing down upstreams.
 //!
 //! A client entry and the upstream entry serving its current request talk only through
-//! `cx.send`: the client sends the request head, body pieces and flow control; the upstream
+//! `cx.send` to each other's typed [`Addr`]: the client sends the request head, body pieces and flow control; the upstream
 //! sends the response head, body pieces, flow control, or why it failed. Every message carries
 //! the attempt number (`seq`) of the request it belongs to, so a late message from an earlier
 //! attempt (after a retry) or for an earlier request (after a pooled connection changed hands)
@@ -10,6 +10,7 @@
 //! [`OUTPUT_CAP`] bytes it sent are queued or unsent on the other side (see `flow.rs`).
 
 mod client;
+mod exchange;
 mod flow;
 pub mod headers;
 mod probe;
@@ -19,6 +20,7 @@ mod upstream;
 
 pub(crate) use client::ClientConn;
 pub(crate) use probe::HealthAgent;
+pub(crate) use upstream::UpstreamConn;
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -26,7 +28,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http_core::{BodyKind, Limits, Method, ResponseHead};
-use reactor::{ConnId, Handle};
+use reactor::{Addr, ConnId, Handle, Session};
 
 use crate::config::Config;
 use crate::pool::Pools;
@@ -54,7 +56,7 @@ pub(crate) struct Shared {
 /// The mutable part; only the loop thread locks it, so the lock is never contended.
 pub(crate) struct State {
     pub pools: Pools,
-    pub idle: UpstreamPool<SocketAddr, ConnId, Claim>,
+    pub idle: UpstreamPool<SocketAddr, Addr<UpstreamConn>, Claim>,
 }
 
 impl Shared {
@@ -67,9 +69,9 @@ impl Shared {
 }
 
 /// Who took an idle upstream connection: the client and its attempt.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug)]
 pub(crate) struct Claim {
-    pub client: ConnId,
+    pub client: Addr<ClientConn>,
     pub seq: u64,
 }
 
@@ -83,7 +85,9 @@ pub(crate) struct Target {
 
 /// Everything an upstream connection needs to start one exchange.
 pub(crate) struct Attach {
-    pub client: ConnId,
+    pub client: Addr<ClientConn>,
+    /// The client's id, which its messages carry as `from`.
+    pub client_id: ConnId,
     pub seq: u64,
     pub target: Target,
     /// The serialized request head.
@@ -132,6 +136,9 @@ pub(crate) enum ClientMsg {
     Interim(Bytes),
     /// The response head and how its body is framed upstream.
     Head(Box<ResponseHead>, BodyKind),
+    /// The upstream answered `101` to an upgrade and became one half of a tunnel; this is the
+    /// other half, already addressed by it, for the client connection to become.
+    Switched(Box<ResponseHead>, Session),
     /// A piece of the response body, unframed.
     Body(Bytes),
     /// The response is complete.

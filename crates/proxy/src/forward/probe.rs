@@ -30,6 +30,8 @@ impl HealthAgent {
 }
 
 impl Protocol for HealthAgent {
+    type Message = std::convert::Infallible;
+
     fn on_open(&mut self, cx: &mut Cx<'_>) {
         cx.set_timeout(PROBE_TICK);
     }
@@ -60,7 +62,7 @@ impl Protocol for HealthAgent {
                 reader: ResponseReader::default(),
                 reported: false,
             };
-            cx.connect(addr, Box::new(probe));
+            cx.connect(addr, probe);
         }
         cx.set_timeout(PROBE_TICK);
     }
@@ -99,6 +101,8 @@ impl Probe {
 }
 
 impl Protocol for Probe {
+    type Message = std::convert::Infallible;
+
     fn on_open(&mut self, cx: &mut Cx<'_>) {
         let block = &self.shared.config.hosts[self.block];
         let Some(path) = block.health_check.clone() else {

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
-use reactor::{CloseReason, ConnId, Cx, Handle, Message, Protocol};
+use reactor::{Addr, CloseReason, Cx, Handle, Protocol};
 
 use super::READ_LIMIT;
 use super::flow::{Flow, Held};
@@ -20,7 +20,7 @@ pub(crate) enum TunnelMsg {
 
 /// One side of a tunnel: what it reads goes to `peer`, what `peer` sends is written out.
 pub(crate) struct Tunnel {
-    peer: ConnId,
+    peer: Addr<Tunnel>,
     handle: Handle,
     /// What this side reads and sends.
     outbound: Arc<Flow>,
@@ -31,7 +31,12 @@ pub(crate) struct Tunnel {
 }
 
 impl Tunnel {
-    pub fn new(peer: ConnId, handle: Handle, outbound: Arc<Flow>, inbound: Arc<Flow>) -> Tunnel {
+    pub fn new(
+        peer: Addr<Tunnel>,
+        handle: Handle,
+        outbound: Arc<Flow>,
+        inbound: Arc<Flow>,
+    ) -> Tunnel {
         Tunnel {
             peer,
             handle,
@@ -44,6 +49,8 @@ impl Tunnel {
 }
 
 impl Protocol for Tunnel {
+    type Message = TunnelMsg;
+
     fn on_open(&mut self, cx: &mut Cx<'_>) {
         cx.set_read_limit(READ_LIMIT);
         cx.set_deadline(None);
@@ -56,7 +63,7 @@ impl Protocol for Tunnel {
             if self.outbound.sent(data.len()) {
                 cx.pause_reading();
             }
-            cx.send(self.peer, Box::new(TunnelMsg::Data(data)));
+            cx.send(&self.peer, TunnelMsg::Data(data));
         }
         if was_full {
             // The loop stopped reading at the cap; nothing else would wake it.
@@ -66,21 +73,18 @@ impl Protocol for Tunnel {
 
     fn on_eof(&mut self, cx: &mut Cx<'_>) {
         self.peer_told = true;
-        cx.send(self.peer, Box::new(TunnelMsg::Eof));
+        cx.send(&self.peer, TunnelMsg::Eof);
         cx.close();
     }
 
     fn on_drained(&mut self, cx: &mut Cx<'_>) {
         if self.held.drained(&self.inbound) {
-            cx.send(self.peer, Box::new(TunnelMsg::Resume));
+            cx.send(&self.peer, TunnelMsg::Resume);
         }
     }
 
-    fn on_message(&mut self, cx: &mut Cx<'_>, msg: Message) {
-        let Ok(msg) = msg.downcast::<TunnelMsg>() else {
-            return;
-        };
-        match *msg {
+    fn on_message(&mut self, cx: &mut Cx<'_>, msg: TunnelMsg) {
+        match msg {
             TunnelMsg::Data(data) => {
                 cx.write(&data);
                 let pending = cx.pending_output();
@@ -89,7 +93,7 @@ impl Protocol for Tunnel {
                     .held
                     .written(&self.inbound, data.len(), pending, || drain = true)
                 {
-                    cx.send(self.peer, Box::new(TunnelMsg::Resume));
+                    cx.send(&self.peer, TunnelMsg::Resume);
                 }
                 if drain {
                     cx.notify_drained();
@@ -105,7 +109,7 @@ impl Protocol for Tunnel {
 
     fn on_close(&mut self, _reason: CloseReason) {
         if !self.peer_told {
-            self.handle.send(self.peer, Box::new(TunnelMsg::Eof));
+            self.handle.send(&self.peer, TunnelMsg::Eof);
         }
     }
 }

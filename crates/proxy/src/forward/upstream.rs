@@ -4,15 +4,16 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use super::flow::{Flow, Held};
+use super::flow::{Credit, Flow, Held};
 use std::time::Instant;
 
 use bytes::BytesMut;
 use http_core::write::{write_chunk, write_last_chunk, write_response_head};
 use http_core::{BodyDecoder, BodyKind, Decoded, Headers, Method, Version, parse_response_head};
 use log::debug;
-use reactor::{CloseReason, ConnId, Cx, Message, Protocol};
+use reactor::{Addr, CloseReason, ConnId, Cx, Inbox, Protocol};
 
+use super::client::ClientConn;
 use super::tunnel::Tunnel;
 use super::{
     Attach, ClientMsg, Failure, READ_LIMIT, Shared, Target, ToClient, ToUpstream,
@@ -33,54 +34,97 @@ enum State {
 
 /// One exchange in progress.
 struct Busy {
-    client: ConnId,
+    client: Addr<ClientConn>,
+    /// The client's id, which its messages carry.
+    client_id: ConnId,
     seq: u64,
     method: Method,
     timeout: std::time::Duration,
-    /// The request body is re-encoded chunked.
-    req_chunked: bool,
-    req_done: bool,
-    /// `None` until the response head is in.
-    response: Option<BodyDecoder>,
-    /// Any byte of response arrived.
-    answered: bool,
-    /// The response lets the connection be reused.
-    reusable: bool,
-    /// This exchange runs on a pooled connection (a close before any answer is "stale").
-    reused: bool,
+    request: Sending,
+    response: Answer,
+    /// Reading paused for lack of response credit.
+    reading: Credit,
+    conn: Reuse,
     /// Request body credit held while our output is full.
     held: Held,
     up: Arc<Flow>,
     down: Arc<Flow>,
-    /// Reading paused for lack of response credit.
-    paused: bool,
     upgrade: bool,
+}
+
+/// Where the request body towards the upstream is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Sending {
+    /// Body pieces are written as they come.
+    Plain,
+    /// Body pieces are re-encoded chunked.
+    Chunked,
+    /// The whole request is out: the upstream's silence is timed from here.
+    Done,
+}
+
+/// Where the upstream's answer is.
+enum Answer {
+    /// Not a byte yet: a reused connection closing now was stale.
+    Silent,
+    /// Some of the head arrived.
+    Head,
+    /// The head is in and its body being decoded; `reusable` when the response lets the
+    /// connection serve another exchange.
+    Body {
+        decoder: BodyDecoder,
+        reusable: bool,
+    },
+}
+
+/// Whether the exchange runs on a connection fresh from a dial or reused from the pool.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Reuse {
+    Fresh,
+    Pooled,
+}
+
+impl Busy {
+    /// Why the exchange failed when the connection broke now.
+    fn broken(&self) -> Failure {
+        match (self.conn, &self.response) {
+            (Reuse::Pooled, Answer::Silent) => Failure::Stale,
+            _ => Failure::Broken,
+        }
+    }
+
+    /// The response is complete.
+    fn response_complete(&self) -> bool {
+        matches!(&self.response, Answer::Body { decoder, .. } if decoder.is_done())
+    }
 }
 
 /// A connection to one upstream.
 pub(crate) struct UpstreamConn {
     shared: Arc<Shared>,
     addr: SocketAddr,
-    id: Option<ConnId>,
+    /// This connection, as the idle pool knows it.
+    me: Addr<UpstreamConn>,
     state: State,
     shutting_down: bool,
 }
 
 impl UpstreamConn {
-    /// A connection to be dialled for `attach`.
-    pub fn dial(shared: Arc<Shared>, attach: Box<Attach>) -> UpstreamConn {
+    /// A connection to be dialled for `attach`, reachable at `me`.
+    pub fn dial(me: Addr<UpstreamConn>, shared: Arc<Shared>, attach: Box<Attach>) -> UpstreamConn {
         UpstreamConn {
             shared,
             addr: attach.target.addr,
-            id: None,
+            me,
             state: State::Connecting(attach),
             shutting_down: false,
         }
     }
 
-    fn start(&mut self, cx: &mut Cx<'_>, attach: Attach, reused: bool) {
+    fn start(&mut self, cx: &mut Cx<'_>, attach: Attach, conn: Reuse) {
         let Attach {
             client,
+            client_id,
             seq,
             wire,
             method,
@@ -92,31 +136,27 @@ impl UpstreamConn {
             ..
         } = attach;
         cx.write(&wire);
-        let req_done = matches!(body, BodyKind::Empty | BodyKind::Length(0));
-        if !req_done {
-            cx.send(
-                client,
-                Box::new(ToClient {
-                    seq,
-                    msg: ClientMsg::Ready,
-                }),
-            );
+        let request = match body {
+            BodyKind::Empty | BodyKind::Length(0) => Sending::Done,
+            BodyKind::Chunked => Sending::Chunked,
+            _ => Sending::Plain,
+        };
+        if request != Sending::Done {
+            tell(cx, &client, seq, ClientMsg::Ready);
         }
         self.state = State::Busy(Box::new(Busy {
             client,
+            client_id,
             seq,
             method,
             timeout,
-            req_chunked: body == BodyKind::Chunked,
-            req_done,
-            response: None,
-            answered: false,
-            reusable: true,
-            reused,
+            request,
+            response: Answer::Silent,
+            reading: Credit::Flowing,
+            conn,
             held: Held::default(),
             up,
             down,
-            paused: false,
             upgrade,
         }));
         self.arm(cx);
@@ -126,7 +166,7 @@ impl UpstreamConn {
     /// pace rules.
     fn arm(&self, cx: &mut Cx<'_>) {
         match &self.state {
-            State::Busy(b) if b.req_done => cx.set_timeout(b.timeout),
+            State::Busy(b) if b.request == Sending::Done => cx.set_timeout(b.timeout),
             State::Busy(_) | State::Connecting(_) | State::Done => cx.set_deadline(None),
             State::Idle => cx.set_timeout(UPSTREAM_IDLE_TIMEOUT),
         }
@@ -136,7 +176,7 @@ impl UpstreamConn {
     fn fail(&mut self, cx: &mut Cx<'_>, failure: Failure) {
         if let State::Busy(b) = std::mem::replace(&mut self.state, State::Done) {
             debug!("upstream {}: exchange failed: {failure:?}", self.addr);
-            tell(cx, b.client, b.seq, ClientMsg::Failed(failure));
+            tell(cx, &b.client, b.seq, ClientMsg::Failed(failure));
         }
         cx.abort();
     }
@@ -146,32 +186,44 @@ impl UpstreamConn {
             return;
         };
         if !cx.input().is_empty() {
-            b.answered = true;
-            if b.req_done {
+            if let Answer::Silent = b.response {
+                b.response = Answer::Head;
+            }
+            if b.request == Sending::Done {
                 cx.set_timeout(b.timeout);
             }
         }
         loop {
-            let Some(decoder) = b.response.as_mut() else {
+            let Answer::Body { decoder, .. } = &mut b.response else {
                 match parse_response_head(cx.input(), &self.shared.limits, &b.method) {
                     Ok(None) => return,
                     Ok(Some((head, kind))) => {
                         let code = head.status.code();
                         if code == 101 && b.upgrade {
-                            let client = b.client;
-                            tell(cx, client, b.seq, ClientMsg::Head(Box::new(head), kind));
+                            // Both halves of the tunnel are made here, each addressed to the
+                            // other; the client's half travels to the client to take over.
+                            let (ours, theirs) = (Inbox::default(), Inbox::default());
+                            let handle = self.shared.handle.clone();
                             let tunnel = Tunnel::new(
-                                client,
-                                self.shared.handle.clone(),
+                                theirs.addr(),
+                                handle.clone(),
                                 b.down.clone(),
                                 b.up.clone(),
                             );
-                            if b.paused {
+                            let client_half = theirs.bind(Tunnel::new(
+                                ours.addr(),
+                                handle,
+                                b.up.clone(),
+                                b.down.clone(),
+                            ));
+                            let msg = ClientMsg::Switched(Box::new(head), client_half);
+                            tell(cx, &b.client, b.seq, msg);
+                            if b.reading == Credit::Paused {
                                 cx.resume_reading();
                             }
                             self.state = State::Done;
                             cx.set_deadline(None);
-                            cx.upgrade(Box::new(tunnel));
+                            cx.upgrade(ours.bind(tunnel));
                             return;
                         }
                         if head.status.is_informational() {
@@ -185,15 +237,18 @@ impl UpstreamConn {
                                 &head.headers,
                                 &mut wire,
                             );
-                            tell(cx, b.client, b.seq, ClientMsg::Interim(wire.freeze()));
+                            tell(cx, &b.client, b.seq, ClientMsg::Interim(wire.freeze()));
                             continue;
                         }
-                        b.reusable = head.version == Version::Http11
+                        let reusable = head.version == Version::Http11
                             && !head.headers.has_token("connection", "close")
                             && kind != BodyKind::CloseDelimited
                             && !b.upgrade;
-                        b.response = Some(BodyDecoder::new(kind));
-                        tell(cx, b.client, b.seq, ClientMsg::Head(Box::new(head), kind));
+                        b.response = Answer::Body {
+                            decoder: BodyDecoder::new(kind),
+                            reusable,
+                        };
+                        tell(cx, &b.client, b.seq, ClientMsg::Head(Box::new(head), kind));
                         continue;
                     }
                     Err(e) => {
@@ -204,11 +259,11 @@ impl UpstreamConn {
             };
             match decoder.decode(cx.input()) {
                 Ok(Decoded::Data(data)) => {
-                    if b.down.sent(data.len()) && !b.paused {
-                        b.paused = true;
+                    if b.down.sent(data.len()) && b.reading == Credit::Flowing {
+                        b.reading = Credit::Paused;
                         cx.pause_reading();
                     }
-                    tell(cx, b.client, b.seq, ClientMsg::Body(data));
+                    tell(cx, &b.client, b.seq, ClientMsg::Body(data));
                 }
                 Ok(Decoded::NeedMore) => return,
                 Ok(Decoded::Done) => return self.response_done(cx),
@@ -225,19 +280,18 @@ impl UpstreamConn {
         let State::Busy(b) = std::mem::replace(&mut self.state, State::Done) else {
             return;
         };
-        tell(cx, b.client, b.seq, ClientMsg::End);
-        let reuse = b.reusable && b.req_done && !self.shutting_down && cx.input().is_empty();
-        if b.paused {
+        tell(cx, &b.client, b.seq, ClientMsg::End);
+        let reusable = matches!(b.response, Answer::Body { reusable: true, .. });
+        let reuse =
+            reusable && b.request == Sending::Done && !self.shutting_down && cx.input().is_empty();
+        if b.reading == Credit::Paused {
             // Reading was paused for this client; the next one starts fresh.
             cx.resume_reading();
         }
-        if reuse && let Some(id) = self.id {
-            let kept = self.shared.lock().idle.checkin(self.addr, id);
-            if kept {
-                self.state = State::Idle;
-                self.arm(cx);
-                return;
-            }
+        if reuse && self.shared.lock().idle.checkin(self.addr, self.me.clone()) {
+            self.state = State::Idle;
+            self.arm(cx);
+            return;
         }
         cx.set_deadline(None);
         cx.close();
@@ -246,23 +300,21 @@ impl UpstreamConn {
     fn on_client_msg(&mut self, cx: &mut Cx<'_>, msg: ToUpstream) {
         if let UpstreamMsg::Attach(attach) = msg.msg {
             if matches!(self.state, State::Idle) {
-                if let Some(id) = self.id {
-                    self.shared.lock().idle.attached(id);
-                }
-                self.start(cx, *attach, true);
+                self.shared.lock().idle.attached(self.me.clone());
+                self.start(cx, *attach, Reuse::Pooled);
             }
             return;
         }
         let State::Busy(b) = &mut self.state else {
             return;
         };
-        if b.client != msg.from || b.seq != msg.seq {
+        if b.client_id != msg.from || b.seq != msg.seq {
             return;
         }
         match msg.msg {
             UpstreamMsg::Attach(_) => {}
             UpstreamMsg::Body(data) => {
-                if b.req_chunked {
+                if b.request == Sending::Chunked {
                     write_chunk(&data, cx.output());
                 } else {
                     cx.write(&data);
@@ -270,24 +322,24 @@ impl UpstreamConn {
                 let pending = cx.pending_output();
                 let mut drain = false;
                 if b.held.written(&b.up, data.len(), pending, || drain = true) {
-                    tell(cx, b.client, b.seq, ClientMsg::Resume);
+                    tell(cx, &b.client, b.seq, ClientMsg::Resume);
                 }
                 if drain {
                     cx.notify_drained();
                 }
             }
             UpstreamMsg::BodyEnd => {
-                if b.req_chunked {
+                if b.request == Sending::Chunked {
                     write_last_chunk(&Headers::new(), cx.output());
                 }
-                b.req_done = true;
-                if b.response.as_ref().is_some_and(BodyDecoder::is_done) {
+                b.request = Sending::Done;
+                if b.response_complete() {
                     return self.response_done(cx);
                 }
                 self.arm(cx);
             }
             UpstreamMsg::Resume => {
-                b.paused = false;
+                b.reading = Credit::Flowing;
                 cx.resume_reading();
             }
             UpstreamMsg::Abort => {
@@ -298,20 +350,21 @@ impl UpstreamConn {
     }
 }
 
-fn tell(cx: &mut Cx<'_>, client: ConnId, seq: u64, msg: ClientMsg) {
-    cx.send(client, Box::new(ToClient { seq, msg }));
+fn tell(cx: &mut Cx<'_>, client: &Addr<ClientConn>, seq: u64, msg: ClientMsg) {
+    cx.send(client, ToClient { seq, msg });
 }
 
 impl Protocol for UpstreamConn {
+    type Message = ToUpstream;
+
     fn on_open(&mut self, cx: &mut Cx<'_>) {
-        self.id = Some(cx.id());
         cx.set_read_limit(READ_LIMIT);
         if let State::Connecting(attach) = std::mem::replace(&mut self.state, State::Done) {
             let Target { block, backend, .. } = attach.target;
             if let Some(pool) = self.shared.lock().pools.get_mut(block) {
                 pool.record_connect_success(backend);
             }
-            self.start(cx, *attach, false);
+            self.start(cx, *attach, Reuse::Fresh);
         }
     }
 
@@ -335,19 +388,13 @@ impl Protocol for UpstreamConn {
     fn on_eof(&mut self, cx: &mut Cx<'_>) {
         match &mut self.state {
             State::Busy(b) => {
-                let ends_here = b
-                    .response
-                    .as_mut()
-                    .is_some_and(|d| d.finish_on_eof().is_ok());
-                if ends_here {
-                    b.reusable = false;
+                if let Answer::Body { decoder, reusable } = &mut b.response
+                    && decoder.finish_on_eof().is_ok()
+                {
+                    *reusable = false;
                     return self.response_done(cx);
                 }
-                let failure = if b.reused && !b.answered {
-                    Failure::Stale
-                } else {
-                    Failure::Broken
-                };
+                let failure = b.broken();
                 self.fail(cx, failure);
             }
             State::Idle | State::Connecting(_) | State::Done => {
@@ -361,7 +408,7 @@ impl Protocol for UpstreamConn {
         if let State::Busy(b) = &mut self.state
             && b.held.drained(&b.up)
         {
-            tell(cx, b.client, b.seq, ClientMsg::Resume);
+            tell(cx, &b.client, b.seq, ClientMsg::Resume);
         }
     }
 
@@ -376,10 +423,8 @@ impl Protocol for UpstreamConn {
         }
     }
 
-    fn on_message(&mut self, cx: &mut Cx<'_>, msg: Message) {
-        if let Ok(msg) = msg.downcast::<ToUpstream>() {
-            self.on_client_msg(cx, *msg);
-        }
+    fn on_message(&mut self, cx: &mut Cx<'_>, msg: ToUpstream) {
+        self.on_client_msg(cx, msg);
     }
 
     fn on_shutdown(&mut self, cx: &mut Cx<'_>) {
@@ -392,15 +437,13 @@ impl Protocol for UpstreamConn {
     fn on_close(&mut self, reason: CloseReason) {
         let shared = self.shared.clone();
         let mut state = shared.lock();
-        if let Some(id) = self.id
-            && let Some(claim) = state.idle.remove(&self.addr, id)
-        {
+        if let Some(claim) = state.idle.remove(&self.addr, self.me.clone()) {
             // Taken from the pool, but closed before the attach arrived.
             let msg = ToClient {
                 seq: claim.seq,
                 msg: ClientMsg::Failed(Failure::Vanished),
             };
-            shared.handle.send(claim.client, Box::new(msg));
+            shared.handle.send(&claim.client, msg);
         }
         match std::mem::replace(&mut self.state, State::Done) {
             State::Connecting(attach) => {
@@ -419,19 +462,14 @@ impl Protocol for UpstreamConn {
                     seq: attach.seq,
                     msg: ClientMsg::Failed(failure),
                 };
-                shared.handle.send(attach.client, Box::new(msg));
+                shared.handle.send(&attach.client, msg);
             }
             State::Busy(b) => {
-                let failure = if b.reused && !b.answered {
-                    Failure::Stale
-                } else {
-                    Failure::Broken
-                };
                 let msg = ToClient {
                     seq: b.seq,
-                    msg: ClientMsg::Failed(failure),
+                    msg: ClientMsg::Failed(b.broken()),
                 };
-                shared.handle.send(b.client, Box::new(msg));
+                shared.handle.send(&b.client, msg);
             }
             State::Idle | State::Done => {}
         }

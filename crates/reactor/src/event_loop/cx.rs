@@ -1,7 +1,7 @@
 //! [`Cx`]: what a protocol callback may do — its entry's buffers and deadline, and the loop
 //! around it (dial, spawn, message, upgrade, close).
 
-use super::{ConnId, Core, Deferred, Entry, Message, Phase, Protocol};
+use super::{Addr, ConnId, Core, Deferred, Entry, Phase, Protocol, Reading, Session};
 use crate::handle::Handle;
 use bytes::BytesMut;
 use std::cmp::Reverse;
@@ -25,7 +25,14 @@ impl Cx<'_> {
         self.id
     }
 
-    /// The time the loop woke up for this round (cheap; use it instead of `Instant::now`).
+    /// The time the loop woke up for this round, on the loop's monotonic [`Clock`]
+    /// (`Instant::now` unless a test injected another, see
+    /// [`EventLoop::set_clock`](super::EventLoop::set_clock)). Every deadline — this entry's
+    /// [`set_deadline`](Cx::set_deadline), lingering closes, the shutdown grace — is measured
+    /// on it, so protocols compute theirs from it and never from `Instant::now` or the wall
+    /// clock.
+    ///
+    /// [`Clock`]: super::Clock
     pub fn now(&self) -> Instant {
         self.core.now
     }
@@ -84,17 +91,21 @@ impl Cx<'_> {
 
     /// Stops reading from the socket (backpressure) until [`resume_reading`](Cx::resume_reading).
     pub fn pause_reading(&mut self) {
-        self.entry().reading_paused = true;
+        let entry = self.entry();
+        entry.reading = entry.reading.paused();
     }
 
     /// Resumes reading; bytes that arrived meanwhile are delivered from the loop.
     pub fn resume_reading(&mut self) {
         let entry = self.entry();
-        if entry.reading_paused {
-            entry.reading_paused = false;
-            if entry.read_pending || !entry.input.is_empty() {
-                self.core.deferred.push_back(Deferred::Read(self.id));
-            }
+        let (next, stalled) = match entry.reading {
+            Reading::Paused { stalled } => (Reading::Live, stalled),
+            Reading::Eof { paused: true } => (Reading::Eof { paused: false }, false),
+            Reading::Live | Reading::Stalled | Reading::Eof { paused: false } => return,
+        };
+        entry.reading = next;
+        if stalled || !entry.input.is_empty() {
+            self.core.deferred.push_back(Deferred::Read(self.id));
         }
     }
 
@@ -158,23 +169,27 @@ impl Cx<'_> {
 
     /// Hands this connection to `next` when the current callback returns (e.g. after a
     /// `101 Switching Protocols`). `next` gets `on_open`, then `on_read` if input is waiting.
-    pub fn upgrade(&mut self, next: Box<dyn Protocol>) {
-        self.entry().next_proto = Some(next);
+    /// It reads its own mailbox: addresses of the protocol it replaces stop working.
+    pub fn upgrade(&mut self, next: impl Into<Session>) {
+        self.entry().next_proto = Some(next.into());
     }
 
     /// Dials `addr` with `proto`; see [`EventLoop::connect`](super::EventLoop::connect).
-    pub fn connect(&mut self, addr: SocketAddr, proto: Box<dyn Protocol>) -> ConnId {
-        self.core.connect(addr, proto)
+    pub fn connect(&mut self, addr: SocketAddr, proto: impl Into<Session>) -> ConnId {
+        self.core.connect(addr, proto.into())
     }
 
     /// Adds a socketless agent; see [`EventLoop::spawn`](super::EventLoop::spawn).
-    pub fn spawn(&mut self, proto: Box<dyn Protocol>) -> ConnId {
-        self.core.spawn(proto)
+    pub fn spawn(&mut self, proto: impl Into<Session>) -> ConnId {
+        self.core.spawn(proto.into())
     }
 
-    /// Delivers `msg` to entry `to` after this callback; dropped if `to` is gone.
-    pub fn send(&mut self, to: ConnId, msg: Message) {
-        self.core.deferred.push_back(Deferred::Message(to, msg));
+    /// Delivers `msg` to the entry at `to` after this callback, in order with this loop's other
+    /// messages to it; dropped if that entry is gone.
+    pub fn send<P: Protocol>(&mut self, to: &Addr<P>, msg: P::Message) {
+        if let Some(id) = to.push(msg) {
+            self.core.deferred.push_back(Deferred::Message(id));
+        }
     }
 
     /// Whether entry `id` is still alive.

@@ -1,13 +1,9 @@
 //! What an entry is to the loop: the [`Protocol`] it runs, its [`ConnId`], why it closed, and the
 //! [`Acceptor`] that makes protocols for accepted connections.
 
-use super::Cx;
-use std::any::Any;
+use super::{Cx, Session};
 use std::io;
 use std::net::SocketAddr;
-
-/// A message passed to an entry's [`Protocol::on_message`].
-pub type Message = Box<dyn Any + Send>;
 
 /// Identifies one entry for its whole life: the slab key plus a generation, so that a message
 /// for a closed connection never reaches the next one that reuses its key.
@@ -30,7 +26,8 @@ pub enum CloseReason {
     Local,
     /// The peer closed the connection, or reset it.
     Remote,
-    /// An outbound connection could not be established.
+    /// An outbound connection could not be established: the entry never opened. Reported from
+    /// the loop (never from inside the callback that dialled), straight to the protocol.
     ConnectFailed(io::Error),
     /// A read or write failed.
     Io(io::Error),
@@ -40,6 +37,10 @@ pub enum CloseReason {
 
 /// The behaviour of one entry. Every callback runs on the loop thread and must not block.
 pub trait Protocol: Send + 'static {
+    /// What other entries and threads send this one through its [`Addr`](crate::Addr);
+    /// [`std::convert::Infallible`] for a protocol nobody messages.
+    type Message: Send + 'static;
+
     /// The entry is live: an accepted connection, a dialled one that just connected, or a new agent.
     fn on_open(&mut self, cx: &mut Cx<'_>) {
         let _ = cx;
@@ -63,8 +64,9 @@ pub trait Protocol: Send + 'static {
         let _ = cx;
     }
 
-    /// A message from another entry ([`Cx::send`]) or another thread ([`Handle::send`](crate::Handle::send)).
-    fn on_message(&mut self, cx: &mut Cx<'_>, msg: Message) {
+    /// A message from another entry ([`Cx::send`]) or another thread
+    /// ([`Handle::send`](crate::Handle::send)), in the order they were sent.
+    fn on_message(&mut self, cx: &mut Cx<'_>, msg: Self::Message) {
         let _ = (cx, msg);
     }
 
@@ -81,7 +83,7 @@ pub trait Protocol: Send + 'static {
 }
 
 /// Makes the protocol for each connection a listener accepts.
-pub type Acceptor = Box<dyn FnMut(&ConnInfo) -> Box<dyn Protocol> + Send>;
+pub type Acceptor = Box<dyn FnMut(&ConnInfo) -> Session + Send>;
 
 /// Addresses of a connection, given to an [`Acceptor`].
 #[derive(Clone, Copy, Debug)]

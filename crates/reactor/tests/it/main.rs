@@ -1,10 +1,11 @@
-//! The event loop over real sockets: agents and timers, outbound connections and the loop
-//! client, the connection cap, graceful shutdown.
+//! The event loop over real sockets: agents and timers, typed messages, an injected clock,
+//! outbound connections and the loop client, the connection cap, graceful shutdown.
 
 use bytes::Bytes;
 use http_core::{Limits, Method, Request, Response, Status};
 use reactor::client::{ClientReply, blocking_request, start};
-use reactor::{Cx, EventLoop, Message, Protocol, Reply, RequestInfo};
+use reactor::{Addr, Cx, EventLoop, Inbox, Protocol, Reply, RequestInfo, Session, SteppedClock};
+use std::convert::Infallible;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::sync::Arc;
@@ -33,12 +34,15 @@ fn server_loop(max_connections: usize) -> (EventLoop, SocketAddr) {
 /// An agent that ticks three times on its deadline, then asks the loop's HTTP client for a page
 /// and reports everything through a channel.
 struct Ticker {
+    me: Addr<Ticker>,
     ticks: u32,
     target: SocketAddr,
     report: mpsc::Sender<String>,
 }
 
 impl Protocol for Ticker {
+    type Message = ClientReply;
+
     fn on_open(&mut self, cx: &mut Cx<'_>) {
         cx.set_timeout(Duration::from_millis(20));
     }
@@ -51,26 +55,24 @@ impl Protocol for Ticker {
         if self.ticks < 3 {
             cx.set_timeout(Duration::from_millis(20));
         } else {
-            let id = cx.id();
             start(
                 cx,
                 self.target,
                 Request::new(Method::Get, "/from-agent"),
-                id,
+                self.me.clone(),
+                |reply| reply,
                 7,
                 Duration::from_secs(5),
             );
         }
     }
 
-    fn on_message(&mut self, cx: &mut Cx<'_>, msg: Message) {
-        if let Ok(reply) = msg.downcast::<ClientReply>() {
-            let body = reply
-                .result
-                .map(|r| String::from_utf8_lossy(&r.body).into_owned());
-            let _ = self.report.send(format!("reply {} {:?}", reply.tag, body));
-            cx.close();
-        }
+    fn on_message(&mut self, cx: &mut Cx<'_>, reply: ClientReply) {
+        let body = reply
+            .result
+            .map(|r| String::from_utf8_lossy(&r.body).into_owned());
+        let _ = self.report.send(format!("reply {} {:?}", reply.tag, body));
+        cx.close();
     }
 }
 
@@ -78,7 +80,8 @@ impl Protocol for Ticker {
 fn agents_get_timers_and_the_loop_client_works() {
     let (mut event_loop, addr) = server_loop(100);
     let (tx, rx) = mpsc::channel();
-    event_loop.spawn(Box::new(Ticker {
+    event_loop.spawn(Session::with_addr(|me| Ticker {
+        me,
         ticks: 0,
         target: addr,
         report: tx,
@@ -105,6 +108,8 @@ fn agents_get_timers_and_the_loop_client_works() {
 struct Dialer(mpsc::Sender<String>);
 
 impl Protocol for Dialer {
+    type Message = Infallible;
+
     fn on_read(&mut self, _cx: &mut Cx<'_>) {}
     fn on_close(&mut self, reason: reactor::CloseReason) {
         let _ = self
@@ -122,11 +127,146 @@ fn a_failed_connect_is_reported_to_the_protocol() {
     let handle = event_loop.handle();
     let thread = thread::spawn(move || event_loop.run());
     let (tx, rx) = mpsc::channel();
-    handle.connect(dead, Box::new(Dialer(tx))).unwrap();
+    handle.connect(dead, Dialer(tx)).unwrap();
     assert_eq!(
         rx.recv_timeout(Duration::from_secs(5)).unwrap(),
         "ConnectFailed"
     );
+    handle.stop();
+    thread.join().unwrap().unwrap();
+}
+
+/// Reports its start and the numbers it is sent; on 0 it hands its entry to a fresh `Recorder`
+/// and reports the new one's address.
+struct Recorder {
+    report: mpsc::Sender<Heard>,
+}
+
+#[derive(Debug)]
+enum Heard {
+    Opened,
+    Number(u32),
+    Replaced(Addr<Recorder>),
+}
+
+impl PartialEq for Heard {
+    fn eq(&self, other: &Heard) -> bool {
+        match (self, other) {
+            (Heard::Number(a), Heard::Number(b)) => a == b,
+            (Heard::Opened, Heard::Opened) => true,
+            _ => false,
+        }
+    }
+}
+
+impl Protocol for Recorder {
+    type Message = u32;
+
+    fn on_open(&mut self, _cx: &mut Cx<'_>) {
+        let _ = self.report.send(Heard::Opened);
+    }
+
+    fn on_read(&mut self, _cx: &mut Cx<'_>) {}
+
+    fn on_message(&mut self, cx: &mut Cx<'_>, n: u32) {
+        if n == 0 {
+            let inbox = Inbox::default();
+            let _ = self.report.send(Heard::Replaced(inbox.addr()));
+            cx.upgrade(inbox.bind(Recorder {
+                report: self.report.clone(),
+            }));
+        } else {
+            let _ = self.report.send(Heard::Number(n));
+        }
+    }
+}
+
+#[test]
+fn typed_messages_arrive_in_order_and_an_upgrade_gets_a_new_mailbox() {
+    let mut event_loop = EventLoop::new(10).unwrap();
+    let handle = event_loop.handle();
+    let (tx, rx) = mpsc::channel();
+    let inbox = Inbox::default();
+    let first = inbox.addr();
+    // Sent before the entry exists: waits in its mailbox.
+    handle.send(&first, 1);
+    event_loop.spawn(inbox.bind(Recorder { report: tx }));
+    let thread = thread::spawn(move || event_loop.run());
+    let next = || rx.recv_timeout(Duration::from_secs(5)).unwrap();
+    handle.send(&first, 2);
+    assert_eq!(next(), Heard::Opened);
+    assert_eq!(next(), Heard::Number(1));
+    assert_eq!(next(), Heard::Number(2));
+    handle.send(&first, 0);
+    // Still on its way when the protocol is replaced: dropped, and its wake never runs ahead of
+    // the replacement's start.
+    handle.send(&first, 5);
+    let Heard::Replaced(second) = next() else {
+        panic!("expected the replacement's address");
+    };
+    assert_eq!(next(), Heard::Opened);
+    // The old address died with the protocol it reached; the new one works.
+    handle.send(&first, 3);
+    handle.send(&second, 4);
+    assert_eq!(next(), Heard::Number(4));
+    assert_eq!(first.id(), None);
+    assert!(second.id().is_some());
+    handle.stop();
+    thread.join().unwrap().unwrap();
+}
+
+/// Reports each timeout with how far past its deadline the loop's clock was.
+struct Sleeper {
+    report: mpsc::Sender<Duration>,
+    deadline: Option<Instant>,
+}
+
+impl Protocol for Sleeper {
+    type Message = Infallible;
+
+    fn on_open(&mut self, cx: &mut Cx<'_>) {
+        let at = cx.now() + Duration::from_secs(3600);
+        self.deadline = Some(at);
+        cx.set_deadline(Some(at));
+    }
+
+    fn on_read(&mut self, _cx: &mut Cx<'_>) {}
+
+    fn on_timeout(&mut self, cx: &mut Cx<'_>) {
+        let late = cx.now().duration_since(self.deadline.unwrap());
+        let _ = self.report.send(late);
+        cx.close();
+    }
+}
+
+#[test]
+fn deadlines_fire_by_the_injected_clock() {
+    let clock = SteppedClock::default();
+    let mut event_loop = EventLoop::new(10).unwrap();
+    event_loop.set_clock(clock.clone());
+    let handle = event_loop.handle();
+    let (tx, rx) = mpsc::channel();
+    event_loop.spawn(Sleeper {
+        report: tx,
+        deadline: None,
+    });
+    let thread = thread::spawn(move || event_loop.run());
+    // An hour away on the loop's clock: nothing yet.
+    assert_eq!(
+        rx.recv_timeout(Duration::from_millis(200)),
+        Err(mpsc::RecvTimeoutError::Timeout)
+    );
+    clock.advance(Duration::from_secs(3599));
+    handle.wake();
+    assert_eq!(
+        rx.recv_timeout(Duration::from_millis(200)),
+        Err(mpsc::RecvTimeoutError::Timeout),
+        "a second short of the deadline"
+    );
+    clock.advance(Duration::from_secs(2));
+    handle.wake();
+    let late = rx.recv_timeout(Duration::from_secs(5)).unwrap();
+    assert!(late < Duration::from_secs(2), "fired {late:?} late");
     handle.stop();
     thread.join().unwrap().unwrap();
 }

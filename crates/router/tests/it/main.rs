@@ -180,6 +180,8 @@ fn deferred_replies_keep_pipelined_order() {
 struct Echo;
 
 impl Protocol for Echo {
+    type Message = std::convert::Infallible;
+
     fn on_read(&mut self, cx: &mut Cx<'_>) {
         let data = cx.input().split();
         cx.write(&data);
@@ -196,7 +198,7 @@ fn upgrade_hands_the_connection_to_another_protocol() {
         let response = Response::new(Status::SWITCHING_PROTOCOLS)
             .header("Upgrade", "echo")
             .header("Connection", "Upgrade");
-        Reply::Upgrade(response, Box::new(Echo))
+        Reply::Upgrade(response, Echo.into())
     })
     .unwrap();
     let server = app.spawn("127.0.0.1:0").unwrap();
