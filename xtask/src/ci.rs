@@ -1,4 +1,5 @@
-//! `cargo xtask ci`: format check, clippy with warnings denied, then every test — what `.ci/run` runs.
+//! `cargo xtask ci`: format check, clippy and rustdoc with warnings denied, then every test — what
+//! `.ci/run` runs.
 
 use std::process::Command;
 use std::time::Instant;
@@ -50,6 +51,10 @@ fn steps() -> Vec<Step> {
         "-D",
         "warnings",
     ]);
+    // Broken intra-doc links and bad doc HTML fail the build like any other warning.
+    let mut doc = cargo();
+    doc.args(["doc", "--no-deps", "--workspace"])
+        .env("RUSTDOCFLAGS", "-D warnings");
     let mut steps = vec![
         Step {
             name: "fmt",
@@ -58,6 +63,10 @@ fn steps() -> Vec<Step> {
         Step {
             name: "clippy",
             command: clippy,
+        },
+        Step {
+            name: "doc",
+            command: doc,
         },
     ];
     steps.extend(browser_packages());

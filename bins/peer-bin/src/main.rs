@@ -24,7 +24,7 @@ struct Args {
     /// A channel to join, as NAME or NAME:KEY (repeatable; default general).
     #[arg(long = "channel", value_name = "NAME[:KEY]")]
     channels: Vec<String>,
-    /// Where messages.jsonl lives (default data/<peer id with : replaced>).
+    /// Where messages.jsonl lives (default `data/<peer id with : replaced>`).
     #[arg(long, value_name = "DIR")]
     data_dir: Option<PathBuf>,
     /// The local user's token (default: random, printed at start). Prefer the environment

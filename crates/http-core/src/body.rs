@@ -3,9 +3,9 @@
 
 use bytes::{Buf, Bytes, BytesMut};
 
-use crate::limits::{MAX_CHUNK_LINE_BYTES, MAX_HEADERS, MAX_TRAILER_BYTES};
-use crate::parse::ParseError;
+use crate::limits::{MAX_CHUNK_LINE_BYTES, MAX_CHUNK_SIZE, MAX_HEADERS, MAX_TRAILER_BYTES};
 use crate::parse::scan::{Side, is_tchar, scan_fields};
+use crate::parse::{Malformed, ParseError};
 use crate::types::Headers;
 
 /// How the body of a message is framed (RFC 9112 §6.3).
@@ -47,6 +47,8 @@ pub enum Decoded {
 pub struct BodyDecoder {
     state: State,
     trailers: Headers,
+    /// Whose fault a malformed body is: the client's (request) or the upstream's (response).
+    side: Side,
 }
 
 #[derive(Debug)]
@@ -135,11 +137,22 @@ enum Step {
     Done,
 }
 
-const BAD_SIZE: ParseError = ParseError::BadRequest("invalid chunk size");
+const BAD_SIZE: ParseError = ParseError::BadRequest(Malformed::ChunkSize);
 
 impl BodyDecoder {
-    /// A decoder for a body framed as `kind`.
+    /// A decoder for a request body framed as `kind`: framing errors are
+    /// [`ParseError::BadRequest`] (the client's fault, 400).
     pub fn new(kind: BodyKind) -> BodyDecoder {
+        BodyDecoder::with_side(kind, Side::Request)
+    }
+
+    /// A decoder for a response body framed as `kind`: framing errors are
+    /// [`ParseError::BadResponse`] (the upstream's fault, 502).
+    pub fn response(kind: BodyKind) -> BodyDecoder {
+        BodyDecoder::with_side(kind, Side::Response)
+    }
+
+    fn with_side(kind: BodyKind, side: Side) -> BodyDecoder {
         let state = match kind {
             BodyKind::Empty | BodyKind::Length(0) => State::Done,
             BodyKind::Length(n) => State::Length { remaining: n },
@@ -149,6 +162,7 @@ impl BodyDecoder {
         BodyDecoder {
             state,
             trailers: Headers::new(),
+            side,
         }
     }
 
@@ -169,31 +183,41 @@ impl BodyDecoder {
                 Ok(Decoded::Data(buf.split_to(n).freeze()))
             }
             State::Chunked(chunked) => {
-                let mut current = *chunked;
-                loop {
-                    let step = match current {
-                        Chunked::Size { size, line } => size_digits(buf, size, line)?,
-                        Chunked::Extension { size, line, ext } => extension(buf, size, line, ext)?,
-                        Chunked::SizeEnd { size } => size_end(buf, size)?,
-                        Chunked::Data { remaining } => data(buf, remaining),
-                        Chunked::DataEnd => data_end(buf)?,
-                        Chunked::Trailers => trailers(buf, &mut self.trailers)?,
-                    };
-                    match step {
-                        Step::Next(next) => current = next,
-                        Step::Pause(at) => {
-                            self.state = State::Chunked(at);
-                            return Ok(Decoded::NeedMore);
-                        }
-                        Step::Data(bytes, then) => {
-                            self.state = State::Chunked(then);
-                            return Ok(Decoded::Data(bytes));
-                        }
-                        Step::Done => {
-                            self.state = State::Done;
-                            return Ok(Decoded::Done);
-                        }
-                    }
+                let current = *chunked;
+                self.decode_chunked(buf, current)
+                    .map_err(|e| self.side.blame(e))
+            }
+        }
+    }
+
+    /// Runs the chunked state machine from `current` (errors as the request side's).
+    fn decode_chunked(
+        &mut self,
+        buf: &mut BytesMut,
+        mut current: Chunked,
+    ) -> Result<Decoded, ParseError> {
+        loop {
+            let step = match current {
+                Chunked::Size { size, line } => size_digits(buf, size, line)?,
+                Chunked::Extension { size, line, ext } => extension(buf, size, line, ext)?,
+                Chunked::SizeEnd { size } => size_end(buf, size)?,
+                Chunked::Data { remaining } => data(buf, remaining),
+                Chunked::DataEnd => data_end(buf)?,
+                Chunked::Trailers => trailers(buf, &mut self.trailers, self.side)?,
+            };
+            match step {
+                Step::Next(next) => current = next,
+                Step::Pause(at) => {
+                    self.state = State::Chunked(at);
+                    return Ok(Decoded::NeedMore);
+                }
+                Step::Data(bytes, then) => {
+                    self.state = State::Chunked(then);
+                    return Ok(Decoded::Data(bytes));
+                }
+                Step::Done => {
+                    self.state = State::Done;
+                    return Ok(Decoded::Done);
                 }
             }
         }
@@ -246,11 +270,12 @@ fn size_digits(buf: &mut BytesMut, mut size: u64, mut line: usize) -> Result<Ste
         size = size
             .checked_mul(16)
             .and_then(|s| s.checked_add(u64::from(digit)))
-            .ok_or(ParseError::BadRequest("chunk size overflows"))?;
+            .filter(|&s| s <= MAX_CHUNK_SIZE)
+            .ok_or(ParseError::BadRequest(Malformed::ChunkTooLarge))?;
         used += 1;
         line += 1;
         if line > MAX_CHUNK_LINE_BYTES {
-            return Err(ParseError::BadRequest("chunk-size line too long"));
+            return Err(ParseError::BadRequest(Malformed::ChunkLineTooLong));
         }
     }
     buf.advance(used);
@@ -282,18 +307,18 @@ fn extension(
     for &b in buf.iter() {
         if b == b'\r' {
             if !ext.may_end() {
-                return Err(ParseError::BadRequest("invalid chunk extension"));
+                return Err(ParseError::BadRequest(Malformed::ChunkExtension));
             }
             buf.advance(used);
             return Ok(Step::Next(Chunked::SizeEnd { size }));
         }
-        ext = ext.next(b).ok_or(ParseError::BadRequest(
-            "invalid character in chunk extension",
-        ))?;
+        ext = ext
+            .next(b)
+            .ok_or(ParseError::BadRequest(Malformed::ChunkExtensionChar))?;
         used += 1;
         line += 1;
         if line > MAX_CHUNK_LINE_BYTES {
-            return Err(ParseError::BadRequest("chunk-size line too long"));
+            return Err(ParseError::BadRequest(Malformed::ChunkLineTooLong));
         }
     }
     buf.advance(used);
@@ -302,7 +327,7 @@ fn extension(
 
 /// The CRLF ending a chunk-size line; size 0 is the last chunk.
 fn size_end(buf: &mut BytesMut, size: u64) -> Result<Step, ParseError> {
-    match crlf(buf, "expected LF after chunk size")? {
+    match crlf(buf, Malformed::ChunkSizeEnd)? {
         false => Ok(Step::Pause(Chunked::SizeEnd { size })),
         true if size == 0 => Ok(Step::Next(Chunked::Trailers)),
         true => Ok(Step::Next(Chunked::Data { remaining: size })),
@@ -326,19 +351,19 @@ fn data(buf: &mut BytesMut, remaining: u64) -> Step {
 }
 
 fn data_end(buf: &mut BytesMut) -> Result<Step, ParseError> {
-    match crlf(buf, "expected CRLF after chunk data")? {
+    match crlf(buf, Malformed::ChunkDataEnd)? {
         false => Ok(Step::Pause(Chunked::DataEnd)),
         true => Ok(Step::Next(Chunked::Size { size: 0, line: 0 })),
     }
 }
 
 /// The trailer section: field lines up to a blank line, validated like a header section.
-fn trailers(buf: &mut BytesMut, out: &mut Headers) -> Result<Step, ParseError> {
+fn trailers(buf: &mut BytesMut, out: &mut Headers, side: Side) -> Result<Step, ParseError> {
     let window = &buf[..buf.len().min(MAX_TRAILER_BYTES)];
-    match scan_fields(window, MAX_HEADERS, Side::Request, |_, _| Ok(()))? {
+    match scan_fields(window, MAX_HEADERS, side, |_, _| Ok(()))? {
         Some(len) => {
             let block = buf.split_to(len).freeze();
-            *out = crate::parse::split_fields(&block, 0, MAX_HEADERS, Side::Request)?;
+            *out = crate::parse::split_fields(&block, 0, MAX_HEADERS, side)?;
             Ok(Step::Done)
         }
         None if buf.len() > MAX_TRAILER_BYTES => Err(ParseError::HeadTooLarge),
@@ -347,7 +372,7 @@ fn trailers(buf: &mut BytesMut, out: &mut Headers) -> Result<Step, ParseError> {
 }
 
 /// Consumes a CRLF: `Ok(false)` if the buffer is too short to tell, `what` if it is not a CRLF.
-fn crlf(buf: &mut BytesMut, what: &'static str) -> Result<bool, ParseError> {
+fn crlf(buf: &mut BytesMut, what: Malformed) -> Result<bool, ParseError> {
     match &buf[..] {
         [] | [b'\r'] => Ok(false),
         [b'\r', b'\n', ..] => {
@@ -418,8 +443,31 @@ mod tests {
         assert_eq!(got, expected, "{input:?}");
     }
 
-    fn bad(what: &'static str) -> Result<(&'static str, bool, &'static str), ParseError> {
+    fn bad(what: Malformed) -> Result<(&'static str, bool, &'static str), ParseError> {
         Err(ParseError::BadRequest(what))
+    }
+
+    #[test]
+    fn response_body_errors_are_the_upstreams() {
+        let mut buf = BytesMut::from(&b"zz\r\n"[..]);
+        let mut upstream = BodyDecoder::response(BodyKind::Chunked);
+        assert_eq!(
+            upstream.decode(&mut buf),
+            Err(ParseError::BadResponse(Malformed::ChunkSize))
+        );
+        let mut buf = BytesMut::from(&b"1\r\nab"[..]);
+        let mut upstream = BodyDecoder::response(BodyKind::Chunked);
+        assert_eq!(upstream.decode(&mut buf), Ok(Decoded::Data("a".into())));
+        assert_eq!(
+            upstream.decode(&mut buf),
+            Err(ParseError::BadResponse(Malformed::ChunkDataEnd))
+        );
+        let mut buf = BytesMut::from(&b"zz\r\n"[..]);
+        let mut client = BodyDecoder::new(BodyKind::Chunked);
+        assert_eq!(
+            client.decode(&mut buf),
+            Err(ParseError::BadRequest(Malformed::ChunkSize))
+        );
     }
 
     #[test]
@@ -442,33 +490,33 @@ mod tests {
             "5\r\nhello\r\n0\r\nA: b\r\n",
             Ok(("hello", false, "A: b\r\n")),
         );
-        check("ffffffffffffffff\r\nab", Ok(("ab", false, "")));
+        check("10000000000\r\nab", Ok(("ab", false, "")));
+        // Beyond MAX_CHUNK_SIZE: refused at the digit, before the line or any data is read.
+        check("10000000001\r\nab", bad(Malformed::ChunkTooLarge));
+        check("ffffffffffffffff", bad(Malformed::ChunkTooLarge));
     }
 
     #[test]
     fn bad_chunk_sizes() {
-        check("x\r\n", bad("invalid chunk size"));
-        check("\r\n", bad("invalid chunk size"));
-        check("-1\r\n", bad("invalid chunk size"));
-        check("10000000000000000\r\n", bad("chunk size overflows"));
-        check("5\r\nhelloX\r\n", bad("expected CRLF after chunk data"));
-        check(
-            "5\r\nhello\n0\r\n\r\n",
-            bad("expected CRLF after chunk data"),
-        );
-        check("3\r\nfoo\r\n\r\n", bad("invalid chunk size"));
-        check("5\n", bad("invalid chunk size"));
-        check("5\rx", bad("expected LF after chunk size"));
-        check("5 \r\n", bad("invalid chunk extension"));
-        check("2;\r\n", bad("invalid chunk extension"));
-        check("2 x\r\n", bad("invalid character in chunk extension"));
-        check("5;a=\"b\r\n", bad("invalid chunk extension"));
-        check("5;a=\r\n", bad("invalid chunk extension"));
-        check("3 \n  \r\n", bad("invalid character in chunk extension"));
+        check("x\r\n", bad(Malformed::ChunkSize));
+        check("\r\n", bad(Malformed::ChunkSize));
+        check("-1\r\n", bad(Malformed::ChunkSize));
+        check("10000000000000000\r\n", bad(Malformed::ChunkTooLarge));
+        check("5\r\nhelloX\r\n", bad(Malformed::ChunkDataEnd));
+        check("5\r\nhello\n0\r\n\r\n", bad(Malformed::ChunkDataEnd));
+        check("3\r\nfoo\r\n\r\n", bad(Malformed::ChunkSize));
+        check("5\n", bad(Malformed::ChunkSize));
+        check("5\rx", bad(Malformed::ChunkSizeEnd));
+        check("5 \r\n", bad(Malformed::ChunkExtension));
+        check("2;\r\n", bad(Malformed::ChunkExtension));
+        check("2 x\r\n", bad(Malformed::ChunkExtensionChar));
+        check("5;a=\"b\r\n", bad(Malformed::ChunkExtension));
+        check("5;a=\r\n", bad(Malformed::ChunkExtension));
+        check("3 \n  \r\n", bad(Malformed::ChunkExtensionChar));
         let long = format!("1;a={}\r\n", "b".repeat(MAX_CHUNK_LINE_BYTES));
-        check(&long, bad("chunk-size line too long"));
+        check(&long, bad(Malformed::ChunkLineTooLong));
         let zeros = format!("{}1\r\n", "0".repeat(MAX_CHUNK_LINE_BYTES));
-        check(&zeros, bad("chunk-size line too long"));
+        check(&zeros, bad(Malformed::ChunkLineTooLong));
     }
 
     #[test]
@@ -481,15 +529,9 @@ mod tests {
         );
         assert_eq!(trailers.get("x-sum"), Some(&b"42"[..]));
         assert_eq!(trailers.get_str("x-other"), Some("two words"));
-        check(
-            "0\r\nA: b\r\n c\r\n\r\n",
-            bad("obs-fold or whitespace before a field line"),
-        );
-        check(
-            "0\r\nA: b\nC: d\r\n\r\n",
-            bad("bare LF in header field value"),
-        );
-        check("0\r\nA : b\r\n\r\n", bad("invalid header field name"));
+        check("0\r\nA: b\r\n c\r\n\r\n", bad(Malformed::ObsFold));
+        check("0\r\nA: b\nC: d\r\n\r\n", bad(Malformed::BareLfInValue));
+        check("0\r\nA : b\r\n\r\n", bad(Malformed::FieldName));
         let huge = format!("0\r\nA: {}\r\n", "x".repeat(MAX_TRAILER_BYTES));
         assert_eq!(
             decode_all(BodyKind::Chunked, huge.as_bytes()),

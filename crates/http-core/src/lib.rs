@@ -8,7 +8,7 @@
 //! - [`body`]: body framing ([`BodyKind`]) and the streaming [`BodyDecoder`] (Content-Length,
 //!   chunked with trailers, close-delimited);
 //! - [`RequestParser`]: head + whole body, for servers that buffer small API bodies;
-//! - [`write`]: the serializer (heads, chunks, HTTP dates);
+//! - [`write`](mod@write): the serializer (heads, chunks, HTTP dates);
 //! - [`cookie`], [`form`], [`mime`]: cookies and `Set-Cookie`, query/form decoding, types by extension.
 //!
 //! Every limit of SPEC §2 is a named constant in [`limits`].
@@ -24,5 +24,5 @@ pub mod write;
 
 pub use body::{BodyDecoder, BodyKind, Decoded};
 pub use limits::Limits;
-pub use parse::{ParseError, RequestParser, parse_request_head, parse_response_head};
+pub use parse::{Malformed, ParseError, RequestParser, parse_request_head, parse_response_head};
 pub use types::{Headers, Method, Request, RequestHead, Response, ResponseHead, Status, Version};

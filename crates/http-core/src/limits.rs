@@ -12,6 +12,9 @@ pub const MAX_URI_BYTES: usize = 8 * 1024;
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 /// Longest chunk-size line (hex digits + extensions) of a chunked body → 400.
 pub const MAX_CHUNK_LINE_BYTES: usize = 4 * 1024;
+/// Largest chunk-size of a chunked body (1 TiB), refused before any of its data is read → 400
+/// (502 from an upstream).
+pub const MAX_CHUNK_SIZE: u64 = 1 << 40;
 /// Largest trailer section of a chunked body → 431.
 pub const MAX_TRAILER_BYTES: usize = 16 * 1024;
 /// How long a client may take to send a complete head → 408.

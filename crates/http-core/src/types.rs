@@ -345,13 +345,22 @@ pub struct RequestHead {
 
 impl RequestHead {
     /// The path part of the target: before `?`, still percent-encoded. For absolute-form targets
-    /// (`http://host/p`) the path after the authority.
+    /// (`http://host/p`) the path after the authority (`/` if there is none).
     pub fn path(&self) -> &str {
-        let t = self.target.as_str();
-        let t = t.split_once('?').map_or(t, |(p, _)| p);
-        match t.find("://") {
-            Some(i) => t[i + 3..].find('/').map_or("/", |j| &t[i + 3 + j..]),
-            None => t,
+        let t = absolute_authority(&self.target).map_or(self.target.as_str(), |(_, rest)| rest);
+        match t.split_once('?').map_or(t, |(p, _)| p) {
+            "" => "/",
+            p => p,
+        }
+    }
+
+    /// The target in origin-form (`/path?query`): absolute-form loses its scheme and authority
+    /// (`http://h?q` becomes `/?q`); other forms are returned as they are.
+    pub fn origin_form(&self) -> std::borrow::Cow<'_, str> {
+        match absolute_authority(&self.target) {
+            Some((_, rest)) if rest.starts_with('/') => rest.into(),
+            Some((_, rest)) => format!("/{rest}").into(),
+            None => self.target.as_str().into(),
         }
     }
 
@@ -368,9 +377,13 @@ impl RequestHead {
         }
     }
 
-    /// The `Host` header, if present and UTF-8.
+    /// The host the request is for: the authority of an absolute-form target, which wins over
+    /// the `Host` field (RFC 9112 §3.2.2), else the `Host` header if present and UTF-8.
     pub fn host(&self) -> Option<&str> {
-        self.headers.get_str("host")
+        match absolute_authority(&self.target) {
+            Some((authority, _)) => Some(authority),
+            None => self.headers.get_str("host"),
+        }
     }
 
     /// Whether this request asks to switch protocols (`Connection: upgrade` and `Upgrade: x`).
@@ -502,4 +515,21 @@ impl Response {
         self.headers.insert(name, value);
         self
     }
+}
+
+/// Splits an absolute-form target (`scheme://[userinfo@]host[/path][?query]`) into its host and
+/// the rest; `None` for the other forms.
+fn absolute_authority(target: &str) -> Option<(&str, &str)> {
+    let (scheme, rest) = target.split_once("://")?;
+    let mut chars = scheme.chars();
+    let scheme_ok = chars.next().is_some_and(|c| c.is_ascii_alphabetic())
+        && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'));
+    if !scheme_ok {
+        return None;
+    }
+    let end = rest.find(['/', '?']).unwrap_or(rest.len());
+    let (authority, rest) = rest.split_at(end);
+    // Userinfo (`user@`) is not part of the host (RFC 9110 §4.2.4).
+    let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    Some((host, rest))
 }

@@ -121,7 +121,7 @@ impl ResponseReader {
         if self.head.is_none() {
             match parse_response_head(input, &Limits::default(), method)? {
                 Some((head, kind)) => {
-                    self.head = Some((head.status, head.headers, BodyDecoder::new(kind)))
+                    self.head = Some((head.status, head.headers, BodyDecoder::response(kind)))
                 }
                 None => return Ok(None),
             }

@@ -11,8 +11,8 @@ use http_core::write::{
     DateCache, write_chunk, write_last_chunk, write_response, write_response_head,
 };
 use http_core::{
-    Headers, Limits, Method, ParseError, Request, RequestHead, RequestParser, Response, Status,
-    Version,
+    Headers, Limits, Malformed, Method, ParseError, Request, RequestHead, RequestParser, Response,
+    Status, Version,
 };
 use log::{debug, info, log_enabled, warn};
 use std::cell::RefCell;
@@ -552,7 +552,7 @@ impl HttpConn {
     }
 }
 
-const MISSING_HOST: &str = "missing Host header on HTTP/1.1";
+const MISSING_HOST: Malformed = Malformed::MissingHost;
 
 /// RFC 9112 §3.2: an HTTP/1.1 request without `Host` is answered 400.
 fn missing_host(head: &RequestHead) -> bool {

@@ -6,6 +6,7 @@ mod binary;
 mod errors;
 mod health;
 mod keepalive;
+mod musts;
 mod plain;
 mod streaming;
 mod task1;

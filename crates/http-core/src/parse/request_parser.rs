@@ -2,7 +2,7 @@
 
 use bytes::{Bytes, BytesMut};
 
-use super::{ParseError, parse_request_head};
+use super::{Malformed, ParseError, parse_request_head};
 use crate::body::{BodyDecoder, Decoded};
 use crate::limits::Limits;
 use crate::types::{Method, Request, RequestHead};
@@ -108,7 +108,7 @@ impl RequestParser {
     pub fn parse(&mut self, buf: &mut BytesMut) -> Result<Option<Request>, ParseError> {
         let result = self.step(buf);
         if let Err(e) = &result {
-            self.state = State::Failed(e.clone());
+            self.state = State::Failed(*e);
         }
         result
     }
@@ -141,11 +141,11 @@ impl RequestParser {
     fn step(&mut self, buf: &mut BytesMut) -> Result<Option<Request>, ParseError> {
         loop {
             match &mut self.state {
-                State::Failed(e) => return Err(e.clone()),
+                State::Failed(e) => return Err(*e),
                 State::Upgraded => return Ok(None),
                 State::Closed if buf.is_empty() => return Ok(None),
                 State::Closed => {
-                    return Err(ParseError::BadRequest("data after connection: close"));
+                    return Err(ParseError::BadRequest(Malformed::DataAfterClose));
                 }
                 State::Head => {
                     let Some((head, kind)) = parse_request_head(buf, &self.limits)? else {
@@ -321,10 +321,7 @@ mod tests {
             Limits::default(),
         );
         assert_eq!(reqs.len(), 1);
-        assert_eq!(
-            err,
-            Some(ParseError::BadRequest("data after connection: close"))
-        );
+        assert_eq!(err, Some(ParseError::BadRequest(Malformed::DataAfterClose)));
         let (reqs, err, _) = parse_all(
             b"GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\nGET / HTTP/1.0\r\n\r\n",
             Limits::default(),

@@ -7,7 +7,7 @@
 
 use std::ops::Range;
 
-use super::ParseError;
+use super::{Malformed, ParseError};
 use crate::limits::{Limits, MAX_HEADERS};
 use crate::types::Version;
 
@@ -20,10 +20,18 @@ pub(crate) enum Side {
 
 impl Side {
     /// The malformed-message error of this side.
-    pub(crate) fn bad(self, what: &'static str) -> ParseError {
+    pub(crate) fn bad(self, what: Malformed) -> ParseError {
         match self {
             Side::Request => ParseError::BadRequest(what),
             Side::Response => ParseError::BadResponse(what),
+        }
+    }
+
+    /// `error` as this side's: a malformed message from a response is the upstream's fault.
+    pub(crate) fn blame(self, error: ParseError) -> ParseError {
+        match (self, error) {
+            (Side::Response, ParseError::BadRequest(what)) => ParseError::BadResponse(what),
+            _ => error,
         }
     }
 }
@@ -126,12 +134,12 @@ pub(crate) fn scan_fields(
                 return match line.get(1) {
                     None => Ok(None),
                     Some(b'\n') => Ok(Some(pos + 2)),
-                    Some(_) => Err(side.bad("bare CR in header section")),
+                    Some(_) => Err(side.bad(Malformed::BareCrInHead)),
                 };
             }
-            Some(b'\n') => return Err(side.bad("bare LF in header section")),
+            Some(b'\n') => return Err(side.bad(Malformed::BareLfInHead)),
             Some(b' ' | b'\t') => {
-                return Err(side.bad("obs-fold or whitespace before a field line"));
+                return Err(side.bad(Malformed::ObsFold));
             }
             Some(_) => {}
         }
@@ -165,7 +173,7 @@ fn field_line(line: &[u8], side: Side) -> Result<Option<FieldLine>, ParseError> 
     match line.get(name_end) {
         None => return Ok(None),
         Some(b':') if name_end > 0 => {}
-        Some(_) => return Err(side.bad("invalid header field name")),
+        Some(_) => return Err(side.bad(Malformed::FieldName)),
     }
     let mut i = name_end + 1;
     while let Some(&b) = line.get(i) {
@@ -178,12 +186,12 @@ fn field_line(line: &[u8], side: Side) -> Result<Option<FieldLine>, ParseError> 
                         value_end: i,
                         len: i + 2,
                     })),
-                    Some(_) => Err(side.bad("bare CR in header field value")),
+                    Some(_) => Err(side.bad(Malformed::BareCrInValue)),
                 };
             }
-            b'\n' => return Err(side.bad("bare LF in header field value")),
+            b'\n' => return Err(side.bad(Malformed::BareLfInValue)),
             b'\t' | b' '..=b'~' | 0x80..=0xff => i += 1,
-            _ => return Err(side.bad("invalid character in header field value")),
+            _ => return Err(side.bad(Malformed::ValueChar)),
         }
     }
     Ok(None)
@@ -198,10 +206,10 @@ fn observe_framing(
     side: Side,
 ) -> Result<(), ParseError> {
     if name.eq_ignore_ascii_case(b"content-length") {
-        let length = parse_content_length(value).ok_or(side.bad("invalid content-length"))?;
+        let length = parse_content_length(value).ok_or(side.bad(Malformed::ContentLength))?;
         match framing.content_length {
             Some(earlier) if earlier != length => {
-                return Err(side.bad("conflicting content-length values"));
+                return Err(side.bad(Malformed::ConflictingContentLength));
             }
             _ => framing.content_length = Some(length),
         }
@@ -214,7 +222,7 @@ fn observe_framing(
                 continue;
             }
             if codings.chunked {
-                return Err(side.bad("chunked is not the final transfer coding"));
+                return Err(side.bad(Malformed::ChunkedNotLast));
             }
             // Parameters (`;q=...`) do not change which coding it is.
             let token = coding
@@ -223,7 +231,7 @@ fn observe_framing(
                 .unwrap_or_default()
                 .trim_ascii();
             if !token.iter().all(|&b| is_tchar(b)) || token.is_empty() {
-                return Err(side.bad("invalid transfer-encoding"));
+                return Err(side.bad(Malformed::TransferEncoding));
             }
             codings.count += 1;
             if token.eq_ignore_ascii_case(b"chunked") {
@@ -239,7 +247,7 @@ fn observe_framing(
         return Ok(());
     }
     if framing.content_length.is_some() && framing.transfer_encoding.is_some() {
-        return Err(side.bad("both content-length and transfer-encoding"));
+        return Err(side.bad(Malformed::LengthAndTransferEncoding));
     }
     Ok(())
 }
@@ -328,15 +336,14 @@ const RTSP_METHODS: &[&[u8]] = &[
 /// Protocol tokens a request line may end with, and how the message is framed.
 const REQUEST_VERSIONS: &[&[u8]] = &[b"HTTP/1.1", b"HTTP/1.0", b"RTSP/1.0", b"ICE/1.0"];
 
-/// `method SP request-target SP version CRLF`; a line without version (HTTP/0.9 form) is read as
-/// HTTP/1.0. Errors as soon as the bytes seen cannot start a valid line.
+/// `method SP request-target SP version CRLF`; a line without version (HTTP/0.9 form) is refused. Errors as soon as the bytes seen cannot start a valid line.
 fn request_line(w: &[u8], limits: &Limits) -> Result<Option<(usize, StartLine)>, ParseError> {
     let bad = ParseError::BadRequest;
     let method_end = w.iter().position(|&b| !is_tchar(b)).unwrap_or(w.len());
     match w.get(method_end) {
         None => return Ok(None),
         Some(b' ') if method_end > 0 => {}
-        Some(_) => return Err(bad("invalid request method")),
+        Some(_) => return Err(bad(Malformed::Method)),
     }
     let method = &w[..method_end];
     if !HTTP_METHODS.contains(&method) && !RTSP_METHODS.contains(&method) {
@@ -356,7 +363,7 @@ fn request_line(w: &[u8], limits: &Limits) -> Result<Option<(usize, StartLine)>,
     let target = target_start..i;
     let version = match w.get(i) {
         None => return Ok(None),
-        _ if target.is_empty() => return Err(bad("empty request-target")),
+        _ if target.is_empty() => return Err(bad(Malformed::EmptyTarget)),
         Some(b' ') => {
             let start = i + 1;
             let end = w[start..]
@@ -370,8 +377,9 @@ fn request_line(w: &[u8], limits: &Limits) -> Result<Option<(usize, StartLine)>,
             i = end;
             request_version(method, token)?
         }
-        Some(b'\r') if method == b"GET" => Version::Http10,
-        Some(_) => return Err(bad("invalid character in request-target")),
+        // The HTTP/0.9 form `GET /` has no version: we speak HTTP/1.x only.
+        Some(b'\r' | b'\n') => return Err(bad(Malformed::MissingVersion)),
+        Some(_) => return Err(bad(Malformed::TargetChar)),
     };
     match line_end(&w[i..], Side::Request)? {
         None => Ok(None),
@@ -395,11 +403,9 @@ fn request_version(method: &[u8], token: &[u8]) -> Result<Version, ParseError> {
         b"HTTP/1.1" | b"HTTP/1.0" => Err(ParseError::UnknownMethod),
         b"RTSP/1.0" if RTSP_METHODS.contains(&method) => Ok(Version::Http10),
         b"ICE/1.0" if method == b"SOURCE" => Ok(Version::Http10),
-        b"RTSP/1.0" | b"ICE/1.0" => Err(ParseError::BadRequest(
-            "method not allowed with this protocol",
-        )),
+        b"RTSP/1.0" | b"ICE/1.0" => Err(ParseError::BadRequest(Malformed::OtherProtocol)),
         _ if is_http_version_shape(token) => Err(ParseError::UnsupportedVersion),
-        _ => Err(ParseError::BadRequest("invalid protocol version")),
+        _ => Err(ParseError::BadRequest(Malformed::Version)),
     }
 }
 
@@ -427,7 +433,7 @@ fn partial_version(
     if prefix_of_shape {
         Ok(None)
     } else {
-        Err(side.bad("invalid protocol version"))
+        Err(side.bad(Malformed::Version))
     }
 }
 
@@ -448,11 +454,11 @@ fn status_line(w: &[u8]) -> Result<Option<(usize, StartLine)>, ParseError> {
         b"HTTP/1.1" => Version::Http11,
         b"HTTP/1.0" => Version::Http10,
         _ if is_http_version_shape(token) => return Err(ParseError::UnsupportedVersion),
-        _ => return Err(bad("invalid protocol version")),
+        _ => return Err(bad(Malformed::Version)),
     };
     let code = &w[end + 1..w.len().min(end + 4)];
     if !code.iter().all(u8::is_ascii_digit) {
-        return Err(bad("invalid status code"));
+        return Err(bad(Malformed::StatusCode));
     }
     if code.len() < 3 {
         return Ok(None);
@@ -461,7 +467,7 @@ fn status_line(w: &[u8]) -> Result<Option<(usize, StartLine)>, ParseError> {
         .iter()
         .fold(0u16, |acc, &d| acc * 10 + u16::from(d - b'0'));
     if status < 100 {
-        return Err(bad("invalid status code"));
+        return Err(bad(Malformed::StatusCode));
     }
     let mut i = end + 4;
     match w.get(i) {
@@ -488,9 +494,9 @@ fn line_end(rest: &[u8], side: Side) -> Result<Option<usize>, ParseError> {
     match rest {
         [] | [b'\r'] => Ok(None),
         [b'\r', b'\n', ..] => Ok(Some(2)),
-        [b'\n', ..] => Err(side.bad("bare LF after start line")),
-        [b'\r', ..] => Err(side.bad("bare CR after start line")),
-        _ => Err(side.bad("invalid character in start line")),
+        [b'\n', ..] => Err(side.bad(Malformed::BareLfInStartLine)),
+        [b'\r', ..] => Err(side.bad(Malformed::BareCrInStartLine)),
+        _ => Err(side.bad(Malformed::StartLineChar)),
     }
 }
 
@@ -542,29 +548,23 @@ mod tests {
         let bad = |s| Err(ParseError::BadRequest(s));
         check_line("GET / HTTP/1.1\r\n", Ok(Some(Version::Http11)));
         check_line("GET / HTTP/1.0\r\n", Ok(Some(Version::Http10)));
-        check_line("GET /\r\n", Ok(Some(Version::Http10)));
+        check_line("GET /\r\n", bad(Malformed::MissingVersion));
         check_line("GET / HTTP/1.", Ok(None));
         check_line("GET / HT", Ok(None));
         check_line("GET / HTTP/5.6", Err(ParseError::UnsupportedVersion));
         check_line("GET / HTTP/2.0\r\n", Err(ParseError::UnsupportedVersion));
-        check_line("GET / IHTTP/1.0\r\n", bad("invalid protocol version"));
-        check_line(
-            "GET / ICE/1.0\r\n",
-            bad("method not allowed with this protocol"),
-        );
+        check_line("GET / IHTTP/1.0\r\n", bad(Malformed::Version));
+        check_line("GET / ICE/1.0\r\n", bad(Malformed::OtherProtocol));
         check_line("SOURCE / ICE/1.0\r\n", Ok(Some(Version::Http10)));
         check_line("ANNOUNCE / RTSP/1.0\r\n", Ok(Some(Version::Http10)));
         check_line("ANNOUNCE / HTTP/1.0\r\n", Err(ParseError::UnknownMethod));
         check_line("MKCOLA / HTTP/1.1\r\n", Err(ParseError::UnknownMethod));
-        check_line("GET  / HTTP/1.1\r\n", bad("empty request-target"));
-        check_line("GET /a b HTTP/1.1\r\n", bad("invalid protocol version"));
-        check_line(
-            "GET /\u{e9} HTTP/1.1\r\n",
-            bad("invalid character in request-target"),
-        );
-        check_line("GET / HTTP/1.1\n", bad("bare LF after start line"));
-        check_line("GET / HTTP/1.1\rX", bad("bare CR after start line"));
-        check_line("G@T / HTTP/1.1\r\n", bad("invalid request method"));
+        check_line("GET  / HTTP/1.1\r\n", bad(Malformed::EmptyTarget));
+        check_line("GET /a b HTTP/1.1\r\n", bad(Malformed::Version));
+        check_line("GET /\u{e9} HTTP/1.1\r\n", bad(Malformed::TargetChar));
+        check_line("GET / HTTP/1.1\n", bad(Malformed::BareLfInStartLine));
+        check_line("GET / HTTP/1.1\rX", bad(Malformed::BareCrInStartLine));
+        check_line("G@T / HTTP/1.1\r\n", bad(Malformed::Method));
     }
 
     fn check_status(input: &str, expected: Result<Option<u16>, ParseError>) {
@@ -584,10 +584,10 @@ mod tests {
         check_status("HTTP/1.0 404 \r\n", Ok(Some(404)));
         check_status("HTTP/1.1 204\r\n", Ok(Some(204)));
         check_status("HTTP/1.1 20", Ok(None));
-        check_status("HTTP/1.1 2x0 OK\r\n", bad("invalid status code"));
-        check_status("HTTP/1.1 099 OK\r\n", bad("invalid status code"));
+        check_status("HTTP/1.1 2x0 OK\r\n", bad(Malformed::StatusCode));
+        check_status("HTTP/1.1 099 OK\r\n", bad(Malformed::StatusCode));
         check_status("HTTP/2.0 200 OK\r\n", Err(ParseError::UnsupportedVersion));
-        check_status("HTTX/1.1 200 OK\r\n", bad("invalid protocol version"));
-        check_status("HTTP/1.1 200 OK\n", bad("bare LF after start line"));
+        check_status("HTTX/1.1 200 OK\r\n", bad(Malformed::Version));
+        check_status("HTTP/1.1 200 OK\n", bad(Malformed::BareLfInStartLine));
     }
 }

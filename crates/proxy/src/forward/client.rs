@@ -8,7 +8,7 @@ use std::time::Instant;
 use bytes::BytesMut;
 use http_core::write::{write_chunk, write_last_chunk};
 use http_core::{
-    BodyDecoder, BodyKind, Decoded, Headers, Method, ParseError, RequestHead, Response,
+    BodyDecoder, BodyKind, Decoded, Headers, Malformed, Method, ParseError, RequestHead, Response,
     ResponseHead, Status, Version, parse_request_head,
 };
 use log::{debug, info, log_enabled};
@@ -147,12 +147,12 @@ impl ClientConn {
     /// A request head is in: answer it locally, or route it and send it upstream.
     fn begin(&mut self, cx: &mut Cx<'_>, head: RequestHead, kind: BodyKind) {
         if head.version == Version::Http11 && !head.headers.contains("host") {
-            let error = ParseError::BadRequest("missing Host header on HTTP/1.1");
+            let error = ParseError::BadRequest(Malformed::MissingHost);
             return self.bad_request(cx, &error);
         }
         if head.path() == STATUS_PATH && matches!(head.method, Method::Get | Method::Head) {
             if kind != BodyKind::Empty {
-                let error = ParseError::BadRequest("a status request has no body");
+                let error = ParseError::BadRequest(Malformed::StatusWithBody);
                 return self.bad_request(cx, &error);
             }
             let response = status_response(self.peer.ip(), || self.shared.lock().pools.status());

@@ -112,16 +112,9 @@ pub fn write_upstream_head(out: &Outgoing<'_>, dst: &mut BytesMut) {
 
 /// The request-target upstream: origin-form, after the `proxy_pass` path.
 fn upstream_target(prefix: &str, head: &RequestHead) -> String {
-    let target = head.target.as_str();
-    let origin = match target.find("://") {
-        // Absolute-form: keep path and query after the authority.
-        Some(i) => target[i + 3..]
-            .find('/')
-            .map_or("/", |j| &target[i + 3 + j..]),
-        None => target,
-    };
+    let origin = head.origin_form();
     if prefix.is_empty() {
-        origin.to_owned()
+        origin.into_owned()
     } else {
         format!("{}{}", prefix.trim_end_matches('/'), origin)
     }
@@ -238,7 +231,7 @@ mod tests {
         );
         check(
             PLAIN,
-            "POST /p HTTP/1.0\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n",
+            "POST /p HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n",
             &[
                 "POST /p HTTP/1.1",
                 "X-Forwarded-For: 10.0.0.9",

@@ -245,7 +245,7 @@ impl UpstreamConn {
                             && kind != BodyKind::CloseDelimited
                             && !b.upgrade;
                         b.response = Answer::Body {
-                            decoder: BodyDecoder::new(kind),
+                            decoder: BodyDecoder::response(kind),
                             reusable,
                         };
                         tell(cx, &b.client, b.seq, ClientMsg::Head(Box::new(head), kind));

@@ -13,6 +13,7 @@ use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
 
+mod musts;
 mod send_timeout;
 
 fn hello(req: Request, _info: &RequestInfo) -> Reply {
