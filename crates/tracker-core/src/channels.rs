@@ -1,7 +1,6 @@
 //! Channels: open or key-protected groups of peers, created on first join, dropped when empty.
 
 use std::collections::BTreeSet;
-use std::ops::Bound;
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
@@ -123,10 +122,9 @@ impl Registry {
     /// One page of the channels with at least one live member, by name (see [`paging`]);
     /// every member listed counts towards the page's work, so big channels make a shorter page.
     pub fn channels(&self, page: &Page, now: u64) -> Paged<ChannelView> {
-        let start = page.cursor().map_or(Bound::Unbounded, Bound::Excluded);
         let entries = self
             .channels
-            .range::<str, _>((start, Bound::Unbounded))
+            .range::<str, _>(page.keys())
             .map(|(name, c)| (&**name, c));
         let view = |name: &str, c: &Channel| {
             let members = self.live_members(name, now);

@@ -8,7 +8,6 @@
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
-use std::ops::Bound;
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
@@ -398,10 +397,9 @@ impl Registry {
     /// One page of the files with a live holder, in id order (see [`paging`]); every holder
     /// listed counts towards the page's work, so many well-held files make a shorter page.
     pub fn files(&self, page: &Page, now: u64) -> Paged<FileSummary> {
-        let start = page.cursor().map_or(Bound::Unbounded, Bound::Excluded);
         let entries = self
             .files
-            .range::<str, _>((start, Bound::Unbounded))
+            .range::<str, _>(page.keys())
             .map(|(id, e)| (&**id, e));
         let view = |id: &str, e: &FileEntry| {
             let holders: Vec<String> = self

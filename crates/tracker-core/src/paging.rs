@@ -8,6 +8,8 @@
 //! therefore may hold fewer than `limit` items (even none) and still carry `next`; only the
 //! absence of `next` means the end.
 
+use std::ops::Bound;
+
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::Value;
 
@@ -73,6 +75,20 @@ impl Page {
     pub fn cursor(&self) -> Option<&str> {
         self.after.as_deref()
     }
+
+    /// The keys this page may show, for `BTreeMap::range` and `BTreeSet::range` over `str`
+    /// keys: everything after the cursor.
+    pub fn keys(&self) -> (Bound<&str>, Bound<&str>) {
+        after(self.cursor())
+    }
+}
+
+/// The keys after `cursor` (all of them for `None`), as a range.
+pub(crate) fn after(cursor: Option<&str>) -> (Bound<&str>, Bound<&str>) {
+    (
+        cursor.map_or(Bound::Unbounded, Bound::Excluded),
+        Bound::Unbounded,
+    )
 }
 
 impl PageQuery {

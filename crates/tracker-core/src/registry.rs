@@ -8,7 +8,6 @@
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
-use std::ops::Bound;
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
@@ -477,11 +476,10 @@ impl Registry {
                         next: None,
                     };
                 };
-                let start = page.cursor().map_or(Bound::Unbounded, Bound::Excluded);
                 // Members are a sorted set of ids: the channel is its own ordered index.
                 let members = channel
                     .members
-                    .range::<str, _>((start, Bound::Unbounded))
+                    .range::<str, _>(page.keys())
                     .map(|id| (&**id, self.peers.get(id)));
                 paging::collect(page, members, |id, p| p.and_then(|p| shown(id, p)))
             }

@@ -6,9 +6,9 @@
 //! they always hold the same ids; the set shares the map's key allocations (one `Arc` each).
 
 use std::collections::{BTreeSet, HashMap};
-use std::ops::Bound;
 use std::sync::Arc;
 
+use crate::paging;
 use crate::registry::Peer;
 
 /// Every registered peer, by id and in id order.
@@ -64,9 +64,8 @@ impl PeerTable {
         &'a self,
         after: Option<&str>,
     ) -> impl Iterator<Item = (&'a Arc<str>, &'a Peer)> + 'a {
-        let start = after.map_or(Bound::Unbounded, Bound::Excluded);
         self.order
-            .range::<str, _>((start, Bound::Unbounded))
+            .range::<str, _>(paging::after(after))
             .filter_map(|id| self.by_id.get_key_value(&**id))
     }
 }
