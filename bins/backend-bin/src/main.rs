@@ -3,8 +3,8 @@
 
 use backend::{AuthMode, Config, DEFAULT_PORT};
 use clap::Parser;
+use daemon::{ListenArgs, init_logging};
 use router::auth::Credentials;
-use router::cli::{ListenArgs, init_logging};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -52,10 +52,7 @@ fn main() -> ExitCode {
     init_logging();
     let credentials = match credentials(&args) {
         Ok(creds) => creds,
-        Err(e) => {
-            eprintln!("backend-bin: {e}");
-            return ExitCode::from(2);
-        }
+        Err(e) => return daemon::usage_error("backend-bin", e),
     };
     let config = Config {
         static_root: args
@@ -67,12 +64,9 @@ fn main() -> ExitCode {
         cors_origins: args.cors_origins.clone(),
     };
     let addr = args.listen.addr(DEFAULT_PORT);
-    let result = backend::app(config).and_then(|app| app.run(addr));
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("backend-bin: {addr}: {e}");
-            ExitCode::FAILURE
-        }
+    let context = format!("backend-bin: {addr}");
+    match backend::app(config) {
+        Ok(app) => daemon::exit(&context, app.run(addr)),
+        Err(e) => daemon::exit(&context, Err(e)),
     }
 }

@@ -6,8 +6,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Parser;
+use daemon::{ListenArgs, init_logging};
 use peer::{DEFAULT_CHANNEL, DEFAULT_PORT, DEFAULT_TRACKER};
-use router::cli::{ListenArgs, init_logging};
 
 /// A chat peer: discovery through the tracker, messages directly between peers.
 #[derive(Parser, Debug)]
@@ -46,10 +46,7 @@ fn main() -> ExitCode {
     init_logging();
     let tracker = match peer::parse_tracker(&args.tracker) {
         Ok(addr) => addr,
-        Err(e) => {
-            eprintln!("peer-bin: {e}");
-            return ExitCode::from(2);
-        }
+        Err(e) => return daemon::usage_error("peer-bin", e),
     };
     let mut channels: Vec<_> = args
         .channels
@@ -78,10 +75,7 @@ fn main() -> ExitCode {
     };
     let (event_loop, started) = match peer::prepare(config) {
         Ok(pair) => pair,
-        Err(e) => {
-            eprintln!("peer-bin: {addr}: {e}");
-            return ExitCode::FAILURE;
-        }
+        Err(e) => return daemon::exit(&format!("peer-bin: {addr}"), Err(e)),
     };
     let node = started.node;
     let host = match node.addr().ip() {
@@ -107,11 +101,5 @@ fn main() -> ExitCode {
             eprintln!("peer-bin: console: {e}");
         }
     }
-    match peer::run(event_loop) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("peer-bin: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    daemon::exit("peer-bin", peer::run(event_loop))
 }

@@ -5,8 +5,8 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use daemon::{EXIT_USAGE, ListenArgs};
 use proxy::{Config, ConfigError, ProxyError};
-use router::cli::ListenArgs;
 
 /// Default port of proxy-bin (SPEC §1).
 pub const DEFAULT_PORT: u16 = 8080;
@@ -47,7 +47,7 @@ impl StartError {
     /// The process exit code: 2 for a bad config (like a usage error), 1 otherwise.
     pub fn exit_code(&self) -> ExitCode {
         match self {
-            StartError::Config(_) => ExitCode::from(2),
+            StartError::Config(_) => ExitCode::from(EXIT_USAGE),
             StartError::Proxy(_) => ExitCode::FAILURE,
         }
     }

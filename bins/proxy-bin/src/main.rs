@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    router::cli::init_logging();
+    daemon::init_logging();
     match proxy_bin::run(&args) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

@@ -2,8 +2,8 @@
 //! `tracker_daemon` library and the logic in the `tracker` crate.
 
 use clap::Parser;
+use daemon::{ListenArgs, init_logging};
 use router::auth::Credentials;
-use router::cli::{ListenArgs, init_logging};
 use std::process::ExitCode;
 use tracker::RegisterRate;
 use tracker::rate::{DEFAULT_REGISTER_BURST, DEFAULT_REGISTER_RATE_PER_S};
@@ -69,23 +69,12 @@ fn main() -> ExitCode {
             admins,
             force_console: args.console,
         },
-        Err(e) => {
-            eprintln!("tracker-bin: {e}");
-            return ExitCode::from(2);
-        }
+        Err(e) => return daemon::usage_error("tracker-bin", e),
     };
     let tracker = match tracker_daemon::tracker(&config) {
         Ok(tracker) => tracker,
-        Err(e) => {
-            eprintln!("tracker-bin: {e}");
-            return ExitCode::from(2);
-        }
+        Err(e) => return daemon::usage_error("tracker-bin", e),
     };
-    match tracker_daemon::run(&config, tracker) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("tracker-bin: {}: {e}", config.addr);
-            ExitCode::FAILURE
-        }
-    }
+    let result = tracker_daemon::run(&config, tracker);
+    daemon::exit(&format!("tracker-bin: {}", config.addr), result)
 }

@@ -9,7 +9,8 @@
 //!   chunked with trailers, close-delimited);
 //! - [`RequestParser`]: head + whole body, for servers that buffer small API bodies;
 //! - [`write`](mod@write): the serializer (heads, chunks, HTTP dates);
-//! - [`cookie`], [`form`], [`mime`]: cookies and `Set-Cookie`, query/form decoding, types by extension.
+//! - [`cookie`], [`form`], [`mime`]: cookies and `Set-Cookie`, query/form decoding, types by extension;
+//! - [`secret`]: 128-bit tokens ([`secret::Secret128`]) and the constant-time compare.
 //!
 //! Every limit of SPEC §2 is a named constant in [`limits`].
 
@@ -19,6 +20,7 @@ pub mod form;
 pub mod limits;
 pub mod mime;
 pub mod parse;
+pub mod secret;
 pub mod types;
 pub mod write;
 

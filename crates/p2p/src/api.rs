@@ -11,9 +11,10 @@ use std::net::{IpAddr, SocketAddr};
 use std::path::Path;
 use std::sync::{Arc, OnceLock};
 
+use http_core::secret::ct_eq;
 use http_core::{Request, Response, Status};
 use reactor::{Reply, RequestInfo, Service};
-use router::auth::{bearer_token, constant_time_eq};
+use router::auth::bearer_token;
 use router::statics::Served;
 use router::{App, HttpError, Json, Req, StaticDir, json_response};
 use serde::Deserialize;
@@ -59,8 +60,7 @@ struct Site {
 impl Site {
     fn authorized(&self, req: &Req) -> bool {
         req.session().is_some()
-            || bearer_token(req)
-                .is_some_and(|t| constant_time_eq(t.as_bytes(), self.token.as_bytes()))
+            || bearer_token(req).is_some_and(|t| ct_eq(t.as_bytes(), self.token.as_bytes()))
     }
 
     fn session_cookie(&self, req: &Req) -> String {
@@ -70,7 +70,7 @@ impl Site {
 
     fn index(&self, req: &Req) -> Response {
         if let Some(token) = req.query("token") {
-            if !constant_time_eq(token.as_bytes(), self.token.as_bytes()) {
+            if !ct_eq(token.as_bytes(), self.token.as_bytes()) {
                 return HttpError::unauthorized("wrong token").into_response();
             }
             let cookie = self.session_cookie(req);
@@ -96,17 +96,16 @@ impl Site {
     }
 
     fn login(&self, req: &Req) -> Response {
-        let fields = req.fields().unwrap_or_default();
-        let field = |name: &str| fields.get(name).and_then(Value::as_str).unwrap_or_default();
-        let given = if field("token").is_empty() {
-            field("password")
-        } else {
-            field("token")
+        let check = |_user: &str, given: &str| {
+            ct_eq(given.as_bytes(), self.token.as_bytes()).then(|| self.node.name().to_owned())
         };
-        if !constant_time_eq(given.as_bytes(), self.token.as_bytes()) {
-            return HttpError::unauthorized("wrong token or password").into_response();
-        }
-        let cookie = self.session_cookie(req);
+        let session = match router::auth::login(req, check) {
+            Ok(Some(session)) => session,
+            Ok(None) | Err(_) => {
+                return HttpError::unauthorized("wrong token or password").into_response();
+            }
+        };
+        let cookie = req.sessions().cookie(&session).to_string();
         json_response(
             Status::OK,
             &json!({"status": "ok", "name": self.node.name()}),

@@ -4,10 +4,9 @@
 use std::io;
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
 
 use http_core::Limits;
-use reactor::{ConnInfo, EventLoop, Handle, Session};
+use reactor::{ConnInfo, EventLoop, Handle, LoopThread, Session};
 
 use crate::config::{Config, Upstream};
 use crate::forward::{ClientConn, HealthAgent, Shared, State};
@@ -98,14 +97,11 @@ pub fn run(config: Config, addr: SocketAddr) -> Result<(), ProxyError> {
 pub fn spawn(config: Config, addr: SocketAddr) -> Result<Running, ProxyError> {
     let mut event_loop = EventLoop::new(Limits::default().max_connections)?;
     let bound = serve_on(&mut event_loop, addr, config)?;
-    let handle = event_loop.handle();
-    let thread = std::thread::Builder::new()
-        .name(format!("proxy-{bound}"))
-        .spawn(move || event_loop.run())?;
+    let thread = event_loop.spawn_thread(&format!("proxy-{bound}"))?;
     Ok(Running {
         addr: bound,
-        handle,
-        thread: Some(thread),
+        handle: thread.handle().clone(),
+        thread,
     })
 }
 
@@ -115,30 +111,12 @@ pub struct Running {
     pub addr: SocketAddr,
     /// A handle to its loop.
     pub handle: Handle,
-    thread: Option<JoinHandle<io::Result<()>>>,
+    thread: LoopThread,
 }
 
 impl Running {
     /// Graceful shutdown (as SIGTERM), waiting for the loop to finish.
-    pub fn shutdown(mut self) -> io::Result<()> {
-        self.handle.shutdown();
-        self.join()
-    }
-
-    fn join(&mut self) -> io::Result<()> {
-        match self.thread.take().map(JoinHandle::join) {
-            Some(Ok(result)) => result,
-            Some(Err(_)) => Err(io::Error::other("the proxy thread panicked")),
-            None => Ok(()),
-        }
-    }
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        if self.thread.is_some() {
-            self.handle.stop();
-            let _ = self.join();
-        }
+    pub fn shutdown(self) -> io::Result<()> {
+        self.thread.shutdown()
     }
 }

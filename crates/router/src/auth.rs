@@ -1,7 +1,9 @@
 //! Authentication any daemon can use: a credential list compared in constant time, HTTP Basic,
 //! and the session guard (who is the client, if anyone).
 
-use crate::req::Req;
+use crate::req::{HttpError, Req};
+use crate::session::Session;
+use http_core::secret::ct_eq;
 use std::fs;
 use std::io;
 use std::path::Path;
@@ -56,23 +58,12 @@ impl Credentials {
     pub fn check(&self, user: &str, password: &str) -> bool {
         let mut ok = false;
         for (u, p) in &self.users {
-            let user_ok = constant_time_eq(u.as_bytes(), user.as_bytes());
-            let password_ok = constant_time_eq(p.as_bytes(), password.as_bytes());
+            let user_ok = ct_eq(u.as_bytes(), user.as_bytes());
+            let password_ok = ct_eq(p.as_bytes(), password.as_bytes());
             ok |= user_ok & password_ok;
         }
         ok
     }
-}
-
-/// Compares two byte strings in time that depends only on their lengths.
-pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    let mut diff = a.len() ^ b.len();
-    for i in 0..a.len().max(b.len()) {
-        let x = a.get(i).copied().unwrap_or(0);
-        let y = b.get(i).copied().unwrap_or(0);
-        diff |= usize::from(x ^ y);
-    }
-    diff == 0
 }
 
 /// The user and password of an `Authorization: Basic` header, if well formed.
@@ -94,6 +85,38 @@ pub fn bearer_token(req: &Req) -> Option<&str> {
     scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
 }
 
+/// The one login of every daemon (`POST /login`): reads `username` and `password` from the body
+/// (JSON or form; a non-empty `token` stands for the password, as the chat peer's form names it),
+/// asks `check` whom they log in as, and starts a session for that user.
+///
+/// `Ok(None)` is a refused login (logged at info, never with the password); the caller answers
+/// it in its own style (an HTML page, a JSON 401) and hands an accepted session to the client
+/// with [`SessionStore::cookie`](crate::SessionStore::cookie).
+pub fn login(
+    req: &Req,
+    check: impl FnOnce(&str, &str) -> Option<String>,
+) -> Result<Option<Session>, HttpError> {
+    let fields = req.fields()?;
+    let field = |name: &str| {
+        fields
+            .get(name)
+            .and_then(|v| v.as_str())
+            .unwrap_or_default()
+    };
+    let user = field("username");
+    let password = match field("token") {
+        "" => field("password"),
+        token => token,
+    };
+    match check(user, password) {
+        Some(as_user) => Ok(Some(req.sessions().create(&as_user))),
+        None => {
+            log::info!("login refused for {user:?} from {}", req.peer());
+            Ok(None)
+        }
+    }
+}
+
 /// Who the client is: the user of a live session, or of valid Basic credentials.
 pub fn authenticated_user(req: &Req, creds: &Credentials) -> Option<String> {
     if let Some(session) = req.session() {
@@ -103,32 +126,15 @@ pub fn authenticated_user(req: &Req, creds: &Credentials) -> Option<String> {
     creds.check(&user, &password).then_some(user)
 }
 
-/// Decodes standard base64 (with or without padding); `None` on any invalid character.
+/// Decodes standard base64, with or without padding; `None` on any invalid character.
 pub fn base64_decode(input: &str) -> Option<Vec<u8>> {
-    fn value(c: u8) -> Option<u32> {
-        match c {
-            b'A'..=b'Z' => Some(u32::from(c - b'A')),
-            b'a'..=b'z' => Some(u32::from(c - b'a') + 26),
-            b'0'..=b'9' => Some(u32::from(c - b'0') + 52),
-            b'+' => Some(62),
-            b'/' => Some(63),
-            _ => None,
-        }
-    }
-    let bytes = input.trim_end_matches('=').as_bytes();
-    if bytes.len() % 4 == 1 {
-        return None;
-    }
-    let mut out = Vec::with_capacity(bytes.len() * 3 / 4);
-    for chunk in bytes.chunks(4) {
-        let mut acc = 0u32;
-        for (i, &c) in chunk.iter().enumerate() {
-            acc |= value(c)? << (18 - 6 * i);
-        }
-        let produced = chunk.len() - 1;
-        out.extend_from_slice(&acc.to_be_bytes()[1..1 + produced]);
-    }
-    Some(out)
+    use base64::Engine;
+    use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
+    const LENIENT: GeneralPurpose = GeneralPurpose::new(
+        &base64::alphabet::STANDARD,
+        GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),
+    );
+    LENIENT.decode(input).ok()
 }
 
 #[cfg(test)]
@@ -163,7 +169,5 @@ mod tests {
         assert!(!c.check("admin", "password1"));
         assert!(!c.check("admi", "password"));
         assert!(!c.check("", ""));
-        assert!(constant_time_eq(b"", b""));
-        assert!(!constant_time_eq(b"a", b""));
     }
 }

@@ -12,7 +12,6 @@
 
 pub mod app;
 pub mod auth;
-pub mod cli;
 pub mod req;
 pub mod session;
 pub mod statics;

@@ -93,17 +93,21 @@ impl Req {
         &self.request.body
     }
 
-    /// Whether the body is declared as JSON (or undeclared but looks like it).
+    /// Whether the body is JSON: the one body-reading rule of every daemon. JSON is read
+    /// whatever its Content-Type, since `curl -d '{...}'` labels it as a form and no form body
+    /// starts with `{` or `[`; a body declared as JSON is JSON whatever its shape; anything else
+    /// is a form.
     pub fn is_json(&self) -> bool {
-        match self.header("content-type") {
-            Some(ct) => ct.to_ascii_lowercase().contains("json"),
-            None => self
+        let declared = self
+            .header("content-type")
+            .is_some_and(|ct| ct.to_ascii_lowercase().contains("json"));
+        declared
+            || self
                 .request
                 .body
                 .trim_ascii_start()
                 .first()
-                .is_some_and(|b| matches!(b, b'{' | b'[')),
-        }
+                .is_some_and(|b| matches!(b, b'{' | b'['))
     }
 
     /// The body parsed as JSON into `T`; a clear 400 otherwise.
@@ -127,12 +131,16 @@ impl Req {
                 _ => Err(HttpError::bad_request("expected a JSON object")),
             }
         } else {
-            Ok(self
-                .form()
-                .into_iter()
-                .map(|(k, v)| (k, serde_json::Value::String(v)))
-                .collect())
+            Ok(self.form_fields())
         }
+    }
+
+    /// The form fields as a JSON object of strings.
+    pub fn form_fields(&self) -> serde_json::Map<String, serde_json::Value> {
+        self.form()
+            .into_iter()
+            .map(|(k, v)| (k, serde_json::Value::String(v)))
+            .collect()
     }
 
     /// The client's address.

@@ -79,7 +79,7 @@ impl SessionStore {
 
     /// Starts a session for `user` and returns it.
     pub fn create(&self, user: &str) -> Session {
-        let id = format!("{:032x}", rand::random::<u128>());
+        let id = http_core::secret::Secret128::random().to_hex();
         let now = Instant::now();
         let mut sessions = self.sessions.lock().expect("session store");
         if sessions.len() >= self.max {

@@ -9,10 +9,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
-use http_core::cookie::{SameSite, SetCookie};
 use http_core::{Method, Response, Status};
 use router::auth::Credentials as Admins;
-use router::{App, HttpError, Req, RouteError, SESSION_COOKIE, json_response};
+use router::{App, HttpError, Req, RouteError, json_response};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
@@ -381,24 +380,11 @@ fn body<T: DeserializeOwned>(req: &Req) -> Result<T, HttpError> {
     if req.body().trim_ascii().is_empty() {
         return decode(Value::Object(Map::new()));
     }
-    if looks_json(req) {
+    if req.is_json() {
         return serde_json::from_slice(req.body())
             .map_err(|e| HttpError::bad_request(format!("invalid JSON: {e}")));
     }
-    decode(Value::Object(form_fields(req)))
-}
-
-/// JSON by type, or by content: `curl -d '{...}'` labels JSON as a form, and no form body
-/// starts with `{` or `[`.
-fn looks_json(req: &Req) -> bool {
-    req.is_json() || matches!(req.body().trim_ascii_start().first(), Some(b'{' | b'['))
-}
-
-fn form_fields(req: &Req) -> Map<String, Value> {
-    req.form()
-        .into_iter()
-        .map(|(k, v)| (k, Value::String(v)))
-        .collect()
+    decode(Value::Object(req.form_fields()))
 }
 
 fn decode<T: DeserializeOwned>(value: Value) -> Result<T, HttpError> {
@@ -410,13 +396,13 @@ fn decode<T: DeserializeOwned>(value: Value) -> Result<T, HttpError> {
 fn submit_info(t: &Tracker, req: &Req) -> Answer {
     let source = source_ip(req);
     t.with(|reg, now| reg.admit_registration(source, now))?;
-    let (mut fields, from_form) = if looks_json(req) {
+    let (mut fields, from_form) = if req.is_json() {
         match req.json::<Value>()? {
             Value::Object(map) => (map, false),
             _ => return Err(HttpError::bad_request("expected a JSON object").into()),
         }
     } else {
-        (form_fields(req), true)
+        (req.form_fields(), true)
     };
     for (course, ours) in [
         ("peer_port", "port"),
@@ -505,18 +491,17 @@ fn get_list(t: &Tracker, req: &Req) -> Answer {
 
 /// `POST /login`: a session cookie for the UI's admin pages, as backend-bin gives.
 fn login(t: &Tracker, req: &Req) -> Answer {
-    let fields = req.fields()?;
-    let field = |name: &str| fields.get(name).and_then(Value::as_str).unwrap_or_default();
-    let (user, password) = (field("username"), field("password"));
-    if !t.inner.admins.check(user, password) {
-        log::info!("login refused for {user:?} from {}", req.peer());
+    let check = |user: &str, password: &str| {
+        t.inner
+            .admins
+            .check(user, password)
+            .then(|| user.to_owned())
+    };
+    let Some(session) = router::auth::login(req, check)? else {
         return Err(HttpError::unauthorized("wrong username or password").into());
-    }
-    let session = req.sessions().create(user);
-    let sid = SetCookie::new(SESSION_COOKIE, session.id)
-        .path("/")
-        .http_only()
-        .same_site(SameSite::Lax);
+    };
+    let sid = req.sessions().cookie(&session);
+    let user = session.user.as_str();
     #[derive(Serialize)]
     struct LoggedIn<'a> {
         user: &'a str,

@@ -3,34 +3,17 @@
 
 use crate::start;
 use backend::AuthMode;
-use std::path::PathBuf;
-use std::process::Command;
+use test_support::{run_browser_script, tempdir};
 
 #[test]
 fn task1_works_in_headless_chromium() {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let browser = root.join("xtask/browser");
-    assert!(
-        browser.join("node_modules/playwright-core").is_dir(),
-        "browser test packages missing: run `npm ci --prefix xtask/browser` (cargo xtask ci does)"
-    );
     let server = start(AuthMode::Session);
-    let shot = std::env::temp_dir().join(format!("task1-{}.png", std::process::id()));
-    let output = Command::new("node")
-        .arg(browser.join("task1.mjs"))
-        .arg(format!("http://{}", server.addr))
-        .arg(&shot)
-        .output()
-        .expect("node runs");
-    let text = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "{text}\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let tmp = tempdir("task1");
+    let shot = tmp.path().join("task1.png");
+    let url = format!("http://{}", server.addr);
+    let text = run_browser_script("task1.mjs", &[url.as_ref(), shot.as_ref()]);
     assert!(
         text.contains("ok 6 - ") && !text.contains("not ok"),
         "{text}"
     );
-    let _ = std::fs::remove_file(shot);
 }

@@ -1,6 +1,6 @@
 //! Load and faults: many concurrent clients, slow clients, graceful shutdown of the real binary.
 
-use crate::{read_until_close, start, statuses, wait_for};
+use crate::{read_to_eof, start, statuses, wait_for};
 use backend::AuthMode;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -172,7 +172,7 @@ fn sigterm_finishes_in_flight_requests_and_exits_zero() {
     daemon.signal("TERM");
     daemon.wait_for_log("shutting down");
     in_flight.write_all(b"2,3]").unwrap();
-    let text = read_until_close(&mut in_flight, Duration::from_secs(5));
+    let text = read_to_eof(&mut in_flight, Duration::from_secs(5)).0;
     assert_eq!(statuses(&text), vec![200], "{text}");
     assert!(text.contains("Connection: close"));
     assert!(text.ends_with(r#"{"received":[1,2,3]}"#), "{text}");
@@ -193,7 +193,7 @@ fn sigint_exits_zero_like_sigterm() {
     daemon.wait_for_log("shutting down");
     // The idle keep-alive connection is closed at once, not waited on (no lingering close).
     let started = Instant::now();
-    let rest = read_until_close(&mut idle, Duration::from_secs(4));
+    let rest = read_to_eof(&mut idle, Duration::from_secs(4)).0;
     assert!(rest.is_empty(), "{rest}");
     assert_eq!(daemon.wait_for_exit(Duration::from_secs(4)), Some(0));
     assert!(

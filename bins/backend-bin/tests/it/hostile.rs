@@ -1,7 +1,7 @@
 //! Bad input over raw sockets: each case gets a clear status and, where framing is lost, a closed
 //! connection; files outside the static root are never served.
 
-use crate::{raw, read_to_eof, read_until_close, start, statuses};
+use crate::{raw, read_to_eof, start, statuses};
 use backend::{AuthMode, Config};
 use http_core::Limits;
 use router::auth::{Credentials, base64_decode};
@@ -113,7 +113,7 @@ fn slow_header_gets_408_after_the_timeout() {
     let mut stream = TcpStream::connect(server.addr).unwrap();
     let started = Instant::now();
     stream.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n").unwrap();
-    let text = read_until_close(&mut stream, WAIT);
+    let text = read_to_eof(&mut stream, WAIT).0;
     assert_eq!(statuses(&text), vec![408], "{text}");
     assert!(started.elapsed() >= Duration::from_millis(300));
 }
@@ -220,7 +220,7 @@ fn a_request_split_at_every_byte_is_answered_the_same() {
         std::thread::sleep(Duration::from_millis(1));
         stream.write_all(&request[split..]).unwrap();
         stream.shutdown(Shutdown::Write).unwrap();
-        let text = read_until_close(&mut stream, WAIT);
+        let text = read_to_eof(&mut stream, WAIT).0;
         assert_eq!(statuses(&text), vec![200], "split at {split}: {text}");
         assert!(text.ends_with(expected_body), "split at {split}: {text}");
     }
@@ -248,7 +248,7 @@ fn http10_closes_unless_keep_alive() {
             b"GET /login HTTP/1.0\r\nConnection: keep-alive\r\n\r\nGET /nope HTTP/1.0\r\n\r\n",
         )
         .unwrap();
-    let text = read_until_close(&mut stream, WAIT);
+    let text = read_to_eof(&mut stream, WAIT).0;
     assert_eq!(statuses(&text), vec![200, 404]);
 }
 

@@ -13,8 +13,9 @@ const WAIT: Duration = Duration::from_secs(10);
 
 #[test]
 fn sessions_course_endpoints_and_immutability() {
-    let dir = tempdir("api");
-    let a = peer("alice", None, &dir);
+    let tmp = tempdir("api");
+    let dir = tmp.path();
+    let a = peer("alice", None, dir);
     let addr = a.addr();
 
     let (status, body) = call_with(addr, Method::Get, "/api/me", None, &[]);
@@ -136,14 +137,14 @@ fn sessions_course_endpoints_and_immutability() {
     );
     assert_eq!(status, 403);
     drop(a);
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
 fn events_stream_messages_and_peers() {
-    let dir = tempdir("sse");
-    let a = peer("alice", None, &dir);
-    let b = peer("bob", None, &dir);
+    let tmp = tempdir("sse");
+    let dir = tmp.path();
+    let a = peer("alice", None, dir);
+    let b = peer("bob", None, dir);
     let mut s = TcpStream::connect(a.addr()).unwrap();
     s.write_all(b"GET /events HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer test-token\r\n\r\n")
         .unwrap();
@@ -173,14 +174,14 @@ fn events_stream_messages_and_peers() {
     assert!(event.contains(&format!("\"peer_id\":\"{bob}\"")), "{event}");
     assert!(event.contains("shutting down"), "{event}");
     drop(a);
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
 fn connect_peer_peers_paging_direct_and_allow() {
-    let dir = tempdir("api-paths");
-    let a = peer("alice", None, &dir);
-    let b = peer("bob", None, &dir);
+    let tmp = tempdir("api-paths");
+    let dir = tmp.path();
+    let a = peer("alice", None, dir);
+    let b = peer("bob", None, dir);
     let (alice, bob) = (a.node.peer_id().to_string(), b.node.peer_id().to_string());
 
     // Bob asks alice to connect (course endpoint, no session): she answers who she is and
@@ -308,5 +309,4 @@ fn connect_peer_peers_paging_direct_and_allow() {
         );
     }
     drop((a, b));
-    let _ = std::fs::remove_dir_all(&dir);
 }

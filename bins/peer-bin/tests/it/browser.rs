@@ -2,8 +2,6 @@
 //! `xtask/browser/chat-smoke.mjs` (`cargo xtask ci` installs its node packages).
 
 use crate::{TOKEN, linked, tempdir, tracker, wait_for};
-use std::path::PathBuf;
-use std::process::Command;
 use std::time::Duration;
 
 fn ui_peer(
@@ -29,33 +27,21 @@ fn ui_peer(
 
 #[test]
 fn the_chat_ui_works_in_headless_chromium() {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let browser = root.join("xtask/browser");
-    assert!(
-        browser.join("node_modules/playwright-core").is_dir(),
-        "browser test packages missing: run `npm ci --prefix xtask/browser` (cargo xtask ci does)"
-    );
+    let root = test_support::repo_root();
     let tracker = tracker(30);
-    let dir = tempdir("browser");
-    let alice = ui_peer("alice", tracker.addr, &dir, &root);
-    let bob = ui_peer("bob", tracker.addr, &dir, &root);
+    let tmp = tempdir("browser");
+    let dir = tmp.path();
+    let alice = ui_peer("alice", tracker.addr, dir, &root);
+    let bob = ui_peer("bob", tracker.addr, dir, &root);
     wait_for("alice and bob to link", Duration::from_secs(10), || {
         linked(alice.addr()).len() == 1 && linked(bob.addr()).len() == 1
     });
     let shot = dir.join("chat.png");
-    let output = Command::new("node")
-        .arg(browser.join("chat-smoke.mjs"))
-        .arg(format!("http://{}/?token={TOKEN}", alice.addr()))
-        .arg(format!("http://{}/?token={TOKEN}", bob.addr()))
-        .arg(&shot)
-        .output()
-        .expect("node runs");
-    let text = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "{text}\n{}",
-        String::from_utf8_lossy(&output.stderr)
+    let alice_url = format!("http://{}/?token={TOKEN}", alice.addr());
+    let bob_url = format!("http://{}/?token={TOKEN}", bob.addr());
+    let text = test_support::run_browser_script(
+        "chat-smoke.mjs",
+        &[alice_url.as_ref(), bob_url.as_ref(), shot.as_ref()],
     );
     assert!(text.contains("all 11 checks passed"), "{text}");
-    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -33,8 +33,8 @@ fn links_survive_a_wall_clock_jump() {
     let offset = Arc::new(AtomicU64::new(0));
     let jumped = offset.clone();
     let clock = p2p::WallClock::new(move || p2p_now_ms() + jumped.load(Ordering::Relaxed));
-    let a = peer_with("alice", Some(t.addr), &dir, clock);
-    let b = peer("bob", Some(t.addr), &dir);
+    let a = peer_with("alice", Some(t.addr), dir.path(), clock);
+    let b = peer("bob", Some(t.addr), dir.path());
     let bob = b.node.peer_id().to_string();
     wait_for("alice and bob linked", Duration::from_secs(15), || {
         linked(a.addr()) == [bob.clone()]

@@ -41,9 +41,10 @@ impl Drop for Daemon {
 
 #[test]
 fn daemon_prints_its_url_honours_the_token_and_exits_cleanly_on_sigterm() {
-    let dir = tempdir("daemon");
+    let tmp = tempdir("daemon");
+    let dir = tmp.path();
     let t = tracker(90);
-    let b = peer("bob", Some(t.addr), &dir);
+    let b = peer("bob", Some(t.addr), dir);
     let downs = Arc::new(Mutex::new(Vec::new()));
     let seen = downs.clone();
     b.node.subscribe(Box::new(move |event| {
@@ -169,7 +170,6 @@ fn daemon_prints_its_url_honours_the_token_and_exits_cleanly_on_sigterm() {
         "console output without a terminal: {rest:?}"
     );
     drop((b, t));
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// Whether bob never got the plain-text line written to dave's stdin.

@@ -19,21 +19,22 @@ use crate::{TOKEN, call, tempdir, tracker, wait_for};
 
 const WAIT: Duration = Duration::from_secs(15);
 
-/// A tmpfs of `size` mounted on a fresh directory, unmounted when dropped.
-struct Tmpfs(PathBuf);
+/// A tmpfs of `size` mounted on a fresh directory, unmounted when dropped (then the directory
+/// goes with the `TempDir`).
+struct Tmpfs(test_support::TempDir);
 
 impl Tmpfs {
     fn mount(size: &str) -> Tmpfs {
         let dir = tempdir("tmpfs");
         let status = Command::new("mount")
             .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
-            .arg(&dir)
+            .arg(dir.path())
             .status()
             .expect("run mount");
         assert!(
             status.success(),
             "mounting a tmpfs on {} failed: this test needs root (as CI runs)",
-            dir.display()
+            dir.path().display()
         );
         Tmpfs(dir)
     }
@@ -41,8 +42,7 @@ impl Tmpfs {
 
 impl Drop for Tmpfs {
     fn drop(&mut self) {
-        let _ = Command::new("umount").arg(&self.0).status();
-        let _ = fs::remove_dir(&self.0);
+        let _ = Command::new("umount").arg(self.0.path()).status();
     }
 }
 
@@ -124,7 +124,7 @@ fn fill(dir: &Path) -> PathBuf {
 #[test]
 fn a_full_disk_loses_nothing_acknowledged() {
     let disk = Tmpfs::mount("512k");
-    let data = disk.0.join("alice");
+    let data = disk.0.path().join("alice");
     let t = tracker(90);
     let (mut daemon, addr) = start(&data, t.addr);
 
@@ -132,7 +132,7 @@ fn a_full_disk_loses_nothing_acknowledged() {
     assert_eq!(status, 201, "{first}");
 
     // A text longer than a page, so the append cannot hide in the log's last page.
-    let filler = fill(&disk.0);
+    let filler = fill(disk.0.path());
     let lost = format!("lost: {}", "x".repeat(6000));
     let (status, body) = post(addr, &lost);
     assert_eq!(status, 500, "{body}");

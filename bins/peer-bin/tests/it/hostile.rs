@@ -54,9 +54,10 @@ fn one_reason_logged(from: SocketAddr, why: &[&str]) {
 #[test]
 fn each_attack_closes_only_its_link() {
     logs::capture();
-    let dir = tempdir("hostile");
-    let a = peer("alice", None, &dir);
-    let b = peer("bob", None, &dir);
+    let tmp = tempdir("hostile");
+    let dir = tmp.path();
+    let a = peer("alice", None, dir);
+    let b = peer("bob", None, dir);
     a.node.connect(b.addr());
     wait_for("alice and bob linked", WAIT, || linked(a.addr()).len() == 1);
     let (addr, baddr) = (a.addr(), b.addr());
@@ -140,12 +141,12 @@ fn each_attack_closes_only_its_link() {
 
     assert_eq!(linked(addr), [b.node.peer_id().to_string()]);
     drop((a, b));
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
 fn torn_last_line_is_skipped() {
-    let dir = tempdir("torn");
+    let tmp = tempdir("torn");
+    let dir = tmp.path();
     let good = json!({"id": "x:1/general/1", "channel": "general", "from": "x:1", "name": "xavier",
         "seq": 1, "lamport": 1, "ts": 0, "text": "kept"});
     std::fs::create_dir_all(dir.join("alice")).unwrap();
@@ -154,7 +155,7 @@ fn torn_last_line_is_skipped() {
         format!("{good}\n{{\"id\":\"x:1/general/2\",\"chan"),
     )
     .unwrap();
-    let a = peer("alice", None, &dir);
+    let a = peer("alice", None, dir);
     assert_eq!(texts(a.addr(), "general"), ["xavier: kept"]);
     call(
         a.addr(),
@@ -164,8 +165,7 @@ fn torn_last_line_is_skipped() {
     );
     let addr = a.addr();
     a.shutdown().unwrap();
-    let a = crate::peer_at("alice", addr, None, &dir, &[("general", None)]);
+    let a = crate::peer_at("alice", addr, None, dir, &[("general", None)]);
     assert_eq!(texts(a.addr(), "general"), ["xavier: kept", "alice: new"]);
     drop(a);
-    let _ = std::fs::remove_dir_all(&dir);
 }

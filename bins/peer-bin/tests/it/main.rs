@@ -14,7 +14,7 @@ mod tracker_client;
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use http_core::{Method, Request};
@@ -22,6 +22,7 @@ use p2p::Running;
 use reactor::client::blocking_request;
 use router::auth::Credentials;
 use serde_json::Value;
+pub use test_support::{read_until, tempdir, wait_for};
 
 /// Starts a tracker at `addr` (port 0 for any) whose peers live `ttl_s` seconds.
 pub fn tracker_at(addr: SocketAddr, ttl_s: u32) -> tracker::server::Running {
@@ -35,22 +36,6 @@ pub fn tracker_at(addr: SocketAddr, ttl_s: u32) -> tracker::server::Running {
 /// A tracker on an ephemeral port.
 pub fn tracker(ttl_s: u32) -> tracker::server::Running {
     tracker_at("127.0.0.1:0".parse().unwrap(), ttl_s)
-}
-
-/// A fresh scratch directory.
-pub fn tempdir(tag: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!(
-        "peer-it-{tag}-{}-{:x}",
-        std::process::id(),
-        rand_u64()
-    ));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-fn rand_u64() -> u64 {
-    use std::hash::{BuildHasher, RandomState};
-    RandomState::new().hash_one(Instant::now())
 }
 
 /// The token every test peer uses.
@@ -116,15 +101,6 @@ pub fn peer(name: &str, tracker: Option<SocketAddr>, dir: &Path) -> Running {
         dir,
         &[("general", None)],
     )
-}
-
-/// Waits until `done` holds, failing the test with `what` after `limit`.
-pub fn wait_for(what: &str, limit: Duration, mut done: impl FnMut() -> bool) {
-    let deadline = Instant::now() + limit;
-    while !done() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
 }
 
 /// Sends one request to a peer's API with the bearer token; answers status and JSON body.
@@ -209,25 +185,6 @@ pub fn raw_link(addr: SocketAddr) -> TcpStream {
     let head = read_until(&mut s, b"\r\n\r\n", Duration::from_secs(5));
     assert!(head.starts_with("HTTP/1.1 101"), "{head}");
     s
-}
-
-/// Reads until `needle` has been seen (or EOF, or `wait`); answers what was read.
-pub fn read_until(s: &mut TcpStream, needle: &[u8], wait: Duration) -> String {
-    let deadline = Instant::now() + wait;
-    let mut got = Vec::new();
-    let mut buf = [0u8; 1];
-    while !got.windows(needle.len()).any(|w| w == needle) {
-        let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            break;
-        }
-        s.set_read_timeout(Some(left)).unwrap();
-        match s.read(&mut buf) {
-            Ok(0) | Err(_) => break,
-            Ok(_) => got.push(buf[0]),
-        }
-    }
-    String::from_utf8_lossy(&got).into_owned()
 }
 
 /// Whether the peer closes `s` within `wait` (reading and dropping whatever it sends first).

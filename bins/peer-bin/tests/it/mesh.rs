@@ -18,13 +18,14 @@ fn registered(tracker: std::net::SocketAddr) -> usize {
 
 #[test]
 fn mesh_order_direct_tracker_outage_and_restart() {
-    let dir = tempdir("mesh");
+    let tmp = tempdir("mesh");
+    let dir = tmp.path();
     // TTL 3 s: heartbeats every second, so re-registration is quick to observe.
     let t = tracker(3);
     let tracker_addr = t.addr;
-    let a = peer("alice", Some(tracker_addr), &dir);
-    let b = peer("bob", Some(tracker_addr), &dir);
-    let c = peer("carol", Some(tracker_addr), &dir);
+    let a = peer("alice", Some(tracker_addr), dir);
+    let b = peer("bob", Some(tracker_addr), dir);
+    let c = peer("carol", Some(tracker_addr), dir);
     let all = [&a, &b, &c];
     for p in all {
         wait_for("a full mesh", LINK_WAIT, || linked(p.addr()).len() == 2);
@@ -131,15 +132,15 @@ fn mesh_order_direct_tracker_outage_and_restart() {
         assert!(p.node.tracker_status().registrations >= 2);
     }
     drop(t);
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
 fn restart_shows_history_and_syncs_what_was_missed() {
-    let dir = tempdir("restart");
+    let tmp = tempdir("restart");
+    let dir = tmp.path();
     let t = tracker(3);
-    let a = peer("alice", Some(t.addr), &dir);
-    let c = peer("carol", Some(t.addr), &dir);
+    let a = peer("alice", Some(t.addr), dir);
+    let c = peer("carol", Some(t.addr), dir);
     wait_for("a link", LINK_WAIT, || linked(a.addr()).len() == 1);
     for text in ["one", "two"] {
         call(
@@ -171,13 +172,7 @@ fn restart_shows_history_and_syncs_what_was_missed() {
         );
     }
 
-    let c = peer_at(
-        "carol",
-        carol_addr,
-        Some(t.addr),
-        &dir,
-        &[("general", None)],
-    );
+    let c = peer_at("carol", carol_addr, Some(t.addr), dir, &[("general", None)]);
     let expected = texts(a.addr(), "general");
     assert_eq!(expected.len(), 5);
     wait_for("carol caught up", LINK_WAIT, || {
@@ -197,15 +192,15 @@ fn restart_shows_history_and_syncs_what_was_missed() {
     ids.dedup();
     assert_eq!(ids.len(), 5, "{log}");
     drop((a, c, t));
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
 fn key_channels_need_the_key_and_drop_non_members() {
-    let dir = tempdir("key");
+    let tmp = tempdir("key");
+    let dir = tmp.path();
     let t = tracker(30);
-    let a = peer("alice", Some(t.addr), &dir);
-    let b = peer("bob", Some(t.addr), &dir);
+    let a = peer("alice", Some(t.addr), dir);
+    let b = peer("bob", Some(t.addr), dir);
     let (status, body) = call(
         a.addr(),
         Method::Post,
@@ -267,5 +262,4 @@ fn key_channels_need_the_key_and_drop_non_members() {
         texts(a.addr(), "secret") == ["bob: with key"]
     });
     drop((a, b, t));
-    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -24,11 +24,12 @@ fn listed(tracker: SocketAddr) -> Vec<String> {
 
 #[test]
 fn exit_removes_the_peer_from_the_tracker_at_once() {
-    let dir = tempdir("remove");
+    let tmp = tempdir("remove");
+    let dir = tmp.path();
     // TTL 90 s: only an explicit /remove can drop the peer within this test.
     let t = tracker(90);
-    let a = peer("alice", Some(t.addr), &dir);
-    let b = peer("bob", Some(t.addr), &dir);
+    let a = peer("alice", Some(t.addr), dir);
+    let b = peer("bob", Some(t.addr), dir);
     let (alice, bob) = (a.node.peer_id().to_string(), b.node.peer_id().to_string());
     // Registered on both sides: the tracker lists them and they hold their tokens.
     wait_for("both registered", WAIT, || {
@@ -52,15 +53,15 @@ fn exit_removes_the_peer_from_the_tracker_at_once() {
         "{channels}"
     );
     drop((b, t));
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
 fn heartbeat_404_makes_the_peer_register_again_by_itself() {
-    let dir = tempdir("forgot");
+    let tmp = tempdir("forgot");
+    let dir = tmp.path();
     // TTL 3 s: heartbeats every second.
     let t = tracker(3);
-    let a = peer("alice", Some(t.addr), &dir);
+    let a = peer("alice", Some(t.addr), dir);
     let alice = a.node.peer_id().to_string();
     wait_for("registered", WAIT, || {
         a.node.tracker_status().registered && listed(t.addr) == [alice.clone()]
@@ -88,5 +89,4 @@ fn heartbeat_404_makes_the_peer_register_again_by_itself() {
         channels[0]["members"] == serde_json::json!([alice])
     });
     drop((a, t));
-    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -12,13 +12,14 @@ mod streaming;
 mod task1;
 
 use backend::{AuthMode, Config as SiteConfig};
-use http_core::{Method, Request};
-use reactor::client::{ClientResponse, blocking_request};
+use http_core::Method;
+use reactor::client::ClientResponse;
 use router::Running as Site;
 use router::auth::Credentials;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+pub use test_support::{text, wait_for};
 
 /// Parses a test config.
 pub fn config(text: &str) -> proxy::Config {
@@ -89,32 +90,14 @@ pub fn send(
     headers: &[(&str, &str)],
     body: &[u8],
 ) -> ClientResponse {
-    let mut req = Request::new(method, target);
-    req.head.headers.append("Host", host.to_owned());
-    for (name, value) in headers {
-        req.head.headers.append(name.to_string(), value.to_string());
-    }
-    req.body = bytes::Bytes::copy_from_slice(body);
-    blocking_request(proxy, &req, Duration::from_secs(10)).unwrap()
+    let mut all = vec![("Host", host)];
+    all.extend_from_slice(headers);
+    test_support::send(proxy, method, target, &all, body)
 }
 
 /// `GET path` through `proxy`.
 pub fn get(proxy: SocketAddr, host: &str, path: &str) -> ClientResponse {
     send(proxy, host, Method::Get, path, &[], b"")
-}
-
-/// The body as text.
-pub fn text(resp: &ClientResponse) -> String {
-    String::from_utf8_lossy(&resp.body).into_owned()
-}
-
-/// Waits for `cond` with a deadline, never a bare sleep.
-pub fn wait_for(what: &str, timeout: Duration, mut cond: impl FnMut() -> bool) {
-    let deadline = Instant::now() + timeout;
-    while !cond() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(10));
-    }
 }
 
 /// proxy-bin running as a child process, so its memory can be measured on its own.

@@ -11,12 +11,12 @@ mod rate;
 mod sweep;
 mod tokens;
 
-use http_core::{Method, Request};
-use reactor::client::{ClientResponse, blocking_request};
+use http_core::Method;
+use reactor::client::ClientResponse;
 use router::auth::Credentials;
 use serde_json::{Value, json};
 use std::net::SocketAddr;
-use std::time::{Duration, Instant};
+pub use test_support::{send, wait_for};
 use tracker::server::{Running, spawn};
 use tracker::{Config, Tracker};
 
@@ -37,22 +37,6 @@ pub fn start_default() -> Running {
         tracker::limits::DEFAULT_TTL_S,
         tracker_daemon::DEFAULT_MAX_PEERS,
     )
-}
-
-/// Sends one request with the blocking client.
-pub fn send(
-    addr: SocketAddr,
-    method: Method,
-    target: &str,
-    headers: &[(&str, &str)],
-    body: &[u8],
-) -> ClientResponse {
-    let mut req = Request::new(method, target);
-    for (name, value) in headers {
-        req.head.headers.append(name.to_string(), value.to_string());
-    }
-    req.body = bytes::Bytes::copy_from_slice(body);
-    blocking_request(addr, &req, Duration::from_secs(10)).unwrap()
 }
 
 /// `POST target` with a JSON body; answers the status and the parsed body.
@@ -105,13 +89,4 @@ pub fn ids_of(body: &Value) -> Vec<String> {
         .iter()
         .map(|p| p["peer_id"].as_str().unwrap().to_owned())
         .collect()
-}
-
-/// Waits for `cond` with a deadline, never a bare sleep.
-pub fn wait_for(what: &str, timeout: Duration, mut cond: impl FnMut() -> bool) {
-    let deadline = Instant::now() + timeout;
-    while !cond() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(10));
-    }
 }

@@ -620,7 +620,7 @@ pub fn start(event_loop: &mut EventLoop, config: Config) -> Result<Peer> {
     let token = config
         .token
         .clone()
-        .unwrap_or_else(|| format!("{:032x}", rand::random::<u128>()));
+        .unwrap_or_else(|| http_core::secret::Secret128::random().to_hex());
     let app = crate::api::app(&node, &token, config.static_root.as_deref())?;
     slot.set(app);
     Ok(Peer { node, token })

@@ -266,3 +266,44 @@ fn cors_is_same_origin_by_default_and_configurable() {
             .is_none()
     );
 }
+
+/// The one body-reading rule: JSON whatever its Content-Type (sniffed by its first byte), a
+/// body declared as JSON is JSON, anything else is a form.
+#[test]
+fn bodies_are_json_by_shape_or_type_and_forms_otherwise() {
+    let mut app = App::new();
+    app.post("/fields", |req: &Req| {
+        req.fields().map(|f| Json(serde_json::Value::Object(f)))
+    })
+    .unwrap();
+    let server = app.spawn("127.0.0.1:0").unwrap();
+    let check = |content_type: Option<&str>, body: &str, status: Status, expected: &str| {
+        let mut req = Request::new(Method::Post, "/fields");
+        if let Some(ct) = content_type {
+            req.head.headers.append("Content-Type", ct.to_string());
+        }
+        req.body = Bytes::copy_from_slice(body.as_bytes());
+        let resp = blocking_request(server.addr, &req, Duration::from_secs(5)).unwrap();
+        let text = String::from_utf8_lossy(&resp.body);
+        assert_eq!(resp.status, status, "{content_type:?} {body:?}: {text}");
+        assert!(text.contains(expected), "{content_type:?} {body:?}: {text}");
+    };
+    let form = Some("application/x-www-form-urlencoded");
+    check(
+        Some("application/json"),
+        r#"{"a":"1"}"#,
+        Status::OK,
+        r#"{"a":"1"}"#,
+    );
+    check(form, r#" {"a":"1"}"#, Status::OK, r#"{"a":"1"}"#);
+    check(None, r#"{"a":"1"}"#, Status::OK, r#"{"a":"1"}"#);
+    check(form, "a=1&b=x+y", Status::OK, r#"{"a":"1","b":"x y"}"#);
+    check(None, "a=1", Status::OK, r#"{"a":"1"}"#);
+    check(
+        Some("application/json"),
+        "a=1",
+        Status::BAD_REQUEST,
+        "invalid JSON",
+    );
+    check(form, "[1]", Status::BAD_REQUEST, "expected a JSON object");
+}

@@ -1,0 +1,96 @@
+//! What every WeApRous daemon shares at its edge: where to listen (with the course's aliases),
+//! logging set-up, and how a run ends as a process exit code.
+//!
+//! The daemons' libraries know nothing of command lines; their `main.rs` parses flags with clap,
+//! flattens [`ListenArgs`] in, calls [`init_logging`], and ends with [`exit`].
+
+use std::fmt::Display;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::process::ExitCode;
+
+/// Exit status for a bad command line or configuration (clap uses the same for its errors).
+pub const EXIT_USAGE: u8 = 2;
+
+/// `--host`/`--port`, also spelled `--server-ip`/`--server-port` as in the course.
+#[derive(Clone, Debug, clap::Args)]
+pub struct ListenArgs {
+    /// Address to listen on.
+    #[arg(long, alias = "server-ip", default_value_t = IpAddr::V4(Ipv4Addr::LOCALHOST))]
+    pub host: IpAddr,
+    /// Port to listen on (the daemon's default when omitted).
+    #[arg(long, alias = "server-port")]
+    pub port: Option<u16>,
+}
+
+impl ListenArgs {
+    /// The socket address to bind, with `default_port` when `--port` is absent.
+    pub fn addr(&self, default_port: u16) -> SocketAddr {
+        SocketAddr::new(self.host, self.port.unwrap_or(default_port))
+    }
+}
+
+/// Logs through env_logger: `RUST_LOG` when set, else `info` (one line per request).
+pub fn init_logging() {
+    let env = env_logger::Env::default().default_filter_or("info");
+    // A second call (tests starting several daemons in one process) keeps the first logger.
+    let _ = env_logger::Builder::from_env(env)
+        .format_timestamp_millis()
+        .try_init();
+}
+
+/// Prints `NAME: ERROR` on stderr and answers [`EXIT_USAGE`]: for a configuration the daemon
+/// refuses before it starts.
+pub fn usage_error(name: &str, error: impl Display) -> ExitCode {
+    eprintln!("{name}: {error}");
+    ExitCode::from(EXIT_USAGE)
+}
+
+/// How a daemon's run ends: success, or one `NAME: ERROR` line on stderr and a failure status.
+///
+/// ```
+/// let ok: Result<(), std::io::Error> = Ok(());
+/// assert_eq!(daemon::exit("demo", ok), std::process::ExitCode::SUCCESS);
+/// ```
+pub fn exit<E: Display>(name: &str, result: Result<(), E>) -> ExitCode {
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("{name}: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        listen: ListenArgs,
+    }
+
+    fn check(args: &[&str], expected: &str) {
+        let cli = Cli::try_parse_from(std::iter::once("d").chain(args.iter().copied())).unwrap();
+        assert_eq!(cli.listen.addr(8080).to_string(), expected, "{args:?}");
+    }
+
+    #[test]
+    fn listen_flags_and_their_course_aliases() {
+        check(&[], "127.0.0.1:8080");
+        check(&["--host", "0.0.0.0", "--port", "9000"], "0.0.0.0:9000");
+        check(
+            &["--server-ip", "10.0.0.1", "--server-port", "1"],
+            "10.0.0.1:1",
+        );
+        check(&["--port", "0"], "127.0.0.1:0");
+    }
+
+    #[test]
+    fn exit_maps_an_error_to_failure() {
+        assert_eq!(exit("demo", Err("boom")), ExitCode::FAILURE);
+        assert_eq!(usage_error("demo", "bad"), ExitCode::from(EXIT_USAGE));
+    }
+}
