@@ -4,7 +4,7 @@
 pub mod console;
 
 use std::io;
-use std::net::{SocketAddr, ToSocketAddrs};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use reactor::EventLoop;
@@ -16,27 +16,23 @@ pub const DEFAULT_TRACKER: &str = "http://127.0.0.1:8000";
 /// Channel joined when none is given.
 pub const DEFAULT_CHANNEL: &str = "general";
 
-/// The tracker's address from a URL such as `http://127.0.0.1:8000` (or plain `host:port`).
-pub fn parse_tracker(url: &str) -> Result<SocketAddr, String> {
-    let rest = url.strip_prefix("http://").unwrap_or(url);
-    if rest.contains("://") {
-        return Err(format!("--tracker {url:?}: only http:// is supported"));
-    }
-    let authority = rest.split('/').next().unwrap_or_default();
-    let with_port = if authority
-        .rsplit_once(':')
-        .is_some_and(|(_, p)| p.parse::<u16>().is_ok())
-        && !authority.ends_with(']')
-    {
-        authority.to_string()
+/// The tracker's address from a URL such as `http://127.0.0.1:8000` (or plain `host:port`),
+/// read by the `url` crate; the port defaults to 80.
+pub fn parse_tracker(arg: &str) -> Result<SocketAddr, String> {
+    let with_scheme = if arg.contains("://") {
+        arg.to_string()
     } else {
-        format!("{authority}:80")
+        format!("http://{arg}")
     };
-    with_port
-        .to_socket_addrs()
-        .map_err(|e| format!("--tracker {url:?}: {e}"))?
+    let url = url::Url::parse(&with_scheme).map_err(|e| format!("--tracker {arg:?}: {e}"))?;
+    if url.scheme() != "http" {
+        return Err(format!("--tracker {arg:?}: only http:// is supported"));
+    }
+    url.socket_addrs(|| Some(80))
+        .map_err(|e| format!("--tracker {arg:?}: {e}"))?
+        .into_iter()
         .next()
-        .ok_or_else(|| format!("--tracker {url:?}: no address"))
+        .ok_or_else(|| format!("--tracker {arg:?}: no address"))
 }
 
 /// A `--channel` value: `NAME` or `NAME:KEY` (channel names never hold `:`).
@@ -86,7 +82,10 @@ mod tests {
         check("http://127.0.0.1:8000/", Ok("127.0.0.1:8000"));
         check("127.0.0.1:9", Ok("127.0.0.1:9"));
         check("http://127.0.0.1", Ok("127.0.0.1:80"));
+        check("http://[::1]:9000/x", Ok("[::1]:9000"));
         check("https://127.0.0.1:8000", Err(()));
+        check("http://127.0.0.1:99999", Err(()));
+        check("http://", Err(()));
     }
 
     #[test]

@@ -2,28 +2,24 @@
 
 use std::borrow::Cow;
 
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
+
 /// Decodes `%XX` escapes; `None` on a malformed escape or if the result is not UTF-8.
 /// `+` stays `+` (it means space only in forms: see [`form_decode`]).
 pub fn percent_decode(s: &str) -> Option<String> {
     String::from_utf8(percent_decode_bytes(s.as_bytes())?).ok()
 }
 
-/// Decodes `%XX` escapes into bytes; `None` on a malformed escape.
+/// Decodes `%XX` escapes into bytes; `None` on a malformed escape. Stricter than the
+/// `percent-encoding` crate it uses, which keeps a malformed escape as it is: a path segment
+/// that does not decode is refused rather than guessed at.
 pub fn percent_decode_bytes(s: &[u8]) -> Option<Vec<u8>> {
-    let mut out = Vec::with_capacity(s.len());
-    let mut i = 0;
-    while let Some(&b) = s.get(i) {
-        if b == b'%' {
-            let hi = hex_value(*s.get(i + 1)?)?;
-            let lo = hex_value(*s.get(i + 2)?)?;
-            out.push(hi << 4 | lo);
-            i += 3;
-        } else {
-            out.push(b);
-            i += 1;
-        }
-    }
-    Some(out)
+    let well_formed = s.iter().enumerate().all(|(i, &b)| {
+        b != b'%'
+            || s.get(i + 1..i + 3)
+                .is_some_and(|hex| hex.iter().all(u8::is_ascii_hexdigit))
+    });
+    well_formed.then(|| percent_encoding::percent_decode(s).collect())
 }
 
 /// The canonical form of a URL path, so that every reader of a path (route table, hooks, static
@@ -79,27 +75,24 @@ fn hex_value(b: u8) -> Option<u8> {
     (b as char).to_digit(16).map(|d| d as u8)
 }
 
-/// Decodes an `application/x-www-form-urlencoded` string (a query or form body) into pairs.
+/// Decodes an `application/x-www-form-urlencoded` string (a query or form body) into pairs,
+/// by the WHATWG URL standard's rules (the `form_urlencoded` crate).
 ///
-/// `+` is a space; a key without `=` gets the value `""`; pairs that do not decode are skipped.
+/// `+` is a space; a key without `=` gets the value `""`; a malformed escape is kept as it is,
+/// and bytes that are not UTF-8 become U+FFFD.
 ///
 /// ```
 /// # use http_core::form::form_decode;
 /// let pairs = form_decode("name=Ada+L%C3%B6w&flag&bad=%zz");
-/// assert_eq!(pairs, [("name".to_string(), "Ada Löw".to_string()), ("flag".into(), "".into())]);
+/// assert_eq!(
+///     pairs,
+///     [("name".into(), "Ada Löw".into()), ("flag".into(), "".into()), ("bad".into(), "%zz".into())]
+/// );
 /// ```
 pub fn form_decode(s: &str) -> Vec<(String, String)> {
-    s.split('&')
-        .filter(|pair| !pair.is_empty())
-        .filter_map(|pair| {
-            let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
-            Some((form_component(key)?, form_component(value)?))
-        })
+    form_urlencoded::parse(s.as_bytes())
+        .map(|(key, value)| (key.into_owned(), value.into_owned()))
         .collect()
-}
-
-fn form_component(s: &str) -> Option<String> {
-    percent_decode(&s.replace('+', " "))
 }
 
 /// The value of the first pair called `key`.
@@ -110,42 +103,23 @@ pub fn form_value<'a>(pairs: &'a [(String, String)], key: &str) -> Option<&'a st
         .map(|(_, v)| v.as_str())
 }
 
+/// Every byte but the unreserved characters of RFC 3986 (`A-Z a-z 0-9 - . _ ~`).
+const RESERVED: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
 /// Percent-encodes everything except the unreserved characters of RFC 3986 (`A-Z a-z 0-9 - . _ ~`).
 pub fn percent_encode(s: &str) -> String {
-    encode(s, false)
+    utf8_percent_encode(s, RESERVED).to_string()
 }
 
 /// Encodes pairs as `application/x-www-form-urlencoded` (`a=1&b=x+y`).
 pub fn form_encode(pairs: &[(&str, &str)]) -> String {
-    let mut out = String::new();
-    for (i, (key, value)) in pairs.iter().enumerate() {
-        if i > 0 {
-            out.push('&');
-        }
-        out.push_str(&encode(key, true));
-        out.push('=');
-        out.push_str(&encode(value, true));
-    }
-    out
-}
-
-fn encode(s: &str, space_as_plus: bool) -> String {
-    const HEX: &[u8; 16] = b"0123456789ABCDEF";
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
-                out.push(b as char)
-            }
-            b' ' if space_as_plus => out.push('+'),
-            _ => {
-                out.push('%');
-                out.push(HEX[usize::from(b >> 4)] as char);
-                out.push(HEX[usize::from(b & 15)] as char);
-            }
-        }
-    }
-    out
+    form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(pairs)
+        .finish()
 }
 
 #[cfg(test)]
@@ -214,7 +188,7 @@ mod tests {
         check_form("", &[]);
         check_form("a=1&b=2", &[("a", "1"), ("b", "2")]);
         check_form("a=x+y%2By&&c", &[("a", "x y+y"), ("c", "")]);
-        check_form("a=%zz&b=ok", &[("b", "ok")]);
+        check_form("a=%zz&b=ok", &[("a", "%zz"), ("b", "ok")]);
         check_form("k=v=w", &[("k", "v=w")]);
         check_form("%61=1", &[("a", "1")]);
         let pairs = form_decode("a=1&a=2");

@@ -1,6 +1,6 @@
 //! The serializer: status and request lines, heads, whole responses, chunks, and HTTP dates.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use bytes::BytesMut;
 
@@ -132,143 +132,15 @@ fn write_hex(mut n: u64, dst: &mut BytesMut) {
     dst.extend_from_slice(&digits[i..]);
 }
 
-const DAYS: [&str; 7] = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"];
-const LONG_DAYS: [&str; 7] = [
-    "Sunday",
-    "Monday",
-    "Tuesday",
-    "Wednesday",
-    "Thursday",
-    "Friday",
-    "Saturday",
-];
-const MONTHS: [&str; 12] = [
-    "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-];
-
 /// Formats `t` as an IMF-fixdate, e.g. `Sun, 06 Nov 1994 08:49:37 GMT` (RFC 9110 §5.6.7).
 /// Times before 1970 are written as the epoch.
 pub fn http_date(t: SystemTime) -> String {
-    let secs = t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
-    let days = secs / 86_400;
-    let rem = secs % 86_400;
-    let (year, month, day) = civil_from_days(days as i64);
-    // 1970-01-01 was a Thursday.
-    let weekday = DAYS[((days + 4) % 7) as usize];
-    format!(
-        "{weekday}, {day:02} {} {year:04} {:02}:{:02}:{:02} GMT",
-        MONTHS[(month - 1) as usize],
-        rem / 3600,
-        rem / 60 % 60,
-        rem % 60
-    )
+    httpdate::fmt_http_date(t.max(UNIX_EPOCH))
 }
 
 /// Parses an HTTP date: IMF-fixdate, or the obsolete RFC 850 and asctime forms.
 pub fn parse_http_date(s: &str) -> Option<SystemTime> {
-    let s = s.trim();
-    let (year, month, day, clock) = if let Some(rest) = strip_day(s, &DAYS, ", ") {
-        // IMF-fixdate: "06 Nov 1994 08:49:37 GMT"
-        let mut parts = rest.split(' ');
-        let day = number(parts.next()?, 2)?;
-        let month = month(parts.next()?)?;
-        let year = number(parts.next()?, 4)?;
-        let clock = parts.next()?;
-        (parts.next() == Some("GMT") && parts.next().is_none())
-            .then_some((year, month, day, clock))?
-    } else if let Some(rest) = strip_day(s, &LONG_DAYS, ", ") {
-        // RFC 850: "06-Nov-94 08:49:37 GMT"; a two-digit year is read as the nearest past century.
-        let (date, rest) = rest.split_once(' ')?;
-        let (clock, zone) = rest.split_once(' ')?;
-        let mut parts = date.split('-');
-        let day = number(parts.next()?, 2)?;
-        let month = month(parts.next()?)?;
-        let yy = number(parts.next()?, 2)?;
-        let year = if yy < 70 { 2000 + yy } else { 1900 + yy };
-        (zone == "GMT" && parts.next().is_none()).then_some((year, month, day, clock))?
-    } else {
-        // asctime: "Sun Nov  6 08:49:37 1994"
-        let rest = strip_day(s, &DAYS, " ")?;
-        let month = month(rest.get(..3)?)?;
-        let rest = rest.get(3..)?.strip_prefix(' ')?;
-        let day = number(rest.get(..2)?.trim_start(), 0)?;
-        let mut parts = rest.get(2..)?.strip_prefix(' ')?.split(' ');
-        let clock = parts.next()?;
-        let year = number(parts.next()?, 4)?;
-        parts
-            .next()
-            .is_none()
-            .then_some((year, month, day, clock))?
-    };
-    let mut hms = clock.split(':');
-    let hour = number(hms.next()?, 2)?;
-    let minute = number(hms.next()?, 2)?;
-    let second = number(hms.next()?, 2)?;
-    if hms.next().is_some() || hour > 23 || minute > 59 || second > 60 {
-        return None;
-    }
-    if day == 0 || day > days_in_month(year, month) || year < 1970 {
-        return None;
-    }
-    let days = days_from_civil(i64::from(year), month, day);
-    let secs = u64::try_from(days).ok()? * 86_400 + u64::from(hour * 3600 + minute * 60 + second);
-    UNIX_EPOCH.checked_add(Duration::from_secs(secs))
-}
-
-fn strip_day<'a>(s: &'a str, names: &[&str], separator: &str) -> Option<&'a str> {
-    names.iter().find_map(|name| {
-        s.strip_prefix(name)
-            .and_then(|rest| rest.strip_prefix(separator))
-    })
-}
-
-/// Digits only; exactly `width` of them unless `width` is 0.
-fn number(s: &str, width: usize) -> Option<u32> {
-    let ok =
-        !s.is_empty() && (width == 0 || s.len() == width) && s.bytes().all(|b| b.is_ascii_digit());
-    if ok { s.parse().ok() } else { None }
-}
-
-fn month(s: &str) -> Option<u32> {
-    MONTHS.iter().position(|m| *m == s).map(|i| i as u32 + 1)
-}
-
-fn is_leap(year: u32) -> bool {
-    (year.is_multiple_of(4) && !year.is_multiple_of(100)) || year.is_multiple_of(400)
-}
-
-fn days_in_month(year: u32, month: u32) -> u32 {
-    match month {
-        2 if is_leap(year) => 29,
-        2 => 28,
-        4 | 6 | 9 | 11 => 30,
-        _ => 31,
-    }
-}
-
-/// Days since 1970-01-01 → (year, month 1-12, day 1-31), Howard Hinnant's `civil_from_days`.
-fn civil_from_days(days: i64) -> (i64, u32, u32) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    (year, month, day)
-}
-
-/// (year, month 1-12, day 1-31) → days since 1970-01-01, Howard Hinnant's `days_from_civil`.
-fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
-    let year = if month <= 2 { year - 1 } else { year };
-    let era = year.div_euclid(400);
-    let yoe = year.rem_euclid(400);
-    let mp = i64::from((month + 9) % 12);
-    let doy = (153 * mp + 2) / 5 + i64::from(day) - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
+    httpdate::parse_http_date(s.trim()).ok()
 }
 
 /// The `Date` header value, reformatted only when the second changes.
@@ -294,6 +166,7 @@ impl DateCache {
 mod tests {
     use super::*;
     use bytes::Bytes;
+    use std::time::Duration;
 
     fn at(secs: u64) -> SystemTime {
         UNIX_EPOCH + Duration::from_secs(secs)

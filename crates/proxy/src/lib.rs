@@ -46,4 +46,5 @@ pub use balance::{Backend, Select};
 pub use config::{Config, ConfigError, HostBlock, Policy, Upstream};
 pub use parse::parse;
 pub use pool::{Pool, Pools, Status};
-pub use server::{ProxyError, Running, run, serve_on, spawn};
+pub use reactor::Running;
+pub use server::{ProxyError, run, serve_on, spawn};

@@ -6,7 +6,7 @@ use std::net::{SocketAddr, ToSocketAddrs};
 use std::sync::{Arc, Mutex};
 
 use http_core::Limits;
-use reactor::{ConnInfo, EventLoop, Handle, LoopThread, Session};
+use reactor::{ConnInfo, EventLoop, Running, Session};
 
 use crate::config::{Config, Upstream};
 use crate::forward::{ClientConn, HealthAgent, Shared, State};
@@ -97,26 +97,5 @@ pub fn run(config: Config, addr: SocketAddr) -> Result<(), ProxyError> {
 pub fn spawn(config: Config, addr: SocketAddr) -> Result<Running, ProxyError> {
     let mut event_loop = EventLoop::new(Limits::default().max_connections)?;
     let bound = serve_on(&mut event_loop, addr, config)?;
-    let thread = event_loop.spawn_thread(&format!("proxy-{bound}"))?;
-    Ok(Running {
-        addr: bound,
-        handle: thread.handle().clone(),
-        thread,
-    })
-}
-
-/// A proxy running on its own thread.
-pub struct Running {
-    /// The bound address.
-    pub addr: SocketAddr,
-    /// A handle to its loop.
-    pub handle: Handle,
-    thread: LoopThread,
-}
-
-impl Running {
-    /// Graceful shutdown (as SIGTERM), waiting for the loop to finish.
-    pub fn shutdown(self) -> io::Result<()> {
-        self.thread.shutdown()
-    }
+    Ok(Running::start(event_loop, "proxy", bound)?)
 }

@@ -10,19 +10,22 @@
 //! - [`server`]: the HTTP/1.1 server driver (keep-alive, pipelining, limits, timeouts,
 //!   streamed bodies, deferred replies, upgrades) calling a [`Service`].
 //! - [`client`]: an HTTP client on the loop, and a blocking one for tools and tests.
+//! - [`AccessLine`]: the one access-log line format of every daemon.
 //!
 //! Nothing here blocks the loop thread: every socket is non-blocking, every buffer has a cap.
 
+mod access_log;
 pub mod client;
 mod event_loop;
 mod handle;
 pub mod server;
 mod thread;
 
+pub use access_log::AccessLine;
 pub use event_loop::{
     Acceptor, Addr, Clock, CloseReason, ConnId, ConnInfo, Cx, DEFAULT_READ_LIMIT, EventLoop, Inbox,
     Protocol, SHUTDOWN_GRACE, Session, SteppedClock, SystemClock,
 };
 pub use handle::Handle;
 pub use server::{BodySender, Reply, RequestInfo, Responder, Service, serve};
-pub use thread::LoopThread;
+pub use thread::{LoopThread, Running};

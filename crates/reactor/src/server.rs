@@ -4,6 +4,7 @@
 //! deferred reply, streaming a body, or closing. Requests are answered in order; while one is
 //! outstanding, later pipelined requests wait in the input buffer (bounded by the read limit).
 
+use crate::access_log::AccessLine;
 use crate::event_loop::{Addr, CloseReason, ConnId, ConnInfo, Cx, EventLoop, Protocol, Session};
 use crate::handle::Handle;
 use bytes::{Bytes, BytesMut};
@@ -14,7 +15,7 @@ use http_core::{
     Headers, Limits, Malformed, Method, ParseError, Request, RequestHead, RequestParser, Response,
     Status, Version,
 };
-use log::{debug, info, log_enabled, warn};
+use log::{debug, log_enabled, warn};
 use std::cell::RefCell;
 use std::net::SocketAddr;
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -188,6 +189,8 @@ pub fn serve(
 /// What the exchange being answered needs to remember.
 struct Exchange {
     method: Method,
+    /// For the access log: the request's host and path, kept only while it is on.
+    host: Option<String>,
     path: String,
     version: Version,
     keep_alive: bool,
@@ -388,9 +391,16 @@ impl HttpConn {
     fn error_response(&mut self, cx: &mut Cx<'_>, status: Status, body: String) {
         let response = Response::text(status, body).header("Connection", "close");
         with_date(|date| write_response(&response, false, date, cx.output()));
-        if log_enabled!(log::Level::Info) {
-            info!("- - {} {} 0us", status.code(), response.body.len());
+        AccessLine {
+            method: None,
+            host: None,
+            path: None,
+            status: status.code(),
+            bytes: Some(response.body.len()),
+            upstream: None,
+            started: None,
         }
+        .log();
         self.state = State::Done;
         self.arm_timer(cx);
         cx.close();
@@ -399,6 +409,9 @@ impl HttpConn {
     fn answer(&mut self, cx: &mut Cx<'_>, req: Request) {
         let exchange = Exchange {
             method: req.method().clone(),
+            host: log_enabled!(log::Level::Info)
+                .then(|| req.head.host().map(str::to_owned))
+                .flatten(),
             path: if log_enabled!(log::Level::Info) {
                 req.path().to_owned()
             } else {
@@ -568,20 +581,16 @@ fn set_connection_header(headers: &mut Headers, version: Version, keep_alive: bo
 }
 
 fn log_exchange(ex: &Exchange) {
-    if log_enabled!(log::Level::Info) {
-        // `started` is when the loop woke for the request; the loop's cached time would read
-        // the same instant at the end, so take a fresh one.
-        let micros = Instant::now()
-            .saturating_duration_since(ex.started)
-            .as_micros();
-        info!(
-            "{} {} {} {} {micros}us",
-            ex.method,
-            ex.path,
-            ex.status.code(),
-            ex.bytes
-        );
+    AccessLine {
+        method: Some(&ex.method),
+        host: ex.host.as_deref(),
+        path: Some(&ex.path),
+        status: ex.status.code(),
+        bytes: Some(ex.bytes),
+        upstream: None,
+        started: Some(ex.started),
     }
+    .log();
 }
 
 impl Protocol for HttpConn {

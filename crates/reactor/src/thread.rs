@@ -1,8 +1,10 @@
-//! [`LoopThread`]: an event loop running on a thread of its own, for tests and embedding.
+//! [`LoopThread`]: an event loop running on a thread of its own, for tests and embedding, and
+//! [`Running`], such a loop serving one listener.
 
 use crate::event_loop::EventLoop;
 use crate::handle::Handle;
 use std::io;
+use std::net::SocketAddr;
 use std::thread::JoinHandle;
 
 /// A loop running on its own thread. Dropping it stops the loop at once and joins the thread;
@@ -54,5 +56,33 @@ impl Drop for LoopThread {
             self.handle.stop();
             let _ = self.join();
         }
+    }
+}
+
+/// A server on a loop of its own thread: what `spawn` of the router, the proxy and the tracker
+/// answer (the tracker and the peer add their state beside it). Dropping it stops the loop at
+/// once; [`shutdown`](Running::shutdown) stops it gracefully.
+pub struct Running {
+    /// The bound address.
+    pub addr: SocketAddr,
+    /// A handle to its loop.
+    pub handle: Handle,
+    thread: LoopThread,
+}
+
+impl Running {
+    /// Runs `event_loop`, already serving on `addr`, on a new thread named `NAME-ADDR`.
+    pub fn start(event_loop: EventLoop, name: &str, addr: SocketAddr) -> io::Result<Running> {
+        let thread = event_loop.spawn_thread(&format!("{name}-{addr}"))?;
+        Ok(Running {
+            addr,
+            handle: thread.handle().clone(),
+            thread,
+        })
+    }
+
+    /// Graceful shutdown (as SIGTERM), waiting for the loop to finish.
+    pub fn shutdown(self) -> io::Result<()> {
+        self.thread.shutdown()
     }
 }

@@ -8,7 +8,7 @@ use crate::table::{Lookup, RouteError, Table};
 use bytes::Bytes;
 use http_core::form::normalize_path;
 use http_core::{Limits, Method, Request, Response, Status};
-use reactor::{EventLoop, Handle, LoopThread, Reply, RequestInfo, Service};
+use reactor::{EventLoop, Reply, RequestInfo, Running, Service};
 use std::borrow::Cow;
 use std::io;
 use std::net::{SocketAddr, ToSocketAddrs};
@@ -209,12 +209,7 @@ impl App {
         let addr = first_addr(addr)?;
         let mut event_loop = EventLoop::new(self.limits.max_connections)?;
         let bound = self.serve_on(&mut event_loop, addr)?;
-        let thread = event_loop.spawn_thread(&format!("app-{bound}"))?;
-        Ok(Running {
-            addr: bound,
-            handle: thread.handle().clone(),
-            thread,
-        })
+        Running::start(event_loop, "app", bound)
     }
 
     fn dispatch(&self, mut req: Request, info: &RequestInfo) -> Reply {
@@ -366,20 +361,4 @@ fn first_addr(addr: impl ToSocketAddrs) -> io::Result<SocketAddr> {
     addr.to_socket_addrs()?
         .next()
         .ok_or_else(|| io::Error::other("no address to listen on"))
-}
-
-/// An app serving from a background thread ([`App::spawn`]). Dropping it stops the server.
-pub struct Running {
-    /// The bound address.
-    pub addr: SocketAddr,
-    /// A handle to its loop.
-    pub handle: Handle,
-    thread: LoopThread,
-}
-
-impl Running {
-    /// Graceful shutdown (as SIGTERM), waiting for the loop to finish.
-    pub fn shutdown(self) -> io::Result<()> {
-        self.thread.shutdown()
-    }
 }

@@ -17,7 +17,8 @@ pub mod session;
 pub mod statics;
 pub mod table;
 
-pub use app::{App, Cors, Running};
+pub use app::{App, Cors};
+pub use reactor::Running;
 pub use req::{HttpError, IntoReply, Json, Req, SESSION_COOKIE, json_response};
 pub use session::{Session, SessionStore};
 pub use statics::StaticDir;

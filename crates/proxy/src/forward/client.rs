@@ -11,9 +11,9 @@ use http_core::{
     BodyDecoder, BodyKind, Decoded, Headers, Malformed, Method, ParseError, RequestHead, Response,
     ResponseHead, Status, Version, parse_request_head,
 };
-use log::{debug, info, log_enabled};
+use log::{debug, log_enabled};
 use reactor::server::write_full_response;
-use reactor::{Addr, CloseReason, ConnId, ConnInfo, Cx, Inbox, Protocol, Session};
+use reactor::{AccessLine, Addr, CloseReason, ConnId, ConnInfo, Cx, Inbox, Protocol, Session};
 
 use super::exchange::{Commit, Exchange, RequestBody, ResponseBody, Retry, log_exchange};
 use super::flow::{Credit, Held};
@@ -106,9 +106,16 @@ impl ClientConn {
     fn answer_and_close(&mut self, cx: &mut Cx<'_>, status: Status, body: String) {
         let response = Response::text(status, body).header("Connection", "close");
         write_full_response(&response, false, cx.output());
-        if log_enabled!(log::Level::Info) {
-            info!("- - - {} - 0us", status.code());
+        AccessLine {
+            method: None,
+            host: None,
+            path: None,
+            status: status.code(),
+            bytes: Some(response.body.len()),
+            upstream: None,
+            started: None,
         }
+        .log();
         self.state = State::Done;
         cx.set_deadline(None);
         cx.close();
@@ -123,15 +130,16 @@ impl ClientConn {
             response.headers.insert("Connection", "keep-alive");
         }
         write_full_response(&response, head.method == Method::Head, cx.output());
-        if log_enabled!(log::Level::Info) {
-            info!(
-                "{} {} {} {} proxy 0us",
-                head.method,
-                head.host().unwrap_or("-"),
-                head.path(),
-                response.status.code()
-            );
+        AccessLine {
+            method: Some(&head.method),
+            host: head.host(),
+            path: Some(head.path()),
+            status: response.status.code(),
+            bytes: Some(response.body.len()),
+            upstream: None,
+            started: None,
         }
+        .log();
         if keep_alive {
             if !cx.input().is_empty() {
                 cx.reread();
@@ -395,7 +403,7 @@ impl ClientConn {
         let State::Exchange(mut ex) = std::mem::replace(&mut self.state, State::Reading) else {
             return;
         };
-        log_exchange(&ex, cx.now());
+        log_exchange(&ex);
         if ex.request.unpause() {
             cx.resume_reading();
         }
@@ -423,7 +431,7 @@ impl ClientConn {
         };
         self.release();
         if let State::Exchange(ex) = &self.state {
-            log_exchange(ex, cx.now());
+            log_exchange(ex);
         }
         if head_sent {
             self.state = State::Done;
@@ -611,7 +619,7 @@ impl ClientConn {
         if head.status.code() == 101 {
             // Only sent for an upgrade request: both sides become a tunnel.
             write_client_head(&head, ClientFraming::Empty, true, ex.version, cx.output());
-            log_exchange(ex, cx.now());
+            log_exchange(ex);
             self.release();
             self.state = State::Done;
             cx.set_deadline(None);

@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use bytes::Bytes;
 use http_core::{BodyDecoder, BodyKind, Method, Version};
-use log::{info, log_enabled};
+use reactor::AccessLine;
 use reactor::Addr;
 
 use super::Target;
@@ -90,13 +90,16 @@ pub(super) struct Exchange {
     pub(super) status: u16,
 }
 
-/// Logs one finished exchange (the access log).
-pub(super) fn log_exchange(ex: &Exchange, now: Instant) {
-    if log_enabled!(log::Level::Info) {
-        let micros = now.saturating_duration_since(ex.started).as_micros();
-        info!(
-            "{} {} {} {} {} {micros}us",
-            ex.method, ex.host, ex.path, ex.status, ex.target.addr
-        );
+/// Logs one finished exchange (the access log, in the reactor's one format).
+pub(super) fn log_exchange(ex: &Exchange) {
+    AccessLine {
+        method: Some(&ex.method),
+        host: Some(&ex.host),
+        path: Some(&ex.path),
+        status: ex.status,
+        bytes: None,
+        upstream: Some(&ex.target.addr),
+        started: Some(ex.started),
     }
+    .log();
 }
