@@ -30,6 +30,19 @@ pub struct AccessLine<'a> {
 }
 
 impl AccessLine<'_> {
+    /// A request refused before its head could be read: `- - - STATUS BYTES - 0us`.
+    pub fn refused(status: u16, bytes: usize) -> AccessLine<'static> {
+        AccessLine {
+            method: None,
+            host: None,
+            path: None,
+            status,
+            bytes: Some(bytes),
+            upstream: None,
+            started: None,
+        }
+    }
+
     /// Writes the line at `info`, if that level is on.
     pub fn log(&self) {
         if log_enabled!(log::Level::Info) {
@@ -67,15 +80,7 @@ mod tests {
 
     #[test]
     fn one_format_with_dashes_for_what_does_not_apply() {
-        let refused = AccessLine {
-            method: None,
-            host: None,
-            path: None,
-            status: 400,
-            bytes: Some(31),
-            upstream: None,
-            started: None,
-        };
+        let refused = AccessLine::refused(400, 31);
         assert_eq!(refused.to_string(), "- - - 400 31 - 0us");
         let upstream = "127.0.0.1:9000";
         let proxied = AccessLine {

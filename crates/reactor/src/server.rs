@@ -391,16 +391,7 @@ impl HttpConn {
     fn error_response(&mut self, cx: &mut Cx<'_>, status: Status, body: String) {
         let response = Response::text(status, body).header("Connection", "close");
         with_date(|date| write_response(&response, false, date, cx.output()));
-        AccessLine {
-            method: None,
-            host: None,
-            path: None,
-            status: status.code(),
-            bytes: Some(response.body.len()),
-            upstream: None,
-            started: None,
-        }
-        .log();
+        AccessLine::refused(status.code(), response.body.len()).log();
         self.state = State::Done;
         self.arm_timer(cx);
         cx.close();

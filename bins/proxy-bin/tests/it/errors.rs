@@ -3,8 +3,6 @@
 
 use crate::plain::{self, respond};
 use crate::{catch_all, get, named_site, start_proxy, text};
-use std::io::{Read, Write};
-use std::net::TcpStream;
 use std::sync::{Mutex, mpsc};
 use std::time::Duration;
 
@@ -24,14 +22,7 @@ fn unknown_host_is_404_naming_it() {
 
 /// Sends `request` as raw bytes and reads until the proxy closes (5 s at most).
 pub fn raw(addr: std::net::SocketAddr, request: &str) -> String {
-    let mut stream = TcpStream::connect(addr).unwrap();
-    stream.write_all(request.as_bytes()).unwrap();
-    stream
-        .set_read_timeout(Some(Duration::from_secs(5)))
-        .unwrap();
-    let mut out = String::new();
-    let _ = stream.read_to_string(&mut out);
-    out
+    test_support::raw(addr, request.as_bytes(), Duration::from_secs(5))
 }
 
 #[test]

@@ -106,16 +106,7 @@ impl ClientConn {
     fn answer_and_close(&mut self, cx: &mut Cx<'_>, status: Status, body: String) {
         let response = Response::text(status, body).header("Connection", "close");
         write_full_response(&response, false, cx.output());
-        AccessLine {
-            method: None,
-            host: None,
-            path: None,
-            status: status.code(),
-            bytes: Some(response.body.len()),
-            upstream: None,
-            started: None,
-        }
-        .log();
+        AccessLine::refused(status.code(), response.body.len()).log();
         self.state = State::Done;
         cx.set_deadline(None);
         cx.close();

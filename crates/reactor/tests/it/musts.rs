@@ -2,21 +2,12 @@
 //! is answered with its status and the connection closed; absolute-form is served by its path.
 
 use crate::server_loop;
-use std::io::{Read, Write};
-use std::net::TcpStream;
 use std::thread;
 use std::time::Duration;
 
 /// Sends `request` raw and reads until the server closes (5 s at most).
 fn exchange(addr: std::net::SocketAddr, request: &str) -> String {
-    let mut stream = TcpStream::connect(addr).unwrap();
-    stream.write_all(request.as_bytes()).unwrap();
-    stream
-        .set_read_timeout(Some(Duration::from_secs(5)))
-        .unwrap();
-    let mut out = Vec::new();
-    let _ = stream.read_to_end(&mut out);
-    String::from_utf8_lossy(&out).into_owned()
+    test_support::raw(addr, request.as_bytes(), Duration::from_secs(5))
 }
 
 #[test]
