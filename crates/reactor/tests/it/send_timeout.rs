@@ -8,6 +8,7 @@ use std::net::{SocketAddr, TcpStream};
 use std::sync::{Arc, Mutex, mpsc};
 use std::thread;
 use std::time::{Duration, Instant};
+use test_support::wait_for;
 
 /// Far more than the kernel's socket buffers hold, so most of it stays in the server.
 const BODY: usize = 32 * 1024 * 1024;
@@ -64,14 +65,6 @@ impl BigServer {
     }
 }
 
-fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
-    let deadline = Instant::now() + WAIT;
-    while !cond() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        thread::sleep(Duration::from_millis(10));
-    }
-}
-
 /// Reads until EOF or a reset; answers how many bytes came.
 fn read_rest(stream: &mut TcpStream) -> usize {
     stream.set_read_timeout(Some(WAIT)).unwrap();
@@ -92,7 +85,9 @@ fn a_client_that_reads_nothing_is_dropped_after_the_send_timeout() {
     let server = BigServer::start();
     let (mut client, watch) = server.ask(b"GET /big HTTP/1.1\r\nHost: x\r\n\r\n");
     let started = Instant::now();
-    wait_for("the server to drop the connection", || watch.is_closed());
+    wait_for("the server to drop the connection", WAIT, || {
+        watch.is_closed()
+    });
     assert!(started.elapsed() >= SEND_TIMEOUT - Duration::from_millis(50));
     // What the kernel had taken comes, then the end: far from the whole answer.
     let got = read_rest(&mut client);
