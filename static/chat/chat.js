@@ -2,6 +2,7 @@
 // Talks only to the local peer's API (SPEC §6). User text always goes through textContent.
 
 import { onFileEvent, refreshFiles, setupFiles, stopFiles } from "./files.js";
+import { peerGone, sendBlocked, setPeerGone, showTracker } from "./status.js";
 import { $, api, formatTime, listOf, onUnauthorized, seg, showError, tsMillis } from "./util.js";
 
 const PAGE_SIZE = 100;
@@ -240,7 +241,12 @@ function onWindowScroll(ch) {
 
 function openChannel(name) {
   const ch = channelRecord(name);
-  if (state.current && state.current !== ch) state.current.win.hidden = true;
+  if (state.current && state.current !== ch) {
+    // Tell the peer now what was read: a read sent later would also clear messages that
+    // arrive after the user has looked away.
+    flushRead(state.current);
+    state.current.win.hidden = true;
+  }
   state.current = ch;
   ch.win.hidden = false;
   const dm = isDm(name);
@@ -283,13 +289,25 @@ function markRead(ch) {
     renderChannels();
     renderPeers();
   }
-  // One request for a burst of messages.
+  // One request for a burst of messages. Sent only if the channel is still the one in view: a
+  // read mark sent after switching away would clear messages that arrived since, unseen.
   clearTimeout(ch.readTimer);
-  ch.readTimer = setTimeout(() => {
-    if (state.channels.get(ch.name) === ch) {
-      api("POST", "/api/channels/" + seg(ch.name) + "/read").catch(() => {});
-    }
-  }, 150);
+  ch.readTimer = setTimeout(() => sendRead(ch), 150);
+}
+
+function sendRead(ch) {
+  ch.readTimer = 0;
+  if (state.channels.get(ch.name) === ch) {
+    api("POST", "/api/channels/" + seg(ch.name) + "/read").catch(() => {});
+  }
+}
+
+/** Sends a pending read mark at once. */
+function flushRead(ch) {
+  if (ch.readTimer) {
+    clearTimeout(ch.readTimer);
+    sendRead(ch);
+  }
 }
 
 function setUnread(name, count) {
@@ -417,19 +435,20 @@ function renderPeers() {
     const li = document.createElement("li");
     const b = document.createElement("button");
     b.type = "button";
-    b.className = "nav-item" + (p.online ? "" : " offline") + (unread ? " has-unread" : "");
+    const online = p.online && !peerGone();
+    b.className = "nav-item" + (online ? "" : " offline") + (unread ? " has-unread" : "");
     b.dataset.peer = p.peer_id;
     b.title = p.peer_id + (p.addr ? " · " + p.addr : "");
     if (ch && ch === state.current) b.setAttribute("aria-current", "true");
     const dot = document.createElement("span");
     dot.className = "presence";
-    dot.dataset.online = String(p.online);
+    dot.dataset.online = String(online);
     const label = document.createElement("span");
     label.className = "label";
     label.textContent = p.name;
     const status = document.createElement("span");
     status.className = "visually-hidden";
-    status.textContent = p.online ? ", online" : ", offline";
+    status.textContent = online ? ", online" : ", offline";
     b.append(dot, label, status);
     appendBadge(b, unread);
     b.addEventListener("click", () => openChannel(channel));
@@ -532,8 +551,10 @@ function connectEvents() {
   es.addEventListener("unread", (ev) => onUnreadEvent(parseData(ev)));
   es.addEventListener("progress", (ev) => onFileEvent(parseData(ev)));
   es.addEventListener("file", (ev) => onFileEvent(parseData(ev)));
+  es.addEventListener("tracker", (ev) => showTracker(parseData(ev)));
   es.addEventListener("open", () => {
     setConn("live", "live");
+    setPeerGone(false);
     // After a drop, catch up on what the stream missed.
     if (state.everConnected) resync();
     state.everConnected = true;
@@ -551,8 +572,25 @@ function connectEvents() {
         });
     } else {
       setConn("connecting", "reconnecting");
+      checkPeer();
     }
   });
+}
+
+/** After the stream dropped: is the peer process still there? A network error says not. */
+function checkPeer() {
+  api("GET", "/api/me")
+    .then((me) => {
+      setPeerGone(false);
+      showTracker(me && me.tracker);
+    })
+    .catch((err) => {
+      if (err.status === undefined) {
+        setPeerGone(true);
+        setConn("offline", "peer not running");
+        renderPeers();
+      }
+    });
 }
 
 async function resync() {
@@ -608,6 +646,10 @@ async function sendMessage(ev) {
   const text = input.value.trim();
   const ch = state.current;
   if (!text || !ch) return;
+  if (sendBlocked()) {
+    showError($("send-error"), "Not sent: " + sendBlocked());
+    return;
+  }
   const button = $("send-button");
   button.disabled = true;
   showError($("send-error"), "");
@@ -626,7 +668,12 @@ async function sendMessage(ev) {
       updateNote(ch);
     }
   } catch (err) {
-    if (err.status !== 401) showError($("send-error"), "Not sent: " + err.message);
+    if (err.status === undefined) {
+      // fetch itself failed: the peer process is gone (or the network to it)
+      setPeerGone(true);
+      renderPeers();
+    }
+    if (err.status !== 401) showError($("send-error"), "Not sent: " + (sendBlocked() || err.message));
   } finally {
     button.disabled = false;
     input.focus();
@@ -750,6 +797,7 @@ async function boot() {
     return;
   }
   state.me = { ...me, peer_id: String(me.peer_id) };
+  showTracker(me.tracker);
   $("me-name").textContent = String(me.name ?? me.peer_id);
   $("me-avatar").textContent = String(me.name ?? me.peer_id).charAt(0) || "?";
   $("me-name").parentElement.title = String(me.peer_id);

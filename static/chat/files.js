@@ -99,9 +99,11 @@ async function fetchFile(f, button) {
   }
 }
 
-/** Live fetch progress `{file_id, done|have, total|chunks}` from the event stream. */
+/** Live fetch progress `{file_id, done|have, total|chunks, bytes_per_s?, eta_s?, state?, error?}`
+ * from the event stream. */
 export function onFileEvent(p) {
   if (!p || !state.enabled) return;
+  if (p.state === "failed") showError($("publish-error"), "Fetch failed: " + String(p.error ?? ""));
   const id = String(p.file_id ?? p.id ?? "");
   const li = [...$("file-list").children].find((el) => el.dataset.file === id);
   if (!li) {
@@ -121,6 +123,21 @@ export function onFileEvent(p) {
   }
   bar.max = total;
   bar.value = have;
+  showRate(li, p);
+}
+
+/** The fetch's rate and time left, next to its progress bar, when the event carries them. */
+function showRate(li, p) {
+  const rate = Number(p.bytes_per_s ?? 0);
+  if (!(rate > 0)) return;
+  let span = li.querySelector(".file-rate");
+  if (!span) {
+    span = document.createElement("span");
+    span.className = "file-rate muted small";
+    li.append(span);
+  }
+  const left = p.eta_s == null ? "" : ` · ${Number(p.eta_s)} s left`;
+  span.textContent = formatSize(rate) + "/s" + left;
 }
 
 async function publishFile(ev) {

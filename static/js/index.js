@@ -2,6 +2,10 @@
 "use strict";
 
 (function () {
+  // The login form posts to /login, which answers this page (the course's 200): show the
+  // page's own address, so a reload does not post the form again.
+  if (location.pathname === "/login") history.replaceState(null, "", "/");
+
   const nameEl = document.getElementById("user-name");
   const avatarEl = document.getElementById("user-avatar");
   const statusEl = document.getElementById("user-status");
@@ -51,7 +55,7 @@
       console.warn("logout request failed:", err);
     }
     // replace() so Back does not return to the protected page.
-    window.location.replace("/login");
+    window.location.replace("/login?logged-out");
   }
 
   document.getElementById("logout-form").addEventListener("submit", logOut);

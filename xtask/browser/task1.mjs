@@ -1,9 +1,10 @@
 // Headless-Chromium test of Task 1 (backend-bin) as a user does it: the login page, a wrong
-// password, a right one, the protected page and its /user card, Back after logout.
+// password (which keeps the username and says why), a right one (the address then shows /), the
+// protected page and its /user card, logging out (confirmed), Back after logout.
 //
 // usage: node task1.mjs BASE_URL SCREENSHOT.png      (BASE_URL like http://127.0.0.1:9000)
 // Prints one `ok`/`not ok` line per check; exit status 0 when every check passed.
-import { chromium } from "playwright-core";
+import { assert, check, finish, launch } from "./harness.mjs";
 
 const [base, shotPath] = process.argv.slice(2);
 if (!base || !shotPath) {
@@ -11,27 +12,7 @@ if (!base || !shotPath) {
   process.exit(2);
 }
 
-let failures = 0;
-let step = 0;
-async function check(name, fn) {
-  step += 1;
-  try {
-    await fn();
-    console.log(`ok ${step} - ${name}`);
-  } catch (err) {
-    failures += 1;
-    console.log(`not ok ${step} - ${name}\n  # ${String(err.message).split("\n").join("\n  # ")}`);
-  }
-}
-function assert(cond, message) {
-  if (!cond) throw new Error(message);
-}
-
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
-  args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-});
+const browser = await launch();
 try {
   const context = await browser.newContext();
   const page = await context.newPage();
@@ -57,6 +38,9 @@ try {
     const [res] = await Promise.all([page.waitForNavigation(), page.locator('form [type="submit"], form button').first().click()]);
     assert(res.status() === 401, `status ${res.status()}`);
     assert((await context.cookies()).length === 0, "cookies were set");
+    const why = await page.locator('[role="alert"]').innerText();
+    assert(why.includes("Wrong username or password"), "no reason shown: " + why);
+    assert((await page.inputValue('input[name="username"]')) === "admin", "the username was lost");
   });
 
   await check("the right password shows the index and sets auth and sid", async () => {
@@ -69,6 +53,7 @@ try {
     assert(cookies.auth?.value === "true", "no auth=true cookie");
     assert(/^[0-9a-f]{32}$/.test(cookies.sid?.value ?? ""), "no sid cookie");
     assert(cookies.sid.httpOnly, "sid is not HttpOnly");
+    await page.waitForFunction(() => location.pathname === "/", null, { timeout: 5000 });
   });
 
   await check("the protected page shows the user from /user", async () => {
@@ -78,8 +63,10 @@ try {
     await page.screenshot({ path: shotPath, fullPage: true });
   });
 
-  await check("logout returns to the login page and the session is gone", async () => {
-    await page.evaluate(() => fetch("/logout", { method: "POST", credentials: "same-origin" }));
+  await check("logout says so on the login page and the session is gone", async () => {
+    await Promise.all([page.waitForURL(/\/login\?logged-out/), page.click("#logout")]);
+    const note = await page.locator('[role="status"]').innerText();
+    assert(note.includes("You are logged out"), "no confirmation: " + note);
     const res = await page.goto(`${base}/`);
     assert(res.status() === 401, `status after logout ${res.status()}`);
   });
@@ -88,6 +75,5 @@ try {
     assert(errors.length === 0, errors.join("; "));
   });
 } finally {
-  await browser.close();
+  await finish(browser);
 }
-process.exit(failures === 0 ? 0 : 1);

@@ -1,11 +1,15 @@
 //! `cargo xtask ci`: format check, clippy and rustdoc with warnings denied, then every test — what
-//! `.ci/run` runs.
+//! `.ci/run` runs. With `FUZZ=1` in the environment it then runs every fuzz target for
+//! [`FUZZ_SECONDS`].
 
 use std::process::Command;
 use std::time::Instant;
 
 use crate::error::{Error, Result};
 use crate::process::{self, cargo};
+
+/// How long each fuzz target runs in CI when `FUZZ=1`.
+const FUZZ_SECONDS: u64 = 60;
 
 /// One CI step: a name for the log and the command that must succeed.
 struct Step {
@@ -71,7 +75,22 @@ fn steps() -> Vec<Step> {
     ];
     steps.extend(browser_packages());
     steps.extend(test_steps());
+    steps.extend(fuzz_step());
     steps
+}
+
+/// Fuzzing (nightly, cargo-fuzz installed on demand) only when asked for with `FUZZ=1`, so the
+/// default CI needs neither.
+fn fuzz_step() -> Option<Step> {
+    if std::env::var_os("FUZZ").is_none_or(|v| v != "1") {
+        return None;
+    }
+    let mut fuzz = cargo();
+    fuzz.args(["xtask", "fuzz", "--seconds", &FUZZ_SECONDS.to_string()]);
+    Some(Step {
+        name: "fuzz",
+        command: fuzz,
+    })
 }
 
 /// The browser tests (headless Chromium through playwright-core) need their node packages;

@@ -8,6 +8,11 @@
 //! through the environment, not the command line, so `ps` does not show them. The demo says it
 //! is up only once every port answers and every peer accepts its token. Ctrl-C (or `--for SECS`)
 //! stops them all with SIGTERM and reports how each exited.
+//!
+//! `--scale` runs the shared-store set-up instead: a redis-server, two trackers sharing their
+//! state in it (the proxy's tracker host takes turns over both; the peers register on either),
+//! and the two backends in session mode with their sessions in it, so a login holds behind the
+//! proxy's round-robin.
 
 use crate::bench::probe;
 use crate::error::{Error, Result};
@@ -55,6 +60,16 @@ pub struct DemoArgs {
     /// Also print every daemon's log lines here, prefixed with its name.
     #[arg(long)]
     pub follow: bool,
+    /// Make the demo reachable from other machines: every daemon listens on 0.0.0.0 and the
+    /// peers advertise this address (this machine's, as other hosts reach it) to the tracker,
+    /// so peers started elsewhere with `--tracker http://HOST:PORT` join the same mesh.
+    #[arg(long, value_name = "HOST")]
+    pub advertise: Option<String>,
+    /// Beyond one machine's memory: a redis-server (port 6379, or base + 7), a second tracker
+    /// (8001, or base + 8) sharing the first one's state there, and session-mode backends with
+    /// their sessions there.
+    #[arg(long)]
+    pub scale: bool,
 }
 
 /// The ports of one demo.
@@ -64,6 +79,15 @@ pub struct Ports {
     backends: [u16; 2],
     proxy: u16,
     peers: [u16; 3],
+    /// `--scale`: the redis-server's port and the second tracker's.
+    scale: Option<Scale>,
+}
+
+/// The extra ports of `--scale`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Scale {
+    redis: u16,
+    tracker2: u16,
 }
 
 impl Ports {
@@ -75,6 +99,7 @@ impl Ports {
                 backends: [9000, 9001],
                 proxy: 8080,
                 peers: [5001, 5002, 5003],
+                scale: None,
             });
         };
         let at = |i: u16| {
@@ -87,12 +112,48 @@ impl Ports {
             backends: [at(1)?, at(2)?],
             proxy: at(3)?,
             peers: [at(4)?, at(5)?, at(6)?],
+            scale: None,
         })
+    }
+
+    /// [`Ports::new`] plus the ports of `--scale`: Redis's and the second tracker's.
+    pub fn scaled(base: Option<u16>) -> Result<Ports> {
+        let ports = Ports::new(base)?;
+        let scale = match base {
+            None => Scale {
+                redis: 6379,
+                tracker2: 8001,
+            },
+            Some(base) => {
+                let at = |i: u16| base.checked_add(i).ok_or(Error::BasePort(base));
+                Scale {
+                    redis: at(7)?,
+                    tracker2: at(8)?,
+                }
+            }
+        };
+        Ok(Ports {
+            scale: Some(scale),
+            ..ports
+        })
+    }
+
+    /// The URL of the scaled set-up's Redis, database `db`.
+    fn redis_url(&self, db: u32) -> Option<String> {
+        self.scale
+            .map(|s| format!("redis://127.0.0.1:{}/{db}", s.redis))
     }
 
     /// Every daemon's name and port, in start order.
     pub fn all(&self) -> Vec<(String, u16)> {
-        let mut all = vec![("tracker".to_owned(), self.tracker)];
+        let mut all = Vec::new();
+        if let Some(scale) = self.scale {
+            all.push(("redis".to_owned(), scale.redis));
+        }
+        all.push(("tracker".to_owned(), self.tracker));
+        if let Some(scale) = self.scale {
+            all.push(("tracker2".to_owned(), scale.tracker2));
+        }
         for (i, port) in self.backends.iter().enumerate() {
             all.push((format!("backend{}", i + 1), *port));
         }
@@ -128,7 +189,11 @@ struct PeerUrl {
 
 /// Checks the ports, builds the daemons, starts the stack, waits for Ctrl-C, stops everything.
 pub fn run(args: &DemoArgs) -> Result<()> {
-    let ports = Ports::new(args.base_port)?;
+    let ports = if args.scale {
+        Ports::scaled(args.base_port)?
+    } else {
+        Ports::new(args.base_port)?
+    };
     let busy = taken(&ports);
     if !busy.is_empty() {
         return Err(Error::PortsTaken(busy));
@@ -157,8 +222,13 @@ pub fn run(args: &DemoArgs) -> Result<()> {
         daemons: Vec::new(),
         logs,
         follow: args.follow,
+        host: if args.advertise.is_some() {
+            "0.0.0.0"
+        } else {
+            "127.0.0.1"
+        },
     };
-    let started = start_all(&mut stack, &ports, &dir, &config);
+    let started = start_all(&mut stack, &ports, &dir, &config, args.advertise.as_deref());
     if let Ok(peers) = &started {
         let banner = banner(&ports, peers, &stack.logs, args.follow);
         print!("{banner}");
@@ -180,23 +250,52 @@ struct Stack {
     daemons: Vec<Daemon>,
     logs: PathBuf,
     follow: bool,
+    /// Where every daemon listens.
+    host: &'static str,
 }
 
-fn start_all(stack: &mut Stack, ports: &Ports, dir: &Path, config: &Path) -> Result<Vec<PeerUrl>> {
-    stack.start("tracker", ports.tracker, &[], &[])?;
-    // Flag mode, not session mode: see BACKEND_AUTH_MODE.
+fn start_all(
+    stack: &mut Stack,
+    ports: &Ports,
+    dir: &Path,
+    config: &Path,
+    advertise: Option<&str>,
+) -> Result<Vec<PeerUrl>> {
+    // Scaled: trackers share database 1, sessions live in database 0.
+    let (tracker_store, sessions) = (ports.redis_url(1), ports.redis_url(0));
+    if let Some(scale) = ports.scale {
+        stack.start_redis(scale.redis, dir)?;
+    }
+    let store_args: Vec<&str> = match &tracker_store {
+        Some(url) => vec!["--store", url],
+        None => Vec::new(),
+    };
+    stack.start("tracker", ports.tracker, &store_args, &[])?;
+    if let Some(scale) = ports.scale {
+        stack.start("tracker2", scale.tracker2, &store_args, &[])?;
+    }
+    // Flag mode unless sessions are shared: see BACKEND_AUTH_MODE.
+    let backend_args: Vec<&str> = match &sessions {
+        Some(url) => vec!["--auth-mode", "session", "--sessions", url],
+        None => vec!["--auth-mode", BACKEND_AUTH_MODE],
+    };
     for (i, port) in ports.backends.iter().enumerate() {
         let name = format!("backend{}", i + 1);
-        stack.start(&name, *port, &["--auth-mode", BACKEND_AUTH_MODE], &[])?;
+        stack.start(&name, *port, &backend_args, &[])?;
     }
     let config = config.to_string_lossy().into_owned();
     stack.start("proxy", ports.proxy, &["--config", &config], &[])?;
-    let tracker_url = format!("http://127.0.0.1:{}", ports.tracker);
     let mut peers = Vec::new();
-    for (name, port) in PEER_NAMES.into_iter().zip(ports.peers) {
+    for (i, (name, port)) in PEER_NAMES.into_iter().zip(ports.peers).enumerate() {
+        // Scaled, bob registers on the second tracker and still meets the others.
+        let tracker = match ports.scale {
+            Some(scale) if i == 1 => scale.tracker2,
+            _ => ports.tracker,
+        };
+        let tracker_url = format!("http://127.0.0.1:{tracker}");
         let token = format!("{:032x}", rand::random::<u128>());
         let data = dir.join("data").join(name).to_string_lossy().into_owned();
-        let args = [
+        let mut args = vec![
             "--name",
             name,
             "--tracker",
@@ -206,6 +305,9 @@ fn start_all(stack: &mut Stack, ports: &Ports, dir: &Path, config: &Path) -> Res
             "--data-dir",
             &data,
         ];
+        if let Some(host) = advertise {
+            args.extend(["--advertise", host]);
+        }
         stack.start(name, port, &args, &[(TOKEN_ENV, &token)])?;
         peers.push(PeerUrl { name, port, token });
     }
@@ -227,12 +329,37 @@ impl Stack {
     /// Starts daemon `name` on `port` (plus `args`, and `env`), its output to its log file.
     fn start(&mut self, name: &str, port: u16, args: &[&str], env: &[(&str, &str)]) -> Result<()> {
         let program = target_dir().join("release").join(binary_of(name));
-        let log_path = self.logs.join(format!("{name}.log"));
-        let log = File::create(&log_path).map_err(Error::io("create", &log_path))?;
         let mut command = Command::new(&program);
         command
-            .args(["--host", "127.0.0.1", "--port", &port.to_string()])
-            .args(args)
+            .args(["--host", self.host, "--port", &port.to_string()])
+            .args(args);
+        self.launch(name, port, command, &program, env)
+    }
+
+    /// Starts redis-server on `port`, keeping nothing on disk (the demo's state is throwaway).
+    fn start_redis(&mut self, port: u16, dir: &Path) -> Result<()> {
+        let program = PathBuf::from("redis-server");
+        let mut command = Command::new(&program);
+        command
+            .args(["--bind", self.host, "--port", &port.to_string()])
+            .args(["--save", "", "--appendonly", "no", "--daemonize", "no"])
+            .arg("--dir")
+            .arg(dir);
+        self.launch("redis", port, command, &program, &[])
+    }
+
+    /// Runs `command` as daemon `name`, its output to its log file, and waits for `port`.
+    fn launch(
+        &mut self,
+        name: &str,
+        port: u16,
+        mut command: Command,
+        program: &Path,
+        env: &[(&str, &str)],
+    ) -> Result<()> {
+        let log_path = self.logs.join(format!("{name}.log"));
+        let log = File::create(&log_path).map_err(Error::io("create", &log_path))?;
+        command
             .current_dir(project_root())
             .env(
                 "RUST_LOG",
@@ -297,9 +424,16 @@ fn proxy_config(ports: &Ports) -> String {
         out.push_str("    dist_policy round-robin\n}\n");
     }
     out.push_str(&format!(
-        "host \"tracker.localhost:{proxy}\" {{\n    proxy_pass http://127.0.0.1:{};\n}}\n",
+        "host \"tracker.localhost:{proxy}\" {{\n    proxy_pass http://127.0.0.1:{};\n",
         ports.tracker
     ));
+    if let Some(scale) = ports.scale {
+        out.push_str(&format!(
+            "    proxy_pass http://127.0.0.1:{};\n    dist_policy round-robin\n",
+            scale.tracker2
+        ));
+    }
+    out.push_str("}\n");
     for (name, port) in PEER_NAMES.iter().zip(ports.peers) {
         out.push_str(&format!(
             "host \"{name}.localhost:{proxy}\" {{\n    proxy_set_header Host $host;\n    proxy_pass http://127.0.0.1:{port};\n}}\n"
@@ -310,7 +444,7 @@ fn proxy_config(ports: &Ports) -> String {
 
 fn binary_of(name: &str) -> &'static str {
     match name {
-        "tracker" => "tracker-bin",
+        n if n.starts_with("tracker") => "tracker-bin",
         "proxy" => "proxy-bin",
         n if n.starts_with("backend") => "backend-bin",
         _ => "peer-bin",
@@ -350,12 +484,26 @@ fn banner(ports: &Ports, peers: &[PeerUrl], logs: &Path, follow: bool) -> String
     out.push_str(&format!(
         "  Task 1 via the proxy (round-robin over two backends): http://localhost:{proxy}/login  (admin / password)\n"
     ));
-    out.push_str(&format!(
-        "    the backends run --auth-mode {BACKEND_AUTH_MODE} (the course's rule: the auth=true cookie suffices),\n"
-    ));
-    out.push_str(
-        "    because a session lives in one backend's memory and the proxy takes turns over both\n",
-    );
+    match ports.scale {
+        None => {
+            out.push_str(&format!(
+                "    the backends run --auth-mode {BACKEND_AUTH_MODE} (the course's rule: the auth=true cookie suffices),\n"
+            ));
+            out.push_str(
+                "    because a session lives in one backend's memory and the proxy takes turns over both\n",
+            );
+        }
+        Some(scale) => {
+            out.push_str(&format!(
+                "    the backends run session mode with their sessions in redis://127.0.0.1:{}/0\n",
+                scale.redis
+            ));
+            out.push_str(&format!(
+                "  tracker 2:      http://127.0.0.1:{}/get-list   (both trackers share redis://127.0.0.1:{}/1; bob registers here)\n",
+                scale.tracker2, scale.redis
+            ));
+        }
+    }
     out.push_str(&format!(
         "  tracker:        http://127.0.0.1:{}/get-list   http://tracker.localhost:{proxy}/status\n",
         ports.tracker
@@ -465,6 +613,20 @@ mod tests {
             Err(Error::BasePort(65533))
         ));
         assert!(matches!(Ports::new(Some(0)), Err(Error::BasePort(0))));
+    }
+
+    #[test]
+    fn scale_adds_redis_and_a_second_tracker() {
+        let ports = Ports::scaled(Some(20000)).unwrap();
+        let names: Vec<String> = ports.all().into_iter().map(|(n, _)| n).collect();
+        assert_eq!(&names[..3], ["redis", "tracker", "tracker2"]);
+        assert_eq!(ports.redis_url(1).unwrap(), "redis://127.0.0.1:20007/1");
+        let conf = proxy_config(&ports);
+        assert!(conf.contains("proxy_pass http://127.0.0.1:20008;\n    dist_policy round-robin"));
+        assert_eq!(
+            Ports::scaled(None).unwrap().redis_url(0).unwrap(),
+            "redis://127.0.0.1:6379/0"
+        );
     }
 
     #[test]

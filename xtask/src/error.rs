@@ -38,6 +38,9 @@ pub enum Error {
     /// A required tool is missing and could not be installed.
     #[error("`{0}` is not installed and `apt-get install` did not provide it")]
     ToolMissing(String),
+    /// The nightly toolchain, which cargo-fuzz needs, is not installed.
+    #[error("fuzzing needs the nightly toolchain (`cargo +nightly --version` failed)")]
+    NoNightly,
     /// A child process we started exited before it was ready.
     #[error("{name} exited during start-up ({status}); see {}", log.display())]
     EarlyExit {
@@ -87,6 +90,22 @@ pub enum Error {
     /// A demo daemon did not exit cleanly when asked to stop.
     #[error("some demo daemons did not stop cleanly (see above)")]
     DemoUnclean,
+    /// A fuzz target found an input that breaks a property (or crashed, or hung).
+    #[error("fuzz target `{target}` failed; the input is in {}", artifacts.display())]
+    FuzzCrash {
+        /// The cargo-fuzz target.
+        target: String,
+        /// Where libFuzzer left the input.
+        artifacts: PathBuf,
+    },
+    /// A seed file could not be read as expected.
+    #[error("bad seed source {}: {detail}", path.display())]
+    BadSeed {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with it.
+        detail: String,
+    },
     /// A CI step failed; the step's own output is above this line.
     #[error("ci failed at step `{step}`")]
     CiStep {

@@ -1,9 +1,11 @@
-//! `cargo xtask`: the project's automation — CI checks, side-by-side benchmarks, and the demo.
+//! `cargo xtask`: the project's automation — CI checks, side-by-side benchmarks, the demo and
+//! fuzzing.
 
 mod bench;
 mod ci;
 mod demo;
 mod error;
+mod fuzz;
 mod process;
 
 use std::error::Error as _;
@@ -27,6 +29,8 @@ enum Task {
     Bench(bench::BenchArgs),
     /// Start tracker, backends, proxy and three peers on this machine.
     Demo(demo::DemoArgs),
+    /// Run the cargo-fuzz targets (nightly), seeded from the test corpora.
+    Fuzz(fuzz::FuzzArgs),
 }
 
 fn main() -> ExitCode {
@@ -35,6 +39,7 @@ fn main() -> ExitCode {
         Task::Ci => ci::run(),
         Task::Bench(args) => bench::run(args),
         Task::Demo(args) => demo::run(args),
+        Task::Fuzz(args) => fuzz::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

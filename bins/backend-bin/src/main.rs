@@ -10,7 +10,7 @@ use std::process::ExitCode;
 
 /// Task 1 web server: login form, cookie access control, static site.
 #[derive(Parser, Debug)]
-#[command(version, about)]
+#[command(version, about, mut_arg("port", |a| a.help(daemon::port_help(DEFAULT_PORT))))]
 struct Args {
     #[command(flatten)]
     listen: ListenArgs,
@@ -29,11 +29,17 @@ struct Args {
     /// An origin allowed cross-origin requests (repeatable; default: same origin only).
     #[arg(long = "cors-origin", value_name = "ORIGIN")]
     cors_origins: Vec<String>,
+    /// Where sessions live: `memory` (this process) or `redis://HOST[:PORT][/DB]`, shared by
+    /// every backend using it, so session mode works behind a round-robin proxy.
+    #[arg(long, value_name = "STORE", default_value = "memory", value_parser = backend::redis_sessions::Store::parse)]
+    sessions: backend::redis_sessions::Store,
 }
 
 fn credentials(args: &Args) -> Result<Credentials, String> {
     let mut creds = match &args.users_file {
-        Some(path) => Credentials::load(path).map_err(|e| e.to_string())?,
+        Some(path) => {
+            Credentials::load(path).map_err(|e| format!("--users-file {}: {e}", path.display()))?
+        }
         None => Credentials::new(),
     };
     for pair in &args.users {
@@ -54,6 +60,15 @@ fn main() -> ExitCode {
         Ok(creds) => creds,
         Err(e) => return daemon::usage_error("backend-bin", e),
     };
+    if let Some(root) = &args.static_root
+        && !root.join("login.html").is_file()
+    {
+        eprintln!(
+            "backend-bin: --static-root {}: no login.html there (the site's directory, like static/)",
+            root.display()
+        );
+        return ExitCode::from(2);
+    }
     let config = Config {
         static_root: args
             .static_root
@@ -65,8 +80,8 @@ fn main() -> ExitCode {
     };
     let addr = args.listen.addr(DEFAULT_PORT);
     let context = format!("backend-bin: {addr}");
-    match backend::app(config) {
-        Ok(app) => daemon::exit(&context, app.run(addr)),
-        Err(e) => daemon::exit(&context, Err(e)),
-    }
+    daemon::exit(
+        &context,
+        backend::run(config, addr, args.sessions.clone().redis()),
+    )
 }

@@ -2,9 +2,10 @@
 //! signals, and the console of SPEC §6. The peer itself lives in the `p2p` crate.
 
 pub mod console;
+pub mod files;
 
 use std::io;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
 use std::path::{Path, PathBuf};
 
 use reactor::EventLoop;
@@ -33,6 +34,41 @@ pub fn parse_tracker(arg: &str) -> Result<SocketAddr, String> {
         .into_iter()
         .next()
         .ok_or_else(|| format!("--tracker {arg:?}: no address"))
+}
+
+/// An `--advertise` value: `HOST`, `HOST:PORT`, `V6`, `[V6]` or `[V6]:PORT` (read by the `url`
+/// crate, as `--tracker` is); a name is resolved once, at start. A wildcard address names no
+/// one, so it is refused.
+pub fn parse_advertise(arg: &str) -> Result<p2p::Advertise, String> {
+    let arg = arg.trim();
+    let (ip, port) = match arg.parse::<IpAddr>() {
+        Ok(ip) => (ip, None),
+        Err(_) => {
+            let url =
+                url::Url::parse(&format!("http://{arg}")).map_err(|e| format!("{arg:?}: {e}"))?;
+            let ip = match url.host() {
+                Some(url::Host::Ipv4(ip)) => IpAddr::V4(ip),
+                Some(url::Host::Ipv6(ip)) => IpAddr::V6(ip),
+                Some(url::Host::Domain(name)) => (name, 0)
+                    .to_socket_addrs()
+                    .map_err(|e| format!("{arg:?}: {e}"))?
+                    .next()
+                    .ok_or_else(|| format!("{arg:?}: no address"))?
+                    .ip(),
+                None => return Err(format!("{arg:?}: no host")),
+            };
+            if url.path() != "/" || url.port() == Some(0) {
+                return Err(format!("{arg:?}: expected HOST or HOST:PORT, port 1-65535"));
+            }
+            (ip, url.port())
+        }
+    };
+    if ip.is_unspecified() {
+        return Err(format!(
+            "{arg:?} is a wildcard: advertise the address other peers reach this one by"
+        ));
+    }
+    Ok(p2p::Advertise { ip, port })
 }
 
 /// A `--channel` value: `NAME` or `NAME:KEY` (channel names never hold `:`).
@@ -86,6 +122,28 @@ mod tests {
         check("https://127.0.0.1:8000", Err(()));
         check("http://127.0.0.1:99999", Err(()));
         check("http://", Err(()));
+    }
+
+    #[test]
+    fn advertised_addresses() {
+        let check = |arg: &str, expected: Option<(&str, Option<u16>)>| {
+            let got = parse_advertise(arg)
+                .ok()
+                .map(|a| (a.ip.to_string(), a.port));
+            let expected = expected.map(|(ip, port)| (ip.to_string(), port));
+            assert_eq!(got, expected, "{arg}");
+        };
+        check("192.0.2.7", Some(("192.0.2.7", None)));
+        check("192.0.2.7:6000", Some(("192.0.2.7", Some(6000))));
+        check("[2001:db8::1]:6000", Some(("2001:db8::1", Some(6000))));
+        check("2001:db8::1", Some(("2001:db8::1", None)));
+        check("[2001:db8::1]", Some(("2001:db8::1", None)));
+        check("192.0.2.7/x", None);
+        let named = parse_advertise("localhost:7").unwrap();
+        assert!(named.ip.is_loopback() && named.port == Some(7), "{named:?}");
+        check("0.0.0.0", None);
+        check("192.0.2.7:0", None);
+        check("192.0.2.7:http", None);
     }
 
     #[test]

@@ -15,7 +15,7 @@ pub const DEFAULT_CONFIG: &str = "configs/proxy.conf";
 
 /// Reverse proxy: routes each request by its Host to the upstreams of configs/proxy.conf.
 #[derive(Debug, clap::Parser)]
-#[command(name = "proxy-bin", version, about)]
+#[command(name = "proxy-bin", version, about, mut_arg("port", |a| a.help(daemon::port_help(DEFAULT_PORT))))]
 pub struct Args {
     /// The proxy.conf to load (the course's format).
     #[arg(long, value_name = "FILE", default_value = DEFAULT_CONFIG)]
@@ -38,9 +38,15 @@ pub enum StartError {
     /// The config was unreadable or invalid (exit code 2).
     #[error("{0}")]
     Config(#[from] ConfigError),
-    /// The proxy could not start or failed while running.
-    #[error("{0}")]
-    Proxy(#[from] ProxyError),
+    /// The proxy could not start on its address, or failed while running.
+    #[error("proxy on {addr}: {source}")]
+    Proxy {
+        /// The address it was to listen on.
+        addr: SocketAddr,
+        /// Why.
+        #[source]
+        source: ProxyError,
+    },
 }
 
 impl StartError {
@@ -48,7 +54,7 @@ impl StartError {
     pub fn exit_code(&self) -> ExitCode {
         match self {
             StartError::Config(_) => ExitCode::from(EXIT_USAGE),
-            StartError::Proxy(_) => ExitCode::FAILURE,
+            StartError::Proxy { .. } => ExitCode::FAILURE,
         }
     }
 }
@@ -61,7 +67,8 @@ pub fn run(args: &Args) -> Result<(), StartError> {
         config.hosts.len(),
         args.config.display()
     );
-    proxy::run(config, args.addr())?;
+    let addr = args.addr();
+    proxy::run(config, addr).map_err(|source| StartError::Proxy { addr, source })?;
     Ok(())
 }
 

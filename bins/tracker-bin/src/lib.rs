@@ -6,11 +6,13 @@ pub mod memory;
 
 use std::io::{self, IsTerminal};
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use reactor::EventLoop;
 use router::auth::Credentials;
 use tracker::limits::{MAX_TTL_S, MIN_TTL_S};
 use tracker::{RegisterRate, Tracker, console, server};
+use tracker_redis::RedisStore;
 
 /// Default port of tracker-bin (SPEC §1).
 pub const DEFAULT_PORT: u16 = 8000;
@@ -33,10 +35,14 @@ pub struct Config {
     pub admins: Credentials,
     /// Run the console even when stdin is not a terminal.
     pub force_console: bool,
+    /// Where the state lives: this process (`None`) or a Redis shared with other trackers.
+    pub store: Option<redis_client::Url>,
+    /// Who may claim a peer id and an address (issue 10).
+    pub identity: tracker::identity::Rules,
 }
 
-/// The tracker for `config`, or why the settings are unusable.
-pub fn tracker(config: &Config) -> Result<Tracker, String> {
+/// The registry settings of `config`, or why they are unusable.
+pub fn registry_config(config: &Config) -> Result<tracker::Config, String> {
     if !(MIN_TTL_S..=MAX_TTL_S).contains(&config.ttl_s) {
         return Err(format!(
             "--ttl must be in {MIN_TTL_S}..={MAX_TTL_S} seconds, got {}",
@@ -46,19 +52,40 @@ pub fn tracker(config: &Config) -> Result<Tracker, String> {
     if config.max_peers == 0 {
         return Err("--max-peers must be at least 1".to_owned());
     }
-    let registry = tracker::Config {
+    if config.identity.max_peers_per_ip == 0 {
+        return Err("--max-peers-per-ip must be at least 1".to_owned());
+    }
+    if config.force_console && config.store.is_some() {
+        return Err("--console shows this process's registry: not with --store redis".to_owned());
+    }
+    Ok(tracker::Config {
         max_peers: config.max_peers,
         default_ttl_s: config.ttl_s,
+        identity: config.identity.clone(),
+    })
+}
+
+/// The tracker for `config` with its store on `event_loop`, or why the settings are unusable.
+pub fn tracker(config: &Config, event_loop: &mut EventLoop) -> Result<Tracker, String> {
+    let registry = registry_config(config)?;
+    let tracker = match &config.store {
+        None => Tracker::new(registry, config.admins.clone()),
+        Some(url) => {
+            log::info!("state in {url}, shared with every tracker using it");
+            let store = RedisStore::start(event_loop, url.clone(), registry);
+            Tracker::with_store(Arc::new(store), config.admins.clone())
+        }
     };
-    let tracker = Tracker::new(registry, config.admins.clone());
-    tracker.with(|reg, _| reg.set_register_rate(config.register_rate));
+    // Per process, before the store is asked: each tracker limits what reaches it.
+    tracker.set_register_rate(config.register_rate);
     Ok(tracker)
 }
 
 /// Serves until SIGINT, SIGTERM or the console's `exit`, then finishes in-flight requests.
-pub fn run(config: &Config, tracker: Tracker) -> io::Result<()> {
+pub fn run(config: &Config) -> io::Result<()> {
     let mut event_loop = EventLoop::new(http_core::limits::MAX_CONNECTIONS)?;
     event_loop.handle_signals()?;
+    let tracker = tracker(config, &mut event_loop).map_err(io::Error::other)?;
     let bound = server::serve_on(
         &mut event_loop,
         config.addr,
@@ -73,13 +100,17 @@ pub fn run(config: &Config, tracker: Tracker) -> io::Result<()> {
         config.ttl_s,
         config.max_peers
     );
-    if config.force_console || io::stdin().is_terminal() {
+    if tracker.is_local() && (config.force_console || io::stdin().is_terminal()) {
         let handle = event_loop.handle();
+        let stop_at_end = config.force_console;
         // The console blocks on stdin and on `ping`, so it must not share the loop's thread;
         // it is not joined: the process ends when the loop does.
         std::thread::Builder::new()
             .name("console".to_owned())
-            .spawn(move || console::run(&tracker, &handle, io::stdin().lock(), io::stdout()))?;
+            .spawn(move || {
+                let (input, output) = (io::stdin().lock(), io::stdout());
+                console::run(&tracker, &handle, input, output, stop_at_end)
+            })?;
     }
     event_loop.run()
 }

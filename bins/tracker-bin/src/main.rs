@@ -11,7 +11,7 @@ use tracker_daemon::{Config, DEFAULT_MAX_PEERS, DEFAULT_PORT};
 
 /// Peer tracker: registration, heartbeats, channels and the file index over HTTP.
 #[derive(Parser, Debug)]
-#[command(version, about)]
+#[command(version, about, mut_arg("port", |a| a.help(daemon::port_help(DEFAULT_PORT))))]
 struct Args {
     #[command(flatten)]
     listen: ListenArgs,
@@ -28,12 +28,44 @@ struct Args {
     /// Registrations one source address may make at once before the rate applies.
     #[arg(long, value_name = "N", default_value_t = DEFAULT_REGISTER_BURST)]
     register_burst: u32,
-    /// Run the console on stdin even when it is not a terminal.
+    /// Run the console on stdin even when it is not a terminal (a pipe, a file); the tracker
+    /// then stops at the end of the input.
     #[arg(long)]
     console: bool,
-    /// An admin allowed to log in at /login, as NAME:PASSWORD (repeatable; default admin:password).
+    /// An admin allowed to sign in to the dashboard at / (through /login), as NAME:PASSWORD
+    /// (repeatable; default admin:password).
     #[arg(long = "user", value_name = "NAME:PASSWORD")]
     users: Vec<String>,
+    /// Accept a registered `ip` other than the request's source address (NAT set-ups).
+    #[arg(long)]
+    allow_advertised_ip: bool,
+    /// Read the client's address from X-Forwarded-For on requests from this proxy only.
+    #[arg(long, value_name = "ADDR")]
+    trusted_proxy: Option<std::net::IpAddr>,
+    /// Most live peers one source address may register (loopback is not limited).
+    #[arg(long, value_name = "N", default_value_t = tracker::identity::DEFAULT_MAX_PEERS_PER_IP)]
+    max_peers_per_ip: usize,
+    /// Require the token on every mutating call, even from a peer's own address.
+    #[arg(long)]
+    require_tokens: bool,
+    /// Where peers and channels live: `memory` (this process) or `redis://HOST[:PORT][/DB]`,
+    /// shared by every tracker given the same URL (put them behind proxy-bin).
+    #[arg(long, value_name = "STORE", default_value = "memory", value_parser = parse_store)]
+    store: Store,
+}
+
+/// `--store`.
+#[derive(Clone, Debug)]
+enum Store {
+    Memory,
+    Redis(redis_client::Url),
+}
+
+fn parse_store(arg: &str) -> Result<Store, String> {
+    match arg {
+        "memory" => Ok(Store::Memory),
+        url => redis_client::Url::parse(url).map(Store::Redis),
+    }
 }
 
 fn admins(users: &[String]) -> Result<Credentials, String> {
@@ -68,13 +100,22 @@ fn main() -> ExitCode {
             register_rate,
             admins,
             force_console: args.console,
+            identity: tracker::identity::Rules {
+                allow_advertised_ip: args.allow_advertised_ip,
+                max_peers_per_ip: args.max_peers_per_ip,
+                require_tokens: args.require_tokens,
+                trusted_proxy: args.trusted_proxy,
+            },
+            store: match &args.store {
+                Store::Memory => None,
+                Store::Redis(url) => Some(url.clone()),
+            },
         },
         Err(e) => return daemon::usage_error("tracker-bin", e),
     };
-    let tracker = match tracker_daemon::tracker(&config) {
-        Ok(tracker) => tracker,
-        Err(e) => return daemon::usage_error("tracker-bin", e),
-    };
-    let result = tracker_daemon::run(&config, tracker);
+    if let Err(e) = tracker_daemon::registry_config(&config) {
+        return daemon::usage_error("tracker-bin", e);
+    }
+    let result = tracker_daemon::run(&config);
     daemon::exit(&format!("tracker-bin: {}", config.addr), result)
 }

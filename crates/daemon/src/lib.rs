@@ -15,10 +15,11 @@ pub const EXIT_USAGE: u8 = 2;
 #[derive(Clone, Debug, clap::Args)]
 pub struct ListenArgs {
     /// Address to listen on.
-    #[arg(long, alias = "server-ip", default_value_t = IpAddr::V4(Ipv4Addr::LOCALHOST))]
+    #[arg(long, visible_alias = "server-ip", default_value_t = IpAddr::V4(Ipv4Addr::LOCALHOST))]
     pub host: IpAddr,
-    /// Port to listen on (the daemon's default when omitted).
-    #[arg(long, alias = "server-port")]
+    /// Port to listen on (the daemon's default when omitted; each daemon's `--help` states it
+    /// through [`port_help`]).
+    #[arg(long, visible_alias = "server-port")]
     pub port: Option<u16>,
 }
 
@@ -27,6 +28,12 @@ impl ListenArgs {
     pub fn addr(&self, default_port: u16) -> SocketAddr {
         SocketAddr::new(self.host, self.port.unwrap_or(default_port))
     }
+}
+
+/// The `--port` help line stating a daemon's default, for its command:
+/// `#[command(mut_arg("port", |a| a.help(daemon::port_help(DEFAULT_PORT))))]`.
+pub fn port_help(default: u16) -> String {
+    format!("Port to listen on [default: {default}]")
 }
 
 /// Logs through env_logger: `RUST_LOG` when set, else `info` (one line per request).

@@ -148,6 +148,8 @@ impl Status {
     pub const URI_TOO_LONG: Status = Status(414);
     /// 415 Unsupported Media Type
     pub const UNSUPPORTED_MEDIA_TYPE: Status = Status(415);
+    /// 416 Range Not Satisfiable
+    pub const RANGE_NOT_SATISFIABLE: Status = Status(416);
     /// 417 Expectation Failed
     pub const EXPECTATION_FAILED: Status = Status(417);
     /// 429 Too Many Requests
@@ -199,6 +201,7 @@ impl Status {
             413 => "Content Too Large",
             414 => "URI Too Long",
             415 => "Unsupported Media Type",
+            416 => "Range Not Satisfiable",
             417 => "Expectation Failed",
             429 => "Too Many Requests",
             431 => "Request Header Fields Too Large",

@@ -36,6 +36,39 @@ pub enum Error {
     /// A direct message addressed to its own sender.
     #[error("cannot send a direct message to oneself")]
     DirectToSelf,
+    /// No linked peer and no member of a joined channel has this id or name.
+    #[error("no peer named {0:?}: see /peers for who is linked")]
+    UnknownPeer(String),
+    /// More than one linked peer has this name.
+    #[error("{name:?} is ambiguous: it names {}; use a peer id", ids.join(", "))]
+    AmbiguousPeer {
+        /// The name given.
+        name: String,
+        /// The peer ids it names.
+        ids: Vec<String>,
+    },
+    /// The peer is known (a channel member, or an earlier conversation) but no link to it is
+    /// open, so a message would not arrive now.
+    #[error("peer {0} is not reachable: no open link to it")]
+    Unreachable(String),
+    /// The peer's port could not be bound (in use, not permitted, no such address).
+    #[error("cannot listen on {addr}: {source}")]
+    Listen {
+        /// The address asked for.
+        addr: std::net::SocketAddr,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The data directory (or a file in it) could not be opened.
+    #[error("data directory {path}: {source}")]
+    DataDir {
+        /// The path.
+        path: std::path::PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
     /// Reading or appending `messages.jsonl` failed.
     #[error("message store: {0}")]
     Io(#[from] std::io::Error),

@@ -12,7 +12,8 @@ use crate::message::Message;
 pub const MAX_FRAME_LEN: usize = 64 * 1024;
 
 /// Version of the link protocol carried in `hello`; a peer speaking another is refused.
-pub const PROTOCOL_VERSION: u32 = 1;
+/// Version 2 added the key proofs of the handshake (`key`, `challenge`, `proof`, `auth`).
+pub const PROTOCOL_VERSION: u32 = 2;
 
 /// One link frame.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -22,6 +23,12 @@ pub enum Frame {
     Hello(Hello),
     /// The accepting side's answer to `hello`, with its own details.
     HelloAck(Hello),
+    /// The dialler's proof of its key, answering the challenge in `hello-ack`; the link is
+    /// open once it checks out.
+    Auth {
+        /// The dialler's signature over the acceptor's challenge (see [`crate::identity`]).
+        proof: String,
+    },
     /// A channel message from its author.
     Msg(Message),
     /// A direct message from its author to the other end of the link.
@@ -56,6 +63,7 @@ impl Frame {
         match self {
             Frame::Hello(_) => "hello",
             Frame::HelloAck(_) => "hello-ack",
+            Frame::Auth { .. } => "auth",
             Frame::Msg(_) => "msg",
             Frame::Direct(_) => "direct",
             Frame::SyncReq(_) => "sync-req",
@@ -81,6 +89,15 @@ pub struct Hello {
     /// Channels the sender has joined.
     #[serde(default)]
     pub channels: Vec<String>,
+    /// The sender's Ed25519 public key, base64.
+    #[serde(default)]
+    pub key: String,
+    /// A fresh random challenge the other side must sign to prove its key, base64.
+    #[serde(default)]
+    pub challenge: String,
+    /// In `hello-ack` only: the acceptor's signature over the dialler's challenge.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub proof: Option<String>,
 }
 
 /// Body of `sync-req`.
@@ -172,9 +189,10 @@ fn parse(body: &[u8]) -> Result<Frame, FrameError> {
             #[serde(rename = "type")]
             kind: String,
         }
-        const KNOWN: [&str; 9] = [
+        const KNOWN: [&str; 10] = [
             "hello",
             "hello-ack",
+            "auth",
             "msg",
             "direct",
             "sync-req",
@@ -239,12 +257,16 @@ mod tests {
             nonce: u64::MAX,
             version: PROTOCOL_VERSION,
             channels: vec!["general".into()],
+            key: "k".into(),
+            challenge: "c".into(),
+            proof: Some("p".into()),
         };
         let mut dm = msg("a", "dm:a+b", 1, 2, "psst");
         dm.to = Some("b".into());
         vec![
             Frame::Hello(hello.clone()),
             Frame::HelloAck(hello),
+            Frame::Auth { proof: "p".into() },
             Frame::Msg(msg("a", "general", 1, 1, "hi\nthere 名前")),
             Frame::Direct(dm),
             Frame::SyncReq(SyncReq {
@@ -320,6 +342,7 @@ mod tests {
             [
                 "hello",
                 "hello-ack",
+                "auth",
                 "msg",
                 "direct",
                 "sync-req",

@@ -193,6 +193,11 @@ impl ChannelLog {
     pub fn mark_read(&mut self) {
         self.unread = 0;
     }
+
+    /// Restores an unread count saved at the last exit, at most the messages held.
+    pub fn set_unread(&mut self, count: usize) {
+        self.unread = count.min(self.window.len());
+    }
 }
 
 /// All channels' logs of one node.

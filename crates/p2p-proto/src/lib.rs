@@ -11,10 +11,13 @@
 //!
 //! - [`frame`]: the newline-delimited JSON link frames, [`FrameDecoder`] and [`encode`];
 //! - [`message`]: [`Message`], ids, direct channels and validation;
+//! - [`identity`]: the peer's Ed25519 key, message signatures and link proofs;
 //! - [`history`]: per-channel ordered, deduplicated, bounded history and the Lamport clock;
 //! - [`link`]: the state machine of one link (handshake, keep-alive, duplicate rule, `bye`);
 //! - [`node`]: [`NodeState`], one peer's channels, links and histories;
 //! - [`tracker_client`]: when to register, heartbeat, register again and retry the tracker;
+//! - [`files`]: file sharing (SPEC §8): chunk digests, file ids, and [`files::Fetch`], the
+//!   decisions of a download (rarest first, windows, penalties, resume);
 //! - [`error`]: the error type, [`Error`].
 //!
 //! How a driver uses it: for every upgraded connection call [`NodeState::link_dialled`] or
@@ -26,8 +29,10 @@
 //! [`NodeState::drain_events`] to the UI, so a message is stored before it is shown.
 
 pub mod error;
+pub mod files;
 pub mod frame;
 pub mod history;
+pub mod identity;
 pub mod link;
 pub mod message;
 pub mod node;
@@ -38,5 +43,6 @@ pub mod testing;
 
 pub use error::{Error, Result};
 pub use frame::{Frame, FrameDecoder, FrameError, encode};
+pub use identity::{Identity, PublicKey};
 pub use message::{Message, dm_channel};
 pub use node::{Action, ChannelPolicy, Event, LinkId, NodeState, Outgoing};

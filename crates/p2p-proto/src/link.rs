@@ -1,13 +1,19 @@
 //! The state machine of one peer-to-peer link (SPEC §6): handshake, keep-alive, `bye`.
 //!
 //! ```text
-//!  dial ──► AwaitingHelloAck ──hello-ack──┐
-//!                                         ├──► Open ──close()/timeout──► Closing ──► Closed
-//!  accept ─► AwaitingHello ──hello/ack────┘      └──────bye from peer───────────────────┘
+//!  dial ──► AwaitingHelloAck ──hello-ack (proof ok) / auth──────────────┐
+//!                                                                        ├─► Open ─► Closing ─► Closed
+//!  accept ─► AwaitingHello ──hello / hello-ack──► AwaitingAuth ──auth ok─┘
 //! ```
 //!
+//! The handshake proves keys both ways: each `hello` carries the sender's public key and a fresh
+//! random challenge; the acceptor's `hello-ack` carries its signature over the dialler's
+//! challenge, and the dialler's `auth` its signature over the acceptor's. A link opens only when
+//! the other side's proof checks out, so [`Link::remote_key`] of an open link is a key the peer
+//! holds. Whether that key is the right one for its peer id is the node's business.
+//!
 //! A [`Link`] does no I/O: each input returns [`Action`]s for the caller. It checks the frame
-//! order and the handshake (self-link, version); what a message means is the node's business.
+//! order and the handshake (self-link, version, proofs); what a message means is the node's.
 //!
 //! Its timers read only `mono_ms`: milliseconds on a monotonic clock of the driver's choosing
 //! (any origin). The wall clock never reaches them, so a clock step cannot kill a link.
@@ -15,6 +21,7 @@
 use std::fmt;
 
 use crate::frame::{Frame, FrameError, Hello, PROTOCOL_VERSION, SyncReply, SyncReq};
+use crate::identity::{Identity, PublicKey, check_proof, new_challenge};
 use crate::message::{Message, validate_name, validate_peer_id};
 
 /// Interval between pings on an open link, in ms.
@@ -23,6 +30,8 @@ pub const PING_INTERVAL_MS: u64 = 15_000;
 pub const DEAD_AFTER_MS: u64 = 45_000;
 /// A handshake not finished within this long is abandoned, in ms.
 pub const HANDSHAKE_TIMEOUT_MS: u64 = 10_000;
+/// Longest challenge text accepted in a hello (ours are 43 characters of base64).
+const MAX_CHALLENGE_TEXT: usize = 128;
 
 /// Which end of the connection we are.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -40,6 +49,8 @@ pub enum LinkState {
     AwaitingHello,
     /// Dialled and `hello` sent; waiting for `hello-ack`.
     AwaitingHelloAck,
+    /// Accepted, `hello-ack` with our proof sent; waiting for the dialler's `auth`.
+    AwaitingAuth,
     /// Handshake done; frames flow both ways.
     Open,
     /// We decided to close: `bye` queued, waiting for the driver to flush and drop the socket.
@@ -62,6 +73,13 @@ pub enum CloseReason {
     },
     /// Another link to the same peer won the duplicate-link rule.
     Duplicate,
+    /// The peer did not prove it holds the key it announced.
+    Unproven(String),
+    /// The peer proved a key, but not the one bound to its peer id (by the tracker or an
+    /// earlier link).
+    KeyMismatch,
+    /// Nobody (tracker or earlier link) vouched for the peer's key in time.
+    KeyUnconfirmed,
     /// Nothing received for [`DEAD_AFTER_MS`].
     Timeout,
     /// No handshake within [`HANDSHAKE_TIMEOUT_MS`].
@@ -87,6 +105,9 @@ impl CloseReason {
             | CloseReason::Version { .. }
             | CloseReason::Timeout
             | CloseReason::HandshakeTimeout
+            | CloseReason::Unproven(_)
+            | CloseReason::KeyMismatch
+            | CloseReason::KeyUnconfirmed
             | CloseReason::Protocol(_)
             | CloseReason::Frame(_) => true,
             CloseReason::Duplicate
@@ -108,6 +129,11 @@ impl fmt::Display for CloseReason {
                 )
             }
             CloseReason::Duplicate => f.write_str("duplicate link"),
+            CloseReason::Unproven(why) => write!(f, "key not proven: {why}"),
+            CloseReason::KeyMismatch => {
+                f.write_str("key does not match the one bound to this peer id")
+            }
+            CloseReason::KeyUnconfirmed => f.write_str("key not confirmed by the tracker"),
             CloseReason::Timeout => f.write_str("link silent too long"),
             CloseReason::HandshakeTimeout => f.write_str("handshake timed out"),
             CloseReason::Protocol(why) => write!(f, "protocol error: {why}"),
@@ -176,7 +202,9 @@ pub struct Link {
     role: Role,
     state: LinkState,
     local: Hello,
+    identity: Identity,
     remote: Option<Hello>,
+    remote_key: Option<PublicKey>,
     started_ms: u64,
     last_heard_ms: u64,
     last_ping_ms: u64,
@@ -185,24 +213,48 @@ pub struct Link {
 }
 
 impl Link {
-    /// A link we dialled: sends our `hello` (`local`, with a fresh nonce) at once.
-    pub fn dial(local: Hello, mono_ms: u64) -> (Link, Vec<Action>) {
-        let hello = Frame::Hello(local.clone());
-        let link = Link::new(Role::Dialler, LinkState::AwaitingHelloAck, local, mono_ms);
+    /// A link we dialled: sends our `hello` (`local`, with a fresh nonce; its key and challenge
+    /// are filled in from `identity`) at once.
+    pub fn dial(local: Hello, identity: &Identity, mono_ms: u64) -> (Link, Vec<Action>) {
+        let link = Link::new(
+            Role::Dialler,
+            LinkState::AwaitingHelloAck,
+            local,
+            identity,
+            mono_ms,
+        );
+        let hello = Frame::Hello(link.local.clone());
         (link, vec![Action::Send(hello)])
     }
 
-    /// A link the peer dialled: waits for its `hello`, answered with `local`.
-    pub fn accept(local: Hello, mono_ms: u64) -> Link {
-        Link::new(Role::Acceptor, LinkState::AwaitingHello, local, mono_ms)
+    /// A link the peer dialled: waits for its `hello`, answered with `local` and our proof.
+    pub fn accept(local: Hello, identity: &Identity, mono_ms: u64) -> Link {
+        Link::new(
+            Role::Acceptor,
+            LinkState::AwaitingHello,
+            local,
+            identity,
+            mono_ms,
+        )
     }
 
-    fn new(role: Role, state: LinkState, local: Hello, mono_ms: u64) -> Link {
+    fn new(
+        role: Role,
+        state: LinkState,
+        mut local: Hello,
+        identity: &Identity,
+        mono_ms: u64,
+    ) -> Link {
+        local.key = identity.public().as_str().to_string();
+        local.challenge = new_challenge();
+        local.proof = None;
         Link {
             role,
             state,
             local,
+            identity: identity.clone(),
             remote: None,
+            remote_key: None,
             started_ms: mono_ms,
             last_heard_ms: mono_ms,
             last_ping_ms: mono_ms,
@@ -226,6 +278,14 @@ impl Link {
         self.remote.as_ref()
     }
 
+    /// The key the peer proved it holds, once the link is open.
+    pub fn remote_key(&self) -> Option<&PublicKey> {
+        match self.state {
+            LinkState::Open => self.remote_key.as_ref(),
+            _ => None,
+        }
+    }
+
     /// Our hello on this link.
     pub fn local(&self) -> &Hello {
         &self.local
@@ -244,6 +304,11 @@ impl Link {
         })
     }
 
+    /// When the link started, on the monotonic clock.
+    pub fn started_ms(&self) -> u64 {
+        self.started_ms
+    }
+
     /// Round-trip time of the last answered ping.
     pub fn rtt_ms(&self) -> Option<u64> {
         self.rtt_ms
@@ -260,14 +325,14 @@ impl Link {
             return vec![Action::Close(CloseReason::Bye(reason))];
         }
         match (self.state, frame) {
-            (LinkState::AwaitingHello, Frame::Hello(h)) => {
-                let mut out = self.handshake(h, mono_ms);
-                if self.state == LinkState::Open {
-                    out.insert(0, Action::Send(Frame::HelloAck(self.local.clone())));
+            (LinkState::AwaitingHello, Frame::Hello(h)) => self.on_hello(h),
+            (LinkState::AwaitingHelloAck, Frame::HelloAck(h)) => self.on_hello_ack(h, mono_ms),
+            (LinkState::AwaitingAuth, Frame::Auth { proof }) => {
+                if !self.proof_checks(&proof) {
+                    return self.close(CloseReason::Unproven("bad auth proof".into()));
                 }
-                out
+                self.open(mono_ms)
             }
-            (LinkState::AwaitingHelloAck, Frame::HelloAck(h)) => self.handshake(h, mono_ms),
             (LinkState::Open, Frame::Ping { token }) => vec![Action::Send(Frame::Pong { token })],
             (LinkState::Open, Frame::Pong { token }) => {
                 if token == self.ping_token {
@@ -286,20 +351,84 @@ impl Link {
         }
     }
 
-    fn handshake(&mut self, h: Hello, mono_ms: u64) -> Vec<Action> {
+    /// Acceptor: checks the dialler's hello, answers with our hello and our proof over its
+    /// challenge, and waits for its proof.
+    fn on_hello(&mut self, h: Hello) -> Vec<Action> {
+        if let Some(refusal) = self.check_hello(h) {
+            return refusal;
+        }
+        let remote = self.remote.as_ref().expect("check_hello keeps the hello");
+        let mut ack = self.local.clone();
+        ack.proof = Some(self.identity.prove(
+            &remote.challenge,
+            &self.local.peer_id,
+            &remote.peer_id,
+        ));
+        self.state = LinkState::AwaitingAuth;
+        vec![Action::Send(Frame::HelloAck(ack))]
+    }
+
+    /// Dialler: checks the acceptor's hello-ack and its proof over our challenge, then proves
+    /// our key over its challenge; the link is open.
+    fn on_hello_ack(&mut self, h: Hello, mono_ms: u64) -> Vec<Action> {
+        let proof = h.proof.clone().unwrap_or_default();
+        if let Some(refusal) = self.check_hello(h) {
+            return refusal;
+        }
+        if !self.proof_checks(&proof) {
+            return self.close(CloseReason::Unproven("bad hello-ack proof".into()));
+        }
+        let remote = self.remote.as_ref().expect("check_hello keeps the hello");
+        let auth = Frame::Auth {
+            proof: self
+                .identity
+                .prove(&remote.challenge, &self.local.peer_id, &remote.peer_id),
+        };
+        let mut out = vec![Action::Send(auth)];
+        out.extend(self.open(mono_ms));
+        out
+    }
+
+    /// Checks a hello or hello-ack and keeps it with its key; the closing actions if refused.
+    fn check_hello(&mut self, h: Hello) -> Option<Vec<Action>> {
         if h.peer_id == self.local.peer_id {
-            return self.close(CloseReason::SelfLink);
+            return Some(self.close(CloseReason::SelfLink));
         }
         if h.version != PROTOCOL_VERSION {
-            return self.close(CloseReason::Version {
+            return Some(self.close(CloseReason::Version {
                 ours: PROTOCOL_VERSION,
                 theirs: h.version,
-            });
+            }));
         }
         if let Err(e) = validate_peer_id(&h.peer_id).and_then(|()| validate_name(&h.name)) {
-            return self.close(CloseReason::Protocol(format!("bad hello: {e}")));
+            return Some(self.close(CloseReason::Protocol(format!("bad hello: {e}"))));
         }
+        if h.challenge.is_empty() || h.challenge.len() > MAX_CHALLENGE_TEXT {
+            return Some(self.close(CloseReason::Unproven("no usable challenge".into())));
+        }
+        let Some(key) = PublicKey::parse(&h.key) else {
+            return Some(self.close(CloseReason::Unproven("no valid public key".into())));
+        };
+        self.remote_key = Some(key);
         self.remote = Some(h);
+        None
+    }
+
+    /// Whether `proof` is the peer's signature over our challenge on this link.
+    fn proof_checks(&self, proof: &str) -> bool {
+        match (&self.remote, &self.remote_key) {
+            (Some(remote), Some(key)) => check_proof(
+                key,
+                &self.local.challenge,
+                &remote.peer_id,
+                &self.local.peer_id,
+                proof,
+            ),
+            _ => false,
+        }
+    }
+
+    fn open(&mut self, mono_ms: u64) -> Vec<Action> {
         self.state = LinkState::Open;
         self.last_ping_ms = mono_ms;
         vec![Action::Opened]
@@ -330,7 +459,7 @@ impl Link {
     /// [`DEAD_AFTER_MS`] of silence. Call at [`Link::next_deadline`] (earlier is harmless).
     pub fn tick(&mut self, mono_ms: u64) -> Vec<Action> {
         match self.state {
-            LinkState::AwaitingHello | LinkState::AwaitingHelloAck => {
+            LinkState::AwaitingHello | LinkState::AwaitingHelloAck | LinkState::AwaitingAuth => {
                 if mono_ms.saturating_sub(self.started_ms) >= HANDSHAKE_TIMEOUT_MS {
                     return self.close(CloseReason::HandshakeTimeout);
                 }
@@ -356,7 +485,7 @@ impl Link {
     /// When [`Link::tick`] next has something to do, if ever.
     pub fn next_deadline(&self) -> Option<u64> {
         match self.state {
-            LinkState::AwaitingHello | LinkState::AwaitingHelloAck => {
+            LinkState::AwaitingHello | LinkState::AwaitingHelloAck | LinkState::AwaitingAuth => {
                 Some(self.started_ms + HANDSHAKE_TIMEOUT_MS)
             }
             LinkState::Open => {
@@ -368,224 +497,4 @@ impl Link {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::message::tests::msg;
-
-    fn hello(id: &str, nonce: u64) -> Hello {
-        Hello {
-            peer_id: id.into(),
-            name: id.to_uppercase(),
-            nonce,
-            version: PROTOCOL_VERSION,
-            channels: vec!["general".into()],
-        }
-    }
-
-    fn bye(reason: CloseReason) -> Vec<Action> {
-        vec![
-            Action::Send(Frame::Bye {
-                reason: reason.to_string(),
-            }),
-            Action::Close(reason),
-        ]
-    }
-
-    /// Feeds `frames` to a fresh acceptor for "a" and checks the last answer.
-    fn check(frames: Vec<Frame>, expected: Vec<Action>) {
-        let mut link = Link::accept(hello("a", 1), 0);
-        let mut last = Vec::new();
-        for f in frames {
-            last = link.on_frame(f, 1);
-        }
-        assert_eq!(last, expected);
-    }
-
-    #[test]
-    fn handshake_both_ends() {
-        let (mut d, out) = Link::dial(hello("a", 1), 0);
-        assert_eq!(out, [Action::Send(Frame::Hello(hello("a", 1)))]);
-        assert_eq!(d.state(), LinkState::AwaitingHelloAck);
-        let mut acc = Link::accept(hello("b", 2), 0);
-        let out = acc.on_frame(Frame::Hello(hello("a", 1)), 5);
-        assert_eq!(
-            out,
-            [Action::Send(Frame::HelloAck(hello("b", 2))), Action::Opened]
-        );
-        assert_eq!(
-            d.on_frame(Frame::HelloAck(hello("b", 2)), 6),
-            [Action::Opened]
-        );
-        assert_eq!(d.state(), LinkState::Open);
-        let origin = LinkOrigin {
-            dialler: "a".into(),
-            nonce: 1,
-        };
-        assert_eq!(d.origin(), Some(origin.clone()));
-        assert_eq!(acc.origin(), Some(origin));
-        assert_eq!(acc.remote().map(|h| h.name.as_str()), Some("A"));
-    }
-
-    #[test]
-    fn handshake_refusals() {
-        check(
-            vec![Frame::Hello(hello("a", 9))],
-            bye(CloseReason::SelfLink),
-        );
-        let mut v2 = hello("b", 2);
-        v2.version = 2;
-        check(
-            vec![Frame::Hello(v2)],
-            bye(CloseReason::Version { ours: 1, theirs: 2 }),
-        );
-        let mut bad = hello("b/x", 2);
-        bad.name = "ok".into();
-        let out = Link::accept(hello("a", 1), 0).on_frame(Frame::Hello(bad), 1);
-        assert!(
-            matches!(&out[1], Action::Close(CloseReason::Protocol(w)) if w.contains("bad hello"))
-        );
-        let out = Link::accept(hello("a", 1), 0).on_frame(Frame::Ping { token: 1 }, 1);
-        assert!(
-            matches!(&out[1], Action::Close(CloseReason::Protocol(w)) if w.contains("unexpected ping"))
-        );
-        // A dialler is answered with hello-ack, never hello.
-        let (mut d, _) = Link::dial(hello("a", 1), 0);
-        let out = d.on_frame(Frame::Hello(hello("b", 2)), 1);
-        assert!(matches!(&out[1], Action::Close(CloseReason::Protocol(_))));
-        // The acceptor's side of a self-dial is refused too.
-        let (mut d, _) = Link::dial(hello("a", 1), 0);
-        assert_eq!(
-            d.on_frame(Frame::HelloAck(hello("a", 1)), 1),
-            bye(CloseReason::SelfLink)
-        );
-    }
-
-    #[test]
-    fn open_frames() {
-        let open = || Frame::Hello(hello("b", 2));
-        check(
-            vec![open(), Frame::Ping { token: 4 }],
-            vec![Action::Send(Frame::Pong { token: 4 })],
-        );
-        let m = msg("b", "general", 1, 1, "hi");
-        check(
-            vec![open(), Frame::Msg(m.clone())],
-            vec![Action::Deliver(m.clone())],
-        );
-        let out = Link::accept(hello("a", 1), 0);
-        let mut l = out;
-        l.on_frame(open(), 1);
-        let out = l.on_frame(Frame::Direct(m.clone()), 2);
-        assert!(
-            matches!(&out[1], Action::Close(CloseReason::Protocol(_))),
-            "direct without to"
-        );
-        check(
-            vec![
-                open(),
-                Frame::Bye {
-                    reason: "later".into(),
-                },
-            ],
-            vec![Action::Close(CloseReason::Bye("later".into()))],
-        );
-        check(
-            vec![open(), open()],
-            bye(CloseReason::Protocol(
-                "unexpected hello frame in state Open".into(),
-            )),
-        );
-        // After bye nothing more is acted on.
-        check(
-            vec![
-                open(),
-                Frame::Bye {
-                    reason: String::new(),
-                },
-                Frame::Ping { token: 1 },
-            ],
-            vec![],
-        );
-    }
-
-    #[test]
-    fn keepalive_and_death() {
-        let (mut d, _) = Link::dial(hello("a", 1), 0);
-        d.on_frame(Frame::HelloAck(hello("b", 2)), 0);
-        assert_eq!(d.next_deadline(), Some(PING_INTERVAL_MS));
-        assert!(d.tick(PING_INTERVAL_MS - 1).is_empty());
-        assert_eq!(
-            d.tick(PING_INTERVAL_MS),
-            [Action::Send(Frame::Ping { token: 1 })]
-        );
-        d.on_frame(Frame::Pong { token: 1 }, PING_INTERVAL_MS + 3);
-        assert_eq!(d.rtt_ms(), Some(3));
-        let heard = PING_INTERVAL_MS + 3;
-        assert_eq!(
-            d.tick(2 * PING_INTERVAL_MS),
-            [Action::Send(Frame::Ping { token: 2 })]
-        );
-        assert_eq!(
-            d.tick(3 * PING_INTERVAL_MS),
-            [Action::Send(Frame::Ping { token: 3 })]
-        );
-        assert_eq!(
-            d.tick(4 * PING_INTERVAL_MS),
-            [Action::Send(Frame::Ping { token: 4 })]
-        );
-        assert_eq!(d.next_deadline(), Some(heard + DEAD_AFTER_MS));
-        assert!(d.tick(heard + DEAD_AFTER_MS - 1).is_empty());
-        assert_eq!(d.tick(heard + DEAD_AFTER_MS), bye(CloseReason::Timeout));
-        assert_eq!(d.state(), LinkState::Closing);
-        assert_eq!(d.next_deadline(), None);
-        assert!(d.tick(u64::MAX).is_empty());
-        d.closed();
-        assert_eq!(d.state(), LinkState::Closed);
-    }
-
-    #[test]
-    fn handshake_timeout() {
-        let mut l = Link::accept(hello("a", 1), 100);
-        assert_eq!(l.next_deadline(), Some(100 + HANDSHAKE_TIMEOUT_MS));
-        assert!(l.tick(99 + HANDSHAKE_TIMEOUT_MS).is_empty());
-        assert_eq!(
-            l.tick(100 + HANDSHAKE_TIMEOUT_MS),
-            bye(CloseReason::HandshakeTimeout)
-        );
-        assert!(
-            l.close(CloseReason::Shutdown).is_empty(),
-            "closing twice sends one bye"
-        );
-    }
-
-    #[test]
-    fn both_sides_keep_the_same_link() {
-        let o = |d: &str, n| LinkOrigin {
-            dialler: d.into(),
-            nonce: n,
-        };
-        // (link dialled by a, link dialled by b, expected survivor's dialler)
-        let cases = [
-            (o("a", 900), o("b", 1), "a"),
-            (o("a", 1), o("b", 900), "a"),
-            (
-                o("127.0.0.1:5002", 5),
-                o("127.0.0.1:5001", 7),
-                "127.0.0.1:5001",
-            ),
-        ];
-        for (la, lb, winner) in cases {
-            // Each side may have seen either link open first.
-            for (older, newer) in [(&la, &lb), (&lb, &la)] {
-                let kept = match keep_link(older, newer) {
-                    Survivor::Older => older,
-                    Survivor::Newer => newer,
-                };
-                assert_eq!(kept.dialler, winner, "{older:?} then {newer:?}");
-            }
-        }
-        // Same dialler: it re-dialled after losing the old link, so the new one wins.
-        assert_eq!(keep_link(&o("a", 1), &o("a", 2)), Survivor::Newer);
-        assert_eq!(keep_link(&o("a", 2), &o("a", 1)), Survivor::Newer);
-    }
-}
+mod tests;

@@ -49,6 +49,10 @@ pub struct Message {
     /// Recipient peer id of a direct message; absent on channel messages.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub to: Option<String>,
+    /// The author's Ed25519 signature over every other field (see [`crate::identity`]);
+    /// receivers drop a message whose signature is missing or not its author's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sig: Option<String>,
 }
 
 impl Message {

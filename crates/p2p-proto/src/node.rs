@@ -12,7 +12,14 @@
 //! anyone may join an open channel and the tracker's list may be a heartbeat behind. For a
 //! `key` channel only the tracker's list counts: a message from anyone else is dropped and
 //! [`Event::NotMember`] tells the driver to refresh the list. Trust in `sync` answers is per
-//! link: a listed member vouches for the messages it relays (there are no signatures).
+//! link: a listed member may relay others' messages, but every message, relayed or not, must
+//! carry its author's signature (see [`trust`](self) and [`crate::identity`]).
+//!
+//! Trust: a link is used only once its peer has proven a key (the link handshake) and that key
+//! is the one bound to its peer id, by the tracker ([`NodeState::bind_key`]) or an earlier
+//! link. A proven key that nobody has bound yet leaves the link pending, and
+//! [`Event::KeyNeeded`] asks the driver to fetch keys from the tracker; a pending link gets no
+//! history and its messages are not stored.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 
@@ -21,14 +28,20 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, Result};
 use crate::frame::{Frame, FrameError, Hello, PROTOCOL_VERSION};
 use crate::history::{ChannelLog, History, Lamport};
+use crate::identity::{Identity, PublicKey};
 use crate::link::{self, CloseReason, Link, Survivor, keep_link};
 use crate::message::{
     Message, dm_channel, validate_channel, validate_name, validate_peer_id, validate_text,
 };
 
+mod resolve;
 mod sync;
+mod trust;
+
+pub use trust::KEY_CONFIRM_TIMEOUT_MS;
 #[cfg(test)]
 mod tests;
+mod unread;
 
 /// Most UI events held for the driver; past it the oldest are dropped (the UI can reload).
 pub const MAX_PENDING_EVENTS: usize = 10_000;
@@ -108,6 +121,12 @@ pub enum Event {
         /// The refused peer.
         peer_id: String,
     },
+    /// A peer proved a key (on a link, or as the author of a synced message) that no one has
+    /// bound to its id yet: fetch keys from the tracker and call [`NodeState::bind_key`].
+    KeyNeeded {
+        /// The peer whose key is wanted.
+        peer_id: String,
+    },
 }
 
 /// A linked peer, for `/api/peers`.
@@ -157,6 +176,8 @@ struct Slot {
     /// Sync-reqs refused because the peer was not listed, by channel (joined ones only, so
     /// bounded): answered if the tracker lists the peer later, since it will not ask again.
     refused: BTreeMap<String, BTreeMap<String, u64>>,
+    /// Proven but waiting for its key to be bound (see [`trust`](self)).
+    pending: bool,
 }
 
 /// The protocol state of one peer. See the module docs for the rules it enforces.
@@ -171,6 +192,16 @@ pub struct NodeState {
     /// Peer id → its one open link. Sorted so broadcasts go out in a stable order.
     peers: BTreeMap<String, LinkId>,
     events: VecDeque<Event>,
+    identity: Identity,
+    /// Peer id → the key bound to it (by the tracker or a link), ours included.
+    keys: BTreeMap<String, PublicKey>,
+    /// Channels whose sync answers held messages by authors with no bound key; synced again
+    /// when a key arrives.
+    held: BTreeSet<String>,
+    /// Peers we asked the driver a key for, so each is asked once until bound.
+    wanted: BTreeSet<String>,
+    /// Bind an unknown peer's key on its first proven link (no tracker to ask).
+    first_use: bool,
 }
 
 impl NodeState {
@@ -179,7 +210,14 @@ impl NodeState {
         let (peer_id, name) = (peer_id.into(), name.into());
         validate_peer_id(&peer_id)?;
         validate_name(&name)?;
+        let identity = Identity::generate();
+        let keys = BTreeMap::from([(peer_id.clone(), identity.public().clone())]);
         Ok(NodeState {
+            identity,
+            keys,
+            held: BTreeSet::new(),
+            wanted: BTreeSet::new(),
+            first_use: false,
             peer_id,
             name,
             clock: Lamport::default(),
@@ -196,6 +234,28 @@ impl NodeState {
     pub fn with_history_cap(mut self, cap: usize) -> NodeState {
         self.history = History::new(cap);
         self
+    }
+
+    /// Uses `identity` (the peer's stored key pair) instead of the fresh one of
+    /// [`NodeState::new`]; call before any link opens.
+    pub fn with_identity(mut self, identity: Identity) -> NodeState {
+        self.keys
+            .insert(self.peer_id.clone(), identity.public().clone());
+        self.identity = identity;
+        self
+    }
+
+    /// Trust on first use, for a peer with no tracker: the first proven link of an unknown
+    /// peer id binds its key (later links must prove the same key). Off by default, so an
+    /// unknown key waits for the tracker ([`Event::KeyNeeded`]).
+    pub fn with_trust_on_first_use(mut self, on: bool) -> NodeState {
+        self.first_use = on;
+        self
+    }
+
+    /// Our key pair.
+    pub fn identity(&self) -> &Identity {
+        &self.identity
     }
 
     /// Our peer id.
@@ -362,7 +422,7 @@ impl NodeState {
             .channel(channel)
             .map_or(0, |log| log.highest_seq(&self.peer_id))
             + 1;
-        let msg = Message {
+        let mut msg = Message {
             id: Message::make_id(&self.peer_id, channel, seq),
             channel: channel.to_string(),
             from: self.peer_id.clone(),
@@ -372,8 +432,10 @@ impl NodeState {
             ts: ts_ms,
             text: text.to_string(),
             to: to.map(str::to_string),
+            sig: None,
         };
         msg.validate()?;
+        self.identity.sign_message(&mut msg);
         Ok(msg)
     }
 
@@ -382,14 +444,14 @@ impl NodeState {
     /// We dialled a peer at `addr` and the connection is upgraded: sends our hello. Check
     /// [`NodeState::is_linked`] first; a node never dials a peer it is linked to.
     pub fn link_dialled(&mut self, link: LinkId, addr: &str, mono_ms: u64) -> Vec<Action> {
-        let (l, actions) = Link::dial(self.hello(), mono_ms);
+        let (l, actions) = Link::dial(self.hello(), &self.identity, mono_ms);
         self.links.insert(link, Slot::new(l, addr));
         self.apply(link, actions)
     }
 
     /// A peer at `addr` dialled us and the connection is upgraded: waits for its hello.
     pub fn link_accepted(&mut self, link: LinkId, addr: &str, mono_ms: u64) {
-        let l = Link::accept(self.hello(), mono_ms);
+        let l = Link::accept(self.hello(), &self.identity, mono_ms);
         self.links.insert(link, Slot::new(l, addr));
     }
 
@@ -445,6 +507,7 @@ impl NodeState {
                 let actions = slot.link.tick(mono_ms);
                 out.extend(self.apply(id, actions));
             }
+            out.extend(self.expire_pending(id, mono_ms));
         }
         out
     }
@@ -453,7 +516,13 @@ impl NodeState {
     pub fn next_deadline(&self) -> Option<u64> {
         self.links
             .values()
-            .filter_map(|s| s.link.next_deadline())
+            .filter_map(|s| {
+                let pending = s.pending.then(|| trust::pending_deadline(&s.link));
+                [s.link.next_deadline(), pending]
+                    .into_iter()
+                    .flatten()
+                    .min()
+            })
             .min()
     }
 
@@ -500,6 +569,9 @@ impl NodeState {
             nonce: rand::random::<u64>(),
             version: PROTOCOL_VERSION,
             channels: self.channels.keys().cloned().collect(),
+            key: String::new(),
+            challenge: String::new(),
+            proof: None,
         }
     }
 
@@ -545,7 +617,7 @@ impl NodeState {
                     self.detach(link, &reason);
                     out.push(Action::Close(link, reason));
                 }
-                link::Action::Opened => self.on_opened(link, &mut out),
+                link::Action::Opened => self.on_proven(link, &mut out),
                 link::Action::Deliver(msg) => self.on_deliver(link, msg, &mut out),
                 link::Action::SyncRequested(req) => self.on_sync_req(link, req, &mut out),
                 link::Action::SyncReceived(reply) => self.on_sync(link, reply, &mut out),
@@ -568,7 +640,8 @@ impl NodeState {
         }
     }
 
-    fn on_opened(&mut self, link: LinkId, out: &mut Vec<Action>) {
+    /// A link is open from our side: take it into use.
+    fn promote(&mut self, link: LinkId, out: &mut Vec<Action>) {
         let Some(slot) = self.links.get_mut(&link) else {
             return;
         };
@@ -629,10 +702,12 @@ impl NodeState {
         for channel in shared {
             self.request_sync(link, &channel, out);
         }
+        self.answer_deferred(link, out);
     }
 
     fn on_deliver(&mut self, link: LinkId, msg: Message, out: &mut Vec<Action>) {
-        let Some(peer) = self.remote_id(link) else {
+        let Some(peer) = self.trusted_peer(link) else {
+            log::debug!("dropped {} from a link whose key is not bound yet", msg.id);
             return;
         };
         if msg.from != peer {
@@ -645,6 +720,13 @@ impl NodeState {
         }
         if let Err(e) = msg.validate() {
             log::warn!("{peer} sent an invalid message: {e}");
+            return;
+        }
+        if !self.signed_by_author(&msg) {
+            log::warn!(
+                "dropped {} from {peer}: not signed by its author's key",
+                msg.id
+            );
             return;
         }
         match &msg.to {
@@ -706,6 +788,7 @@ impl Slot {
             claimed: BTreeSet::new(),
             synced: BTreeSet::new(),
             refused: BTreeMap::new(),
+            pending: false,
         }
     }
 }

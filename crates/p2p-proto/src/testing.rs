@@ -15,5 +15,6 @@ pub fn msg(from: &str, channel: &str, seq: u64, lamport: u64, text: &str) -> Mes
         ts: 1_700_000_000_000 + lamport,
         text: text.to_string(),
         to: None,
+        sig: None,
     }
 }

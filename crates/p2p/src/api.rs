@@ -7,6 +7,7 @@
 //! answer 401 `{"error": …}`. Handlers never block: a join, which needs the tracker, answers
 //! through a [`Responder`](reactor::Responder) when the tracker has.
 
+use std::cell::Cell;
 use std::net::{IpAddr, SocketAddr};
 use std::path::Path;
 use std::sync::{Arc, OnceLock};
@@ -14,7 +15,7 @@ use std::sync::{Arc, OnceLock};
 use http_core::secret::ct_eq;
 use http_core::{Request, Response, Status};
 use reactor::{Reply, RequestInfo, Service};
-use router::auth::bearer_token;
+use router::auth::{Credentials, bearer_token};
 use router::statics::Served;
 use router::{App, HttpError, Json, Req, StaticDir, json_response};
 use serde::Deserialize;
@@ -54,13 +55,34 @@ impl Service for AppSlot {
 struct Site {
     node: Node,
     token: String,
+    users: Credentials,
     index: Option<StaticDir>,
 }
 
 impl Site {
+    fn bearer(&self, req: &Req) -> bool {
+        bearer_token(req).is_some_and(|t| ct_eq(t.as_bytes(), self.token.as_bytes()))
+    }
+
     fn authorized(&self, req: &Req) -> bool {
-        req.session().is_some()
-            || bearer_token(req).is_some_and(|t| ct_eq(t.as_bytes(), self.token.as_bytes()))
+        req.session().is_some() || self.bearer(req)
+    }
+
+    /// The refusal of a request that rides on the session cookie from another site.
+    fn refuse_cross_site(&self, req: &Req) -> Option<Response> {
+        // Only a request riding on the cookie can be forged by another site: a bearer token is
+        // never added by a browser, and without either the request gets a 401 anyway.
+        if self.bearer(req) || req.session().is_none() {
+            return None;
+        }
+        let why = crate::guard::cross_site(req)?;
+        log::warn!(
+            "{} {} from {}: {why}",
+            req.method().as_str(),
+            req.path(),
+            req.peer()
+        );
+        Some(HttpError::forbidden(why).into_response())
     }
 
     fn session_cookie(&self, req: &Req) -> String {
@@ -71,7 +93,7 @@ impl Site {
     fn index(&self, req: &Req) -> Response {
         if let Some(token) = req.query("token") {
             if !ct_eq(token.as_bytes(), self.token.as_bytes()) {
-                return HttpError::unauthorized("wrong token").into_response();
+                return crate::stale::page(&self.node, !self.users.is_empty());
             }
             let cookie = self.session_cookie(req);
             return Response::new(Status::SEE_OTHER)
@@ -80,7 +102,7 @@ impl Site {
                 .header("Cache-Control", "no-store");
         }
         if let Some(dir) = &self.index
-            && let Served::Found(response) = dir.serve("/", req.headers())
+            && let Served::Found(Reply::Full(response)) = dir.serve("/", req.headers())
         {
             return response;
         }
@@ -96,14 +118,28 @@ impl Site {
     }
 
     fn login(&self, req: &Req) -> Response {
-        let check = |_user: &str, given: &str| {
-            ct_eq(given.as_bytes(), self.token.as_bytes()).then(|| self.node.name().to_owned())
+        // A username means a `--user` account; without one, the token (in `token`, or in
+        // `password` as the course's clients send it).
+        let refusal = Cell::new("wrong token");
+        let check = |user: &str, given: &str| {
+            if user.is_empty() {
+                return ct_eq(given.as_bytes(), self.token.as_bytes())
+                    .then(|| self.node.name().to_owned());
+            }
+            if self.users.is_empty() {
+                refusal.set(
+                    "this peer has no user accounts (start it with --user NAME:PASSWORD); \
+                     open it with its token instead",
+                );
+                return None;
+            }
+            refusal.set("wrong username or password");
+            self.users.check(user, given).then(|| user.to_owned())
         };
         let session = match router::auth::login(req, check) {
             Ok(Some(session)) => session,
-            Ok(None) | Err(_) => {
-                return HttpError::unauthorized("wrong token or password").into_response();
-            }
+            Ok(None) => return HttpError::unauthorized(refusal.get()).into_response(),
+            Err(e) => return e.into_response(),
         };
         let cookie = req.sessions().cookie(&session).to_string();
         json_response(
@@ -114,16 +150,23 @@ impl Site {
     }
 }
 
-fn html_escape(s: &str) -> String {
+pub(crate) fn html_escape(s: &str) -> String {
     s.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")
+        .replace('"', "&quot;")
 }
 
 fn p2p_error(e: Error) -> HttpError {
     match e {
         Error::NotJoined(_) => HttpError::forbidden(e.to_string()),
-        Error::Io(_) => HttpError::new(Status::INTERNAL_SERVER_ERROR, e.to_string()),
+        Error::UnknownPeer(_) => HttpError::not_found(e.to_string()),
+        Error::AmbiguousPeer { .. } | Error::Unreachable(_) => {
+            HttpError::new(Status::CONFLICT, e.to_string())
+        }
+        Error::Io(_) | Error::Listen { .. } | Error::DataDir { .. } => {
+            HttpError::new(Status::INTERNAL_SERVER_ERROR, e.to_string())
+        }
         _ => HttpError::bad_request(e.to_string()),
     }
 }
@@ -209,7 +252,12 @@ fn route_error(e: router::RouteError) -> Error {
 }
 
 /// Builds the peer's app: the API above, and the web UI of `static_root` at `/`.
-pub fn app(node: &Node, token: &str, static_root: Option<&Path>) -> Result<App, Error> {
+pub fn app(
+    node: &Node,
+    token: &str,
+    users: &Credentials,
+    static_root: Option<&Path>,
+) -> Result<App, Error> {
     let index = static_root.and_then(|root| match StaticDir::new("/", root) {
         Ok(dir) => Some(dir),
         Err(e) => {
@@ -221,6 +269,7 @@ pub fn app(node: &Node, token: &str, static_root: Option<&Path>) -> Result<App, 
     let site = Arc::new(Site {
         node: node.clone(),
         token: token.to_string(),
+        users: users.clone(),
         index,
     });
     let mut app = App::new();
@@ -229,7 +278,14 @@ pub fn app(node: &Node, token: &str, static_root: Option<&Path>) -> Result<App, 
 
     let s = site.clone();
     app.before(move |req: &Req| {
-        (is_local_path(req.path()) && !s.authorized(req)).then(|| {
+        let path = req.path();
+        if !is_local_path(path) && path != "/login" && path != "/logout" {
+            return None;
+        }
+        if let Some(refusal) = s.refuse_cross_site(req) {
+            return Some(refusal.into());
+        }
+        (is_local_path(path) && !s.authorized(req)).then(|| {
             HttpError::unauthorized("log in first: open the URL with ?token= the peer printed")
                 .into_response()
                 .into()
@@ -251,6 +307,7 @@ pub fn app(node: &Node, token: &str, static_root: Option<&Path>) -> Result<App, 
 
     peer_routes(&mut app, node)?;
     user_routes(&mut app, node)?;
+    crate::files_api::routes(&mut app, node)?;
 
     if serve_static && let Some(root) = static_root {
         app.static_dir("/", root)?;
@@ -284,7 +341,7 @@ fn peer_routes(app: &mut App, node: &Node) -> Result<(), Error> {
 
     let n = node.clone();
     app.get("/p2p/whoami", move |_req: &Req| {
-        Json(json!({"peer_id": n.peer_id(), "name": n.name()}))
+        Json(json!({"peer_id": n.peer_id(), "name": n.name(), "key": n.public_key()}))
     })
     .map_err(route_error)?;
     let n = node.clone();
@@ -296,7 +353,7 @@ fn peer_routes(app: &mut App, node: &Node) -> Result<(), Error> {
     let n = node.clone();
     app.post(
         "/connect-peer",
-        move |req: &Req| -> Result<Json<Value>, HttpError> {
+        move |req: &Req| -> Result<Reply, HttpError> {
             let body: ConnectBody = req.json()?;
             let ip: IpAddr = body.ip.parse().map_err(|_| {
                 HttpError::bad_request(format!("ip {:?} is not an IP address", body.ip))
@@ -304,13 +361,23 @@ fn peer_routes(app: &mut App, node: &Node) -> Result<(), Error> {
             if body.port == 0 {
                 return Err(HttpError::bad_request("port must be 1..=65535"));
             }
-            let linked = body.peer_id.as_deref().is_some_and(|p| n.is_linked(p));
-            if !linked {
-                n.connect(SocketAddr::new(ip, body.port));
+            let answer = json!({"status": "ok", "peer_id": n.peer_id(), "name": n.name()});
+            if body.peer_id.as_deref().is_some_and(|p| n.is_linked(p)) {
+                return Ok(Reply::Full(json_response(Status::OK, &answer)));
             }
-            Ok(Json(
-                json!({"status": "ok", "peer_id": n.peer_id(), "name": n.name()}),
-            ))
+            let responder = req.info().responder();
+            let addr = SocketAddr::new(ip, body.port);
+            n.connect_listed(
+                body.peer_id,
+                addr,
+                Box::new(move |result| {
+                    responder.respond(match result {
+                        Ok(()) => json_response(Status::OK, &answer),
+                        Err(e) => join_error_response(e),
+                    });
+                }),
+            );
+            Ok(Reply::Deferred)
         },
     )
     .map_err(route_error)?;
@@ -342,6 +409,18 @@ fn peer_routes(app: &mut App, node: &Node) -> Result<(), Error> {
     Ok(())
 }
 
+fn join_error_response(e: JoinError) -> Response {
+    match e {
+        JoinError::Refused { status, message } => {
+            HttpError::new(Status(status), message).into_response()
+        }
+        JoinError::Unavailable(why) => {
+            HttpError::new(Status::SERVICE_UNAVAILABLE, why).into_response()
+        }
+        JoinError::Invalid(why) => HttpError::bad_request(why).into_response(),
+    }
+}
+
 fn page_params(req: &Req) -> Result<(Option<String>, usize), HttpError> {
     let limit = match req.query("limit") {
         Some(l) => l
@@ -360,6 +439,7 @@ fn user_routes(app: &mut App, node: &Node) -> Result<(), Error> {
         Json(json!({
             "peer_id": n.peer_id(),
             "name": n.name(),
+            "key": n.public_key(),
             "addr": n.addr().to_string(),
             "tracker": n.tracker_status(),
         }))
@@ -409,13 +489,7 @@ fn user_routes(app: &mut App, node: &Node) -> Result<(), Error> {
                             Status::OK,
                             &json!({"status": "ok", "channel": name, "members": members}),
                         ),
-                        Err(JoinError::Refused { status, message }) => {
-                            HttpError::new(Status(status), message).into_response()
-                        }
-                        Err(JoinError::Unavailable(why)) => {
-                            HttpError::new(Status::SERVICE_UNAVAILABLE, why).into_response()
-                        }
-                        Err(JoinError::Invalid(why)) => HttpError::bad_request(why).into_response(),
+                        Err(e) => join_error_response(e),
                     };
                     responder.respond(response);
                 }),
@@ -496,7 +570,7 @@ fn user_routes(app: &mut App, node: &Node) -> Result<(), Error> {
         move |req: &Req| -> Result<Json<Value>, HttpError> {
             let peer = req.param("peer").unwrap_or_default();
             let (before, limit) = page_params(req)?;
-            let channel = dm_channel(n.peer_id(), &peer);
+            let channel = dm_channel(n.peer_id(), &n.peer_id_of(&peer));
             Ok(Json(json!(n.messages(&channel, before.as_deref(), limit))))
         },
     )

@@ -2,7 +2,9 @@
 //!
 //! Events: `message` (a [`Message`](crate::Message)), `peer` (`{peer_id, name, addr, state:
 //! "up"}` or `{peer_id, state: "down", reason}`), `unread` (`{channel, count}`), and `inbox`
-//! (a course-style entry).
+//! (a course-style entry), `tracker` (`/api/me`'s `tracker`: whether the tracker answers, first
+//! at start and then on every change), and `file` (a fetch's progress: `{file_id, name, have, chunks, state,
+//! error, bytes_per_s, eta_s}`).
 
 use serde_json::json;
 
@@ -31,8 +33,10 @@ pub fn format(event: &UiEvent) -> Option<String> {
         UiEvent::Node(Event::Unread { channel, count }) => {
             ("unread", json!({"channel": channel, "count": count}))
         }
-        UiEvent::Node(Event::NotMember { .. }) => return None,
+        UiEvent::Node(Event::NotMember { .. } | Event::KeyNeeded { .. }) => return None,
         UiEvent::Inbox(entry) => ("inbox", serde_json::to_value(entry).ok()?),
+        UiEvent::Tracker(status) => ("tracker", serde_json::to_value(status).ok()?),
+        UiEvent::File(progress) => ("file", serde_json::to_value(progress).ok()?),
     };
     // JSON text has no raw newline, so one `data:` line carries it.
     Some(format!("event: {name}\ndata: {data}\n\n"))
@@ -82,6 +86,7 @@ mod tests {
             ts: 5,
             text: text.into(),
             to: None,
+            sig: None,
         };
         let out = format(&UiEvent::Node(Event::Message(m))).unwrap();
         assert_eq!(out.lines().filter(|l| l.starts_with("data: ")).count(), 1);

@@ -1,4 +1,5 @@
-//! `messages.jsonl`: the append-only message log of a peer, one JSON message a line.
+//! `messages.jsonl`: the append-only message log of a peer, one JSON message a line, each
+//! with its author's signature; and `peer.key`, the peer's Ed25519 secret key (mode 0600).
 //!
 //! A line is written whole (one `write` of the line and its newline) before the message is
 //! acknowledged. An append that fails (a full disk, say) is cut back to the end of the last
@@ -19,11 +20,60 @@ use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Duration;
 
+use p2p_proto::Identity;
+use p2p_proto::identity::SECRET_LEN;
+
 use crate::error::Result;
 use crate::message::Message;
 
 /// Name of the log file inside a peer's data directory.
 pub const FILE_NAME: &str = "messages.jsonl";
+/// Name of the secret key file inside a peer's data directory.
+pub const KEY_FILE: &str = "peer.key";
+
+/// The peer's key pair from `dir/peer.key`, made (mode 0600, readable by its owner only) on
+/// first start. A key file others can read is made private again, with a warning.
+pub fn load_or_create_identity(dir: &Path) -> Result<Identity> {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    fs::create_dir_all(dir)?;
+    let path = dir.join(KEY_FILE);
+    match fs::read(&path) {
+        Ok(bytes) => {
+            let secret: [u8; SECRET_LEN] = bytes.try_into().map_err(|b: Vec<u8>| {
+                std::io::Error::new(
+                    std::io::ErrorKind::InvalidData,
+                    format!(
+                        "{} holds {} bytes, not {SECRET_LEN}",
+                        path.display(),
+                        b.len()
+                    ),
+                )
+            })?;
+            let mode = fs::metadata(&path)?.permissions().mode();
+            if mode & 0o077 != 0 {
+                log::warn!(
+                    "{} was readable by others (mode {:o}); made 0600",
+                    path.display(),
+                    mode & 0o777
+                );
+                fs::set_permissions(&path, fs::Permissions::from_mode(0o600))?;
+            }
+            Ok(Identity::from_secret(&secret))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let identity = Identity::generate();
+            let mut file = OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(&path)?;
+            file.write_all(&identity.secret())?;
+            log::info!("new peer key in {}", path.display());
+            Ok(identity)
+        }
+        Err(e) => Err(e.into()),
+    }
+}
 
 /// Longest a `batch` log keeps acknowledged lines only in the OS's cache.
 pub const BATCH_INTERVAL: Duration = Duration::from_secs(1);
@@ -220,6 +270,29 @@ mod tests {
         assert_eq!(ids, expected_ids);
         let lines: Vec<usize> = warnings.iter().map(|w| w.line).collect();
         assert_eq!(lines, expected_warning_lines, "{warnings:?}");
+    }
+
+    #[test]
+    fn key_file_is_private_and_stable() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempdir("key");
+        let first = load_or_create_identity(&dir).unwrap();
+        let path = dir.join(KEY_FILE);
+        assert_eq!(
+            fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+        let again = load_or_create_identity(&dir).unwrap();
+        assert_eq!(first.public(), again.public());
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o644)).unwrap();
+        load_or_create_identity(&dir).unwrap();
+        assert_eq!(
+            fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+        fs::write(&path, b"short").unwrap();
+        assert!(load_or_create_identity(&dir).is_err());
+        fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

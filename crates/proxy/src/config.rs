@@ -9,8 +9,14 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-/// How long an upstream may stay silent before the proxy answers 504, unless `proxy_timeout` says.
+use crate::sticky::Sticky;
+
+/// How long an upstream may stay silent while the proxy waits on it (`proxy_read_timeout`, alias
+/// `proxy_timeout`): before the response head that is a 504; mid-body the connection is cut.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a client may take none of the response the proxy has for it (`proxy_send_timeout`)
+/// before the proxy drops it, as nginx's `send_timeout`.
+pub const DEFAULT_SEND_TIMEOUT: Duration = http_core::limits::SEND_TIMEOUT;
 
 /// A whole proxy.conf: its host blocks in file order.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -30,10 +36,15 @@ pub struct HostBlock {
     pub headers: Vec<SetHeader>,
     /// The `dist_policy`, [`Policy::RoundRobin`] when absent.
     pub policy: Policy,
-    /// The `proxy_timeout`, [`DEFAULT_TIMEOUT`] when absent.
+    /// The `proxy_read_timeout` (or `proxy_timeout`), [`DEFAULT_TIMEOUT`] when absent. It runs
+    /// only while the proxy waits on the upstream, never while the client is slow to read.
     pub timeout: Duration,
+    /// The `proxy_send_timeout`, [`DEFAULT_SEND_TIMEOUT`] when absent.
+    pub send_timeout: Duration,
     /// The `health_check` path to `GET` when probing a down upstream; `None` probes by TCP connect.
     pub health_check: Option<String>,
+    /// The `sticky cookie` directive: keep a client on the upstream that first answered it.
+    pub sticky: Option<Sticky>,
     /// The line of the `host` keyword, for log messages.
     pub line: usize,
 }

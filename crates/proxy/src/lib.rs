@@ -40,6 +40,7 @@ mod lexer;
 mod parse;
 pub mod pool;
 pub mod server;
+pub mod sticky;
 pub mod upstream_pool;
 
 pub use balance::{Backend, Select};

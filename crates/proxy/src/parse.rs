@@ -12,10 +12,11 @@
 use std::time::Duration;
 
 use crate::config::{
-    Config, ConfigError, DEFAULT_TIMEOUT, HeaderTemplate, HostBlock, HostPattern, Policy,
-    SetHeader, Upstream,
+    Config, ConfigError, DEFAULT_SEND_TIMEOUT, DEFAULT_TIMEOUT, HeaderTemplate, HostBlock,
+    HostPattern, Policy, SetHeader, Upstream,
 };
 use crate::lexer::{Pos, Tok, Token, tokenize};
+use crate::sticky::Sticky;
 
 /// Parses the text of a proxy.conf; `file` is only used to name it in errors.
 ///
@@ -44,12 +45,15 @@ pub fn parse(src: &str, file: &str) -> Result<Config, ConfigError> {
 type Failure = (Pos, String);
 
 /// Directives allowed inside a host block, for a clearer message when one appears outside.
-const BLOCK_DIRECTIVES: [&str; 5] = [
+const BLOCK_DIRECTIVES: [&str; 8] = [
     "proxy_pass",
     "proxy_set_header",
     "dist_policy",
+    "proxy_read_timeout",
     "proxy_timeout",
+    "proxy_send_timeout",
     "health_check",
+    "sticky",
 ];
 
 struct Parser {
@@ -164,7 +168,9 @@ impl Parser {
             headers: Vec::new(),
             policy: Policy::default(),
             timeout: DEFAULT_TIMEOUT,
+            send_timeout: DEFAULT_SEND_TIMEOUT,
             health_check: None,
+            sticky: None,
             line: start.line,
         };
         let mut seen = Seen::default();
@@ -204,6 +210,9 @@ impl Parser {
                 format!("host \"{}\" has no `proxy_pass`", block.host),
             ));
         }
+        if let Some(sticky) = &mut block.sticky {
+            sticky.set_routes(&block.upstreams);
+        }
         Ok(block)
     }
 
@@ -235,7 +244,9 @@ impl Parser {
 struct Seen {
     policy: Option<Pos>,
     timeout: Option<Pos>,
+    send_timeout: Option<Pos>,
     health_check: Option<Pos>,
+    sticky: Option<Pos>,
 }
 
 fn once(slot: &mut Option<Pos>, d: &Directive) -> Result<(), Failure> {
@@ -247,6 +258,17 @@ fn once(slot: &mut Option<Pos>, d: &Directive) -> Result<(), Failure> {
     }
     *slot = Some(d.pos);
     Ok(())
+}
+
+/// The one duration argument of a timeout directive.
+fn timeout_arg(d: &Directive) -> Result<Duration, Failure> {
+    let [(timeout, pos)] = d.args()?;
+    duration(timeout).ok_or_else(|| {
+        (
+            pos,
+            format!("bad {} `{timeout}` (expected e.g. 30s, 500ms, 2m)", d.name),
+        )
+    })
 }
 
 fn apply(block: &mut HostBlock, seen: &mut Seen, d: &Directive) -> Result<(), Failure> {
@@ -282,15 +304,14 @@ fn apply(block: &mut HostBlock, seen: &mut Seen, d: &Directive) -> Result<(), Fa
             let [(policy, pos)] = d.args()?;
             block.policy = policy.parse().map_err(|m| (pos, m))?;
         }
-        "proxy_timeout" => {
+        // nginx's name, and the course's older one for the same setting.
+        "proxy_read_timeout" | "proxy_timeout" => {
             once(&mut seen.timeout, d)?;
-            let [(timeout, pos)] = d.args()?;
-            block.timeout = duration(timeout).ok_or_else(|| {
-                (
-                    pos,
-                    format!("bad proxy_timeout `{timeout}` (expected e.g. 30s, 500ms, 2m)"),
-                )
-            })?;
+            block.timeout = timeout_arg(d)?;
+        }
+        "proxy_send_timeout" => {
+            once(&mut seen.send_timeout, d)?;
+            block.send_timeout = timeout_arg(d)?;
         }
         "health_check" => {
             once(&mut seen.health_check, d)?;
@@ -302,6 +323,15 @@ fn apply(block: &mut HostBlock, seen: &mut Seen, d: &Directive) -> Result<(), Fa
                 ));
             }
             block.health_check = Some(path.to_owned());
+        }
+        "sticky" => {
+            once(&mut seen.sticky, d)?;
+            let args: Vec<&str> = d.args.iter().map(|(a, _)| a.as_str()).collect();
+            let sticky = Sticky::from_args(&args).map_err(|(i, message)| {
+                let pos = d.args.get(i).map_or(d.pos, |arg| arg.1);
+                (pos, message)
+            })?;
+            block.sticky = Some(sticky);
         }
         other => return Err((d.pos, format!("unknown directive `{other}`"))),
     }
@@ -364,7 +394,12 @@ fn upstream_url(url: &str) -> Result<Upstream, String> {
         }
         let port = match after {
             "" => None,
-            _ => Some(after.strip_prefix(':').unwrap_or(after)),
+            // `[::1]9000` is not `[::1]:9000`: only a `:` may follow the `]`.
+            _ => Some(
+                after
+                    .strip_prefix(':')
+                    .ok_or_else(|| format!("expected `:` after `]` in upstream url `{url}`"))?,
+            ),
         };
         (host, port)
     } else {
@@ -405,7 +440,7 @@ fn port_number(s: &str) -> Option<u16> {
 }
 
 /// `30s`, `500ms`, `2m`, `1h`, or bare seconds; zero is refused because it would time out at once.
-fn duration(s: &str) -> Option<Duration> {
+pub(crate) fn duration(s: &str) -> Option<Duration> {
     let digits = s.bytes().take_while(u8::is_ascii_digit).count();
     let (number, unit) = s.split_at(digits);
     let n: u64 = number.parse().ok()?;
@@ -420,7 +455,7 @@ fn duration(s: &str) -> Option<Duration> {
 }
 
 /// RFC 9110 `tchar`, the characters allowed in a header name.
-fn is_tchar(b: u8) -> bool {
+pub(crate) fn is_tchar(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
 }
 
@@ -462,6 +497,37 @@ mod tests {
             Ok(conf) => panic!("accepted {src:?} as {:?}", summary(&conf)),
             Err(e) => assert_eq!(e.to_string(), expected, "in:\n{src}"),
         }
+    }
+
+    #[test]
+    fn read_and_send_timeouts() {
+        let timeouts = |src: &str| {
+            let conf = parse(src, "t.conf").unwrap_or_else(|e| panic!("{e}\nin:\n{src}"));
+            (conf.hosts[0].timeout, conf.hosts[0].send_timeout)
+        };
+        let secs = Duration::from_secs;
+        assert_eq!(
+            timeouts("host a { proxy_pass http://a; }"),
+            (DEFAULT_TIMEOUT, DEFAULT_SEND_TIMEOUT)
+        );
+        assert_eq!(
+            timeouts(
+                "host a { proxy_pass http://a; proxy_read_timeout 5s; proxy_send_timeout 7s }"
+            ),
+            (secs(5), secs(7))
+        );
+        assert_eq!(
+            timeouts("host a { proxy_pass http://a; proxy_timeout 4s }"),
+            (secs(4), DEFAULT_SEND_TIMEOUT)
+        );
+        check_err(
+            "host a {\n  proxy_timeout 1s;\n  proxy_read_timeout 2s;\n}",
+            "t.conf:3:3: duplicate `proxy_read_timeout` (first at line 2)",
+        );
+        check_err(
+            "host a {\n  proxy_send_timeout soon;\n}",
+            "t.conf:2:22: bad proxy_send_timeout `soon` (expected e.g. 30s, 500ms, 2m)",
+        );
     }
 
     #[test]
@@ -667,7 +733,15 @@ mod tests {
             ),
             (
                 "http://[::1]x",
-                "bad port `x` in upstream url `http://[::1]x`",
+                "expected `:` after `]` in upstream url `http://[::1]x`",
+            ),
+            (
+                "http://[::1]9000",
+                "expected `:` after `]` in upstream url `http://[::1]9000`",
+            ),
+            (
+                "http://[::1]:x",
+                "bad port `x` in upstream url `http://[::1]:x`",
             ),
         ];
         for (url, message) in cases {

@@ -61,6 +61,14 @@ impl Pool {
         self.selector.pick(&self.backends, None)
     }
 
+    /// Backend `wanted` (the one a sticky cookie names) while it is up, else [`Pool::pick`].
+    pub fn pick_preferring(&mut self, wanted: Option<usize>) -> Option<usize> {
+        match wanted {
+            Some(i) if self.backends.get(i).is_some_and(|b| b.health.is_up()) => Some(i),
+            _ => self.pick(),
+        }
+    }
+
     /// Another backend than `failed`, for the one retry after a failed connect.
     pub fn pick_other(&mut self, failed: usize) -> Option<usize> {
         self.selector.pick(&self.backends, Some(failed))

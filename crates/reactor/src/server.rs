@@ -1,11 +1,12 @@
 //! The HTTP/1.1 server driver: one [`Protocol`] per accepted connection, calling a [`Service`].
 //!
 //! A connection is an explicit state machine (`State`): reading a request, waiting for a
-//! deferred reply, streaming a body, or closing. Requests are answered in order; while one is
+//! deferred reply, streaming a body, sending a file body, or closing. Requests are answered in order; while one is
 //! outstanding, later pipelined requests wait in the input buffer (bounded by the read limit).
 
 use crate::access_log::AccessLine;
 use crate::event_loop::{Addr, CloseReason, ConnId, ConnInfo, Cx, EventLoop, Protocol, Session};
+use crate::file_body::{FileBody, Fill};
 use crate::handle::Handle;
 use bytes::{Bytes, BytesMut};
 use http_core::write::{
@@ -92,6 +93,9 @@ pub enum Reply {
     /// A `101 Switching Protocols` response, after which the session's protocol owns the
     /// connection (any [`Protocol`] converts: `proto.into()`).
     Upgrade(Response, Session),
+    /// Status and headers now; the body is read from a file in bounded slices as the client
+    /// takes it (`Content-Length` is set from the body). The response's own body is ignored.
+    File(Response, FileBody),
     /// The answer comes later through a [`Responder`].
     Deferred,
 }
@@ -209,6 +213,8 @@ enum State {
     Waiting(Exchange),
     /// Streaming a body from a [`BodySender`].
     Streaming(Exchange),
+    /// Sending a body from a file, refilled whenever the socket has taken what was queued.
+    Sending(Exchange, FileBody),
     /// The connection was handed to another protocol, or is closing.
     Done,
 }
@@ -330,7 +336,7 @@ impl HttpConn {
                 }
             }
             State::Waiting(_) => Some(cx.now() + self.limits.idle_timeout),
-            State::Streaming(_) | State::Done => None,
+            State::Streaming(_) | State::Sending(..) | State::Done => None,
         };
         self.set_deadline(cx);
     }
@@ -478,6 +484,26 @@ impl HttpConn {
                 self.state = State::Streaming(ex);
                 self.arm_timer(cx);
             }
+            Reply::File(mut response, body) => {
+                set_connection_header(&mut response.headers, ex.version, ex.keep_alive);
+                response.headers.remove("transfer-encoding");
+                if response.status.allows_body() {
+                    response
+                        .headers
+                        .insert("Content-Length", body.len.to_string());
+                }
+                ex.status = response.status;
+                let head_only = ex.method == Method::Head || !response.status.allows_body();
+                response.body = Bytes::new();
+                with_date(|date| write_response(&response, true, date, cx.output()));
+                if head_only {
+                    return self.end_exchange(cx, ex);
+                }
+                ex.bytes = usize::try_from(body.len).unwrap_or(usize::MAX);
+                self.state = State::Sending(ex, body);
+                self.arm_timer(cx);
+                self.send_file(cx);
+            }
             Reply::Upgrade(mut response, protocol) => {
                 if response.status != Status::SWITCHING_PROTOCOLS {
                     response.status = Status::SWITCHING_PROTOCOLS;
@@ -497,6 +523,25 @@ impl HttpConn {
             Reply::Deferred => {
                 self.state = State::Waiting(ex);
                 self.arm_timer(cx);
+            }
+        }
+    }
+
+    /// Queues the next slices of a file body, or finishes the exchange once it is all queued.
+    fn send_file(&mut self, cx: &mut Cx<'_>) {
+        let State::Sending(ex, mut body) = std::mem::replace(&mut self.state, State::Done) else {
+            return;
+        };
+        match body.fill(cx.output()) {
+            Ok(Fill::Done) => self.end_exchange(cx, ex),
+            Ok(Fill::More) => {
+                self.state = State::Sending(ex, body);
+                cx.notify_drained();
+            }
+            Err(e) => {
+                // The length is promised: the only honest end is to cut the connection.
+                warn!("{}: reading {} failed: {e}", self.info.peer, ex.path);
+                cx.abort();
             }
         }
     }
@@ -598,14 +643,18 @@ impl Protocol for HttpConn {
     }
 
     fn on_drained(&mut self, cx: &mut Cx<'_>) {
-        self.process(cx);
+        if matches!(self.state, State::Sending(..)) {
+            self.send_file(cx);
+        } else {
+            self.process(cx);
+        }
     }
 
     fn on_eof(&mut self, cx: &mut Cx<'_>) {
         self.peer_done = true;
         match self.state {
             // A client that half-closes after its request still gets its answer.
-            State::Waiting(ref mut ex) => ex.keep_alive = false,
+            State::Waiting(ref mut ex) | State::Sending(ref mut ex, _) => ex.keep_alive = false,
             State::Streaming(_) | State::Reading | State::Done => cx.close(),
         }
     }
@@ -629,7 +678,7 @@ impl Protocol for HttpConn {
                 let body = "Service Unavailable: the handler did not answer in time\n".to_owned();
                 self.error_response(cx, Status::SERVICE_UNAVAILABLE, body);
             }
-            State::Streaming(_) | State::Done => {}
+            State::Streaming(_) | State::Sending(..) | State::Done => {}
         }
     }
 
@@ -649,6 +698,8 @@ impl Protocol for HttpConn {
                 }
                 cx.close();
             }
+            // A file body is finished within the grace, then the connection closes.
+            State::Sending(ref mut ex, _) => ex.keep_alive = false,
             // In flight: the answer goes out with `Connection: close`.
             State::Reading | State::Waiting(_) | State::Done => {}
         }

@@ -246,6 +246,10 @@ impl App {
                 self.decorate(&req, &mut response);
                 Reply::Stream(response)
             }
+            Reply::File(mut response, body) => {
+                self.decorate(&req, &mut response);
+                Reply::File(response, body)
+            }
             other => other,
         }
     }
@@ -272,8 +276,8 @@ impl App {
             Lookup::NotFound => {
                 if matches!(req.method(), Method::Get | Method::Head) {
                     for dir in &self.statics {
-                        if let Served::Found(response) = dir.serve(req.path(), req.headers()) {
-                            return Reply::Full(response);
+                        if let Served::Found(reply) = dir.serve(req.path(), req.headers()) {
+                            return reply;
                         }
                     }
                 }

@@ -26,6 +26,11 @@ impl Credentials {
         self.users.push((user.to_owned(), password.to_owned()));
     }
 
+    /// Whether nobody can log in.
+    pub fn is_empty(&self) -> bool {
+        self.users.is_empty()
+    }
+
     /// Parses `NAME:PASSWORD`.
     pub fn parse_pair(pair: &str) -> Option<(String, String)> {
         let (user, password) = pair.split_once(':')?;
@@ -96,6 +101,15 @@ pub fn login(
     req: &Req,
     check: impl FnOnce(&str, &str) -> Option<String>,
 ) -> Result<Option<Session>, HttpError> {
+    Ok(login_user(req, check)?.map(|user| req.sessions().create(&user)))
+}
+
+/// [`login`] without the session: whom the body's credentials log in as, for a daemon that keeps
+/// its sessions elsewhere (backend-bin with `--sessions redis://…`).
+pub fn login_user(
+    req: &Req,
+    check: impl FnOnce(&str, &str) -> Option<String>,
+) -> Result<Option<String>, HttpError> {
     let fields = req.fields()?;
     let field = |name: &str| {
         fields
@@ -108,13 +122,11 @@ pub fn login(
         "" => field("password"),
         token => token,
     };
-    match check(user, password) {
-        Some(as_user) => Ok(Some(req.sessions().create(&as_user))),
-        None => {
-            log::info!("login refused for {user:?} from {}", req.peer());
-            Ok(None)
-        }
+    let accepted = check(user, password);
+    if accepted.is_none() {
+        log::info!("login refused for {user:?} from {}", req.peer());
     }
+    Ok(accepted)
 }
 
 /// Who the client is: the user of a live session, or of valid Basic credentials.

@@ -8,10 +8,14 @@
 //!   a [`Response`](http_core::Response), `(Status, String)`, `String`, `Result` of those).
 //! - [`SessionStore`]: 128-bit random session ids with expiry; [`auth`]: Basic auth and the
 //!   session guard any daemon can use.
-//! - [`StaticDir`]: safe static files with MIME, `ETag`/`Last-Modified`/`304`.
+//! - [`StaticDir`]: safe static files with MIME, `ETag`/`Last-Modified`/`304`, single byte
+//!   ranges, large files streamed from disk in bounded slices.
+//! - [`console`]: aligned tables and timestamps for the daemons' operator consoles.
 
 pub mod app;
 pub mod auth;
+pub mod console;
+pub mod range;
 pub mod req;
 pub mod session;
 pub mod statics;

@@ -2,7 +2,10 @@
 //! deadline, one request through the blocking client, raw bytes on a socket, and scratch
 //! directories that are removed when dropped.
 //!
-//! A dev-dependency only; nothing here runs in a daemon.
+//! A dev-dependency only; nothing here runs in a daemon. [`docs`] reads the HTTP examples of a
+//! document for the tests that run them as written.
+
+pub mod docs;
 
 use std::ffi::OsStr;
 use std::io::{ErrorKind, Read, Write};
@@ -128,6 +131,14 @@ pub fn run_browser_script(script: &str, args: &[&OsStr]) -> String {
     text
 }
 
+/// Where a browser test saves screenshot `name`: in `WEAPROUS_SCREENS_DIR` when it is set (set
+/// it to the repository's `docs/screens` to refresh the README's), else in `scratch`.
+pub fn screenshot_path(scratch: &std::path::Path, name: &str) -> PathBuf {
+    std::env::var_os("WEAPROUS_SCREENS_DIR")
+        .map_or_else(|| scratch.to_path_buf(), PathBuf::from)
+        .join(name)
+}
+
 /// The status codes of every response in a raw byte stream, in order.
 pub fn statuses(text: &str) -> Vec<u16> {
     text.match_indices("HTTP/1.1 ")
@@ -141,6 +152,19 @@ pub fn tempdir(tag: &str) -> TempDir {
         .prefix(&format!("weaprous-{tag}-"))
         .tempdir()
         .unwrap()
+}
+
+/// [`tempdir`] in memory (`/dev/shm`) when the machine has it, else on disk: for tests that
+/// write hundreds of MiB, which a shared disk may not have room for and memory does it faster.
+pub fn tempdir_in_memory(tag: &str) -> TempDir {
+    let shm = std::path::Path::new("/dev/shm");
+    if !shm.is_dir() {
+        return tempdir(tag);
+    }
+    tempfile::Builder::new()
+        .prefix(&format!("weaprous-{tag}-"))
+        .tempdir_in(shm)
+        .unwrap_or_else(|_| tempdir(tag))
 }
 
 #[cfg(test)]

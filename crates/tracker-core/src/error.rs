@@ -29,6 +29,9 @@ pub enum TrackerError {
         /// Whole seconds until a retry can succeed.
         retry_after_s: u64,
     },
+    /// The shared store cannot be reached; nothing was changed → 503.
+    #[error("store unavailable: {0}")]
+    Unavailable(String),
 }
 
 impl TrackerError {
@@ -39,7 +42,7 @@ impl TrackerError {
             TrackerError::Forbidden(_) => 403,
             TrackerError::NotFound(_) => 404,
             TrackerError::Conflict(_) => 409,
-            TrackerError::Full => 503,
+            TrackerError::Full | TrackerError::Unavailable(_) => 503,
             TrackerError::TooManyRequests { .. } => 429,
         }
     }
@@ -75,6 +78,11 @@ mod tests {
                 },
                 429,
                 "too many requests: x",
+            ),
+            (
+                TrackerError::Unavailable("x".into()),
+                503,
+                "store unavailable: x",
             ),
         ];
         for (err, status, msg) in cases {

@@ -171,6 +171,7 @@ impl Registry {
             return;
         };
         self.dropped += 1;
+        self.count_source(peer.source, -1);
         for ch in &peer.channels {
             self.remove_member(peer_id, ch);
         }

@@ -9,10 +9,12 @@
 //! - [`channels`]: open and key-protected channels;
 //! - [`files`]: the file index (content ids, holders and their chunks);
 //! - [`expiry`]: the deadline queue that finds expired peers without scanning;
+//! - [`identity`]: who may claim a peer id and an address (source address, tokens, keys);
 //! - [`limits`]: every bound enforced, as named constants;
 //! - [`paging`]: pages of long lists, `?limit=&after=` and a `next` cursor;
 //! - [`rate`]: registrations per source address, a token bucket each;
-//! - [`error`]: the error type, [`TrackerError`].
+//! - [`error`]: the error type, [`TrackerError`];
+//! - [`store`]: the store seam, [`Store`], and its in-memory implementation, [`MemoryStore`].
 //!
 //! Secrets: peer tokens are 128-bit random values handed out as 32 hex digits; channel keys are
 //! kept only as SHA-256 hashes; both are compared in constant time, and no view shows either.
@@ -21,11 +23,13 @@ pub mod channels;
 pub mod error;
 pub mod expiry;
 pub mod files;
+pub mod identity;
 pub mod limits;
 pub mod paging;
 pub mod rate;
 pub mod registry;
 mod secret;
+pub mod store;
 mod table;
 
 #[cfg(test)]
@@ -39,8 +43,9 @@ pub use files::{
     Published, file_id, file_id_of,
 };
 pub use paging::{Page, PageQuery, Paged};
-pub use rate::RegisterRate;
+pub use rate::{RegisterLimiter, RegisterRate};
 pub use registry::{
     BatchOutcome, Config, Credentials, HeartbeatAck, HeartbeatBatch, ListQuery, PeerAddr, PeerView,
     RegisterParams, Registered, Registry, Stats, UpdateParams,
 };
+pub use store::{Done, MemoryStore, Store, StoreHealth};

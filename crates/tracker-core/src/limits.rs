@@ -46,18 +46,21 @@ pub const MAX_FILE_CHUNKS: u64 = 65_536;
 /// Most files one peer may hold in the index.
 pub const MAX_FILES_PER_PEER: usize = 256;
 
-pub(crate) fn bad(msg: impl Into<String>) -> TrackerError {
+/// A 400 with `msg`.
+pub fn bad(msg: impl Into<String>) -> TrackerError {
     TrackerError::BadRequest(msg.into())
 }
 
-pub(crate) fn port(port: u32) -> Result<u16> {
+/// A port, 1..=65535.
+pub fn port(port: u32) -> Result<u16> {
     match u16::try_from(port) {
         Ok(p) if p != 0 => Ok(p),
         _ => Err(bad(format!("port must be in 1..=65535, got {port}"))),
     }
 }
 
-pub(crate) fn ttl(ttl: u32) -> Result<u32> {
+/// A TTL in seconds, [`MIN_TTL_S`]..=[`MAX_TTL_S`].
+pub fn ttl(ttl: u32) -> Result<u32> {
     if (MIN_TTL_S..=MAX_TTL_S).contains(&ttl) {
         Ok(ttl)
     } else {
@@ -87,7 +90,8 @@ fn token_chars(what: &str, s: &str, max: usize, extra: &[u8]) -> Result<()> {
     Ok(())
 }
 
-pub(crate) fn peer_id(s: &str) -> Result<()> {
+/// A peer id: letters, digits and `._-:@[]`, at most [`MAX_PEER_ID_LEN`] bytes.
+pub fn peer_id(s: &str) -> Result<()> {
     token_chars("peer_id", s, MAX_PEER_ID_LEN, b"._-:@[]")
 }
 
@@ -96,16 +100,18 @@ pub(crate) fn cursor(s: &str) -> Result<()> {
     token_chars("after", s, MAX_PEER_ID_LEN, b"._-:@[]")
 }
 
-pub(crate) fn channel(s: &str) -> Result<()> {
+/// A channel name: letters, digits and `._-`, at most [`MAX_CHANNEL_LEN`] bytes.
+pub fn channel(s: &str) -> Result<()> {
     token_chars("channel", s, MAX_CHANNEL_LEN, b"._-")
 }
 
-pub(crate) fn role(s: &str) -> Result<()> {
+/// A role: letters, digits and `._-`, at most [`MAX_ROLE_LEN`] bytes.
+pub fn role(s: &str) -> Result<()> {
     token_chars("role", s, MAX_ROLE_LEN, b"._-")
 }
 
 /// A display name: trimmed, and an empty one means "none".
-pub(crate) fn name(s: &str) -> Result<&str> {
+pub fn name(s: &str) -> Result<&str> {
     let s = s.trim();
     if s.len() > MAX_NAME_LEN {
         return Err(bad(format!("name longer than {MAX_NAME_LEN} bytes")));
@@ -116,7 +122,8 @@ pub(crate) fn name(s: &str) -> Result<&str> {
     Ok(s)
 }
 
-pub(crate) fn file_name(s: &str) -> Result<()> {
+/// A shared file's name: 1..=[`MAX_FILE_NAME_LEN`] bytes, a plain name, not a path.
+pub fn file_name(s: &str) -> Result<()> {
     if s.is_empty() || s.len() > MAX_FILE_NAME_LEN {
         return Err(bad(format!(
             "file name must be 1..={MAX_FILE_NAME_LEN} bytes"
@@ -130,7 +137,8 @@ pub(crate) fn file_name(s: &str) -> Result<()> {
     Ok(())
 }
 
-pub(crate) fn roles(roles: &[String]) -> Result<Box<[Box<str>]>> {
+/// A role list: at most [`MAX_ROLES`], each valid, without repeats.
+pub fn roles(roles: &[String]) -> Result<Box<[Box<str>]>> {
     if roles.len() > MAX_ROLES {
         return Err(bad(format!("more than {MAX_ROLES} roles")));
     }
@@ -145,7 +153,7 @@ pub(crate) fn roles(roles: &[String]) -> Result<Box<[Box<str>]>> {
 }
 
 /// Checks `meta` and boxes it; `null` is stored as nothing so an absent meta costs no heap.
-pub(crate) fn meta(meta: serde_json::Value) -> Result<Option<Box<serde_json::Value>>> {
+pub fn meta(meta: serde_json::Value) -> Result<Option<Box<serde_json::Value>>> {
     if meta.is_null() {
         return Ok(None);
     }
@@ -160,7 +168,8 @@ pub(crate) fn meta(meta: serde_json::Value) -> Result<Option<Box<serde_json::Val
     Ok(Some(Box::new(meta)))
 }
 
-pub(crate) fn load(load: Option<f64>) -> Result<Option<f32>> {
+/// A load figure: finite and not negative.
+pub fn load(load: Option<f64>) -> Result<Option<f32>> {
     match load {
         None => Ok(None),
         // f32 is plenty for a load figure and keeps the peer record small.
@@ -170,7 +179,7 @@ pub(crate) fn load(load: Option<f64>) -> Result<Option<f32>> {
 }
 
 /// A channel key: an empty key means "no key", because forms send `key=` for a blank field.
-pub(crate) fn key(key: Option<&str>) -> Result<Option<&str>> {
+pub fn key(key: Option<&str>) -> Result<Option<&str>> {
     match key {
         None | Some("") => Ok(None),
         Some(k) if k.len() > MAX_KEY_LEN => {

@@ -117,9 +117,10 @@ impl Bucket {
     }
 }
 
-/// The buckets of every source that registered recently.
+/// The buckets of every source that registered recently: one tracker process's limiter, asked
+/// before the store (so a shared store is never charged for a refused registration).
 #[derive(Debug)]
-pub(crate) struct RegisterLimiter {
+pub struct RegisterLimiter {
     rate: Option<RegisterRate>,
     buckets: HashMap<IpAddr, Bucket>,
     /// Shared by the sources that found the map full.
@@ -136,7 +137,8 @@ impl Default for RegisterLimiter {
 }
 
 impl RegisterLimiter {
-    pub(crate) fn new(rate: Option<RegisterRate>) -> RegisterLimiter {
+    /// A limiter at `rate` per source address; `None` admits everything.
+    pub fn new(rate: Option<RegisterRate>) -> RegisterLimiter {
         RegisterLimiter {
             rate,
             buckets: HashMap::new(),
@@ -145,13 +147,14 @@ impl RegisterLimiter {
         }
     }
 
-    pub(crate) fn rate(&self) -> Option<RegisterRate> {
+    /// The rate per source address, if limited.
+    pub fn rate(&self) -> Option<RegisterRate> {
         self.rate
     }
 
     /// Charges one registration to `source`; 429 with the seconds to wait when its bucket is
     /// empty.
-    pub(crate) fn admit(&mut self, source: IpAddr, now: u64) -> Result<()> {
+    pub fn admit(&mut self, source: IpAddr, now: u64) -> Result<()> {
         let Some(rate) = self.rate else {
             return Ok(());
         };

@@ -6,7 +6,7 @@
 //! passed (see [`Registry::sweep`]), and every `&self` view skips peers past their deadline, so no
 //! answer ever shows an expired peer whether or not a sweep ran.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
@@ -17,9 +17,9 @@ use crate::channels::Channel;
 use crate::error::{Result, TrackerError};
 use crate::expiry::ExpiryQueue;
 use crate::files::FileEntry;
+use crate::identity;
 use crate::limits::{self, bad};
 use crate::paging::{self, Page, Paged};
-use crate::rate::{RegisterLimiter, RegisterRate};
 use crate::secret::Token;
 use crate::table::PeerTable;
 
@@ -31,6 +31,8 @@ pub struct Config {
     pub max_peers: usize,
     /// TTL in seconds for peers that do not ask for one.
     pub default_ttl_s: u32,
+    /// Who may claim a peer id and an address.
+    pub identity: identity::Rules,
 }
 
 impl Default for Config {
@@ -38,6 +40,7 @@ impl Default for Config {
         Config {
             max_peers: limits::DEFAULT_MAX_PEERS,
             default_ttl_s: limits::DEFAULT_TTL_S,
+            identity: identity::Rules::default(),
         }
     }
 }
@@ -65,8 +68,8 @@ pub struct Registry {
     pub(crate) counters: Stats,
     /// Peers dropped since [`Registry::take_dropped`] last ran.
     pub(crate) dropped: u64,
-    /// Registrations per source address (see [`Registry::admit_registration`]).
-    pub(crate) limiter: RegisterLimiter,
+    /// Live peers per source address, for `max_peers_per_ip`.
+    pub(crate) per_ip: HashMap<IpAddr, u32>,
 }
 
 /// One registered peer. Kept small (no per-peer maps, boxed slices instead of vectors, no heap
@@ -78,6 +81,10 @@ pub(crate) struct Peer {
     pub(crate) name: Box<str>,
     pub(crate) ip: IpAddr,
     pub(crate) port: u16,
+    /// The connection's source address at registration (may differ from `ip` behind NAT).
+    pub(crate) source: IpAddr,
+    /// The peer's Ed25519 public key (base64), listed so other peers can check its proofs.
+    pub(crate) key: Option<Box<str>>,
     /// Shares the channel map's key allocation.
     pub(crate) channels: Box<[Arc<str>]>,
     pub(crate) roles: Box<[Box<str>]>,
@@ -104,7 +111,8 @@ impl Peer {
     }
 }
 
-/// Body of `POST /submit-info`; the HTTP layer resolves `ip` with [`RegisterParams::resolve_ip`].
+/// Body of `POST /submit-info`; the address registered is decided by
+/// [`crate::identity::advertised_ip`].
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(default)]
 pub struct RegisterParams {
@@ -126,21 +134,8 @@ pub struct RegisterParams {
     pub ttl: Option<u32>,
     /// The current token, which lets an existing peer id re-register from a new address.
     pub token: Option<String>,
-}
-
-impl RegisterParams {
-    /// The address to register: `ip` if given and specified, else `source` (the connection's peer
-    /// address). A value that is not an IP address is a 400.
-    pub fn resolve_ip(&self, source: IpAddr) -> Result<IpAddr> {
-        match self.ip.as_deref().map(str::trim) {
-            None | Some("") => Ok(source),
-            Some(s) => match s.parse::<IpAddr>() {
-                Ok(ip) if ip.is_unspecified() => Ok(source),
-                Ok(ip) => Ok(ip),
-                Err(_) => Err(bad(format!("ip {s:?} is not an IP address"))),
-            },
-        }
-    }
+    /// The peer's Ed25519 public key, base64 (43 characters).
+    pub key: Option<String>,
 }
 
 /// Answer to a registration: `{peer_id, token, ttl, heartbeat_interval}` (seconds).
@@ -246,6 +241,9 @@ pub struct PeerView {
     pub roles: Vec<String>,
     /// Its free-form meta, `null` when none.
     pub meta: Value,
+    /// Its Ed25519 public key (base64), when it registered one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
     /// Seconds since its last heartbeat.
     pub last_seen: u64,
     /// Its last reported load.
@@ -285,6 +283,11 @@ pub struct Stats {
 }
 
 impl Registry {
+    /// Its settings.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
     /// An empty registry with these settings.
     pub fn new(config: Config) -> Registry {
         Registry {
@@ -293,16 +296,35 @@ impl Registry {
         }
     }
 
-    /// Registers a peer reachable at `ip:params.port`, or re-registers an existing peer id.
+    /// Registers a peer calling from `source` (the connection's address, or what a trusted
+    /// proxy says it is), or re-registers an existing peer id.
     ///
-    /// Re-registration starts a fresh session: a new token, the given address and info, and only
-    /// the channels listed (old memberships and file holdings are dropped, as a restarted peer
-    /// re-joins and re-publishes). To stop anyone from hijacking a live peer id, it is allowed
-    /// only from the same `ip:port` (the peer restarted and lost its token) or with the current
-    /// token (the peer moved); otherwise 403.
-    pub fn register(&mut self, params: RegisterParams, ip: IpAddr, now: u64) -> Result<Registered> {
+    /// The address registered is `source` unless `params.ip` advertises another and the config
+    /// allows it (see [`crate::identity`]). Re-registration starts a fresh session: a new token,
+    /// the given address and info, and only the channels listed (old memberships and file
+    /// holdings are dropped, as a restarted peer re-joins and re-publishes). To stop anyone
+    /// from hijacking a live peer id, it needs the current token or the source address the
+    /// peer registered from; otherwise 403.
+    pub fn register(
+        &mut self,
+        params: RegisterParams,
+        source: IpAddr,
+        now: u64,
+    ) -> Result<Registered> {
         self.expire(now);
         let port = limits::port(params.port)?;
+        let ip = identity::advertised_ip(
+            params.ip.as_deref(),
+            source,
+            self.config.identity.allow_advertised_ip,
+        )?;
+        let public_key = match params.key.as_deref().map(str::trim) {
+            None | Some("") => None,
+            Some(k) => {
+                identity::public_key(k)?;
+                Some(Box::from(k))
+            }
+        };
         let id = match params.peer_id.as_deref().map(str::trim) {
             Some(id) if !id.is_empty() => id.to_string(),
             _ => SocketAddr::new(ip, port).to_string(),
@@ -315,18 +337,18 @@ impl Registry {
         let channels = self.check_open_channels(&params.channels)?;
 
         if let Some(old) = self.peers.get(id.as_str()) {
-            if (old.ip, old.port) != (ip, port) {
-                let was = SocketAddr::new(old.ip, old.port);
-                old.token.verify(params.token.as_deref(), &id).map_err(|_| {
-                    TrackerError::Forbidden(format!(
-                        "peer_id {id} is registered from {was}; re-register from there or present its token"
-                    ))
-                })?;
-            }
+            let require = self.config.identity.require_tokens;
+            identity::owns(old, &id, params.token.as_deref(), source, require).map_err(|_| {
+                TrackerError::Forbidden(format!(
+                    "peer_id {id} is live and registered from another address; \
+                     re-register from there or present its token"
+                ))
+            })?;
             self.drop_peer(&id);
         } else if self.peers.len() >= self.config.max_peers {
             return Err(TrackerError::Full);
         }
+        self.check_per_ip(source)?;
 
         let token = Token::random();
         let key: Arc<str> = id.as_str().into();
@@ -335,6 +357,8 @@ impl Registry {
             name: if name == id { "".into() } else { name.into() },
             ip,
             port,
+            source,
+            key: public_key,
             channels: Box::default(),
             roles,
             files: Box::default(),
@@ -346,6 +370,7 @@ impl Registry {
             load: None,
         };
         self.peers.insert(key.clone(), peer);
+        self.count_source(source, 1);
         self.expiry.push(deadline, key.clone());
         for ch in &channels {
             self.add_member(&key, ch, None)?;
@@ -490,24 +515,6 @@ impl Registry {
         }
     }
 
-    /// Charges one registration attempt to the connection's `source` address; over the
-    /// [`RegisterRate`] → 429 ([`TrackerError::TooManyRequests`]). The HTTP layer calls this
-    /// before [`Registry::register`], whose `ip` may be any address the body names.
-    pub fn admit_registration(&mut self, source: IpAddr, now: u64) -> Result<()> {
-        self.limiter.admit(source, now)
-    }
-
-    /// Sets the registration rate per source address; `None` lifts the limit. The default is
-    /// [`RegisterRate::default`].
-    pub fn set_register_rate(&mut self, rate: Option<RegisterRate>) {
-        self.limiter = RegisterLimiter::new(rate);
-    }
-
-    /// The registration rate per source address, if limited.
-    pub fn register_rate(&self) -> Option<RegisterRate> {
-        self.limiter.rate()
-    }
-
     /// Where to dial `target` (a peer id); unknown or expired → 404.
     pub fn lookup(&self, target: &str, now: u64) -> Result<PeerAddr> {
         match self.peers.get_key_value(target) {
@@ -574,6 +581,7 @@ pub(crate) fn view(id: &str, p: &Peer, now: u64) -> PeerView {
         channels: p.channels.iter().map(|c| c.to_string()).collect(),
         roles: p.roles.iter().map(|r| r.to_string()).collect(),
         meta: p.meta.as_deref().cloned().unwrap_or(Value::Null),
+        key: p.key.as_deref().map(str::to_string),
         last_seen: now.saturating_sub(p.last_seen_ms) / 1000,
         load: p.load,
     }

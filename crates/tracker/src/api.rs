@@ -10,6 +10,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use http_core::{Method, Response, Status};
+use reactor::Reply;
 use router::auth::Credentials as Admins;
 use router::{App, HttpError, Req, RouteError, json_response};
 use serde::Serialize;
@@ -17,12 +18,14 @@ use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
 use crate::{ChunkParams, JoinParams, LeaveParams, PublishParams};
-use tracker_core::Expired;
 use tracker_core::TrackerError;
+use tracker_core::identity;
 use tracker_core::paging::{Page, PageQuery, Paged};
+use tracker_core::rate::{RegisterLimiter, RegisterRate};
 use tracker_core::registry::{
     Config, Credentials, HeartbeatBatch, ListQuery, RegisterParams, Registry, Stats, UpdateParams,
 };
+use tracker_core::{Done, Expired, MemoryStore, Registered, Store, StoreHealth};
 
 /// The tracker as its HTTP layer, console and sweep timer share it: the registry behind a mutex
 /// (uncontended: every user runs on the loop thread except the console), the clock it is read
@@ -33,10 +36,16 @@ pub struct Tracker {
 }
 
 struct Inner {
-    registry: Mutex<Registry>,
+    /// Where peers, channels and files live.
+    store: Arc<dyn Store>,
+    /// This process's own registry: the store itself by default; with a shared store, unused
+    /// by the API (the console and the memory release read it).
+    memory: Arc<MemoryStore>,
     started: Instant,
     requests: AtomicU64,
     admins: Admins,
+    /// Registrations per source address: this process's own, asked before the store.
+    limiter: Mutex<RegisterLimiter>,
 }
 
 /// Answer of `GET /status` and `GET /tracker/stats`: the registry's counts plus uptime and
@@ -53,16 +62,81 @@ pub struct StatusView {
 }
 
 impl Tracker {
-    /// A tracker with an empty registry; `admins` may log in at `POST /login`.
+    /// A tracker with an empty in-memory registry; `admins` may log in at `POST /login`.
     pub fn new(config: Config, admins: Admins) -> Tracker {
+        let memory = Arc::new(MemoryStore::new(Registry::new(config)));
+        Tracker::build(memory.clone(), memory, admins)
+    }
+
+    /// A tracker whose state lives in `store`, shared with other trackers (e.g. Redis).
+    pub fn with_store(store: Arc<dyn Store>, admins: Admins) -> Tracker {
+        Tracker::build(store, Arc::new(MemoryStore::default()), admins)
+    }
+
+    fn build(store: Arc<dyn Store>, memory: Arc<MemoryStore>, admins: Admins) -> Tracker {
         Tracker {
             inner: Arc::new(Inner {
-                registry: Mutex::new(Registry::new(config)),
+                store,
+                memory,
                 started: Instant::now(),
                 requests: AtomicU64::new(0),
                 admins,
+                limiter: Mutex::new(RegisterLimiter::default()),
             }),
         }
+    }
+
+    /// The store, for the sweep timer and for health pages.
+    pub fn store(&self) -> &dyn Store {
+        &*self.inner.store
+    }
+
+    /// Whether the state lives in this process (the console shows only such a tracker).
+    pub fn is_local(&self) -> bool {
+        self.inner.store.health().kind == "memory"
+    }
+
+    /// HTTP requests routed since start.
+    pub fn requests(&self) -> u64 {
+        self.inner.requests.load(Ordering::Relaxed)
+    }
+
+    /// Runs a store operation for `req` and answers with `respond` of its outcome.
+    fn ask<T: 'static>(
+        &self,
+        req: &Req,
+        op: impl FnOnce(&dyn Store, u64, Done<T>),
+        respond: impl FnOnce(T) -> Response + Send + 'static,
+    ) -> Reply {
+        let now = self.now();
+        crate::answer::ask(req, |done| op(&*self.inner.store, now, done), respond)
+    }
+
+    /// Charges one registration attempt to its `source` address; over the [`RegisterRate`]
+    /// → 429 ([`TrackerError::TooManyRequests`]). Asked before the store, so a refused
+    /// registration never reaches it; each tracker process limits on its own.
+    pub fn admit_registration(&self, source: IpAddr) -> Result<(), TrackerError> {
+        let now = self.now();
+        self.limiter().admit(source, now)
+    }
+
+    /// Sets the registration rate per source address; `None` lifts the limit. The default is
+    /// [`RegisterRate::default`].
+    pub fn set_register_rate(&self, rate: Option<RegisterRate>) {
+        *self.limiter() = RegisterLimiter::new(rate);
+    }
+
+    /// The registration rate per source address, if limited.
+    pub fn register_rate(&self) -> Option<RegisterRate> {
+        self.limiter().rate()
+    }
+
+    fn limiter(&self) -> MutexGuard<'_, RegisterLimiter> {
+        // A limiter left midway by a panic is still a usable set of buckets.
+        self.inner
+            .limiter
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Milliseconds since the tracker started: the `now` every registry call takes.
@@ -75,34 +149,26 @@ impl Tracker {
         self.inner.started.elapsed()
     }
 
-    /// Runs `f` on the registry with the current time.
+    /// Runs `f` on this process's registry with the current time (the whole state with the
+    /// memory store; an unused, empty one with a shared store).
     pub fn with<R>(&self, f: impl FnOnce(&mut Registry, u64) -> R) -> R {
         let now = self.now();
-        f(&mut self.lock(), now)
+        f(&mut self.inner.memory.lock(), now)
     }
 
-    /// Expires due peers now and answers how many, with the first few ids (the sweep timer
-    /// calls this).
-    pub fn sweep(&self) -> Expired {
-        self.with(|reg, now| reg.sweep_counted(now))
+    /// Expires due peers now and answers how many, with the first few ids, to `done` (the sweep
+    /// timer calls this).
+    pub fn sweep(&self, done: Done<Expired>) {
+        self.inner.store.sweep(self.now(), done);
     }
 
-    /// Counts, uptime and requests served.
+    /// Counts, uptime and requests served, of this process's registry (see [`Tracker::with`]).
     pub fn status(&self) -> StatusView {
         StatusView {
             stats: self.with(|reg, now| reg.stats(now)),
             uptime_s: self.uptime().as_secs(),
-            requests: self.inner.requests.load(Ordering::Relaxed),
+            requests: self.requests(),
         }
-    }
-
-    fn lock(&self) -> MutexGuard<'_, Registry> {
-        // A handler that panicked mid-call leaves the registry as consistent as any single call
-        // leaves it; refusing every later request would be worse.
-        self.inner
-            .registry
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
     }
 }
 
@@ -140,8 +206,7 @@ pub fn app(tracker: &Tracker) -> Result<App, RouteError> {
         |t, req| {
             let params: JoinParams = body(req)?;
             require("peer_id", &params.peer_id)?;
-            let joined = t.with(|reg, now| reg.join(params, now))?;
-            Ok(ok(&joined))
+            Ok(t.ask(req, |s, now, done| s.join(params, now, done), |j| ok(&j)))
         },
     )?;
     add(
@@ -152,14 +217,21 @@ pub fn app(tracker: &Tracker) -> Result<App, RouteError> {
         |t, req| {
             let params: LeaveParams = body(req)?;
             require("peer_id", &params.peer_id)?;
-            t.with(|reg, now| reg.leave(params, now))?;
-            Ok(ok(&Empty {}))
+            Ok(t.ask(
+                req,
+                |s, now, done| s.leave(params, now, done),
+                |()| ok(&Empty {}),
+            ))
         },
     )?;
     add(&mut app, tracker, &["/channels"], get, |t, req| {
         let page = query::<PageQuery>(req)?.page()?;
-        let channels = t.with(|reg, now| reg.channels(&page, now));
-        Ok(paged_array("/channels", &page, channels))
+        let asked = page.clone();
+        Ok(t.ask(
+            req,
+            |s, now, done| s.channels(asked, now, done),
+            move |c| paged_array("/channels", &page, c),
+        ))
     })?;
     add(
         &mut app,
@@ -169,9 +241,11 @@ pub fn app(tracker: &Tracker) -> Result<App, RouteError> {
         |t, req| {
             let creds: Credentials = body(req)?;
             require("peer_id", &creds.peer_id)?;
-            let ack =
-                t.with(|reg, now| reg.heartbeat(&creds.peer_id, creds.token.as_deref(), now))?;
-            Ok(ok(&ack))
+            Ok(t.ask(
+                req,
+                |s, now, done| s.heartbeat(creds, now, done),
+                |a| ok(&a),
+            ))
         },
     )?;
     add(
@@ -181,61 +255,98 @@ pub fn app(tracker: &Tracker) -> Result<App, RouteError> {
         post,
         |t, req| {
             let batch: HeartbeatBatch = body(req)?;
-            Ok(ok(&t.with(|reg, now| reg.heartbeat_batch(batch, now))?))
+            Ok(t.ask(
+                req,
+                |s, now, done| s.heartbeat_batch(batch, now, done),
+                |b| ok(&b),
+            ))
         },
     )?;
     add(&mut app, tracker, &["/tracker/update"], post, |t, req| {
         let params: UpdateParams = body(req)?;
         require("peer_id", &params.peer_id)?;
-        Ok(ok(&t.with(|reg, now| reg.update(params, now))?))
+        Ok(t.ask(req, |s, now, done| s.update(params, now, done), |p| ok(&p)))
     })?;
     let removes = ["/remove", "/tracker/peer/remove", "/leave"];
     add(&mut app, tracker, &removes, post, |t, req| {
         let creds: Credentials = body(req)?;
         require("peer_id", &creds.peer_id)?;
-        t.with(|reg, now| reg.remove(&creds.peer_id, creds.token.as_deref(), now))?;
-        Ok(ok(&Empty {}))
+        Ok(t.ask(
+            req,
+            |s, now, done| s.remove(creds, now, done),
+            |()| ok(&Empty {}),
+        ))
     })?;
     add(&mut app, tracker, &["/connect-peer"], post, |t, req| {
         let params: ConnectParams = body(req)?;
         require("target", &params.target)?;
-        Ok(ok(&t.with(|reg, now| reg.lookup(&params.target, now))?))
+        let target = params.target;
+        Ok(t.ask(req, |s, now, done| s.lookup(target, now, done), |a| ok(&a)))
     })?;
     add(
         &mut app,
         tracker,
         &["/status", "/tracker/stats"],
         get,
-        |t, _req| Ok(ok(&t.status())),
+        |t, req| {
+            let (uptime_s, requests) = (t.uptime().as_secs(), t.requests());
+            Ok(t.ask(
+                req,
+                |s, now, done| s.stats(now, done),
+                move |stats| {
+                    ok(&StatusView {
+                        stats,
+                        uptime_s,
+                        requests,
+                    })
+                },
+            ))
+        },
     )?;
     add(&mut app, tracker, &["/tracker/health"], get, |t, _req| {
+        let store = t.inner.store.health();
         let health = Health {
-            ok: true,
+            ok: store.ok,
             uptime_s: t.uptime().as_secs(),
+            store,
         };
-        Ok(json_response(Status::OK, &health))
+        let status = if health.ok {
+            Status::OK
+        } else {
+            Status::SERVICE_UNAVAILABLE
+        };
+        Ok(json_response(status, &health).into())
     })?;
     add(&mut app, tracker, &["/login"], post, login)?;
+    crate::dashboard::routes(&mut app, tracker)?;
 
     add(&mut app, tracker, &["/files"], get, |t, req| {
         let page = query::<PageQuery>(req)?.page()?;
-        let files = t.with(|reg, now| reg.files(&page, now));
-        Ok(paged_array("/files", &page, files))
+        let asked = page.clone();
+        Ok(t.ask(
+            req,
+            |s, now, done| s.files(asked, now, done),
+            move |f| paged_array("/files", &page, f),
+        ))
     })?;
     add(&mut app, tracker, &["/files/publish"], post, |t, req| {
         let params: PublishParams = body(req)?;
         require("peer_id", &params.peer_id)?;
-        Ok(ok(&t.with(|reg, now| reg.publish(params, now))?))
+        Ok(t.ask(req, |s, now, done| s.publish(params, now, done), |p| ok(&p)))
     })?;
     add(&mut app, tracker, &["/files/:id"], get, |t, req| {
         let id = param(req, "id")?;
-        Ok(ok(&t.with(|reg, now| reg.file(&id, now))?))
+        Ok(t.ask(req, |s, now, done| s.file(id, now, done), |f| ok(&f)))
     })?;
     add(&mut app, tracker, &["/files/:id/chunks"], post, |t, req| {
         let id = param(req, "id")?;
         let params: ChunkParams = body(req)?;
         require("peer_id", &params.peer_id)?;
-        Ok(ok(&t.with(|reg, now| reg.add_chunks(&id, params, now))?))
+        Ok(t.ask(
+            req,
+            |s, now, done| s.add_chunks(id, params, now, done),
+            |c| ok(&c),
+        ))
     })?;
     add(
         &mut app,
@@ -244,14 +355,18 @@ pub fn app(tracker: &Tracker) -> Result<App, RouteError> {
         get,
         |t, req| {
             let id = param(req, "peer_id")?;
-            Ok(list(&t.with(|reg, now| reg.peer_files(&id, now))?))
+            Ok(t.ask(
+                req,
+                |s, now, done| s.peer_files(id, now, done),
+                |f| list(&f),
+            ))
         },
     )?;
     Ok(app)
 }
 
 /// What a tracker handler returns.
-type Answer = Result<Response, ApiError>;
+type Answer = Result<Reply, ApiError>;
 
 /// The error of a handler: either the registry refused, or the HTTP input was unusable.
 #[derive(Debug, thiserror::Error)]
@@ -300,7 +415,7 @@ fn add(
     for pattern in patterns {
         let t = tracker.clone();
         app.route(pattern, methods, move |req: &Req| {
-            handler(&t, req).unwrap_or_else(ApiError::into_response)
+            handler(&t, req).unwrap_or_else(|e| e.into_response().into())
         })?;
     }
     Ok(())
@@ -347,6 +462,7 @@ struct Empty {}
 struct Health {
     ok: bool,
     uptime_s: u64,
+    store: StoreHealth,
 }
 
 /// Body of `POST /connect-peer`.
@@ -394,8 +510,10 @@ fn decode<T: DeserializeOwned>(value: Value) -> Result<T, HttpError> {
 /// `POST /submit-info`: JSON or the course's form, with its field names accepted as aliases.
 /// Every attempt is charged to the source address first, so malformed ones are limited too.
 fn submit_info(t: &Tracker, req: &Req) -> Answer {
-    let source = source_ip(req);
-    t.with(|reg, now| reg.admit_registration(source, now))?;
+    let xff = req.header("X-Forwarded-For");
+    let trusted = t.with(|reg, _| reg.config().identity.trusted_proxy);
+    let source = identity::source_of(req.peer().ip(), xff, trusted);
+    t.admit_registration(source)?;
     let (mut fields, from_form) = if req.is_json() {
         match req.json::<Value>()? {
             Value::Object(map) => (map, false),
@@ -420,8 +538,24 @@ fn submit_info(t: &Tracker, req: &Req) -> Answer {
         coerce_form(&mut fields)?;
     }
     let params: RegisterParams = decode(Value::Object(fields))?;
-    let ip = params.resolve_ip(source)?;
-    Ok(ok(&t.with(|reg, now| reg.register(params, ip, now))?))
+    #[derive(Serialize)]
+    struct Registration {
+        #[serde(flatten)]
+        registered: Registered,
+        /// What the peer's connection came from, so a peer on a wildcard address learns how
+        /// others see it.
+        observed_ip: IpAddr,
+    }
+    Ok(t.ask(
+        req,
+        |s, now, done| s.register(params, source, now, done),
+        move |registered| {
+            ok(&Registration {
+                registered,
+                observed_ip: source,
+            })
+        },
+    ))
 }
 
 /// Form values are strings: numbers become numbers and lists are split at commas, so a form
@@ -449,11 +583,6 @@ fn coerce_form(fields: &mut Map<String, Value>) -> Result<(), HttpError> {
     Ok(())
 }
 
-/// The client's address, with an IPv4-mapped IPv6 address shown as the IPv4 it is.
-fn source_ip(req: &Req) -> IpAddr {
-    req.peer().ip().to_canonical()
-}
-
 /// The query string's parameters as `T` (all values are strings).
 fn query<T: DeserializeOwned>(req: &Req) -> Result<T, HttpError> {
     let pairs = req
@@ -474,7 +603,6 @@ fn get_list(t: &Tracker, req: &Req) -> Answer {
         (query(req)?, query(req)?)
     };
     let page = page.page()?;
-    let peers = t.with(|reg, now| reg.list(&filter, &page, now));
     #[derive(Serialize)]
     struct Listed<'a, T> {
         count: usize,
@@ -482,11 +610,17 @@ fn get_list(t: &Tracker, req: &Req) -> Answer {
         #[serde(skip_serializing_if = "Option::is_none")]
         next: Option<String>,
     }
-    Ok(ok(&Listed {
-        count: peers.items.len(),
-        peers: &peers.items,
-        next: peers.next,
-    }))
+    Ok(t.ask(
+        req,
+        |s, now, done| s.list(filter, page, now, done),
+        |peers| {
+            ok(&Listed {
+                count: peers.items.len(),
+                peers: &peers.items,
+                next: peers.next,
+            })
+        },
+    ))
 }
 
 /// `POST /login`: a session cookie for the UI's admin pages, as backend-bin gives.
@@ -509,5 +643,5 @@ fn login(t: &Tracker, req: &Req) -> Answer {
     let mut response = ok(&LoggedIn { user });
     response.headers.append("Set-Cookie", sid.to_string());
     response.headers.insert("Cache-Control", "no-store");
-    Ok(response)
+    Ok(response.into())
 }

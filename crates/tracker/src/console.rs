@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use http_core::{Method, Request};
 use reactor::Handle;
 use reactor::client::blocking_request;
+use router::console;
 
 use crate::api::Tracker;
 use tracker_core::paging::{MAX_PAGE_LIMIT, Page, Paged};
@@ -16,9 +17,17 @@ use tracker_core::{ListQuery, Registry};
 /// How long `ping` waits for a peer's answer.
 pub const PING_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// The commands, for `help` and for an unknown command.
-pub const HELP: &str = "commands: list_peers | list_channels | discover <peer> | ping <peer> | \
-                        list_files | list_chunkinfo | exit";
+/// The commands, for `/help` and for an unknown command. The course's bare names
+/// (`list_peers`, `exit`) work too; the slash is the style the peer's console uses.
+pub const HELP: &str = "\
+/help                 this list
+/list_peers           live peers with their address, channels and last heartbeat
+/list_channels        channels with their policy and members
+/discover <peer_id>   one peer and the files it holds
+/ping <peer_id>       time a round trip to a peer's /p2p/ping
+/list_files           published files and their holders
+/list_chunkinfo       which chunks each holder has
+/exit                 stop the tracker (also /quit)";
 
 /// What the console does after a command.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -35,6 +44,7 @@ pub fn execute(tracker: &Tracker, line: &str, out: &mut dyn Write) -> io::Result
     let Some(command) = words.next() else {
         return Ok(Outcome::Continue);
     };
+    let command = command.strip_prefix('/').unwrap_or(command);
     let arg = words.next();
     match (command, arg) {
         ("list_peers", _) => list_peers(tracker, out)?,
@@ -44,17 +54,25 @@ pub fn execute(tracker: &Tracker, line: &str, out: &mut dyn Write) -> io::Result
         ("list_files", _) => list_files(tracker, out)?,
         ("list_chunkinfo", _) => list_chunkinfo(tracker, out)?,
         ("exit" | "quit", _) => return Ok(Outcome::Exit),
-        ("discover" | "ping", None) => writeln!(out, "usage: {command} <peer_id>")?,
+        ("discover" | "ping", None) => writeln!(out, "usage: /{command} <peer_id>")?,
         ("help", _) => writeln!(out, "{HELP}")?,
-        _ => writeln!(out, "unknown command {command:?}; {HELP}")?,
+        _ => writeln!(out, "unknown command {command:?}; /help lists them")?,
     }
     Ok(Outcome::Continue)
 }
 
-/// Reads commands from `input` until `exit` (which shuts the loop down gracefully through
-/// `handle`) or end of input (which leaves the tracker running as a daemon).
-pub fn run(tracker: &Tracker, handle: &Handle, input: impl BufRead, mut out: impl Write) {
-    let _ = writeln!(out, "tracker console; {HELP}");
+/// Reads commands from `input` until `/exit` (which shuts the loop down gracefully through
+/// `handle`) or end of input, which stops the tracker too when `stop_at_end` (the console was
+/// asked for with `--console`, so it is the session) and otherwise leaves it running, saying so.
+pub fn run(
+    tracker: &Tracker,
+    handle: &Handle,
+    input: impl BufRead,
+    mut out: impl Write,
+    stop_at_end: bool,
+) {
+    let _ = writeln!(out, "tracker console; /help lists the commands");
+    let _ = out.flush();
     for line in input.lines() {
         let Ok(line) = line else { break };
         match execute(tracker, &line, &mut out) {
@@ -71,11 +89,41 @@ pub fn run(tracker: &Tracker, handle: &Handle, input: impl BufRead, mut out: imp
         }
         let _ = out.flush();
     }
+    if stop_at_end {
+        let _ = writeln!(out, "{} end of input: stopping the tracker", console::now());
+        handle.shutdown();
+    } else {
+        let _ = writeln!(
+            out,
+            "{} end of input: the console is closed, the tracker keeps running; stop it with \
+             Ctrl-C or `kill {}`",
+            console::now(),
+            std::process::id()
+        );
+    }
+    let _ = out.flush();
+}
+
+/// `N nouns`, then the rows as a table under `headers` when there are any.
+fn counted(
+    out: &mut dyn Write,
+    noun: &str,
+    headers: &[&str],
+    rows: &[Vec<String>],
+) -> io::Result<()> {
+    writeln!(out, "{}", console::count(rows.len(), noun))?;
+    if !rows.is_empty() {
+        writeln!(out, "{}", console::table(headers, rows))?;
+    }
+    Ok(())
 }
 
 /// Every item of a paged list, taking the registry's lock once per page so that the loop,
-/// which shares it, is never held up for the whole list.
-fn every<T>(tracker: &Tracker, fetch: impl Fn(&Registry, &Page, u64) -> Paged<T>) -> Vec<T> {
+/// which shares it, is never held up for the whole list (the console and the dashboard).
+pub(crate) fn every<T>(
+    tracker: &Tracker,
+    fetch: impl Fn(&Registry, &Page, u64) -> Paged<T>,
+) -> Vec<T> {
     let mut items = Vec::new();
     let mut page = Page::after(None, MAX_PAGE_LIMIT);
     loop {
@@ -93,31 +141,36 @@ fn list_peers(tracker: &Tracker, out: &mut dyn Write) -> io::Result<()> {
     let peers = every(tracker, |reg, page, now| {
         reg.list(&ListQuery::default(), page, now)
     });
-    writeln!(out, "{} peers", peers.len())?;
-    for p in peers {
-        writeln!(
-            out,
-            "  {}  {}  {}:{}  channels [{}]  seen {} s ago",
-            p.peer_id,
-            p.name,
-            p.ip,
-            p.port,
-            p.channels.join(", "),
-            p.last_seen
-        )?;
-    }
-    Ok(())
+    let rows: Vec<Vec<String>> = peers
+        .iter()
+        .map(|p| {
+            vec![
+                p.name.clone(),
+                p.peer_id.clone(),
+                format!("{}:{}", p.ip, p.port),
+                p.channels.join(","),
+                format!("{} s ago", p.last_seen),
+            ]
+        })
+        .collect();
+    let headers = ["name", "peer id", "address", "channels", "last seen"];
+    counted(out, "peer", &headers, &rows)
 }
 
 fn list_channels(tracker: &Tracker, out: &mut dyn Write) -> io::Result<()> {
     let channels = every(tracker, |reg, page, now| reg.channels(page, now));
-    writeln!(out, "{} channels", channels.len())?;
-    for c in channels {
-        let policy = serde_json::to_value(c.policy).unwrap_or_default();
-        let policy = policy.as_str().unwrap_or_default();
-        writeln!(out, "  {} ({policy}): {}", c.name, c.members.join(", "))?;
-    }
-    Ok(())
+    let rows: Vec<Vec<String>> = channels
+        .iter()
+        .map(|c| {
+            let policy = serde_json::to_value(c.policy).unwrap_or_default();
+            vec![
+                format!("#{}", c.name),
+                policy.as_str().unwrap_or_default().to_owned(),
+                c.members.join(", "),
+            ]
+        })
+        .collect();
+    counted(out, "channel", &["channel", "policy", "members"], &rows)
 }
 
 fn discover(tracker: &Tracker, peer: &str, out: &mut dyn Write) -> io::Result<()> {
@@ -125,16 +178,26 @@ fn discover(tracker: &Tracker, peer: &str, out: &mut dyn Write) -> io::Result<()
         tracker.with(|reg, now| Ok((reg.peer(peer, now)?, reg.peer_files(peer, now)?)));
     match found {
         Ok((p, files)) => {
-            let record = serde_json::to_string(&p).unwrap_or_default();
-            writeln!(out, "{record}")?;
-            writeln!(out, "{} files", files.len())?;
-            for f in files {
-                writeln!(
-                    out,
-                    "  {}  {}  {} bytes  {}/{} chunks",
-                    f.file_id, f.name, f.size, f.have, f.chunks
-                )?;
-            }
+            let rows = vec![
+                vec!["name".to_owned(), p.name.clone()],
+                vec!["address".to_owned(), format!("{}:{}", p.ip, p.port)],
+                vec!["channels".to_owned(), p.channels.join(", ")],
+                vec!["roles".to_owned(), p.roles.join(", ")],
+                vec!["last seen".to_owned(), format!("{} s ago", p.last_seen)],
+            ];
+            writeln!(out, "{}", console::table(&["peer", &p.peer_id], &rows))?;
+            let rows: Vec<Vec<String>> = files
+                .iter()
+                .map(|f| {
+                    vec![
+                        f.name.clone(),
+                        format!("{} bytes", f.size),
+                        format!("{}/{} chunks", f.have, f.chunks),
+                        f.file_id.clone(),
+                    ]
+                })
+                .collect();
+            counted(out, "file", &["file", "size", "held", "file id"], &rows)?;
         }
         Err(e) => writeln!(out, "{e}")?,
     }
@@ -164,19 +227,20 @@ fn ping(tracker: &Tracker, peer: &str, out: &mut dyn Write) -> io::Result<()> {
 
 fn list_files(tracker: &Tracker, out: &mut dyn Write) -> io::Result<()> {
     let files = every(tracker, |reg, page, now| reg.files(page, now));
-    writeln!(out, "{} files", files.len())?;
-    for f in files {
-        writeln!(
-            out,
-            "  {}  {}  {} bytes  {} chunks  holders: {}",
-            f.file_id,
-            f.name,
-            f.size,
-            f.chunks,
-            f.holders.join(", ")
-        )?;
-    }
-    Ok(())
+    let rows: Vec<Vec<String>> = files
+        .iter()
+        .map(|f| {
+            vec![
+                f.name.clone(),
+                format!("{} bytes", f.size),
+                format!("{} chunks", f.chunks),
+                f.holders.join(", "),
+                f.file_id.clone(),
+            ]
+        })
+        .collect();
+    let headers = ["file", "size", "chunks", "holders", "file id"];
+    counted(out, "file", &headers, &rows)
 }
 
 fn list_chunkinfo(tracker: &Tracker, out: &mut dyn Write) -> io::Result<()> {
@@ -191,7 +255,7 @@ fn list_chunkinfo(tracker: &Tracker, out: &mut dyn Write) -> io::Result<()> {
             next: files.next,
         }
     });
-    writeln!(out, "{} files", views.len())?;
+    writeln!(out, "{}", console::count(views.len(), "file"))?;
     for v in views {
         writeln!(
             out,
@@ -286,13 +350,26 @@ mod tests {
         let c = Outcome::Continue;
         check(
             "list_peers",
-            &["1 peers", "10.0.0.7:5001  alice", "[general]"],
+            &[
+                "1 peer\n",
+                "name   peer id        address        channels  last seen",
+                "alice  10.0.0.7:5001  10.0.0.7:5001  general   0 s ago",
+            ],
             c,
         );
-        check("list_channels", &["general (open): 10.0.0.7:5001"], c);
+        check("/list_peers", &["1 peer\n"], c);
         check(
-            "discover 10.0.0.7:5001",
-            &["\"name\":\"alice\"", "notes.txt", "3/3 chunks"],
+            "list_channels",
+            &["1 channel\n", "#general  open    10.0.0.7:5001"],
+            c,
+        );
+        check(
+            "/discover 10.0.0.7:5001",
+            &[
+                "peer       10.0.0.7:5001",
+                "name       alice",
+                "notes.txt  3 bytes  3/3 chunks",
+            ],
             c,
         );
         check(
@@ -300,14 +377,11 @@ mod tests {
             &["not found: peer nobody is not registered"],
             c,
         );
-        check("discover", &["usage: discover <peer_id>"], c);
+        check("discover", &["usage: /discover <peer_id>"], c);
         check("ping nobody", &["not found"], c);
         check(
             "list_files",
-            &[
-                "1 files",
-                "notes.txt  3 bytes  3 chunks  holders: 10.0.0.7:5001",
-            ],
+            &["1 file\n", "notes.txt  3 bytes  3 chunks  10.0.0.7:5001"],
             c,
         );
         check(
@@ -319,9 +393,10 @@ mod tests {
             c,
         );
         check("   ", &[], c);
-        check("help", &["list_chunkinfo"], c);
-        check("frobnicate", &["unknown command \"frobnicate\""], c);
+        check("/help", &["/list_chunkinfo"], c);
+        check("frobnicate", &["unknown command \"frobnicate\"; /help"], c);
         check("exit", &[], Outcome::Exit);
+        check("/quit", &[], Outcome::Exit);
     }
 
     #[test]

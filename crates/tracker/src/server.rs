@@ -110,8 +110,10 @@ impl Protocol for Sweeper {
     fn on_read(&mut self, _cx: &mut Cx<'_>) {}
 
     fn on_timeout(&mut self, cx: &mut Cx<'_>) {
-        let expired = self.tracker.sweep();
-        Self::log(&expired);
+        self.tracker.sweep(Box::new(|outcome| match outcome {
+            Ok(expired) => Self::log(&expired),
+            Err(e) => log::warn!("sweep: {e}"),
+        }));
         self.release_if_due();
         cx.set_timeout(SWEEP_INTERVAL);
     }

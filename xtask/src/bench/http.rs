@@ -1,4 +1,5 @@
-//! The http suite: backend-bin against nginx (one worker) serving the same 1 KiB static file.
+//! The http suite: backend-bin against nginx (one worker) serving the same 1 KiB static file,
+//! then the large-file cases of [`large`](super::large) against the same two servers.
 
 use std::fs;
 use std::path::Path;
@@ -29,11 +30,12 @@ pub fn run(args: &BenchArgs) -> Result<Section> {
     let content = one_k();
     let file = root.join(FILE_NAME);
     fs::write(&file, &content).map_err(Error::io("write", &file))?;
+    super::large::write_files(&root)?;
 
     let nginx_port = process::free_port()?;
     let nginx_dir = dir.join("nginx");
     let config = super::nginx_config(&super::nginx_static_server(nginx_port, &root));
-    let _nginx = super::start_nginx("nginx", &nginx_dir, &config, nginx_port)?;
+    let nginx_process = super::start_nginx("nginx", &nginx_dir, &config, nginx_port)?;
     let nginx_url = url(nginx_port);
 
     let ours = if args.nginx_only {
@@ -65,6 +67,21 @@ pub fn run(args: &BenchArgs) -> Result<Section> {
     let floor_a = measure("noise floor: nginx", &nginx_url, load)?;
     let floor_b = measure("noise floor: nginx again", &nginx_url, load)?;
 
+    let mut large_servers = Vec::new();
+    if let Some((process, port)) = &ours {
+        large_servers.push(super::large::Server {
+            name: "backend-bin",
+            port: *port,
+            pid: process.id(),
+        });
+    }
+    large_servers.push(super::large::Server {
+        name: "nginx",
+        port: nginx_port,
+        pid: super::large::nginx_worker(nginx_process.id())?,
+    });
+    let extra = super::large::run(&large_servers, args.rounds)?;
+
     let nginx = Side::new("nginx", nginx_runs);
     let mut sides = Vec::new();
     let mut ratios = Vec::new();
@@ -94,6 +111,7 @@ pub fn run(args: &BenchArgs) -> Result<Section> {
         sides,
         ratios,
         noise_floor: Some(noise_floor),
+        extra,
         publish: ours.is_some(),
     };
     println!("\n{}", super::report::render(&section));

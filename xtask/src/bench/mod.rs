@@ -4,12 +4,15 @@
 //! installation, scratch directories, nginx, pinning, probing ([`mod@self`]), running and parsing
 //! wrk ([`wrk`]), medians and ratios ([`stats`]), and the written report ([`report`]).
 
+mod files;
 mod http;
+mod large;
 mod p2p;
 mod proxy;
 pub mod report;
 pub mod stats;
 mod tracker;
+mod tracker_redis;
 pub mod wrk;
 
 use std::fs;
@@ -53,6 +56,19 @@ pub struct BenchArgs {
     /// http suite: measure nginx alone (a smoke run of the tooling; the docs are not updated).
     #[arg(long)]
     pub nginx_only: bool,
+    /// tracker suite: `redis` measures trackers sharing a redis-server of the bench's own,
+    /// one and two of them, against the in-memory figure of the same run.
+    #[arg(long, value_enum, default_value = "memory")]
+    pub store: StoreKind,
+}
+
+/// Where the tracker suite's trackers keep their state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum StoreKind {
+    /// Each tracker in its own memory (the default suite).
+    Memory,
+    /// In one Redis, shared.
+    Redis,
 }
 
 /// The benchmark suites of SPEC §11.
@@ -66,11 +82,19 @@ pub enum Suite {
     Proxy,
     /// Peer links: round trips, broadcast, file fetch.
     P2p,
+    /// A 1 GiB file fetched from two holders against curl from nginx.
+    Files,
 }
 
 impl Suite {
     /// Suites that run when none is named.
-    const BUILT: [Suite; 4] = [Suite::Http, Suite::Tracker, Suite::Proxy, Suite::P2p];
+    const BUILT: [Suite; 5] = [
+        Suite::Http,
+        Suite::Tracker,
+        Suite::Proxy,
+        Suite::P2p,
+        Suite::Files,
+    ];
 
     /// The suite's name as typed on the command line and used for directories and markers.
     pub fn name(self) -> &'static str {
@@ -79,6 +103,7 @@ impl Suite {
             Suite::Tracker => "tracker",
             Suite::Proxy => "proxy",
             Suite::P2p => "p2p",
+            Suite::Files => "files",
         }
     }
 }
@@ -92,9 +117,11 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     for suite in suites {
         let section = match suite {
             Suite::Http => http::run(args)?,
+            Suite::Tracker if args.store == StoreKind::Redis => tracker_redis::run(args)?,
             Suite::Tracker => tracker::run(args)?,
             Suite::Proxy => proxy::run(args)?,
             Suite::P2p => p2p::run(args)?,
+            Suite::Files => files::run(args)?,
         };
         sections.push(section);
     }

@@ -156,6 +156,28 @@ fn links(v: &Value, nofile: Option<u64>) -> String {
     line
 }
 
+/// The cost of message signatures on their own (issue 10): every message is signed once by its
+/// author and checked by every receiver, so a direct-message round trip pays two of each.
+fn signing(v: &Value) -> String {
+    let quantiles = ["p50_us", "p99_us"];
+    let missing = failure(v, &[])
+        .or_else(|| failure(&v["sign"], &quantiles))
+        .or_else(|| failure(&v["verify"], &quantiles));
+    if let Some(e) = missing {
+        return format!("Cost of signing: **not measured** ({e})");
+    }
+    let us = |op: &str, q: &str| num(&v[op], q).unwrap_or(f64::NAN);
+    format!(
+        "Cost of signing (Ed25519, one message at a time): sign p50 {:.1} µs (p99 {:.1} µs), \
+         verify p50 {:.1} µs (p99 {:.1} µs); a direct-message round trip pays two of each, a \
+         broadcast one signature and one check per receiver",
+        us("sign", "p50_us"),
+        us("sign", "p99_us"),
+        us("verify", "p50_us"),
+        us("verify", "p99_us"),
+    )
+}
+
 /// Builds peer-bench in release mode, runs it once, and reports what it measured.
 pub fn run(_args: &BenchArgs) -> Result<Section> {
     process::run(cargo().args([
@@ -191,7 +213,8 @@ pub fn run(_args: &BenchArgs) -> Result<Section> {
     let (rtt_side, rtt_line) = rtt(&v["rtt"]);
     let (broadcast_side, broadcast_line) = broadcast(&v["broadcast"]);
     let links_line = links(&v["links"], nofile);
-    for line in [&rtt_line, &broadcast_line, &links_line] {
+    let signing_line = signing(&v["signing"]);
+    for line in [&rtt_line, &broadcast_line, &links_line, &signing_line] {
         println!("p2p: {line}");
     }
     let setup = format!(
@@ -200,7 +223,9 @@ pub fn run(_args: &BenchArgs) -> Result<Section> {
          peers on one loop, each timed until the last receiver stored it; {LINKS} links dialled \
          by a child process (64 handshakes in flight, answering pings) into one peer whose \
          loop accepts {LINKS} + 256, then held idle. Open-file limit: {}.\n\n\
-         Targets of SPEC §11:\n\n- {rtt_line}\n- {broadcast_line}\n- {links_line}",
+         Targets of SPEC §11:\n\n- {rtt_line}\n- {broadcast_line}\n- {links_line}\n\n\
+         Signatures are on: every message is signed by its author and checked by every \
+         receiver. {signing_line}.",
         nofile.map_or("unknown".to_owned(), |n| n.to_string()),
     );
     Ok(Section {
@@ -210,6 +235,7 @@ pub fn run(_args: &BenchArgs) -> Result<Section> {
         sides: [rtt_side, broadcast_side].into_iter().flatten().collect(),
         ratios: Vec::new(),
         noise_floor: None,
+        extra: String::new(),
         // Written whatever the outcome: a target not met or not measured says so above.
         publish: true,
     })
@@ -228,6 +254,13 @@ mod tests {
         assert!(line.contains("**met**"), "{line}");
         let (_, line) = rtt(&json!({"per_sec": 1.0, "p50_us": 20.0, "p99_us": 400.0, "count": 5}));
         assert!(line.contains("**not met**"), "{line}");
+        let line = signing(&json!({"sign": {"p50_us": 13.0, "p99_us": 18.0},
+            "verify": {"p50_us": 32.0, "p99_us": 40.0}}));
+        assert!(
+            line.contains("sign p50 13.0 µs") && line.contains("verify p50 32.0 µs"),
+            "{line}"
+        );
+        assert!(signing(&json!({"sign": {}})).contains("**not measured**"));
         let (side, line) = broadcast(&json!({"error": "broadcast 3 lost"}));
         assert!(side.is_none());
         assert!(

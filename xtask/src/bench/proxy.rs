@@ -102,6 +102,7 @@ pub fn run(args: &BenchArgs) -> Result<Section> {
         sides: vec![ours, nginx, direct],
         ratios,
         noise_floor: Some(noise_floor),
+        extra: String::new(),
         publish: true,
     };
     println!("\n{}", super::report::render(&section));

@@ -27,6 +27,8 @@ pub struct Section {
     pub ratios: Vec<Ratio>,
     /// The reference against itself: ratios closer to 1 than this are noise.
     pub noise_floor: Option<Ratio>,
+    /// Markdown for measurements outside the req/s table (the http suite's large files), or empty.
+    pub extra: String,
     /// Whether the run is complete enough to replace the suite's section in the docs; smoke runs
     /// are not.
     #[serde(skip)]
@@ -141,6 +143,7 @@ pub fn render(section: &Section) -> String {
             list(&floor.rounds),
         );
     }
+    out.push_str(&section.extra);
     out
 }
 
@@ -305,6 +308,7 @@ mod tests {
             setup: "two rounds".to_owned(),
             ratios: vec![Ratio::between(&ours, &nginx)],
             noise_floor: Some(Ratio::between(&nginx, &nginx)),
+            extra: String::new(),
             sides: vec![ours, nginx],
             publish: true,
         };

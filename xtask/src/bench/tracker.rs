@@ -23,18 +23,18 @@ use crate::error::{Error, Result};
 use crate::process::{self, Process, cargo};
 
 /// Peers registered before measuring.
-const PEERS: usize = 100_000;
+pub(super) const PEERS: usize = 100_000;
 /// Connections the registrations are spread over.
 const REGISTER_CONNECTIONS: usize = 4;
 /// Requests written before their answers are read, per connection: enough to keep the server
 /// busy, few enough that its output never backs up while we are still writing.
 const WINDOW: usize = 256;
 /// TTL while measuring heartbeats: long enough that nobody expires mid-run.
-const LONG_TTL_S: u32 = 3600;
+pub(super) const LONG_TTL_S: u32 = 3600;
 /// TTL of the expiry phase.
 const SHORT_TTL_S: u32 = 3;
 /// SPEC §11 targets.
-const TARGET_HEARTBEATS_PER_SEC: f64 = 50_000.0;
+pub(super) const TARGET_HEARTBEATS_PER_SEC: f64 = 50_000.0;
 const TARGET_BYTES_PER_PEER: f64 = 1024.0;
 /// After every peer expired, VmRSS may exceed the idle figure by at most this share of what the
 /// peers added: "back near the baseline".
@@ -199,6 +199,7 @@ pub fn run(args: &BenchArgs) -> Result<Section> {
         sides: vec![side],
         ratios: vec![ratio],
         noise_floor: None,
+        extra: String::new(),
         publish: true,
     };
     println!("\n{}", super::report::render(&section));
@@ -291,9 +292,20 @@ fn non_reader_phase(port: u16, pid: u32) -> Result<NonReaders> {
 
 /// Starts tracker-bin pinned to the server core with `ttl_s`, quiet, and waits for its port.
 fn start_tracker(dir: &Path, name: &str, ttl_s: u32) -> Result<(Process, u16)> {
+    start_tracker_on(dir, name, ttl_s, SERVER_CORE, &[])
+}
+
+/// [`start_tracker`] on `core`, with `extra` arguments (`--store …`).
+pub(super) fn start_tracker_on(
+    dir: &Path,
+    name: &str,
+    ttl_s: u32,
+    core: u32,
+    extra: &[&str],
+) -> Result<(Process, u16)> {
     let port = process::free_port()?;
     let binary = process::target_dir().join("release").join("tracker-bin");
-    let mut command = super::pinned(SERVER_CORE, binary);
+    let mut command = super::pinned(core, binary);
     command
         .args(["--host", "127.0.0.1", "--port"])
         .arg(port.to_string())
@@ -301,6 +313,7 @@ fn start_tracker(dir: &Path, name: &str, ttl_s: u32) -> Result<(Process, u16)> {
         .arg(ttl_s.to_string())
         // 100,000 registrations from one address are the set-up here, not an attack.
         .args(["--register-rate", "off"])
+        .args(extra)
         // No per-request log line, as nginx runs with access_log off.
         .env("RUST_LOG", "warn");
     let mut tracker = Process::spawn(name, command, &dir.join(format!("{name}.log")))?;
@@ -317,7 +330,7 @@ fn start_tracker(dir: &Path, name: &str, ttl_s: u32) -> Result<(Process, u16)> {
 }
 
 /// Registers `count` peers and returns their `(peer_id, token)`.
-fn register(port: u16, count: usize) -> Result<Vec<(String, String)>> {
+pub(super) fn register(port: u16, count: usize) -> Result<Vec<(String, String)>> {
     let bodies: Vec<String> = (0..count)
         .map(|i| {
             format!(
@@ -345,7 +358,7 @@ fn register(port: u16, count: usize) -> Result<Vec<(String, String)>> {
         .collect()
 }
 
-fn expect_ok(port: u16, path: &str, answers: &[(u16, Vec<u8>)]) -> Result<()> {
+pub(super) fn expect_ok(port: u16, path: &str, answers: &[(u16, Vec<u8>)]) -> Result<()> {
     match answers.iter().find(|(status, _)| *status != 200) {
         Some((status, body)) => Err(bad_answer(
             port,
@@ -366,7 +379,7 @@ fn bad_answer(port: u16, path: &str, detail: String) -> Error {
 
 /// `POST path` with each JSON body, pipelined over a few keep-alive connections; answers
 /// `(status, body)` in the order of `bodies`.
-fn post_all(port: u16, path: &str, bodies: &[String]) -> Result<Vec<(u16, Vec<u8>)>> {
+pub(super) fn post_all(port: u16, path: &str, bodies: &[String]) -> Result<Vec<(u16, Vec<u8>)>> {
     let per_connection = bodies.len().div_ceil(REGISTER_CONNECTIONS).max(1);
     thread::scope(|s| {
         let workers: Vec<_> = bodies
@@ -462,13 +475,13 @@ fn parse_answer(input: &[u8]) -> Result<Option<Parsed>, String> {
     }
 }
 
-fn heartbeat_body((peer_id, token): &(String, String)) -> String {
+pub(super) fn heartbeat_body((peer_id, token): &(String, String)) -> String {
     format!(r#"{{"peer_id":"{peer_id}","token":"{token}"}}"#)
 }
 
 /// Writes the peers to `peers.txt` and a wrk script that formats one heartbeat per peer at
 /// start-up and then cycles through them, so the load generator does no work per request.
-fn write_script(dir: &Path, peers: &[(String, String)]) -> Result<std::path::PathBuf> {
+pub(super) fn write_script(dir: &Path, peers: &[(String, String)]) -> Result<std::path::PathBuf> {
     let data = dir.join("peers.txt");
     let lines: String = peers
         .iter()
@@ -507,7 +520,7 @@ end
 }
 
 /// `taskset -c 1 wrk -t1 -cN -dNs --latency -s script URL`.
-fn run_wrk(port: u16, script: &Path, load: Load) -> Result<WrkResult> {
+pub(super) fn run_wrk(port: u16, script: &Path, load: Load) -> Result<WrkResult> {
     let mut command = super::pinned(LOAD_CORE, "wrk");
     command
         .arg("-t1")

@@ -3,13 +3,13 @@
 
 use crate::start;
 use backend::AuthMode;
-use test_support::{run_browser_script, tempdir};
+use test_support::{run_browser_script, screenshot_path, tempdir};
 
 #[test]
 fn task1_works_in_headless_chromium() {
     let server = start(AuthMode::Session);
     let tmp = tempdir("task1");
-    let shot = tmp.path().join("task1.png");
+    let shot = screenshot_path(tmp.path(), "task1.png");
     let url = format!("http://{}", server.addr);
     let text = run_browser_script("task1.mjs", &[url.as_ref(), shot.as_ref()]);
     assert!(

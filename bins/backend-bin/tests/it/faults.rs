@@ -78,18 +78,23 @@ fn slow_half_open_clients_do_not_stall_a_normal_one() {
 }
 
 /// The built binary, started on an ephemeral port; its log says where it listens.
-struct Daemon {
-    child: Child,
-    addr: SocketAddr,
+pub(crate) struct Daemon {
+    pub(crate) child: Child,
+    pub(crate) addr: SocketAddr,
     /// The daemon's log lines, as they come.
     log: Receiver<String>,
 }
 
 impl Daemon {
     fn start() -> Daemon {
+        Daemon::serving(&crate::static_root())
+    }
+
+    /// The binary serving `static_root`.
+    pub(crate) fn serving(static_root: &std::path::Path) -> Daemon {
         let mut child = Command::new(env!("CARGO_BIN_EXE_backend-bin"))
             .args(["--port", "0", "--static-root"])
-            .arg(crate::static_root())
+            .arg(static_root)
             .env("RUST_LOG", "info")
             .stdout(Stdio::null())
             .stderr(Stdio::piped())

@@ -3,7 +3,10 @@
 
 mod browser;
 mod faults;
+mod files;
 mod hostile;
+mod redis;
+mod startup;
 mod task1;
 
 use backend::{AuthMode, Config};

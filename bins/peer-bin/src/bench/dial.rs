@@ -11,7 +11,7 @@ use std::io::Read;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use p2p::{Frame, FrameDecoder, encode};
+use p2p::{Frame, FrameDecoder, Identity, encode};
 use reactor::{Addr, CloseReason, Cx, EventLoop, Handle, Protocol, Session};
 use serde_json::json;
 
@@ -46,6 +46,9 @@ struct Dialler {
     lost: usize,
     first_error: Option<String>,
     reported: bool,
+    /// One key for every bench link: each has its own peer id, and the target binds the key
+    /// to each id on first use.
+    identity: Identity,
 }
 
 impl Dialler {
@@ -58,6 +61,7 @@ impl Dialler {
                 target: self.target,
                 state: LinkState::Upgrading,
                 decoder: FrameDecoder::default(),
+                identity: self.identity.clone(),
             };
             cx.connect(self.target, link);
             self.next += 1;
@@ -127,9 +131,14 @@ struct BenchLink {
     target: SocketAddr,
     state: LinkState,
     decoder: FrameDecoder,
+    identity: Identity,
 }
 
 impl BenchLink {
+    fn peer_id(&self) -> String {
+        format!("bench-{}:1", self.index)
+    }
+
     fn fail(&mut self, cx: &mut Cx<'_>, why: String) {
         let news = match self.state {
             LinkState::Upgrading | LinkState::Hello => News::Failed(why),
@@ -165,8 +174,10 @@ impl Protocol for BenchLink {
     type Message = std::convert::Infallible;
 
     fn on_open(&mut self, cx: &mut Cx<'_>) {
-        let hello = json!({"type": "hello", "peer_id": format!("bench-{}:1", self.index),
-            "name": "bench", "nonce": self.index, "version": 1, "channels": []});
+        let hello = json!({"type": "hello", "peer_id": self.peer_id(),
+            "name": "bench", "nonce": self.index, "version": p2p::PROTOCOL_VERSION,
+            "channels": [], "key": self.identity.public().as_str(),
+            "challenge": p2p::identity::new_challenge()});
         let target = self.target;
         let request = format!(
             "GET /p2p/link HTTP/1.1\r\nHost: {target}\r\nUpgrade: weaprous-p2p/1\r\nConnection: Upgrade\r\n\r\n{hello}\n"
@@ -181,7 +192,13 @@ impl Protocol for BenchLink {
         }
         loop {
             match self.decoder.decode(cx.input()) {
-                Ok(Some(Frame::HelloAck(_))) if self.state == LinkState::Hello => {
+                Ok(Some(Frame::HelloAck(ack))) if self.state == LinkState::Hello => {
+                    // The proof of our key over the peer's challenge; the peer's own proof is
+                    // not checked, since the bench only measures the peer.
+                    let proof = self
+                        .identity
+                        .prove(&ack.challenge, &self.peer_id(), &ack.peer_id);
+                    cx.write(&encode(&Frame::Auth { proof }));
                     self.state = LinkState::Up;
                     cx.set_deadline(None);
                     cx.send(&self.owner, News::Up);
@@ -230,6 +247,7 @@ pub fn run(target: SocketAddr, count: usize) -> Result<(), String> {
         lost: 0,
         first_error: None,
         reported: false,
+        identity: Identity::generate(),
     }));
     let thread = event_loop.spawn_thread("dial").map_err(|e| e.to_string())?;
     let mut sink = Vec::new();

@@ -1,6 +1,6 @@
 //! peer-bench: the measurements behind `cargo xtask bench p2p` (SPEC §11), printed as one JSON
-//! line: direct-message round trips over one link, a broadcast reaching 50 peers, and how many
-//! idle links one peer holds. Peers run in-process on real loopback sockets (the two of the
+//! line: the cost of signing and checking one message, direct-message round trips over one link,
+//! a broadcast reaching 50 peers, and how many idle links one peer holds. Peers run in-process on real loopback sockets (the two of the
 //! round trips and the 51 of the broadcast each share one loop, as they would share a core
 //! on this two-core machine anyway); the idle links are dialled by a child process
 //! (`peer-bench dial`, [`dial`]) so the two ends do not share one process's file-descriptor
@@ -50,8 +50,10 @@ fn config(dir: &std::path::Path, i: usize) -> p2p::Config {
         channels: vec![("general".to_string(), None)],
         data_dir: Some(dir.join(format!("n{i}"))),
         token: Some("bench".to_string()),
+        users: router::auth::Credentials::new(),
         static_root: None,
         peer_id: None,
+        advertise: None,
         wall_clock: p2p::WallClock::default(),
         fsync: p2p::store::Fsync::default(),
     }
@@ -362,6 +364,44 @@ fn idle_links(count: usize) -> Result<Value, String> {
 }
 
 /// A measurement's value, or its error in its place.
+/// Messages signed and verified by [`signing`].
+const SIGNATURES: usize = 5_000;
+
+/// The cost of the signatures on their own: each message's signing by its author and its
+/// check by a receiver, timed one by one (so it can be read against the round trip, which
+/// pays two of each).
+fn signing() -> Result<Value, String> {
+    let author = p2p::Identity::generate();
+    let key = author.public().clone();
+    let mut sign_us = Vec::with_capacity(SIGNATURES);
+    let mut verify_us = Vec::with_capacity(SIGNATURES);
+    for i in 0..SIGNATURES {
+        let seq = i as u64 + 1;
+        let mut m = p2p::Message {
+            id: p2p::Message::make_id("127.0.0.1:5001", "general", seq),
+            channel: "general".into(),
+            from: "127.0.0.1:5001".into(),
+            name: "bench".into(),
+            seq,
+            lamport: seq,
+            ts: 1_700_000_000_000,
+            text: "hello everyone, a message of ordinary length".into(),
+            to: None,
+            sig: None,
+        };
+        let t = Instant::now();
+        author.sign_message(&mut m);
+        sign_us.push(t.elapsed().as_secs_f64() * 1e6);
+        let t = Instant::now();
+        let ok = key.verifies_message(&m);
+        verify_us.push(t.elapsed().as_secs_f64() * 1e6);
+        if !ok {
+            return Err(format!("signature {seq} did not verify"));
+        }
+    }
+    Ok(json!({"sign": summary(sign_us), "verify": summary(verify_us)}))
+}
+
 fn measured(result: Result<Value, String>) -> Value {
     result.unwrap_or_else(|e| {
         eprintln!("peer-bench: {e}");
@@ -385,17 +425,23 @@ fn main() -> ExitCode {
                 .get(1)
                 .and_then(|a| a.parse().ok())
                 .unwrap_or(DEFAULT_LINKS);
+            let signing = measured(signing());
             let rtt = measured(round_trips());
             let broadcast = measured(broadcast());
             let links = measured(idle_links(links));
             println!(
                 "{}",
-                json!({"nofile": nofile(), "rtt": rtt, "broadcast": broadcast, "links": links})
+                json!({"nofile": nofile(), "signing": signing, "rtt": rtt,
+                    "broadcast": broadcast, "links": links})
             );
             Ok(())
         }
+        Some("signing") => {
+            println!("{}", measured(signing()));
+            Ok(())
+        }
         Some(other) => Err(format!(
-            "unknown mode {other}; use `all [LINKS]` or `dial ADDR COUNT`"
+            "unknown mode {other}; use `all [LINKS]`, `signing` or `dial ADDR COUNT`"
         )),
     };
     match result {

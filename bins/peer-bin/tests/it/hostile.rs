@@ -10,8 +10,9 @@ use http_core::Method;
 use serde_json::json;
 
 use crate::{
-    call, closed_by_peer, hello, linked, logs, peer, raw_link, read_until, tempdir, texts, wait_for,
+    call, closed_by_peer, hello, linked, logs, peer, raw_link, raw_peer, tempdir, texts, wait_for,
 };
+use p2p::Identity;
 
 const WAIT: Duration = Duration::from_secs(10);
 
@@ -71,11 +72,9 @@ fn each_attack_closes_only_its_link() {
     one_reason_logged(from, &["malformed frame"]);
 
     // 2. A 1 MiB frame: cut off at 64 KiB, without buffering the rest.
-    let mut s = raw_link(addr);
+    let (mut s, ack) = raw_peer(addr, "big:1", &["general"], &Identity::generate());
+    assert!(ack.contains("hello-ack"), "{ack}");
     let from = s.local_addr().unwrap();
-    s.write_all(hello("big:1", &["general"]).as_bytes())
-        .unwrap();
-    read_until(&mut s, b"hello-ack", WAIT);
     let big = vec![b'a'; 1024 * 1024];
     let _ = s.write_all(&big);
     assert!(
@@ -88,19 +87,17 @@ fn each_attack_closes_only_its_link() {
     // 3. A hello claiming alice's own id.
     let mut s = raw_link(addr);
     let from = s.local_addr().unwrap();
-    s.write_all(hello(a.node.peer_id(), &["general"]).as_bytes())
+    s.write_all(hello(a.node.peer_id(), &["general"], &Identity::generate()).as_bytes())
         .unwrap();
-    let answer = read_until(&mut s, b"\n", WAIT);
+    let answer = crate::read_until(&mut s, b"\n", WAIT);
     assert!(!answer.contains("hello-ack"), "{answer}");
     assert!(closed_by_peer(&mut s, WAIT), "a link to oneself must close");
     still_serving(addr, baddr, 3);
     one_reason_logged(from, &["link to self"]);
 
     // 4. A flood of frames from a peer that never reads what it is sent.
-    let mut s = raw_link(addr);
+    let (mut s, _) = raw_peer(addr, "flood:1", &["general"], &Identity::generate());
     let from = s.local_addr().unwrap();
-    s.write_all(hello("flood:1", &["general"]).as_bytes())
-        .unwrap();
     let chunk = "{\"type\":\"ping\",\"token\":1}\n".repeat(2000);
     let deadline = Instant::now() + Duration::from_secs(30);
     s.set_write_timeout(Some(Duration::from_secs(5))).unwrap();
@@ -114,11 +111,8 @@ fn each_attack_closes_only_its_link() {
 
     // 5. A link dropped in the middle of a frame. Half-closed rather than dropped with unread
     // input, which would reset it and could discard the partial frame before alice reads it.
-    let mut s = raw_link(addr);
+    let (mut s, _) = raw_peer(addr, "mid:1", &["general"], &Identity::generate());
     let from = s.local_addr().unwrap();
-    s.write_all(hello("mid:1", &["general"]).as_bytes())
-        .unwrap();
-    read_until(&mut s, b"hello-ack", WAIT);
     wait_for("the half-frame peer linked", WAIT, || {
         a.node.is_linked("mid:1")
     });

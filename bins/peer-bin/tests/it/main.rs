@@ -5,12 +5,23 @@
 mod api;
 mod browser;
 mod clock;
+mod console;
+mod csrf;
 mod daemon;
+mod direct;
 mod disk;
+mod files;
+mod files_doc;
 mod hostile;
 mod logs;
 mod mesh;
+mod multihost;
+mod rejoin;
+mod signin;
+mod startup;
+mod swarm;
 mod tracker_client;
+mod trust;
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -29,6 +40,7 @@ pub fn tracker_at(addr: SocketAddr, ttl_s: u32) -> tracker::server::Running {
     let config = tracker::Config {
         max_peers: 10_000,
         default_ttl_s: ttl_s,
+        ..tracker::Config::default()
     };
     tracker::server::spawn(tracker::Tracker::new(config, Credentials::new()), addr).unwrap()
 }
@@ -68,7 +80,7 @@ pub fn peer_with(
 }
 
 /// The settings of a test peer.
-fn config(
+pub fn config(
     name: &str,
     addr: SocketAddr,
     tracker: Option<SocketAddr>,
@@ -85,8 +97,10 @@ fn config(
             .collect(),
         data_dir: Some(dir.join(name)),
         token: Some(TOKEN.to_string()),
+        users: router::auth::Credentials::new(),
         static_root: None,
         peer_id: None,
+        advertise: None,
         wall_clock: p2p::WallClock::default(),
         fsync: p2p::store::Fsync::default(),
     }
@@ -213,11 +227,61 @@ pub fn closed_by_peer(s: &mut TcpStream, wait: Duration) -> bool {
     }
 }
 
-/// A hello frame for `peer_id` joined to `channels`.
-pub fn hello(peer_id: &str, channels: &[&str]) -> String {
+/// A hello frame for `peer_id` joined to `channels`, with `key`'s public key and a fresh
+/// challenge; its nonce is 0, the smallest, so it would win any tie-break it could reach.
+pub fn hello(peer_id: &str, channels: &[&str], key: &p2p::Identity) -> String {
     format!(
         "{}\n",
         serde_json::json!({"type": "hello", "peer_id": peer_id, "name": "raw",
-            "nonce": 7, "version": 1, "channels": channels})
+            "nonce": 0, "version": p2p::PROTOCOL_VERSION, "channels": channels,
+            "key": key.public().as_str(), "challenge": p2p::identity::new_challenge()})
     )
+}
+
+/// A message by `from` in `channel` numbered `seq`, signed with `key`.
+pub fn signed(
+    from: &str,
+    channel: &str,
+    seq: u64,
+    text: &str,
+    key: &p2p::Identity,
+) -> p2p::Message {
+    let mut m = p2p::Message {
+        id: p2p::Message::make_id(from, channel, seq),
+        channel: channel.to_string(),
+        from: from.to_string(),
+        name: "raw".to_string(),
+        seq,
+        lamport: seq,
+        ts: 0,
+        text: text.to_string(),
+        to: None,
+        sig: None,
+    };
+    key.sign_message(&mut m);
+    m
+}
+
+/// A raw link to `addr` that went through the handshake as `peer_id` holding `key`: hello,
+/// the acceptor's hello-ack, then our proof over its challenge. Answers the stream and the
+/// hello-ack line.
+pub fn raw_peer(
+    addr: SocketAddr,
+    peer_id: &str,
+    channels: &[&str],
+    key: &p2p::Identity,
+) -> (TcpStream, String) {
+    let mut s = raw_link(addr);
+    s.write_all(hello(peer_id, channels, key).as_bytes())
+        .unwrap();
+    let ack = read_until(&mut s, b"\n", Duration::from_secs(5));
+    let frame: Value = serde_json::from_str(ack.trim()).unwrap_or_default();
+    if frame["type"] == "hello-ack" {
+        let challenge = frame["challenge"].as_str().unwrap_or_default();
+        let them = frame["peer_id"].as_str().unwrap_or_default();
+        let auth =
+            serde_json::json!({"type": "auth", "proof": key.prove(challenge, peer_id, them)});
+        s.write_all(format!("{auth}\n").as_bytes()).unwrap();
+    }
+    (s, ack)
 }

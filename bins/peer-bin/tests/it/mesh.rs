@@ -229,18 +229,28 @@ fn key_channels_need_the_key_and_drop_non_members() {
     );
     assert_eq!(status, 403, "posting to a channel not joined");
 
-    // A peer the tracker does not list writes to the key channel: dropped. Its message to the
-    // open channel it claimed in its hello is taken, so the link itself works.
-    let mut s = crate::raw_link(a.addr());
-    use std::io::Write;
-    s.write_all(crate::hello("mallory:1", &["secret", "general"]).as_bytes())
-        .unwrap();
-    let ack = crate::read_until(&mut s, b"hello-ack", Duration::from_secs(5));
+    // A peer the tracker lists, but not as a member of the key channel, writes to it: dropped.
+    // Its message to the open channel it claimed in its hello is taken, so the link works.
+    let mallory = p2p::Identity::generate();
+    let (status, body) = call(
+        t.addr,
+        Method::Post,
+        "/submit-info",
+        Some(json!({"port": 9, "peer_id": "mallory:1", "key": mallory.public().as_str()})),
+    );
+    assert_eq!(status, 200, "{body}");
+    let (mut s, ack) = crate::raw_peer(a.addr(), "mallory:1", &["secret", "general"], &mallory);
     assert!(ack.contains("hello-ack"), "{ack}");
+    wait_for("alice bound mallory's key", LINK_WAIT, || {
+        a.node.is_linked("mallory:1")
+    });
+    use std::io::Write;
     for channel in ["secret", "general"] {
-        let msg = json!({"type": "msg", "id": format!("mallory:1/{channel}/1"), "channel": channel,
-            "from": "mallory:1", "name": "mallory", "seq": 1, "lamport": 1, "ts": 0, "text": "hi"});
-        s.write_all(format!("{msg}\n").as_bytes()).unwrap();
+        let mut msg = crate::signed("mallory:1", channel, 1, "hi", &mallory);
+        msg.name = "mallory".into();
+        mallory.sign_message(&mut msg);
+        let frame = p2p::encode(&p2p::Frame::Msg(msg));
+        s.write_all(&frame).unwrap();
     }
     wait_for("the open-channel message", LINK_WAIT, || {
         texts(a.addr(), "general") == ["mallory: hi"]

@@ -73,3 +73,25 @@ fn broken_config_stops_start_up_with_its_place() {
     assert!(stderr.contains(&expected), "{stderr}");
     assert!(stderr.contains("fastest"), "{stderr}");
 }
+
+/// Issue 13: a busy port is one line naming the address, exit 1.
+#[test]
+fn a_busy_port_names_its_address() {
+    let busy = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = busy.local_addr().unwrap().port().to_string();
+    let config = temp_file(
+        "busy.conf",
+        "host \"x\" {\n    proxy_pass http://127.0.0.1:9;\n}\n",
+    );
+    let out = Command::new(env!("CARGO_BIN_EXE_proxy-bin"))
+        .args(["--host", "127.0.0.1", "--port", &port, "--config"])
+        .arg(&config)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    let needle = format!("proxy-bin: proxy on 127.0.0.1:{port}: ");
+    assert!(err.lines().any(|l| l.starts_with(&needle)), "{err}");
+    drop(busy);
+}

@@ -8,8 +8,10 @@ mod health;
 mod keepalive;
 mod musts;
 mod plain;
+mod sticky;
 mod streaming;
 mod task1;
+mod timeouts;
 
 use backend::{AuthMode, Config as SiteConfig};
 use http_core::Method;

@@ -144,3 +144,80 @@ fn session_mode_over_two_backends_refuses_on_the_other_one() {
     assert_eq!(same.status.code(), 200);
     assert!(is_index_page(&same), "{}", text(&same));
 }
+
+/// The no-Redis route to session mode over several backends: `sticky cookie` keeps a client on
+/// the backend that answered its first request, so the login and everything after it meet the
+/// session on the one backend that holds it.
+#[test]
+fn session_mode_task1_works_over_round_robin_with_a_sticky_cookie() {
+    let sites = two_backends(AuthMode::Session);
+    let block = shipped_task1_block([sites[0].addr, sites[1].addr]).replace(
+        "dist_policy round-robin",
+        "dist_policy round-robin\n    sticky cookie srv;",
+    );
+    let proxy = start_proxy(&block);
+
+    let (login, cookies) = login(proxy.addr);
+    assert_eq!(login.status.code(), 200, "{}", text(&login));
+    assert!(cookies.iter().any(|c| c.starts_with("srv=")), "{cookies:?}");
+    assert!(cookies.iter().any(|c| c.starts_with("sid=")), "{cookies:?}");
+    for i in 0..10 {
+        let index = index(proxy.addr, &cookies);
+        assert_eq!(index.status.code(), 200, "GET / number {i}");
+        assert!(is_index_page(&index), "GET / number {i}: {}", text(&index));
+        assert!(
+            index.headers.get("set-cookie").is_none(),
+            "a client already on its upstream is not told again"
+        );
+    }
+    // Everything went to one backend; the other saw nothing.
+    let status = text(&get(proxy.addr, HOST, "/__proxy/status"));
+    let served: Vec<bool> = sites
+        .iter()
+        .map(|site| {
+            status.contains(&format!(
+                r#""address":"{}","healthy":true,"active":0,"requests":11"#,
+                site.addr
+            ))
+        })
+        .collect();
+    assert_eq!(served.iter().filter(|s| **s).count(), 1, "{status}");
+}
+
+/// The shared-store route to session mode over several backends: both backends keep their
+/// sessions in one Redis, so plain round-robin works — the login on one, every later request on
+/// either.
+#[test]
+fn session_mode_task1_works_over_round_robin_with_sessions_in_redis() {
+    let redis = redis_client::testing::RedisServer::start();
+    let url = redis_client::Url::parse(&redis.url()).unwrap();
+    let backends: Vec<_> = (0..2)
+        .map(|_| {
+            let mut credentials = router::auth::Credentials::new();
+            credentials.add("admin", "password");
+            let config = backend::Config {
+                static_root: static_root(),
+                credentials,
+                auth_mode: AuthMode::Session,
+                cors_origins: Vec::new(),
+            };
+            backend::spawn(config, "127.0.0.1:0".parse().unwrap(), Some(url.clone())).unwrap()
+        })
+        .collect();
+    let proxy = start_proxy(&shipped_task1_block([backends[0].0, backends[1].0]));
+
+    let (login, cookies) = login(proxy.addr);
+    assert_eq!(login.status.code(), 200, "{}", text(&login));
+    for i in 0..10 {
+        let index = index(proxy.addr, &cookies);
+        assert_eq!(index.status.code(), 200, "GET / number {i}");
+        assert!(is_index_page(&index), "GET / number {i}: {}", text(&index));
+    }
+    // Round-robin really spread them: the login and five pages on one, five on the other.
+    let status = text(&get(proxy.addr, HOST, "/__proxy/status"));
+    for ((addr, _), requests) in backends.iter().zip([6, 5]) {
+        let entry =
+            format!(r#""address":"{addr}","healthy":true,"active":0,"requests":{requests}"#);
+        assert!(status.contains(&entry), "want {entry} in {status}");
+    }
+}

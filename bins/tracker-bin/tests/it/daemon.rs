@@ -111,11 +111,17 @@ fn console_lists_pings_and_exits_cleanly() {
     assert_eq!(status, 200, "{body}");
     let id = body["peer_id"].as_str().unwrap().to_owned();
 
-    daemon.command("list_peers");
-    daemon.expect("1 peers");
-    assert!(daemon.expect(&id).contains("alice"));
+    daemon.command("/list_peers");
+    daemon.expect("1 peer");
+    let header = daemon.expect("peer id");
+    assert!(
+        header.starts_with("name ") && header.contains("last seen"),
+        "{header}"
+    );
+    assert!(daemon.expect(&id).starts_with("alice "));
     daemon.command(&format!("discover {id}"));
-    daemon.expect(r#""name":"alice""#);
+    daemon.expect(&format!("peer       {id}"));
+    daemon.expect("name       alice");
     daemon.command(&format!("ping {id}"));
     let line = daemon.expect(&format!("{id} at {}", peer.addr));
     assert!(
@@ -133,10 +139,10 @@ fn console_lists_pings_and_exits_cleanly() {
     assert_eq!(status, 200, "{body}");
     let file_id = body["file_id"].as_str().unwrap();
     daemon.command("list_files");
-    daemon.expect("1 files");
+    daemon.expect("1 file");
     let line = daemon.expect(file_id);
     assert!(
-        line.contains("notes.txt  12 bytes  2 chunks  holders: 127.0.0.1:"),
+        line.starts_with("notes.txt  12 bytes  2 chunks  127.0.0.1:"),
         "{line}"
     );
     daemon.command("list_chunkinfo");
@@ -149,6 +155,17 @@ fn console_lists_pings_and_exits_cleanly() {
         TcpStream::connect(daemon.addr).is_err(),
         "no longer accepting"
     );
+}
+
+/// Issue 13: with `--console`, the end of the input (Ctrl-D, the end of a pipe) stops the
+/// tracker, saying so, with exit 0.
+#[test]
+fn console_end_of_input_stops_a_console_tracker() {
+    let mut daemon = Daemon::start(&["--console"]);
+    daemon.expect("tracker console");
+    daemon.stdin.take();
+    daemon.expect("end of input: stopping the tracker");
+    assert_eq!(daemon.exit_code(), Some(0));
 }
 
 #[test]

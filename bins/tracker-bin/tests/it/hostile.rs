@@ -207,7 +207,7 @@ fn a_hundred_thousand_registrations_from_one_client_are_each_answered() {
     const CONNECTIONS: usize = 4;
     let tracker = start(90, CAP);
     // This test is about the count limit; the rate limit has its own tests (rate.rs).
-    tracker.tracker.with(|reg, _| reg.set_register_rate(None));
+    tracker.tracker.set_register_rate(None);
     let addr = tracker.addr;
     let requests: Vec<Vec<u8>> = (0..TOTAL)
         .map(|i| {

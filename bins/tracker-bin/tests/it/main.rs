@@ -4,10 +4,12 @@
 mod course;
 mod daemon;
 mod hostile;
+mod identity;
 mod load;
 mod paging;
 mod protocol;
 mod rate;
+mod redis;
 mod sweep;
 mod tokens;
 
@@ -22,12 +24,17 @@ use tracker::{Config, Tracker};
 
 /// Starts a tracker in-process on an ephemeral port.
 pub fn start(ttl_s: u32, max_peers: usize) -> Running {
-    let mut admins = Credentials::new();
-    admins.add("admin", "password");
-    let config = Config {
+    start_with(Config {
         max_peers,
         default_ttl_s: ttl_s,
-    };
+        ..Config::default()
+    })
+}
+
+/// A tracker with these registry settings on an ephemeral port (admin/password for the UI).
+pub fn start_with(config: Config) -> Running {
+    let mut admins = Credentials::new();
+    admins.add("admin", "password");
     spawn(Tracker::new(config, admins), "127.0.0.1:0".parse().unwrap()).unwrap()
 }
 

@@ -13,71 +13,7 @@ use reactor::client::blocking_request;
 use serde_json::Value;
 use std::collections::HashMap;
 use std::time::Duration;
-
-struct Example {
-    line: usize,
-    request: String,
-    response: String,
-}
-
-/// The ```` ```http ```` blocks of the tracker section, paired request → response.
-fn examples(doc: &str) -> Vec<Example> {
-    let start = doc.find("## Tracker API").expect("a Tracker API section");
-    let rest = &doc[start..];
-    let section = match rest[3..].find("\n## ") {
-        Some(end) => &rest[..end + 3],
-        None => rest,
-    };
-    let first_line = doc[..start].lines().count() + 1;
-    let mut blocks = Vec::new();
-    let mut current: Option<(usize, String)> = None;
-    for (n, line) in section.lines().enumerate() {
-        match (&mut current, line.trim_end()) {
-            (None, "```http") => current = Some((first_line + n, String::new())),
-            (Some(_), "```") => blocks.extend(current.take()),
-            (Some((_, text)), line) => {
-                text.push_str(line);
-                text.push('\n');
-            }
-            (None, _) => {}
-        }
-    }
-    assert!(current.is_none(), "an unclosed ```http block");
-    assert!(blocks.len() % 2 == 0, "every request needs its response");
-    blocks
-        .chunks(2)
-        .map(|pair| {
-            let (line, request) = pair[0].clone();
-            let (_, response) = pair[1].clone();
-            assert!(
-                !request.starts_with("HTTP/"),
-                "line {line}: a request comes first"
-            );
-            assert!(
-                response.starts_with("HTTP/1.1 "),
-                "line {line}: then its response"
-            );
-            Example {
-                line,
-                request,
-                response,
-            }
-        })
-        .collect()
-}
-
-/// Head lines and body of a block.
-fn split(block: &str) -> (Vec<&str>, &str) {
-    match block.split_once("\n\n") {
-        Some((head, body)) => (head.lines().collect(), body.trim()),
-        None => (block.trim_end().lines().collect(), ""),
-    }
-}
-
-fn header(line: &str) -> (&str, &str) {
-    let (name, value) = line.split_once(':').expect("a header line");
-    (name.trim(), value.trim())
-}
+use test_support::docs::{examples, header, matches, split};
 
 /// Replaces every `<token of ID>` with the token registered for `ID`.
 fn substitute(text: &str, tokens: &HashMap<String, String>) -> String {
@@ -123,22 +59,6 @@ fn glob(pattern: &str, value: &str) -> bool {
     value.is_empty()
 }
 
-/// JSON equality where an expected `"<...>"` string matches any value.
-fn matches(expected: &Value, actual: &Value) -> bool {
-    match (expected, actual) {
-        (Value::String(s), _) if s.starts_with('<') && s.ends_with('>') => true,
-        (Value::Array(e), Value::Array(a)) => {
-            e.len() == a.len() && e.iter().zip(a).all(|(e, a)| matches(e, a))
-        }
-        (Value::Object(e), Value::Object(a)) => {
-            e.len() == a.len()
-                && e.iter()
-                    .all(|(k, e)| a.get(k).is_some_and(|a| matches(e, a)))
-        }
-        (e, a) => e == a,
-    }
-}
-
 #[test]
 fn globs() {
     let check = |pattern: &str, value: &str, expected: bool| {
@@ -155,7 +75,7 @@ fn globs() {
 fn every_example_in_protocol_md_runs_as_written() {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/PROTOCOL.md");
     let doc = std::fs::read_to_string(path).expect("docs/PROTOCOL.md");
-    let examples = examples(&doc);
+    let examples = examples(&doc, "## Tracker API");
     assert!(
         examples.len() >= 20,
         "only {} examples found",

@@ -52,9 +52,7 @@ fn register_from(source: &str, tracker: SocketAddr, body: &Value) -> (u16, Optio
 #[test]
 fn a_burst_beyond_the_bucket_gets_429_and_other_addresses_are_unaffected() {
     let tracker = start_default();
-    tracker
-        .tracker
-        .with(|reg, _| reg.set_register_rate(Some(RATE)));
+    tracker.tracker.set_register_rate(Some(RATE));
     let addr = tracker.addr;
     let peer = |n: u32| json!({"port": 5000 + n, "peer_id": format!("p{n}")});
 

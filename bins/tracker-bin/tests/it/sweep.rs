@@ -56,6 +56,11 @@ fn a_mass_expiry_releases_memory() {
     let config = Config {
         max_peers: 10_000,
         default_ttl_s: 1,
+        // Thousands of peers from one address, as behind a NAT.
+        identity: tracker::identity::Rules {
+            max_peers_per_ip: usize::MAX,
+            ..Default::default()
+        },
     };
     let tracker = Tracker::new(config, router::auth::Credentials::new());
     let addr = "127.0.0.1:0".parse().unwrap();

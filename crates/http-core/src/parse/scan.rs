@@ -336,7 +336,11 @@ const RTSP_METHODS: &[&[u8]] = &[
 /// Protocol tokens a request line may end with, and how the message is framed.
 const REQUEST_VERSIONS: &[&[u8]] = &[b"HTTP/1.1", b"HTTP/1.0", b"RTSP/1.0", b"ICE/1.0"];
 
-/// `method SP request-target SP version CRLF`; a line without version (HTTP/0.9 form) is refused. Errors as soon as the bytes seen cannot start a valid line.
+/// Protocol tokens a status line may start with.
+const RESPONSE_VERSIONS: &[&[u8]] = &[b"HTTP/1.1", b"HTTP/1.0"];
+
+/// `method SP request-target SP version CRLF`; a line without version (HTTP/0.9 form) is refused.
+/// Errors as soon as the bytes seen cannot start a valid line.
 fn request_line(w: &[u8], limits: &Limits) -> Result<Option<(usize, StartLine)>, ParseError> {
     let bad = ParseError::BadRequest;
     let method_end = w.iter().position(|&b| !is_tchar(b)).unwrap_or(w.len());
@@ -404,7 +408,9 @@ fn request_version(method: &[u8], token: &[u8]) -> Result<Version, ParseError> {
         b"RTSP/1.0" if RTSP_METHODS.contains(&method) => Ok(Version::Http10),
         b"ICE/1.0" if method == b"SOURCE" => Ok(Version::Http10),
         b"RTSP/1.0" | b"ICE/1.0" => Err(ParseError::BadRequest(Malformed::OtherProtocol)),
-        _ if is_http_version_shape(token) => Err(ParseError::UnsupportedVersion),
+        _ if unsupported_http_version(token, REQUEST_VERSIONS) => {
+            Err(ParseError::UnsupportedVersion)
+        }
         _ => Err(ParseError::BadRequest(Malformed::Version)),
     }
 }
@@ -418,7 +424,7 @@ fn partial_version(
     if accepted.iter().any(|v| v.starts_with(token)) {
         return Ok(None);
     }
-    if is_http_version_shape(token) {
+    if unsupported_http_version(token, accepted) {
         return Err(ParseError::UnsupportedVersion);
     }
     let shape = b"HTTP/0.0";
@@ -442,18 +448,29 @@ fn is_http_version_shape(token: &[u8]) -> bool {
     matches!(token, [b'H', b'T', b'T', b'P', b'/', major, b'.', minor] if major.is_ascii_digit() && minor.is_ascii_digit())
 }
 
+/// Whether `token` starts with an `HTTP/d.d` that is none of `accepted` (505). Judged on those 8
+/// bytes alone, as soon as they are in, so that the answer does not depend on where a read ended
+/// (fuzzing found `HTTP/2.1` then junk answered 505 or 400 depending on the reads).
+fn unsupported_http_version(token: &[u8], accepted: &[&[u8]]) -> bool {
+    token
+        .get(..8)
+        .is_some_and(|version| is_http_version_shape(version) && !accepted.contains(&version))
+}
+
 /// `HTTP-version SP 3DIGIT [SP reason-phrase] CRLF`.
 fn status_line(w: &[u8]) -> Result<Option<(usize, StartLine)>, ParseError> {
     let bad = ParseError::BadResponse;
     let end = w.iter().position(|&b| b == b' ').unwrap_or(w.len());
     let token = &w[..end];
     if end == w.len() {
-        return partial_version(token, &[b"HTTP/1.1", b"HTTP/1.0"], Side::Response);
+        return partial_version(token, RESPONSE_VERSIONS, Side::Response);
     }
     let version = match token {
         b"HTTP/1.1" => Version::Http11,
         b"HTTP/1.0" => Version::Http10,
-        _ if is_http_version_shape(token) => return Err(ParseError::UnsupportedVersion),
+        _ if unsupported_http_version(token, RESPONSE_VERSIONS) => {
+            return Err(ParseError::UnsupportedVersion);
+        }
         _ => return Err(bad(Malformed::Version)),
     };
     let code = &w[end + 1..w.len().min(end + 4)];
@@ -553,6 +570,8 @@ mod tests {
         check_line("GET / HT", Ok(None));
         check_line("GET / HTTP/5.6", Err(ParseError::UnsupportedVersion));
         check_line("GET / HTTP/2.0\r\n", Err(ParseError::UnsupportedVersion));
+        check_line("GET / HTTP/2.01\r\n", Err(ParseError::UnsupportedVersion));
+        check_line("GET / HTTP/1.10\r\n", bad(Malformed::Version));
         check_line("GET / IHTTP/1.0\r\n", bad(Malformed::Version));
         check_line("GET / ICE/1.0\r\n", bad(Malformed::OtherProtocol));
         check_line("SOURCE / ICE/1.0\r\n", Ok(Some(Version::Http10)));
@@ -587,6 +606,8 @@ mod tests {
         check_status("HTTP/1.1 2x0 OK\r\n", bad(Malformed::StatusCode));
         check_status("HTTP/1.1 099 OK\r\n", bad(Malformed::StatusCode));
         check_status("HTTP/2.0 200 OK\r\n", Err(ParseError::UnsupportedVersion));
+        check_status("HTTP/2.01 200 OK\r\n", Err(ParseError::UnsupportedVersion));
+        check_status("HTTP/1.10 200 OK\r\n", bad(Malformed::Version));
         check_status("HTTX/1.1 200 OK\r\n", bad(Malformed::Version));
         check_status("HTTP/1.1 200 OK\n", bad(Malformed::BareLfInStartLine));
     }

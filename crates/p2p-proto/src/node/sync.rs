@@ -84,7 +84,8 @@ impl NodeState {
     }
 
     pub(super) fn on_sync_req(&mut self, link: LinkId, req: SyncReq, out: &mut Vec<Action>) {
-        let Some(peer) = self.remote_id(link) else {
+        let Some(peer) = self.trusted_peer(link) else {
+            self.defer_sync_req(link, req);
             return;
         };
         if !self.may_sync(link, &peer, &req.channel, true) {
@@ -119,7 +120,7 @@ impl NodeState {
     }
 
     pub(super) fn on_sync(&mut self, link: LinkId, reply: SyncReply, out: &mut Vec<Action>) {
-        let Some(peer) = self.remote_id(link) else {
+        let Some(peer) = self.trusted_peer(link) else {
             return;
         };
         if !self.may_sync(link, &peer, &reply.channel, false) {
@@ -134,6 +135,20 @@ impl NodeState {
             }
             if let Err(e) = msg.validate() {
                 log::warn!("{peer} synced an invalid message: {e}");
+                continue;
+            }
+            if !self.keys.contains_key(&msg.from) {
+                // Held back, not refused: asked for again once the author's key is bound.
+                log::debug!("holding back {}: no key bound for {}", msg.id, msg.from);
+                self.held.insert(reply.channel.clone());
+                self.want_key(&msg.from);
+                continue;
+            }
+            if !self.signed_by_author(&msg) {
+                log::warn!(
+                    "dropped {} synced by {peer}: not signed by its author's key",
+                    msg.id
+                );
                 continue;
             }
             unread |= self.accept_message(msg, out);

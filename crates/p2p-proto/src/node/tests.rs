@@ -9,6 +9,8 @@ use super::*;
 use crate::frame::{FrameDecoder, encode};
 use crate::message::tests::msg;
 
+mod trust;
+
 const A: &str = "alice";
 const B: &str = "bob";
 const C: &str = "carol";
@@ -38,7 +40,32 @@ struct Net {
 }
 
 impl Net {
+    /// Nodes that know each other's keys, as the tracker would tell them.
     fn new(ids: &[&str]) -> Net {
+        let mut net = Net::strangers(ids);
+        net.bind_all();
+        net
+    }
+
+    /// Every node learns every node's key, as the tracker would list them.
+    fn bind_all(&mut self) {
+        let keys: Vec<(String, String)> = self
+            .nodes
+            .iter()
+            .map(|n| {
+                let key = n.identity().public().as_str().to_string();
+                (n.peer_id().to_string(), key)
+            })
+            .collect();
+        for node in &mut self.nodes {
+            for (id, key) in &keys {
+                assert!(node.bind_key(id, key).is_empty());
+            }
+        }
+    }
+
+    /// Nodes that know no key but their own.
+    fn strangers(ids: &[&str]) -> Net {
         Net {
             nodes: ids
                 .iter()
@@ -401,6 +428,9 @@ fn hello_with_our_own_id_closes_the_link() {
         nonce: 1,
         version: PROTOCOL_VERSION,
         channels: vec![],
+        key: node.identity().public().as_str().into(),
+        challenge: crate::identity::new_challenge(),
+        proof: None,
     };
     let actions = node.on_frame(LinkId(7), Frame::Hello(hello), 1);
     assert_eq!(
@@ -645,4 +675,39 @@ fn load_continues_seq_and_clock() {
         (info[0].name.as_str(), info[0].policy),
         ("general", ChannelPolicy::Open)
     );
+}
+
+#[test]
+fn direct_targets_resolve_by_id_or_name() {
+    let mut net = Net::new(&[A, B, C, "dave"]);
+    net.join_all("general", ChannelPolicy::Open, &[A, B, C, "dave"]);
+    net.dial(0, 1);
+    net.run();
+    let a = &net.nodes[0];
+    assert_eq!(a.resolve_peer(B).unwrap(), B);
+    assert_eq!(a.resolve_peer("BOB").unwrap(), B);
+    assert!(matches!(a.resolve_peer(A), Err(Error::DirectToSelf)));
+    assert!(matches!(a.resolve_peer("ALICE"), Err(Error::DirectToSelf)));
+    assert!(matches!(a.resolve_peer(C), Err(Error::Unreachable(p)) if p == C));
+    assert!(matches!(a.resolve_peer("nobody"), Err(Error::UnknownPeer(p)) if p == "nobody"));
+}
+
+#[test]
+fn a_name_two_linked_peers_share_is_ambiguous() {
+    let mut net = Net::strangers(&[A, B, C]);
+    net.nodes[2] = NodeState::new(C, "BOB").unwrap();
+    net.bind_all();
+    net.dial(0, 1);
+    net.dial(0, 2);
+    net.dial(2, 1);
+    net.run();
+    // Carol calls herself BOB too: to her, "BOB" is the linked bob, not herself.
+    assert_eq!(net.nodes[2].resolve_peer("BOB").unwrap(), B);
+    match net.nodes[0].resolve_peer("BOB") {
+        Err(Error::AmbiguousPeer { name, ids }) => {
+            assert_eq!(name, "BOB");
+            assert_eq!(ids, [B, C]);
+        }
+        other => panic!("{other:?}"),
+    }
 }

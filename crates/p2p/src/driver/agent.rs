@@ -9,7 +9,8 @@
 //! request goes through [`reactor::client::start`], so nothing here waits on the network.
 
 use std::collections::{BTreeMap, HashMap};
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -17,9 +18,12 @@ use http_core::{Request, Status};
 use reactor::client::{ClientReply, ClientResponse};
 use reactor::{Addr, Cx, Protocol};
 
+use super::address::{Public, Source};
 use super::link::LinkConn;
 use super::tracker::{self, REQUEST_TIMEOUT};
-use super::{AgentCmd, AgentMsg, Core, JoinError, JoinReply, Out, lock, mono_ms};
+use super::{
+    AgentCmd, AgentMsg, ConnectReply, Core, JoinError, JoinReply, Out, UiEvent, lock, mono_ms,
+};
 use crate::message::validate_channel;
 use crate::node::ChannelPolicy;
 use crate::tracker_client::{Step, TrackerClient};
@@ -42,6 +46,14 @@ enum Pending {
     Leave,
     Heartbeat,
     List(String),
+    /// Every peer, read for their keys only.
+    Keys,
+    /// Every peer, to check an address another peer asked us to dial.
+    Vouch {
+        peer_id: Option<String>,
+        addr: SocketAddr,
+        reply: ConnectReply,
+    },
     Remove,
 }
 
@@ -51,9 +63,8 @@ pub struct Agent {
     me: Addr<Agent>,
     shared: Arc<Mutex<Core>>,
     tracker: Option<SocketAddr>,
-    /// Where peers reach us.
-    addr: SocketAddr,
-    any_ip: bool,
+    /// Where peers reach us, and how the tracker learns it.
+    public: Public,
     /// Channels we mean to be in, with their keys: re-joined after every registration.
     wanted: BTreeMap<String, Option<String>>,
     /// When to register, heartbeat and retry.
@@ -69,25 +80,25 @@ pub struct Agent {
     leaving: bool,
     /// The tracker answered at least once: a later answer after an outage is news.
     reached_before: bool,
+    /// The data directory, where `wanted` is saved ([`crate::joined`]).
+    data_dir: PathBuf,
 }
 
 impl Agent {
-    /// An agent for the node in `shared`, itself at `me`, reachable by peers at `addr`;
-    /// `any_ip` when listening on every address (the tracker then records our source address).
+    /// An agent for the node in `shared`, itself at `me`, reachable by peers at `public`.
     pub fn new(
         me: Addr<Agent>,
         shared: Arc<Mutex<Core>>,
         tracker: Option<SocketAddr>,
-        addr: SocketAddr,
-        any_ip: bool,
+        public: Public,
         channels: Vec<(String, Option<String>)>,
+        data_dir: PathBuf,
     ) -> Agent {
         Agent {
             me,
             shared,
             tracker,
-            addr,
-            any_ip,
+            public,
             wanted: channels.into_iter().collect(),
             client: TrackerClient::default(),
             next_tick: None,
@@ -98,6 +109,22 @@ impl Agent {
             next_tag: 1,
             leaving: false,
             reached_before: false,
+            data_dir,
+        }
+    }
+
+    /// Saves the channels we mean to be in and the unread counts, after a join or a leave and
+    /// at exit; a failure is logged (the channels stay joined for this run).
+    fn save_wanted(&self) {
+        let saved = crate::joined::Saved {
+            joined: self.wanted.clone(),
+            unread: lock(&self.shared).state.unread_counts(),
+        };
+        if let Err(e) = crate::joined::save(&self.data_dir, &saved) {
+            log::error!(
+                "cannot save {}: {e}",
+                crate::joined::path(&self.data_dir).display()
+            );
         }
     }
 
@@ -144,8 +171,14 @@ impl Agent {
         match step {
             Step::Register => {
                 let (peer_id, name) = self.ids();
-                let ip: Option<IpAddr> = (!self.any_ip).then_some(self.addr.ip());
-                let req = tracker::register(&peer_id, &name, ip, self.addr.port());
+                let ip = self.public.registered_ip();
+                let key = lock(&self.shared)
+                    .state
+                    .identity()
+                    .public()
+                    .as_str()
+                    .to_string();
+                let req = tracker::register(&peer_id, &name, &key, ip, self.public.addr.port());
                 self.request(cx, req, Pending::Register);
             }
             Step::Heartbeat(token) => {
@@ -164,12 +197,17 @@ impl Agent {
             let req = tracker::list(&channel);
             self.request(cx, req, Pending::List(channel));
         }
+        self.request(cx, tracker::list_all(), Pending::Keys);
     }
 
+    /// Records whether the tracker answered. The first outcome after start is announced
+    /// whatever it is (the client starts out "unreachable", so a tracker that is down from the
+    /// start is not a change), then every change: in the log and to the UI and console.
     fn set_reachable(&mut self, reachable: bool) {
         let changed = self.client.set_reachable(reachable);
         let mut core = lock(&self.shared);
-        if changed {
+        let first = !core.tracker.checked;
+        if changed || first {
             if reachable && self.reached_before {
                 log::info!("tracker reachable again");
             } else if reachable {
@@ -177,14 +215,20 @@ impl Agent {
                 self.reached_before = true;
             } else {
                 log::warn!(
-                    "tracker unreachable; links keep working, retrying every {:?}",
+                    "tracker {} unreachable; links keep working, retrying every {:?}",
+                    core.tracker.addr.as_deref().unwrap_or("-"),
                     self.client.interval()
                 );
             }
         }
         core.tracker.reachable = reachable;
+        core.tracker.checked = true;
         if !reachable {
             core.tracker.registered = false;
+        }
+        if changed || first {
+            let status = core.tracker.clone();
+            core.emit(&UiEvent::Tracker(status));
         }
     }
 
@@ -229,6 +273,7 @@ impl Agent {
                         reply(Err(JoinError::Unavailable(e)));
                     }
                     Pending::Remove => cx.close(),
+                    Pending::Vouch { reply, .. } => reply(Err(JoinError::Unavailable(e))),
                     _ => {}
                 }
                 return;
@@ -275,7 +320,52 @@ impl Agent {
                 status.code(),
                 tracker::error_message(body)
             ),
+            Pending::Keys if status == Status::OK => match tracker::parse_list(body) {
+                Ok(listed) => self.bind_keys(cx, &listed),
+                Err(e) => log::warn!("tracker: unreadable peer list: {e}"),
+            },
+            Pending::Keys => log::warn!("tracker: listing peers failed ({})", status.code()),
+            Pending::Vouch {
+                peer_id,
+                addr,
+                reply,
+            } => {
+                let listed = match tracker::parse_list(body) {
+                    Ok(listed) if status == Status::OK => listed,
+                    _ => {
+                        let why = format!("tracker answered {}", status.code());
+                        return reply(Err(JoinError::Unavailable(why)));
+                    }
+                };
+                self.bind_keys(cx, &listed);
+                let vouched = listed
+                    .iter()
+                    .any(|p| p.addr == addr && peer_id.as_deref().is_none_or(|id| id == p.peer_id));
+                if vouched {
+                    self.dial(cx, addr);
+                    reply(Ok(()));
+                } else {
+                    log::warn!(
+                        "not dialling {addr} for /connect-peer: the tracker does not list it"
+                    );
+                    reply(Err(JoinError::Refused {
+                        status: 403,
+                        message: format!("the tracker does not list a peer at {addr}"),
+                    }));
+                }
+            }
             Pending::Remove => cx.close(),
+        }
+    }
+
+    /// Binds the keys the tracker lists to their peer ids (before any dial to them).
+    fn bind_keys(&mut self, cx: &mut Cx<'_>, listed: &[tracker::Listed]) {
+        let mut core = lock(&self.shared);
+        for peer in listed {
+            if let Some(key) = &peer.key {
+                let actions = core.state.bind_key(&peer.peer_id, key);
+                core.apply(actions, &mut Out::Cx(cx));
+            }
         }
     }
 
@@ -289,9 +379,22 @@ impl Agent {
             reg.peer_id,
             reg.interval
         );
-        self.client.registered(cx.now(), reg.token, reg.interval);
+        if let Some(seen) = reg.observed_ip
+            && self.public.source == Source::Route
+            && seen != self.public.addr.ip()
+        {
+            log::warn!(
+                "the tracker sees us at {seen}, but we named ourselves after {}: a NAT between? \
+                 pass --advertise with the address other peers reach us by",
+                self.public.addr.ip()
+            );
+        }
+        self.client
+            .registered(cx.now(), reg.token.clone(), reg.interval);
         {
             let mut core = lock(&self.shared);
+            core.tracker.observed_ip = reg.observed_ip;
+            core.tracker_token = Some(reg.token);
             core.tracker.registered = true;
             core.tracker.registrations += 1;
             core.tracker.heartbeat_interval_s = reg.interval.as_secs();
@@ -353,6 +456,7 @@ impl Agent {
                 self.step(cx, step);
             } else if reply.is_none() {
                 self.wanted.remove(&channel);
+                self.save_wanted();
             }
             if let Some(reply) = reply {
                 reply(Err(JoinError::Refused {
@@ -370,7 +474,10 @@ impl Agent {
             }
         };
         self.join_local(&channel, key.as_deref(), members.clone(), cx);
-        self.wanted.insert(channel.clone(), key);
+        if self.wanted.get(&channel) != Some(&key) {
+            self.wanted.insert(channel.clone(), key);
+            self.save_wanted();
+        }
         if let Some(reply) = reply {
             reply(Ok(members));
         }
@@ -379,6 +486,7 @@ impl Agent {
     }
 
     fn listed(&mut self, cx: &mut Cx<'_>, channel: &str, listed: Vec<tracker::Listed>) {
+        self.bind_keys(cx, &listed);
         let shared = self.shared.clone();
         let mut core = lock(&shared);
         let ids: Vec<String> = listed.iter().map(|l| l.peer_id.clone()).collect();
@@ -398,6 +506,14 @@ impl Agent {
         }
     }
 
+    fn dial(&mut self, cx: &mut Cx<'_>, addr: SocketAddr) {
+        if addr == self.public.addr {
+            return;
+        }
+        let shared = self.shared.clone();
+        cx.connect(addr, LinkConn::dial(shared, addr, None));
+    }
+
     fn on_cmd(&mut self, cx: &mut Cx<'_>, cmd: AgentCmd) {
         match cmd {
             AgentCmd::Join {
@@ -411,12 +527,14 @@ impl Agent {
                 if self.tracker.is_none() {
                     self.join_local(&channel, key.as_deref(), Vec::new(), cx);
                     self.wanted.insert(channel, key);
+                    self.save_wanted();
                     return reply(Ok(Vec::new()));
                 }
                 self.send_join(cx, channel, key, Some(reply));
             }
             AgentCmd::Leave(channel) => {
                 self.wanted.remove(&channel);
+                self.save_wanted();
                 lock(&self.shared).state.leave(&channel);
                 if let Some(token) = self.client.token().map(str::to_string) {
                     let (peer_id, _) = self.ids();
@@ -424,12 +542,33 @@ impl Agent {
                     self.request(cx, req, Pending::Leave);
                 }
             }
-            AgentCmd::Dial(addr) => {
-                if addr == self.addr {
-                    return;
+            AgentCmd::Dial(addr) => self.dial(cx, addr),
+            AgentCmd::DialListed {
+                peer_id,
+                addr,
+                reply,
+            } => {
+                if self
+                    .public
+                    .registered_ip()
+                    .is_some_and(|ip| ip.is_loopback())
+                    && addr.ip().is_loopback()
+                {
+                    self.dial(cx, addr);
+                    reply(Ok(()));
+                } else if self.tracker.is_none() {
+                    reply(Err(JoinError::Refused {
+                        status: 403,
+                        message: "without a tracker only loopback peers are dialled".into(),
+                    }));
+                } else {
+                    let pending = Pending::Vouch {
+                        peer_id,
+                        addr,
+                        reply,
+                    };
+                    self.request(cx, tracker::list_all(), pending);
                 }
-                let shared = self.shared.clone();
-                cx.connect(addr, LinkConn::dial(shared, addr, None));
             }
             AgentCmd::Refresh => match self.last_refresh {
                 Some(at) if cx.now().duration_since(at) < MIN_REFRESH_GAP => {
@@ -507,6 +646,7 @@ impl Protocol for Agent {
     fn on_shutdown(&mut self, cx: &mut Cx<'_>) {
         self.leaving = true;
         lock(&self.shared).sync_store();
+        self.save_wanted();
         // The links are not closed from here: each gets its own `on_shutdown` and writes its
         // `bye` straight into its buffer. A bye sent from here would arrive as a message after
         // that link had already closed, and be dropped.

@@ -11,9 +11,13 @@
 //! - [`link`]: [`link::LinkConn`], one link connection (the upgrade handshake, then frames);
 //! - [`agent`]: the socketless agent (link timers, tracker registration, heartbeats, joins,
 //!   member refresh and dialling, graceful exit);
-//! - [`tracker`]: the tracker requests and the parsing of their answers.
+//! - [`tracker`]: the tracker requests and the parsing of their answers;
+//! - [`address`]: the address others reach us by (our peer id and what the tracker lists).
+//! - [`files`]: file sharing (publish, serve, fetch) with its own agent and worker pool.
 
+pub mod address;
 pub mod agent;
+pub mod files;
 pub mod link;
 pub mod tracker;
 
@@ -97,6 +101,11 @@ pub enum UiEvent {
     Node(Event),
     /// A message that came in through `/broadcast-peer` or `/send-peer`.
     Inbox(InboxEntry),
+    /// Whether the tracker answers: its first answer (or failure) after start, then every
+    /// change.
+    Tracker(TrackerStatus),
+    /// A fetch's progress.
+    File(files::FileEvent),
 }
 
 /// One entry of the course-style inbox.
@@ -121,7 +130,10 @@ pub type Sink = Box<dyn FnMut(&UiEvent) -> bool + Send>;
 /// Called once with the outcome of a join: the members, or why it failed.
 pub type JoinReply = Box<dyn FnOnce(std::result::Result<Vec<String>, JoinError>) + Send>;
 
-/// Why joining a channel failed.
+/// Called once with the outcome of a `/connect-peer`: dialled, or why not.
+pub type ConnectReply = Box<dyn FnOnce(std::result::Result<(), JoinError>) + Send>;
+
+/// Why joining a channel (or dialling for another peer) failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum JoinError {
     /// The tracker refused (wrong key: 403, bad name: 400).
@@ -153,8 +165,18 @@ pub enum AgentCmd {
     },
     /// Leave a channel.
     Leave(String),
-    /// Dial a peer at this address (`/connect-peer`, the console's `/connect`).
+    /// Dial a peer at this address (the local user's `/connect`).
     Dial(SocketAddr),
+    /// Dial a peer at this address for another peer (`/connect-peer`): only if the tracker
+    /// lists that address (for `peer_id`, if given), or both ends are on loopback.
+    DialListed {
+        /// The peer id the caller gave, if any.
+        peer_id: Option<String>,
+        /// Where to dial.
+        addr: SocketAddr,
+        /// Told whether the dial went ahead.
+        reply: ConnectReply,
+    },
     /// The member lists may be stale: fetch them again.
     Refresh,
 }
@@ -183,19 +205,29 @@ pub struct Config {
     pub data_dir: Option<PathBuf>,
     /// The local user's token; random when `None`.
     pub token: Option<String>,
+    /// Who may also sign in to the web UI with a username and password (`--user`).
+    pub users: router::auth::Credentials,
     /// The web UI's directory, served at `/`.
     pub static_root: Option<PathBuf>,
-    /// Our peer id; default `ip:port` of the bound address.
+    /// Our peer id; default `ip:port` of the address others reach us by: `advertise`, else the
+    /// bound address, else (on a wildcard bind) the local address of the route to the tracker.
     pub peer_id: Option<String>,
+    /// The address others reach us by, when not the bound one (`--advertise`).
+    pub advertise: Option<address::Advertise>,
     /// What stamps our messages; the system clock by default.
     pub wall_clock: WallClock,
     /// When `messages.jsonl` is flushed to the disk.
     pub fsync: Fsync,
 }
 
-/// Whether the tracker knows us, for `/api/me` and tests.
+/// Whether the tracker knows us, for `/api/me`, the UI's banner, the console and tests.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct TrackerStatus {
+    /// The tracker's address, if the peer has one.
+    pub addr: Option<String>,
+    /// A request has been answered or has failed since start: until then `reachable` is not
+    /// known yet.
+    pub checked: bool,
     /// Registered and not yet told otherwise.
     pub registered: bool,
     /// The last request reached it.
@@ -204,6 +236,8 @@ pub struct TrackerStatus {
     pub registrations: u64,
     /// Heartbeat interval in seconds the tracker advertised.
     pub heartbeat_interval_s: u64,
+    /// Our address as the tracker saw it at the last registration.
+    pub observed_ip: Option<std::net::IpAddr>,
 }
 
 /// Everything the loop shares: the protocol state, the store, and the link bookkeeping.
@@ -220,6 +254,8 @@ pub struct Core {
     handle: Handle,
     agent: Option<Addr<Agent>>,
     pub(crate) tracker: TrackerStatus,
+    /// Our token at the tracker, once registered (file publishing needs it).
+    pub(crate) tracker_token: Option<String>,
     /// The origin of the core's `mono_ms` (link timers).
     pub(crate) epoch: Instant,
     wall_clock: WallClock,
@@ -262,6 +298,7 @@ impl Core {
             handle,
             agent: None,
             tracker: TrackerStatus::default(),
+            tracker_token: None,
         }
     }
 
@@ -333,7 +370,7 @@ impl Core {
                     },
                 });
             }
-            if let Event::NotMember { .. } = event {
+            if let Event::NotMember { .. } | Event::KeyNeeded { .. } = event {
                 if let Some(agent) = &self.agent {
                     self.handle.send(agent, AgentMsg::Cmd(AgentCmd::Refresh));
                 }
@@ -343,7 +380,7 @@ impl Core {
         }
     }
 
-    fn emit(&mut self, event: &UiEvent) {
+    pub(crate) fn emit(&mut self, event: &UiEvent) {
         self.sinks.retain_mut(|sink| sink(event));
     }
 
@@ -371,6 +408,7 @@ pub struct Node {
     peer_id: String,
     name: String,
     addr: SocketAddr,
+    files: files::Files,
 }
 
 impl Node {
@@ -382,6 +420,16 @@ impl Node {
     /// Our display name.
     pub fn name(&self) -> &str {
         &self.name
+    }
+
+    /// Our public key (base64), as registered at the tracker.
+    pub fn public_key(&self) -> String {
+        lock(&self.shared)
+            .state
+            .identity()
+            .public()
+            .as_str()
+            .to_string()
     }
 
     /// The bound address.
@@ -402,11 +450,14 @@ impl Node {
         self.send_own(&mut core, out)
     }
 
-    /// Sends a direct message: stored, then sent on the recipient's link (or by sync later).
+    /// Sends a direct message to `to`, a linked peer's id or name (see
+    /// [`NodeState::resolve_peer`]): stored, then sent on its link. A target that names nobody,
+    /// several peers, or a peer with no open link is an error and nothing is stored.
     pub fn direct(&self, to: &str, text: &str) -> Result<Message> {
         let mut core = lock(&self.shared);
+        let to = core.state.resolve_peer(to)?;
         let ts = core.wall_clock.now_ms();
-        let out = core.state.direct(to, text, ts)?;
+        let out = core.state.direct(&to, text, ts)?;
         self.send_own(&mut core, out)
     }
 
@@ -426,6 +477,15 @@ impl Node {
             .collect();
         core.apply(actions, &mut Out::Handle(&self.handle));
         Ok(msg)
+    }
+
+    /// The peer id `target` names: a linked peer's id or name, else `target` itself (the
+    /// history of a conversation stays readable when its peer is away).
+    pub fn peer_id_of(&self, target: &str) -> String {
+        lock(&self.shared)
+            .state
+            .resolve_peer(target)
+            .unwrap_or_else(|_| target.to_string())
     }
 
     /// A page of a channel's history, oldest first.
@@ -470,9 +530,21 @@ impl Node {
         joined
     }
 
-    /// Dials a peer at `addr`.
+    /// Dials a peer at `addr` for the local user.
     pub fn connect(&self, addr: SocketAddr) {
         self.send_agent(AgentCmd::Dial(addr));
+    }
+
+    /// Dials a peer at `addr` because another peer asked (`/connect-peer`): only an address
+    /// the tracker lists (for `peer_id`, if given), or loopback when we run on loopback, so a
+    /// stranger cannot make us connect anywhere. `reply` hears the outcome (on the loop thread).
+    pub fn connect_listed(&self, peer_id: Option<String>, addr: SocketAddr, reply: ConnectReply) {
+        let cmd = AgentCmd::DialListed {
+            peer_id,
+            addr,
+            reply,
+        };
+        self.send_agent(cmd);
     }
 
     /// Asks the tracker for the members of our channels again, and dials new ones.
@@ -523,6 +595,11 @@ impl Node {
         self.shared.clone()
     }
 
+    /// File sharing on this peer.
+    pub fn files(&self) -> &files::Files {
+        &self.files
+    }
+
     /// The tracker client's view.
     pub fn tracker_status(&self) -> TrackerStatus {
         lock(&self.shared).tracker.clone()
@@ -555,33 +632,51 @@ pub fn default_data_dir(peer_id: &str) -> PathBuf {
 /// Sets up a peer on `event_loop`: binds `config.addr`, opens the store, starts the agent and
 /// serves the HTTP API (with the web UI and links) on the bound port. Run the loop afterwards.
 pub fn start(event_loop: &mut EventLoop, config: Config) -> Result<Peer> {
+    if config.token.as_deref().is_some_and(|t| t.trim().is_empty()) {
+        // An empty token would let anyone who sends `Bearer ` (or `?token=`) act as the user.
+        return Err(crate::Error::Invalid {
+            field: "token",
+            reason: "must not be empty (leave it out for a random one)".into(),
+        });
+    }
     let slot = Arc::new(crate::api::AppSlot::default());
     let bound = reactor::serve(
         event_loop,
         config.addr,
         slot.clone(),
         http_core::Limits::default(),
-    )?;
-    let ip = if bound.ip().is_unspecified() {
-        std::net::IpAddr::from([127, 0, 0, 1])
-    } else {
-        bound.ip()
-    };
+    )
+    .map_err(|source| Error::Listen {
+        addr: config.addr,
+        source,
+    })?;
+    let public = address::choose(bound, config.advertise, config.tracker);
     let peer_id = config
         .peer_id
         .clone()
-        .unwrap_or_else(|| SocketAddr::new(ip, bound.port()).to_string());
+        .unwrap_or_else(|| public.addr.to_string());
     let name = if config.name.is_empty() {
         peer_id.clone()
     } else {
         config.name.clone()
     };
-    let mut state = NodeState::new(peer_id.clone(), name.clone())?;
     let dir = config
         .data_dir
         .clone()
         .unwrap_or_else(|| default_data_dir(&peer_id));
-    let (store, history, warnings) = Store::open(&dir, config.fsync)?;
+    // A file of the data directory that cannot be read or written names the directory.
+    let in_data_dir = |e: Error| match e {
+        Error::Io(source) => Error::DataDir {
+            path: dir.clone(),
+            source,
+        },
+        other => other,
+    };
+    let identity = crate::store::load_or_create_identity(&dir).map_err(in_data_dir)?;
+    let mut state = NodeState::new(peer_id.clone(), name.clone())?
+        .with_identity(identity)
+        .with_trust_on_first_use(config.tracker.is_none());
+    let (store, history, warnings) = Store::open(&dir, config.fsync).map_err(in_data_dir)?;
     for w in &warnings {
         log::warn!("{}: {w}", dir.display());
     }
@@ -591,6 +686,15 @@ pub fn start(event_loop: &mut EventLoop, config: Config) -> Result<Peer> {
         store.path().display()
     );
     state.load(history);
+    // The channels joined in earlier runs, then the configured ones (whose keys win), and the
+    // unread counts of the last exit.
+    let saved = crate::joined::load(&dir).map_err(|source| Error::DataDir {
+        path: crate::joined::path(&dir),
+        source,
+    })?;
+    state.restore_unread(&saved.unread);
+    let mut channels = saved.joined;
+    channels.extend(config.channels.iter().cloned());
     let handle = event_loop.handle();
     let shared = Arc::new(Mutex::new(Core::new(
         state,
@@ -604,11 +708,16 @@ pub fn start(event_loop: &mut EventLoop, config: Config) -> Result<Peer> {
         agent.clone(),
         shared.clone(),
         config.tracker,
-        SocketAddr::new(ip, bound.port()),
-        config.addr.ip().is_unspecified(),
-        config.channels.clone(),
+        public,
+        channels.into_iter().collect(),
+        dir.clone(),
     )));
-    lock(&shared).agent = Some(agent.clone());
+    {
+        let mut core = lock(&shared);
+        core.agent = Some(agent.clone());
+        core.tracker.addr = config.tracker.map(|t| t.to_string());
+    }
+    let files = files::start(event_loop, &shared, config.tracker, &dir)?;
     let node = Node {
         shared,
         handle,
@@ -616,12 +725,13 @@ pub fn start(event_loop: &mut EventLoop, config: Config) -> Result<Peer> {
         peer_id,
         name,
         addr: bound,
+        files,
     };
     let token = config
         .token
         .clone()
         .unwrap_or_else(|| http_core::secret::Secret128::random().to_hex());
-    let app = crate::api::app(&node, &token, config.static_root.as_deref())?;
+    let app = crate::api::app(&node, &token, &config.users, config.static_root.as_deref())?;
     slot.set(app);
     Ok(Peer { node, token })
 }

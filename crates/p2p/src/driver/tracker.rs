@@ -20,8 +20,8 @@ fn post(target: &str, body: &Value) -> Request {
 
 /// `POST /submit-info`: `ip` is left out when we listen on every address, so the tracker
 /// takes the connection's source address.
-pub fn register(peer_id: &str, name: &str, ip: Option<IpAddr>, port: u16) -> Request {
-    let mut body = json!({"port": port, "peer_id": peer_id, "name": name});
+pub fn register(peer_id: &str, name: &str, key: &str, ip: Option<IpAddr>, port: u16) -> Request {
+    let mut body = json!({"port": port, "peer_id": peer_id, "name": name, "key": key});
     if let Some(ip) = ip {
         body["ip"] = json!(ip.to_string());
     }
@@ -60,6 +60,11 @@ pub fn list(channel: &str) -> Request {
     Request::new(Method::Get, format!("/get-list?channel={channel}"))
 }
 
+/// `GET /get-list`: every peer, for their keys.
+pub fn list_all() -> Request {
+    Request::new(Method::Get, "/get-list")
+}
+
 /// The useful part of a registration answer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Registered {
@@ -69,6 +74,8 @@ pub struct Registered {
     pub token: String,
     /// How often to heartbeat.
     pub interval: Duration,
+    /// Our source address as the tracker saw it (trackers before `observed_ip` leave it out).
+    pub observed_ip: Option<IpAddr>,
 }
 
 #[derive(Deserialize)]
@@ -76,6 +83,8 @@ struct RegisteredBody {
     peer_id: String,
     token: String,
     heartbeat_interval: u64,
+    #[serde(default)]
+    observed_ip: Option<IpAddr>,
 }
 
 /// Reads a `/submit-info` answer.
@@ -85,6 +94,7 @@ pub fn parse_registered(body: &[u8]) -> Result<Registered, String> {
         peer_id: b.peer_id,
         token: b.token,
         interval: Duration::from_secs(b.heartbeat_interval.max(1)),
+        observed_ip: b.observed_ip,
     })
 }
 
@@ -95,6 +105,8 @@ pub struct Listed {
     pub peer_id: String,
     /// Where to dial it.
     pub addr: SocketAddr,
+    /// Its public key, if it registered one.
+    pub key: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -108,6 +120,8 @@ struct ListedBody {
     peer_id: String,
     ip: IpAddr,
     port: u16,
+    #[serde(default)]
+    key: Option<String>,
 }
 
 /// Reads a `/get-list` answer.
@@ -118,6 +132,7 @@ pub fn parse_list(body: &[u8]) -> Result<Vec<Listed>, String> {
         .map(|p| Listed {
             peer_id: p.peer_id,
             addr: SocketAddr::new(p.ip, p.port),
+            key: p.key,
         })
         .collect())
 }
@@ -177,6 +192,12 @@ mod tests {
         .unwrap();
         assert_eq!(r.interval, Duration::from_secs(30));
         assert_eq!((r.peer_id.as_str(), r.token.as_str()), ("p", "t"));
+        assert_eq!(r.observed_ip, None);
+        let r = parse_registered(
+            br#"{"peer_id":"p","token":"t","heartbeat_interval":3,"observed_ip":"10.0.0.2"}"#,
+        )
+        .unwrap();
+        assert_eq!(r.observed_ip, Some("10.0.0.2".parse().unwrap()));
         assert!(parse_registered(br#"{"error":"bad port"}"#).is_err());
     }
 
@@ -195,8 +216,8 @@ mod tests {
             json!({"peer_id":"p","token":"t","channel":"secret","key":"k"})
         );
         assert_eq!(
-            register("p", "n", None, 5).body.len(),
-            r#"{"name":"n","peer_id":"p","port":5}"#.len()
+            register("p", "n", "K", None, 5).body.len(),
+            r#"{"key":"K","name":"n","peer_id":"p","port":5}"#.len()
         );
         assert_eq!(list("general").target(), "/get-list?channel=general");
     }

@@ -11,7 +11,7 @@ use http_core::{
     BodyDecoder, BodyKind, Decoded, Headers, Malformed, Method, ParseError, RequestHead, Response,
     ResponseHead, Status, Version, parse_request_head,
 };
-use log::{debug, log_enabled};
+use log::{debug, log_enabled, warn};
 use reactor::server::write_full_response;
 use reactor::{AccessLine, Addr, CloseReason, ConnId, ConnInfo, Cx, Inbox, Protocol, Session};
 
@@ -46,6 +46,9 @@ pub(crate) struct ClientConn {
     state: State,
     next_seq: u64,
     head_started: Option<Instant>,
+    /// [`Cx::output_written`] when the send timer was last armed: unchanged at its expiry with
+    /// output still queued means the client took none of it for `proxy_send_timeout`.
+    sent_mark: u64,
     peer_done: bool,
     shutting_down: bool,
 }
@@ -61,6 +64,7 @@ impl ClientConn {
             state: State::Reading,
             next_seq: 0,
             head_started: None,
+            sent_mark: 0,
             peer_done: false,
             shutting_down: false,
         }
@@ -90,7 +94,14 @@ impl ClientConn {
                 self.head_started = None;
                 cx.set_timeout(self.shared.limits.idle_timeout);
             }
-            // A slow client body is timed by the client's idle limit; the upstream times itself.
+            // Once the request is in, the client is timed only on taking its answer
+            // (`proxy_send_timeout`); the upstream times its own silence.
+            State::Exchange(ref ex) if matches!(ex.request, RequestBody::Done) => {
+                let send_timeout = self.shared.config.hosts[ex.block].send_timeout;
+                self.sent_mark = cx.output_written();
+                cx.set_timeout(send_timeout);
+            }
+            // A slow client body is timed by the client's idle limit.
             State::Exchange(_) => cx.set_timeout(self.shared.limits.idle_timeout),
             State::Done => cx.set_deadline(None),
         }
@@ -165,12 +176,16 @@ impl ClientConn {
             }
             return self.answer_and_close(cx, Status::NOT_FOUND, body);
         };
+        let wanted = self.shared.config.hosts[block]
+            .sticky
+            .as_ref()
+            .and_then(|sticky| sticky.requested(&head.headers));
         let picked = self
             .shared
             .lock()
             .pools
             .get_mut(block)
-            .and_then(|pool| pool.pick());
+            .and_then(|pool| pool.pick_preferring(wanted));
         let Some(backend) = picked else {
             return self.all_down(cx, block);
         };
@@ -206,6 +221,7 @@ impl ClientConn {
             wire: wire.freeze(),
             block,
             target,
+            wanted,
             seq: 0,
             upstream: None,
             retry: Retry::Available,
@@ -415,8 +431,12 @@ impl ClientConn {
     fn fail_exchange(&mut self, cx: &mut Cx<'_>, status: Status, body: String) {
         let head_sent = match &mut self.state {
             State::Exchange(ex) => {
-                ex.status = status.code();
-                !matches!(ex.response, ResponseBody::AwaitingHead)
+                let head_sent = !matches!(ex.response, ResponseBody::AwaitingHead);
+                // A started response keeps the status the client got in the log.
+                if !head_sent {
+                    ex.status = status.code();
+                }
+                head_sent
             }
             _ => false,
         };
@@ -596,7 +616,7 @@ impl ClientConn {
     fn on_head(
         &mut self,
         cx: &mut Cx<'_>,
-        head: ResponseHead,
+        mut head: ResponseHead,
         kind: BodyKind,
         tunnel: Option<Session>,
     ) {
@@ -605,6 +625,13 @@ impl ClientConn {
         };
         if !matches!(ex.response, ResponseBody::AwaitingHead) {
             return;
+        }
+        // A client new to the block, or failed over from its upstream, is told where it now is.
+        if let Some(sticky) = &self.shared.config.hosts[ex.block].sticky
+            && ex.wanted != Some(ex.target.backend)
+        {
+            head.headers
+                .append("Set-Cookie", sticky.set_cookie(ex.target.backend));
         }
         ex.status = head.status.code();
         if head.status.code() == 101 {
@@ -704,6 +731,21 @@ impl Protocol for ClientConn {
                 // The client stopped sending its body.
                 self.abort_upstream(cx);
                 self.release();
+                self.state = State::Done;
+                cx.abort();
+            }
+            State::Exchange(_)
+                if cx.pending_output() > 0 && cx.output_written() == self.sent_mark =>
+            {
+                warn!(
+                    "{}: the client took none of its answer for proxy_send_timeout; dropping it",
+                    self.peer
+                );
+                self.abort_upstream(cx);
+                self.release();
+                if let State::Exchange(ex) = &self.state {
+                    log_exchange(ex);
+                }
                 self.state = State::Done;
                 cx.abort();
             }

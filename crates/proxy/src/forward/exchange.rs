@@ -76,6 +76,8 @@ pub(super) struct Exchange {
     pub(super) wire: Bytes,
     pub(super) block: usize,
     pub(super) target: Target,
+    /// The upstream the client's sticky cookie named, if the block has one and it did.
+    pub(super) wanted: Option<usize>,
     /// The attempt in flight; messages of other attempts are ignored.
     pub(super) seq: u64,
     pub(super) upstream: Option<Addr<UpstreamConn>>,

@@ -85,6 +85,12 @@ enum Reuse {
 }
 
 impl Busy {
+    /// Whether the exchange is waiting on the upstream: the request is all out and the client
+    /// is taking the response as fast as it comes.
+    fn waits_on_upstream(&self) -> bool {
+        self.request == Sending::Done && self.reading == Credit::Flowing
+    }
+
     /// Why the exchange failed when the connection broke now.
     fn broken(&self) -> Failure {
         match (self.conn, &self.response) {
@@ -162,11 +168,12 @@ impl UpstreamConn {
         self.arm(cx);
     }
 
-    /// The upstream's silence is timed once the whole request is out; before that the client's
-    /// pace rules.
+    /// The upstream's silence (`proxy_read_timeout`) is timed only while the proxy waits on it:
+    /// once the whole request is out, and not while reading is paused because the client is slow
+    /// to take the response (the client's own send timeout covers that).
     fn arm(&self, cx: &mut Cx<'_>) {
         match &self.state {
-            State::Busy(b) if b.request == Sending::Done => cx.set_timeout(b.timeout),
+            State::Busy(b) if b.waits_on_upstream() => cx.set_timeout(b.timeout),
             State::Busy(_) | State::Connecting(_) | State::Done => cx.set_deadline(None),
             State::Idle => cx.set_timeout(UPSTREAM_IDLE_TIMEOUT),
         }
@@ -189,7 +196,7 @@ impl UpstreamConn {
             if let Answer::Silent = b.response {
                 b.response = Answer::Head;
             }
-            if b.request == Sending::Done {
+            if b.waits_on_upstream() {
                 cx.set_timeout(b.timeout);
             }
         }
@@ -262,6 +269,8 @@ impl UpstreamConn {
                     if b.down.sent(data.len()) && b.reading == Credit::Flowing {
                         b.reading = Credit::Paused;
                         cx.pause_reading();
+                        // Waiting on the client now, not on the upstream.
+                        cx.set_deadline(None);
                     }
                     tell(cx, &b.client, b.seq, ClientMsg::Body(data));
                 }
@@ -341,6 +350,7 @@ impl UpstreamConn {
             UpstreamMsg::Resume => {
                 b.reading = Credit::Flowing;
                 cx.resume_reading();
+                self.arm(cx);
             }
             UpstreamMsg::Abort => {
                 self.state = State::Done;

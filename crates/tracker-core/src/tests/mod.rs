@@ -3,6 +3,7 @@
 mod channels;
 mod expiry;
 mod files;
+mod identity;
 mod paging;
 mod peers;
 

@@ -180,7 +180,7 @@ fn register_refuses_key_channels_without_changing_state() {
 }
 
 #[test]
-fn resolve_ip() {
+fn advertised_ip_when_allowed() {
     let source = ip("192.168.1.7");
     let cases: [(Option<&str>, Expect<IpAddr>); 7] = [
         (None, Ok(source)),
@@ -195,11 +195,10 @@ fn resolve_ip() {
         ),
     ];
     for (given, expected) in cases {
-        let p = RegisterParams {
-            ip: given.map(Into::into),
-            ..Default::default()
-        };
-        check(p.resolve_ip(source), expected);
+        check(
+            crate::identity::advertised_ip(given, source, true),
+            expected,
+        );
     }
 }
 
@@ -236,7 +235,7 @@ fn re_registration_rules() {
     let cases = [
         ("10.0.0.1", 1, Tok::None, None),
         ("10.0.0.1", 1, Tok::Wrong, None),
-        ("10.0.0.1", 2, Tok::None, Some(403)),
+        ("10.0.0.1", 2, Tok::None, None),
         ("10.0.0.9", 1, Tok::None, Some(403)),
         ("10.0.0.9", 1, Tok::Wrong, Some(403)),
         ("10.0.0.9", 1, Tok::Right, None),
@@ -305,6 +304,7 @@ fn full_registry() {
     let mut r = Registry::new(Config {
         max_peers: 2,
         default_ttl_s: 10,
+        ..Config::default()
     });
     add(&mut r, "a", 1, T0);
     add(&mut r, "b", 2, T0 + 5 * S);
@@ -741,7 +741,7 @@ fn forbidden_without_the_right_token() {
                         token: tok.clone(),
                         ..params("a", 9)
                     },
-                    ip("10.0.0.1"),
+                    ip("10.0.0.2"),
                     now,
                 )
                 .map(drop),

@@ -1,0 +1,484 @@
+//! Several tracker-bins on one Redis (`--store redis://…`), as real processes: one consistent
+//! view whichever tracker answers (directly or behind proxy-bin's round-robin), a tracker killed
+//! or restarted with nothing lost, the token rules atomic across trackers, expiry by Redis
+//! itself with every tracker stopped, and a Redis outage answered with 503s and recovered from
+//! without restarting the trackers.
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc::channel;
+use std::time::Duration;
+
+use redis_client::Value as RedisValue;
+use redis_client::testing::RedisServer;
+use serde_json::{Value, json};
+
+use crate::{get, peer_ids, post, wait_for};
+
+const WAIT: Duration = Duration::from_secs(20);
+
+/// A tracker-bin on a free port with its state in `redis`; killed on drop.
+struct TrackerProcess {
+    child: Child,
+    addr: SocketAddr,
+}
+
+impl TrackerProcess {
+    fn start(redis: &RedisServer, ttl: u32) -> TrackerProcess {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_tracker-bin"))
+            .args([
+                "--port",
+                "0",
+                "--ttl",
+                &ttl.to_string(),
+                "--store",
+                &redis.url(),
+                // The tests register peers at made-up addresses from loopback, more of them
+                // at once than the per-address registration rate allows.
+                "--allow-advertised-ip",
+                "--register-rate",
+                "off",
+            ])
+            .env("RUST_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let (tx, rx) = channel();
+        let stderr = child.stderr.take().unwrap();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if let Some(rest) = line.split("listening on http://").nth(1) {
+                    let _ = tx.send(
+                        rest.split_whitespace()
+                            .next()
+                            .unwrap_or_default()
+                            .to_owned(),
+                    );
+                }
+            }
+        });
+        let addr = rx.recv_timeout(WAIT).expect("tracker-bin logs its address");
+        let tracker = TrackerProcess {
+            child,
+            addr: addr.parse().unwrap(),
+        };
+        wait_for("the tracker's store to be up", WAIT, || {
+            get(tracker.addr, "/tracker/health").0 == 200
+        });
+        tracker
+    }
+}
+
+impl Drop for TrackerProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn register(at: SocketAddr, body: Value) -> (u16, Value) {
+    post(at, "/submit-info", &body)
+}
+
+fn token_of(body: &Value) -> String {
+    body["token"].as_str().unwrap().to_owned()
+}
+
+#[test]
+fn three_trackers_on_one_redis_serve_one_consistent_view() {
+    let redis = RedisServer::start();
+    let trackers: Vec<_> = (0..3).map(|_| TrackerProcess::start(&redis, 90)).collect();
+    let [a, b, c] = [trackers[0].addr, trackers[1].addr, trackers[2].addr];
+
+    // Registered on a, heartbeat on b, joins on c.
+    let (status, alice) = register(a, json!({"ip": "10.0.0.1", "port": 5001, "name": "alice"}));
+    assert_eq!(status, 200, "{alice}");
+    let alice_id = alice["peer_id"].as_str().unwrap().to_owned();
+    let token = token_of(&alice);
+    let creds = json!({"peer_id": alice_id, "token": token});
+    assert_eq!(
+        post(b, "/heartbeat", &creds),
+        (200, json!({"status": "ok", "ttl": 90}))
+    );
+    let join = json!({"peer_id": alice_id, "token": token, "channel": "team", "key": "s3cret"});
+    let (status, joined) = post(c, "/add-list", &join);
+    assert_eq!(status, 200, "{joined}");
+    assert_eq!(joined["members"], json!([alice_id]));
+    let (status, bob) = register(
+        b,
+        json!({"ip": "10.0.0.2", "port": 5002, "channels": ["general"]}),
+    );
+    assert_eq!(status, 200, "{bob}");
+    let bob_id = bob["peer_id"].as_str().unwrap().to_owned();
+
+    // A key channel's key holds on every tracker.
+    let wrong =
+        json!({"peer_id": bob_id, "token": token_of(&bob), "channel": "team", "key": "nope"});
+    assert_eq!(post(a, "/add-list", &wrong).0, 403);
+    let missing = json!({"peer_id": bob_id, "token": token_of(&bob), "channel": "team"});
+    assert_eq!(post(b, "/add-list", &missing).0, 403);
+
+    // One answer from every tracker, directly and through proxy-bin's round-robin.
+    let conf = format!(
+        "host \"*\" {{\n    proxy_pass http://{a};\n    proxy_pass http://{b};\n    proxy_pass http://{c};\n    dist_policy round-robin\n}}\n"
+    );
+    let proxy = proxy::spawn(
+        proxy::parse(&conf, "test.conf").unwrap(),
+        "127.0.0.1:0".parse().unwrap(),
+    )
+    .unwrap();
+    let view = |at: SocketAddr| {
+        let (_, list) = get(at, "/get-list");
+        let (_, team) = get(at, "/get-list?channel=team");
+        let (_, channels) = get(at, "/channels");
+        (list, team, channels)
+    };
+    let expected = view(a);
+    assert_eq!(
+        peer_ids(a, "/get-list"),
+        [alice_id.clone(), bob_id.clone()],
+        "{expected:?}"
+    );
+    assert_eq!(
+        peer_ids(a, "/get-list?channel=team"),
+        std::slice::from_ref(&alice_id)
+    );
+    assert_eq!(
+        expected.2,
+        json!([
+            {"name": "general", "policy": "open", "members": [bob_id]},
+            {"name": "team", "policy": "key", "members": [alice_id]},
+        ])
+    );
+    for at in [b, c, proxy.addr, proxy.addr, proxy.addr] {
+        let mut got = view(at);
+        // `last_seen` may tick between two views; everything else must agree.
+        for list in [&mut got.0, &mut got.1] {
+            for p in list["peers"].as_array_mut().unwrap() {
+                p["last_seen"] = expected.0["peers"][0]["last_seen"].clone();
+            }
+        }
+        let mut want = expected.clone();
+        for list in [&mut want.0, &mut want.1] {
+            for p in list["peers"].as_array_mut().unwrap() {
+                p["last_seen"] = expected.0["peers"][0]["last_seen"].clone();
+            }
+        }
+        assert_eq!(got, want, "view from {at}");
+    }
+
+    // A peer id cannot be taken over from another address without its token, on any tracker;
+    // with it, it can.
+    let steal = json!({"peer_id": alice_id, "ip": "10.6.6.6", "port": 6666});
+    assert_eq!(register(c, steal.clone()).0, 403);
+    let mut moved = steal;
+    moved["token"] = json!(token);
+    let (status, moved) = register(b, moved);
+    assert_eq!(status, 200, "{moved}");
+    let (_, found) = post(a, "/connect-peer", &json!({"target": alice_id}));
+    assert_eq!(
+        (found["ip"].clone(), found["port"].clone()),
+        (json!("10.6.6.6"), json!(6666))
+    );
+    // Re-registration started a fresh session: the old token is refused everywhere.
+    assert_eq!(post(c, "/heartbeat", &creds).0, 403);
+
+    let (_, stats) = get(c, "/tracker/stats");
+    assert_eq!(
+        (stats["peers"].clone(), stats["registrations"].clone()),
+        (json!(2), json!(3))
+    );
+    let (_, health) = get(a, "/tracker/health");
+    assert_eq!(health["store"]["kind"], "redis");
+}
+
+#[test]
+fn a_tracker_killed_or_restarted_loses_nothing() {
+    let redis = RedisServer::start();
+    let a = TrackerProcess::start(&redis, 90);
+    let b = TrackerProcess::start(&redis, 90);
+    let (_, peer) = register(
+        a.addr,
+        json!({"ip": "10.0.0.1", "port": 5001, "channels": ["general"]}),
+    );
+    let creds = json!({"peer_id": peer["peer_id"], "token": peer["token"]});
+    drop(a);
+
+    // b goes on serving what a wrote.
+    assert_eq!(
+        peer_ids(b.addr, "/get-list?channel=general"),
+        ["10.0.0.1:5001"]
+    );
+    assert_eq!(post(b.addr, "/heartbeat", &creds).0, 200);
+    // A new tracker sees it all at once, and takes the peer's token.
+    let a2 = TrackerProcess::start(&redis, 90);
+    assert_eq!(
+        peer_ids(a2.addr, "/get-list?channel=general"),
+        ["10.0.0.1:5001"]
+    );
+    assert_eq!(post(a2.addr, "/heartbeat", &creds).0, 200);
+    assert_eq!(post(a2.addr, "/remove", &creds).0, 200);
+    assert!(peer_ids(b.addr, "/get-list").is_empty());
+    let (_, channels) = get(b.addr, "/channels");
+    assert_eq!(channels, json!([]));
+}
+
+#[test]
+fn peers_expire_by_redis_itself_with_every_tracker_stopped() {
+    let redis = RedisServer::start();
+    let a = TrackerProcess::start(&redis, 1);
+    let (status, peer) = register(
+        a.addr,
+        json!({"ip": "10.0.0.1", "port": 5001, "channels": ["general"]}),
+    );
+    assert_eq!(status, 200, "{peer}");
+    let key = format!("{}peer:10.0.0.1:5001", tracker_redis::PREFIX);
+    assert_eq!(redis.cmd(&["EXISTS", &key]), RedisValue::Int(1));
+    drop(a);
+    wait_for("redis to expire the peer", WAIT, || {
+        redis.cmd(&["EXISTS", &key]) == RedisValue::Int(0)
+    });
+    let b = TrackerProcess::start(&redis, 1);
+    assert!(peer_ids(b.addr, "/get-list").is_empty());
+    assert!(peer_ids(b.addr, "/get-list?channel=general").is_empty());
+    assert_eq!(get(b.addr, "/channels").1, json!([]));
+    // The next sweep clears what the peer left in the sets.
+    wait_for("the sweep to clear the channel", WAIT, || {
+        redis.cmd(&["EXISTS", &format!("{}channels", tracker_redis::PREFIX)]) == RedisValue::Int(0)
+    });
+    let creds = json!({"peer_id": peer["peer_id"], "token": peer["token"]});
+    assert_eq!(post(b.addr, "/heartbeat", &creds).0, 404);
+}
+
+#[test]
+fn a_redis_outage_is_503s_then_recovery_without_restarting_the_trackers() {
+    let mut redis = RedisServer::start();
+    let a = TrackerProcess::start(&redis, 90);
+    let (status, _) = register(a.addr, json!({"ip": "10.0.0.1", "port": 5001}));
+    assert_eq!(status, 200);
+
+    redis.stop();
+    wait_for("a 503 while redis is down", WAIT, || {
+        register(a.addr, json!({"ip": "10.0.0.2", "port": 5002})).0 == 503
+    });
+    let (status, body) = get(a.addr, "/get-list");
+    assert_eq!(status, 503);
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap()
+            .contains("store unavailable"),
+        "{body}"
+    );
+    let (status, health) = get(a.addr, "/tracker/health");
+    assert_eq!((status, health["ok"].clone()), (503, json!(false)));
+    assert!(
+        health["store"]["detail"]
+            .as_str()
+            .unwrap()
+            .starts_with("down"),
+        "{health}"
+    );
+
+    redis.restart();
+    wait_for("the tracker to reconnect", WAIT, || {
+        get(a.addr, "/tracker/health").0 == 200
+    });
+    // This test's Redis keeps nothing across a restart, so the peer registers again, as a
+    // peer does after a 404 on its heartbeat.
+    let (status, body) = register(a.addr, json!({"ip": "10.0.0.1", "port": 5001}));
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(peer_ids(a.addr, "/get-list"), ["10.0.0.1:5001"]);
+}
+
+/// Registers a peer at `ip:port` through `at` and answers `(peer_id, token)`.
+fn peer_at(at: SocketAddr, ip: &str, port: u16) -> (String, String) {
+    let (status, body) = register(at, json!({"ip": ip, "port": port}));
+    assert_eq!(status, 200, "{body}");
+    (
+        body["peer_id"].as_str().unwrap().to_owned(),
+        token_of(&body),
+    )
+}
+
+/// The same file-sharing session against `trackers` (taken in turn), every answer recorded.
+fn files_session(trackers: &[SocketAddr]) -> Vec<(u16, Value)> {
+    let mut turn = trackers.iter().cycle().copied();
+    let (alice, alice_token) = peer_at(turn.next().unwrap(), "10.0.0.1", 5001);
+    let (bob, bob_token) = peer_at(turn.next().unwrap(), "10.0.0.2", 5002);
+    let hashes: Vec<String> = (0..3).map(|i| format!("{:064x}", i + 1)).collect();
+    let publish = |name: &str, size: u64, hashes: &[String]| {
+        json!({"peer_id": alice, "token": alice_token, "name": name, "size": size,
+               "chunk_size": 1000, "chunk_hashes": hashes})
+    };
+    let mut out = Vec::new();
+    let mut record = |answer: (u16, Value)| out.push(answer);
+    record(post(
+        turn.next().unwrap(),
+        "/files/publish",
+        &publish("a.bin", 2500, &hashes),
+    ));
+    let file_id = {
+        let (_, files) = get(turn.next().unwrap(), "/files");
+        files[0]["file_id"].as_str().unwrap().to_owned()
+    };
+    let other: Vec<String> = (0..3).map(|i| format!("{:064x}", i + 7)).collect();
+    // Another file under the same name: 409. The same content with another size: 409.
+    record(post(
+        turn.next().unwrap(),
+        "/files/publish",
+        &publish("a.bin", 2500, &other),
+    ));
+    record(post(
+        turn.next().unwrap(),
+        "/files/publish",
+        &publish("b.bin", 2600, &hashes),
+    ));
+    // Too few hashes: 400; a bad hash: 400.
+    record(post(
+        turn.next().unwrap(),
+        "/files/publish",
+        &publish("c.bin", 2500, &hashes[..2]),
+    ));
+    let chunks = |chunks: Value| json!({"peer_id": bob, "token": bob_token, "chunks": chunks});
+    let path = format!("/files/{file_id}/chunks");
+    record(post(turn.next().unwrap(), &path, &chunks(json!([0, 2, 2]))));
+    record(post(turn.next().unwrap(), &path, &chunks(json!([3]))));
+    record(post(turn.next().unwrap(), &path, &chunks(json!([1]))));
+    record(post(
+        turn.next().unwrap(),
+        "/files/0000/chunks",
+        &chunks(json!([0])),
+    ));
+    let wrong = json!({"peer_id": bob, "token": "00", "chunks": [0]});
+    record(post(turn.next().unwrap(), &path, &wrong));
+    record(get(turn.next().unwrap(), "/files"));
+    record(get(turn.next().unwrap(), &format!("/files/{file_id}")));
+    record(get(turn.next().unwrap(), &format!("/peers/{alice}/files")));
+    record(get(turn.next().unwrap(), &format!("/peers/{bob}/files")));
+    record(get(turn.next().unwrap(), "/peers/nobody/files"));
+    // Alice leaves: bob is the one holder left; bob leaves: the file is gone.
+    let creds = |id: &str, token: &str| json!({"peer_id": id, "token": token});
+    record(post(
+        turn.next().unwrap(),
+        "/remove",
+        &creds(&alice, &alice_token),
+    ));
+    record(get(turn.next().unwrap(), &format!("/files/{file_id}")));
+    record(post(
+        turn.next().unwrap(),
+        "/remove",
+        &creds(&bob, &bob_token),
+    ));
+    record(get(turn.next().unwrap(), &format!("/files/{file_id}")));
+    record(get(turn.next().unwrap(), "/files"));
+    out
+}
+
+#[test]
+fn the_file_index_in_redis_answers_as_the_memory_store_does() {
+    // Like the Redis trackers, it takes the made-up addresses the session registers.
+    let mut config = tracker::Config::default();
+    config.identity.allow_advertised_ip = true;
+    let memory = crate::start_with(config);
+    let expected = files_session(&[memory.addr]);
+    let redis = RedisServer::start();
+    let trackers: Vec<_> = (0..2).map(|_| TrackerProcess::start(&redis, 90)).collect();
+    let got = files_session(&[trackers[0].addr, trackers[1].addr]);
+    assert_eq!(got.len(), expected.len());
+    for (i, (got, expected)) in got.iter().zip(&expected).enumerate() {
+        assert_eq!(got, expected, "answer {i}");
+    }
+    // And the statuses are the ones the session means to provoke.
+    let statuses: Vec<u16> = got.iter().map(|(s, _)| *s).collect();
+    assert_eq!(
+        statuses,
+        [
+            200, 409, 409, 400, 200, 400, 200, 404, 403, 200, 200, 200, 200, 404, 200, 200, 200,
+            404, 200
+        ]
+    );
+}
+
+/// Regression: a reply larger than one read of the Redis connection (64 KiB) used to stall
+/// until the call timed out, so listing a few hundred peers failed with 503.
+#[test]
+fn a_listing_larger_than_one_read_comes_back_whole() {
+    const PEERS: u16 = 800;
+    let redis = RedisServer::start();
+    let a = TrackerProcess::start(&redis, 90);
+    for i in 0..PEERS {
+        let body = json!({"ip": "10.1.0.1", "port": 1000 + i, "meta": {"pad": "x".repeat(100)}});
+        assert_eq!(register(a.addr, body).0, 200);
+    }
+    let ids = peer_ids(a.addr, "/get-list");
+    assert_eq!(ids.len(), usize::from(PEERS));
+}
+
+/// Pages over Redis walk ordered indexes as the memory store's do: registered on one tracker
+/// and listed through another, every peer comes once and in id order at any page size, with
+/// the channel and role filters applied on every page; channels and files page by their keys
+/// with a `Link` to the next.
+#[test]
+fn pages_over_redis_walk_every_item_once_in_order() {
+    const PEERS: u16 = 60;
+    let redis = RedisServer::start();
+    let (a, b) = (
+        TrackerProcess::start(&redis, 90),
+        TrackerProcess::start(&redis, 90),
+    );
+    let (mut all, mut general, mut seeds) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut channels, mut tokens) = (Vec::new(), Vec::new());
+    for i in 0..PEERS {
+        let id = format!("p{i:02}");
+        let channel = if i % 3 == 0 {
+            "general".to_owned()
+        } else {
+            format!("c{i:02}")
+        };
+        let roles: Vec<&str> = if i % 5 == 0 { vec!["seed"] } else { vec![] };
+        let body = json!({"ip": "10.1.0.1", "port": 1000 + i, "peer_id": id,
+                          "channels": [channel], "roles": roles});
+        let (status, answer) = register(a.addr, body);
+        assert_eq!(status, 200, "{answer}");
+        tokens.push(token_of(&answer));
+        if i % 3 == 0 {
+            general.push(id.clone());
+            if i % 5 == 0 {
+                seeds.push(id.clone());
+            }
+        } else {
+            channels.push(channel);
+        }
+        all.push(id);
+    }
+    channels.push("general".to_owned());
+    for limit in [1, 7, 60, 1000] {
+        let first = format!("/get-list?limit={limit}");
+        assert_eq!(crate::paging::walk_get(b.addr, &first), all, "{first}");
+    }
+    let first = "/get-list?limit=4&channel=general";
+    assert_eq!(crate::paging::walk_get(b.addr, first), general);
+    let first = "/tracker/peers?limit=2&channel=general&role=seed";
+    assert_eq!(crate::paging::walk_get(b.addr, first), seeds);
+    let walked = crate::paging::walk_links(b.addr, "/channels?limit=6", "name", 60);
+    assert_eq!(walked, channels);
+
+    let mut files = Vec::new();
+    for n in 0..9u64 {
+        let publish = json!({"peer_id": "p01", "token": tokens[1], "name": format!("f{n}"),
+                             "size": 10, "chunk_size": 16,
+                             "chunk_hashes": [format!("{:064x}", n + 1)]});
+        let (status, body) = post(a.addr, "/files/publish", &publish);
+        assert_eq!(status, 200, "{body}");
+        files.push(body["file_id"].as_str().unwrap().to_owned());
+    }
+    files.sort();
+    assert_eq!(
+        crate::paging::walk_links(b.addr, "/files?limit=4", "file_id", 9),
+        files
+    );
+}

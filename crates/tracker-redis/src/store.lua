@@ -1,0 +1,416 @@
+-- The tracker's state in Redis: one script, so every operation is atomic (Redis runs a script
+-- to its end before anything else) and checks everything before it writes anything, so an
+-- error never leaves half an operation behind. Called as EVALSHA sha 0 OP PREFIX ARGS...
+-- Key layout (PREFIX is weaprous:tracker:):
+--   peer:<id>            hash name ip port ttl roles meta token seen load; PEXPIRE ttl: Redis
+--                        itself expires a silent peer, with every tracker stopped
+--   peer:<id>:channels   set of channel names
+--   peers                zset id -> deadline (ms, Redis clock): counts, the sweep
+--   peer-ids             zset id -> 0: every peer id in id order, for pages of the list
+--   channel:<name>       hash policy (open|key) key (SHA-256 hex of the key, or empty)
+--   channel:<name>:ids   zset peer id -> 0: the members in id order
+--   channel-names        zset name -> 0: channel names in order
+--   stats                hash registrations heartbeats removals expirations
+--   peer:<id>:files      set of file ids the peer holds chunks of
+--   file:<fid>           hash name size chunk_size count hashes (the chunk hashes' hex, joined)
+--   file:<fid>:holders   hash peer id -> the name that peer gave the file
+--   file:<fid>:chunks:<id>  bitmap of the chunks that peer has (bit i = chunk i)
+--   file-ids             zset file id -> 0: file ids in order
+-- The zsets scored 0 are ordered indexes: a page is one ZRANGEBYLEX after its cursor.
+-- Views skip a member whose peer hash has expired; the sweep (any tracker, every second)
+-- removes what an expired peer left in the sets.
+
+local op = ARGV[1]
+local P = ARGV[2]
+local MAX_CHANNELS = 32
+
+local function now_ms()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+
+local function peer_key(id) return P .. 'peer:' .. id end
+
+local function err(code, msg) return {'err', code, msg} end
+
+local function drop_channel_member(id, ch)
+  local m = P .. 'channel:' .. ch .. ':ids'
+  redis.call('ZREM', m, id)
+  if redis.call('ZCARD', m) == 0 then
+    redis.call('DEL', P .. 'channel:' .. ch)
+    redis.call('ZREM', P .. 'channel-names', ch)
+  end
+end
+
+local function file_key(fid) return P .. 'file:' .. fid end
+
+local function drop_holder(id, fid)
+  local fk = file_key(fid)
+  redis.call('HDEL', fk .. ':holders', id)
+  redis.call('DEL', fk .. ':chunks:' .. id)
+  if redis.call('HLEN', fk .. ':holders') == 0 then
+    redis.call('DEL', fk)
+    redis.call('ZREM', P .. 'file-ids', fid)
+  end
+end
+
+local function drop_peer(id)
+  local pc = peer_key(id) .. ':channels'
+  for _, ch in ipairs(redis.call('SMEMBERS', pc)) do drop_channel_member(id, ch) end
+  local pf = peer_key(id) .. ':files'
+  for _, fid in ipairs(redis.call('SMEMBERS', pf)) do drop_holder(id, fid) end
+  redis.call('DEL', peer_key(id), pc, pf)
+  redis.call('ZREM', P .. 'peers', id)
+  redis.call('ZREM', P .. 'peer-ids', id)
+end
+
+-- Holders of a file whose peer is still there.
+local function live_holders(fid)
+  local out = {}
+  for _, id in ipairs(redis.call('HKEYS', file_key(fid) .. ':holders')) do
+    if redis.call('EXISTS', peer_key(id)) == 1 then out[#out + 1] = id end
+  end
+  return out
+end
+
+local function not_in_index(fid) return err('404', 'file ' .. fid .. ' is not in the index') end
+
+-- 'ok', or the error of a missing peer or a bad token (404 before 403).
+local function authed(id, token_hash)
+  local stored = redis.call('HGET', peer_key(id), 'token')
+  if not stored then return err('404', 'peer ' .. id .. ' is not registered') end
+  if token_hash == '' then return err('403', 'missing token for peer ' .. id) end
+  if stored ~= token_hash then return err('403', 'wrong token for peer ' .. id) end
+  return nil
+end
+
+local function touch(id, now)
+  local key = peer_key(id)
+  local ttl = tonumber(redis.call('HGET', key, 'ttl'))
+  redis.call('HSET', key, 'seen', now)
+  redis.call('PEXPIRE', key, ttl * 1000)
+  redis.call('ZADD', P .. 'peers', now + ttl * 1000, id)
+  return ttl
+end
+
+-- The refusal a join of `ch` with `key_hash` would meet, checked before anything is written.
+local function join_refusal(id, ch, key_hash)
+  local pol = redis.call('HMGET', P .. 'channel:' .. ch, 'policy', 'key')
+  if pol[1] == 'key' then
+    if key_hash == '' then return err('403', 'channel ' .. ch .. ' needs a key') end
+    if key_hash ~= pol[2] then return err('403', 'wrong key for channel ' .. ch) end
+  end
+  local pc = peer_key(id) .. ':channels'
+  if redis.call('SISMEMBER', pc, ch) == 0 and redis.call('SCARD', pc) >= MAX_CHANNELS then
+    return err('400', 'a peer may be in at most ' .. MAX_CHANNELS .. ' channels')
+  end
+  return nil
+end
+
+local function add_member(id, ch, key_hash)
+  local ck = P .. 'channel:' .. ch
+  if redis.call('EXISTS', ck) == 0 then
+    redis.call('HSET', ck, 'policy', key_hash == '' and 'open' or 'key', 'key', key_hash)
+    redis.call('ZADD', P .. 'channel-names', 0, ch)
+  end
+  redis.call('SADD', peer_key(id) .. ':channels', ch)
+  redis.call('ZADD', ck .. ':ids', 0, id)
+end
+
+local function live_members(ch)
+  local out = {}
+  for _, id in ipairs(redis.call('ZRANGE', P .. 'channel:' .. ch .. ':ids', 0, -1)) do
+    if redis.call('EXISTS', peer_key(id)) == 1 then out[#out + 1] = id end
+  end
+  return out
+end
+
+-- A peer's record: id name ip port roles meta seen load {channels} key, or nil once expired.
+local function record(id)
+  local f = redis.call('HMGET', peer_key(id), 'name', 'ip', 'port', 'roles', 'meta', 'seen', 'load',
+    'key')
+  if not f[2] then return nil end
+  return {id, f[1], f[2], f[3], f[4], f[5], f[6], f[7],
+          redis.call('SMEMBERS', peer_key(id) .. ':channels'), f[8] or ''}
+end
+
+-- One page of the ordered index `key` (a zset scored 0) after `after` ('' for the start):
+-- `view(member)` gives an item and its weight, or nil to skip. Stops at `limit` items or once
+-- the work (one per member examined, plus each item's weight) reaches `budget`, as the memory
+-- store's pages do; returns the items and the cursor of the next page ('' at the end).
+local function page(key, after, limit, budget, view)
+  local items, work, cursor = {}, 0, after
+  while true do
+    local min = cursor == '' and '-' or '(' .. cursor
+    local batch = redis.call('ZRANGEBYLEX', key, min, '+', 'LIMIT', 0, limit + 1)
+    for i, m in ipairs(batch) do
+      work = work + 1
+      local item, weight = view(m)
+      if item then
+        items[#items + 1] = item
+        work = work + weight
+      end
+      if #items >= limit or work >= budget then
+        local more = batch[i + 1] or redis.call('ZRANGEBYLEX', key, '(' .. m, '+', 'LIMIT', 0, 1)[1]
+        return items, more and m or ''
+      end
+      cursor = m
+    end
+    if #batch <= limit then return items, '' end
+  end
+end
+
+-- Whether the roles JSON of a record lists `role` ('' matches every record).
+local function has_role(roles, role)
+  if role == '' then return true end
+  for _, r in ipairs(cjson.decode(roles or '[]')) do
+    if r == role then return true end
+  end
+  return false
+end
+
+local function address(ip, port)
+  if string.find(ip, ':', 1, true) then return '[' .. ip .. ']:' .. port end
+  return ip .. ':' .. port
+end
+
+if op == 'register' then
+  -- id ip port name ttl roles meta new_token_hash presented_hash max_peers key channels...
+  local id, ip, port, ttl = ARGV[3], ARGV[4], ARGV[5], tonumber(ARGV[7])
+  local now = now_ms()
+  local old = redis.call('HMGET', peer_key(id), 'ip', 'port', 'token')
+  if old[3] then
+    if (old[1] ~= ip or old[2] ~= port) and (ARGV[11] == '' or ARGV[11] ~= old[3]) then
+      return err('403', 'peer_id ' .. id .. ' is registered from ' .. address(old[1], old[2]) ..
+        '; re-register from there or present its token')
+    end
+  elseif redis.call('ZCOUNT', P .. 'peers', '(' .. now, '+inf') >= tonumber(ARGV[12]) then
+    return err('full', '')
+  end
+  for i = 14, #ARGV do
+    if redis.call('HGET', P .. 'channel:' .. ARGV[i], 'policy') == 'key' then
+      return err('403', 'channel ' .. ARGV[i] .. ' needs a key; join it with its key')
+    end
+  end
+  drop_peer(id)
+  redis.call('HSET', peer_key(id), 'name', ARGV[6], 'ip', ip, 'port', port, 'ttl', ttl,
+    'roles', ARGV[8], 'meta', ARGV[9], 'token', ARGV[10], 'seen', now, 'load', '', 'key', ARGV[13])
+  redis.call('PEXPIRE', peer_key(id), ttl * 1000)
+  redis.call('ZADD', P .. 'peers', now + ttl * 1000, id)
+  redis.call('ZADD', P .. 'peer-ids', 0, id)
+  for i = 14, #ARGV do add_member(id, ARGV[i], '') end
+  redis.call('HINCRBY', P .. 'stats', 'registrations', 1)
+  return {'ok'}
+
+elseif op == 'heartbeat' then
+  local id = ARGV[3]
+  local refused = authed(id, ARGV[4])
+  if refused then return refused end
+  local ttl = touch(id, now_ms())
+  redis.call('HINCRBY', P .. 'stats', 'heartbeats', 1)
+  return {'ok', ttl}
+
+elseif op == 'heartbeat_batch' then
+  -- ttl|'' load|'' then id token_hash pairs
+  local now, updated, not_found, forbidden = now_ms(), {}, {}, {}
+  for i = 5, #ARGV, 2 do
+    local id = ARGV[i]
+    local refused = authed(id, ARGV[i + 1])
+    if not refused then
+      if ARGV[3] ~= '' then redis.call('HSET', peer_key(id), 'ttl', ARGV[3]) end
+      if ARGV[4] ~= '' then redis.call('HSET', peer_key(id), 'load', ARGV[4]) end
+      touch(id, now)
+      updated[#updated + 1] = id
+    elseif refused[2] == '404' then
+      not_found[#not_found + 1] = id
+    else
+      forbidden[#forbidden + 1] = id
+    end
+  end
+  redis.call('HINCRBY', P .. 'stats', 'heartbeats', #updated)
+  return {'ok', updated, not_found, forbidden}
+
+elseif op == 'update' then
+  -- id token_hash then field value pairs
+  local id = ARGV[3]
+  local refused = authed(id, ARGV[4])
+  if refused then return refused end
+  for i = 5, #ARGV, 2 do redis.call('HSET', peer_key(id), ARGV[i], ARGV[i + 1]) end
+  local now = now_ms()
+  touch(id, now)
+  return {'ok', now, record(id)}
+
+elseif op == 'remove' then
+  local id = ARGV[3]
+  local refused = authed(id, ARGV[4])
+  if refused and refused[2] == '404' then return {'ok'} end
+  if refused then return refused end
+  drop_peer(id)
+  redis.call('HINCRBY', P .. 'stats', 'removals', 1)
+  return {'ok'}
+
+elseif op == 'join' then
+  -- id token_hash channel key_hash
+  local id, ch, key_hash = ARGV[3], ARGV[5], ARGV[6]
+  local refused = authed(id, ARGV[4]) or join_refusal(id, ch, key_hash)
+  if refused then return refused end
+  add_member(id, ch, key_hash)
+  touch(id, now_ms())
+  return {'ok', live_members(ch)}
+
+elseif op == 'leave' then
+  local id, ch = ARGV[3], ARGV[5]
+  local refused = authed(id, ARGV[4])
+  if refused then return refused end
+  if redis.call('SREM', peer_key(id) .. ':channels', ch) == 1 then drop_channel_member(id, ch) end
+  touch(id, now_ms())
+  return {'ok'}
+
+elseif op == 'list' then
+  -- channel|'' role|'' after|'' limit budget
+  local now, ch, role = now_ms(), ARGV[3], ARGV[4]
+  local index = ch == '' and P .. 'peer-ids' or P .. 'channel:' .. ch .. ':ids'
+  local items, after = page(index, ARGV[5], tonumber(ARGV[6]), tonumber(ARGV[7]), function(id)
+    local r = record(id)
+    if r and has_role(r[5], role) then return r, 0 end
+    return nil
+  end)
+  return {'ok', now, after, items}
+
+elseif op == 'lookup' then
+  local r = record(ARGV[3])
+  if not r then return err('404', 'peer ' .. ARGV[3] .. ' is not registered') end
+  return {'ok', r[3], r[4]}
+
+elseif op == 'channels' then
+  -- after|'' limit budget
+  local items, after = page(P .. 'channel-names', ARGV[3], tonumber(ARGV[4]), tonumber(ARGV[5]),
+    function(ch)
+      local members = live_members(ch)
+      if #members == 0 then return nil end
+      return {ch, redis.call('HGET', P .. 'channel:' .. ch, 'policy') or 'open', members}, #members
+    end)
+  return {'ok', after, items}
+
+elseif op == 'stats' then
+  local now = now_ms()
+  local s = redis.call('HMGET', P .. 'stats', 'registrations', 'heartbeats', 'removals', 'expirations')
+  return {'ok', redis.call('ZCOUNT', P .. 'peers', '(' .. now, '+inf'), redis.call('ZCARD', P .. 'channel-names'),
+          redis.call('ZCARD', P .. 'file-ids'), s[1] or '0', s[2] or '0', s[3] or '0', s[4] or '0'}
+
+elseif op == 'publish' then
+  -- id token_hash name size chunk_size count file_id hashes max_files
+  local id, name, fid = ARGV[3], ARGV[5], ARGV[9]
+  local size, chunk_size, count = ARGV[6], ARGV[7], tonumber(ARGV[8])
+  local refused = authed(id, ARGV[4])
+  if refused then return refused end
+  local pf = peer_key(id) .. ':files'
+  for _, other in ipairs(redis.call('SMEMBERS', pf)) do
+    if other ~= fid and redis.call('HGET', file_key(other) .. ':holders', id) == name then
+      return err('409', 'peer ' .. id .. ' already shares another file named "' .. name .. '" (' .. other .. ')')
+    end
+  end
+  local holds = redis.call('SISMEMBER', pf, fid) == 1
+  if not holds and redis.call('SCARD', pf) >= tonumber(ARGV[11]) then
+    return err('400', 'a peer may share at most ' .. ARGV[11] .. ' files')
+  end
+  local fk = file_key(fid)
+  local known = redis.call('HMGET', fk, 'size', 'chunk_size')
+  if known[1] and (known[1] ~= size or (known[2] ~= chunk_size and count > 1)) then
+    return err('409', 'file ' .. fid .. ' is published with size ' .. known[1] .. ' and chunk size ' .. known[2])
+  end
+  if not known[1] then
+    redis.call('HSET', fk, 'name', name, 'size', size, 'chunk_size', chunk_size, 'count', count, 'hashes', ARGV[10])
+    redis.call('ZADD', P .. 'file-ids', 0, fid)
+  end
+  redis.call('HSET', fk .. ':holders', id, name)
+  -- The publisher has every chunk: bits 0..count-1 set, high bit first as Redis counts them.
+  local full = string.rep(string.char(255), math.floor(count / 8))
+  if count % 8 > 0 then full = full .. string.char(256 - 2 ^ (8 - count % 8)) end
+  redis.call('SET', fk .. ':chunks:' .. id, full)
+  redis.call('SADD', pf, fid)
+  touch(id, now_ms())
+  return {'ok', count}
+
+elseif op == 'add_chunks' then
+  -- id token_hash file_id max_files then chunk indices
+  local id, fid = ARGV[3], ARGV[5]
+  local refused = authed(id, ARGV[4])
+  if refused then return refused end
+  local fk = file_key(fid)
+  local f = redis.call('HMGET', fk, 'count', 'name')
+  if not f[1] then return not_in_index(fid) end
+  local count = tonumber(f[1])
+  for i = 7, #ARGV do
+    if tonumber(ARGV[i]) >= count then
+      return err('400', 'chunk ' .. ARGV[i] .. ' out of range: file ' .. fid .. ' has ' .. count .. ' chunks')
+    end
+  end
+  local pf = peer_key(id) .. ':files'
+  local holds = redis.call('SISMEMBER', pf, fid) == 1
+  if not holds and #ARGV < 7 then
+    touch(id, now_ms())
+    return {'ok', 0, count}
+  end
+  if not holds and redis.call('SCARD', pf) >= tonumber(ARGV[6]) then
+    return err('400', 'a peer may share at most ' .. ARGV[6] .. ' files')
+  end
+  if not holds then
+    redis.call('HSET', fk .. ':holders', id, f[2])
+    redis.call('SADD', pf, fid)
+  end
+  local ck = fk .. ':chunks:' .. id
+  for i = 7, #ARGV do redis.call('SETBIT', ck, tonumber(ARGV[i]), 1) end
+  touch(id, now_ms())
+  return {'ok', redis.call('BITCOUNT', ck), count}
+
+elseif op == 'files' then
+  -- after|'' limit budget
+  local items, after = page(P .. 'file-ids', ARGV[3], tonumber(ARGV[4]), tonumber(ARGV[5]),
+    function(fid)
+      local holders = live_holders(fid)
+      if #holders == 0 then return nil end
+      local f = redis.call('HMGET', file_key(fid), 'name', 'size', 'chunk_size', 'count')
+      return {fid, f[1], f[2], f[3], f[4], holders}, #holders
+    end)
+  return {'ok', after, items}
+
+elseif op == 'file' then
+  local fid = ARGV[3]
+  local fk = file_key(fid)
+  local f = redis.call('HMGET', fk, 'name', 'size', 'chunk_size', 'count', 'hashes')
+  if not f[1] then return not_in_index(fid) end
+  local holders = {}
+  for _, id in ipairs(live_holders(fid)) do
+    local p = redis.call('HMGET', peer_key(id), 'ip', 'port')
+    holders[#holders + 1] = {id, p[1], p[2], redis.call('GET', fk .. ':chunks:' .. id) or ''}
+  end
+  if #holders == 0 then return not_in_index(fid) end
+  return {'ok', f[1], f[2], f[3], f[4], f[5], holders}
+
+elseif op == 'peer_files' then
+  local id = ARGV[3]
+  if redis.call('EXISTS', peer_key(id)) == 0 then
+    return err('404', 'peer ' .. id .. ' is not registered')
+  end
+  local out = {}
+  for _, fid in ipairs(redis.call('SMEMBERS', peer_key(id) .. ':files')) do
+    local fk = file_key(fid)
+    local f = redis.call('HMGET', fk, 'size', 'chunk_size', 'count')
+    local name = redis.call('HGET', fk .. ':holders', id)
+    if f[1] and name then
+      out[#out + 1] = {fid, name, f[1], f[2], f[3], redis.call('BITCOUNT', fk .. ':chunks:' .. id)}
+    end
+  end
+  return {'ok', out}
+
+elseif op == 'sweep' then
+  -- limit: peers past their deadline leave every channel; their keys go
+  local now = now_ms()
+  local ids = redis.call('ZRANGEBYSCORE', P .. 'peers', '-inf', now, 'LIMIT', 0, tonumber(ARGV[3]))
+  for _, id in ipairs(ids) do drop_peer(id) end
+  if #ids > 0 then redis.call('HINCRBY', P .. 'stats', 'expirations', #ids) end
+  return {'ok', ids}
+end
+
+return err('400', 'unknown store operation ' .. tostring(op))
