@@ -11,7 +11,7 @@ use std::sync::Arc;
 use reactor::EventLoop;
 use router::auth::Credentials;
 use tracker::limits::{MAX_TTL_S, MIN_TTL_S};
-use tracker::{Tracker, console, server};
+use tracker::{RegisterRate, Tracker, console, server};
 use tracker_redis::RedisStore;
 
 /// Default port of tracker-bin (SPEC §1).
@@ -29,6 +29,8 @@ pub struct Config {
     pub ttl_s: u32,
     /// Most peers held at once.
     pub max_peers: usize,
+    /// Registrations per source address; `None` for no limit.
+    pub register_rate: Option<RegisterRate>,
     /// Who may log in at `POST /login`.
     pub admins: Credentials,
     /// Run the console even when stdin is not a terminal.
@@ -68,14 +70,17 @@ pub fn registry_config(config: &Config) -> Result<tracker::Config, String> {
 /// The tracker for `config` with its store on `event_loop`, or why the settings are unusable.
 pub fn tracker(config: &Config, event_loop: &mut EventLoop) -> Result<Tracker, String> {
     let registry = registry_config(config)?;
-    Ok(match &config.store {
+    let tracker = match &config.store {
         None => Tracker::new(registry, config.admins.clone()),
         Some(url) => {
             log::info!("state in {url}, shared with every tracker using it");
             let store = RedisStore::start(event_loop, url.clone(), registry);
             Tracker::with_store(Arc::new(store), config.admins.clone())
         }
-    })
+    };
+    // Per process, before the store is asked: each tracker limits what reaches it.
+    tracker.set_register_rate(config.register_rate);
+    Ok(tracker)
 }
 
 /// Serves until SIGINT, SIGTERM or the console's `exit`, then finishes in-flight requests.
@@ -87,11 +92,14 @@ pub fn run(config: &Config) -> io::Result<()> {
         &mut event_loop,
         config.addr,
         &tracker,
-        Some(memory::release),
+        Some(memory::RELEASE),
         &config.http,
     )?;
+    let rate = config
+        .register_rate
+        .map_or_else(|| "unlimited".to_owned(), |r| r.to_string());
     log::info!(
-        "listening on http://{bound} (ttl {} s, at most {} peers)",
+        "listening on http://{bound} (ttl {} s, at most {} peers, registrations per address {rate})",
         config.ttl_s,
         config.max_peers
     );

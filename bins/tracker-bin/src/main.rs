@@ -5,6 +5,8 @@ use clap::Parser;
 use daemon::{ListenArgs, init_logging};
 use router::auth::Credentials;
 use std::process::ExitCode;
+use tracker::RegisterRate;
+use tracker::rate::{DEFAULT_REGISTER_BURST, DEFAULT_REGISTER_RATE_PER_S};
 use tracker_daemon::{Config, DEFAULT_MAX_PEERS, DEFAULT_PORT};
 
 /// Peer tracker: registration, heartbeats, channels and the file index over HTTP.
@@ -19,6 +21,13 @@ struct Args {
     /// Most peers held at once; registrations beyond it answer 503.
     #[arg(long, value_name = "N", default_value_t = DEFAULT_MAX_PEERS)]
     max_peers: usize,
+    /// Registrations one source address may make per second, as N/s, or off; beyond it (and
+    /// the burst) → 429 with Retry-After. IPv6 addresses count per /64.
+    #[arg(long, value_name = "N/s", default_value_t = format!("{DEFAULT_REGISTER_RATE_PER_S}/s"))]
+    register_rate: String,
+    /// Registrations one source address may make at once before the rate applies.
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_REGISTER_BURST)]
+    register_burst: u32,
     /// Run the console on stdin even when it is not a terminal (a pipe, a file); the tracker
     /// then stops at the end of the input.
     #[arg(long)]
@@ -79,11 +88,20 @@ fn admins(users: &[String]) -> Result<Credentials, String> {
 fn main() -> ExitCode {
     let args = Args::parse();
     init_logging();
-    let config = match admins(&args.users) {
-        Ok(admins) => Config {
+    let settings = admins(&args.users).and_then(|admins| {
+        if args.register_burst == 0 {
+            return Err("--register-burst must be at least 1".to_owned());
+        }
+        let rate = RegisterRate::parse(&args.register_rate, args.register_burst)
+            .map_err(|e| format!("--register-rate {}: {e}", args.register_rate))?;
+        Ok((admins, rate))
+    });
+    let config = match settings {
+        Ok((admins, register_rate)) => Config {
             addr: args.listen.addr(DEFAULT_PORT),
             ttl_s: args.ttl,
             max_peers: args.max_peers,
+            register_rate,
             admins,
             force_console: args.console,
             identity: tracker::identity::Rules {

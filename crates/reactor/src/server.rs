@@ -227,6 +227,11 @@ struct HttpConn {
     state: State,
     /// When the first byte of the request being read arrived (for the header timeout).
     request_started: Option<Instant>,
+    /// While answers wait unsent: when the send timeout is due, and how many bytes the socket
+    /// had taken when the period began. None taken since then means a client that reads nothing.
+    send_watch: Option<(Instant, u64)>,
+    /// The state's own deadline (header, idle or handler timeout), set by `arm_timer`.
+    state_deadline: Option<Instant>,
     continue_sent: bool,
     peer_done: bool,
     shutting_down: bool,
@@ -262,6 +267,8 @@ impl HttpConn {
             limits,
             state: State::Reading,
             request_started: None,
+            send_watch: None,
+            state_deadline: None,
             continue_sent: false,
             peer_done: false,
             shutting_down: false,
@@ -315,20 +322,69 @@ impl HttpConn {
         }
     }
 
+    /// Sets the one deadline: the state's own (header, idle or handler timeout) or the send
+    /// timeout, whichever comes first.
     fn arm_timer(&mut self, cx: &mut Cx<'_>) {
-        match self.state {
+        self.state_deadline = match self.state {
             State::Reading => {
                 if self.parser.in_progress() || !cx.input().is_empty() {
                     let started = *self.request_started.get_or_insert(cx.now());
-                    cx.set_deadline(Some(started + self.limits.header_read_timeout));
+                    Some(started + self.limits.header_read_timeout)
                 } else {
                     self.request_started = None;
-                    cx.set_deadline(Some(cx.now() + self.limits.idle_wait()));
+                    Some(cx.now() + self.limits.idle_wait())
                 }
             }
-            State::Waiting(_) => cx.set_deadline(Some(cx.now() + self.limits.idle_wait())),
-            State::Streaming(_) | State::Sending(..) | State::Done => cx.set_deadline(None),
+            State::Waiting(_) => Some(cx.now() + self.limits.idle_wait()),
+            State::Streaming(_) | State::Sending(..) | State::Done => None,
+        };
+        self.set_deadline(cx);
+    }
+
+    /// The earlier of the state's deadline and the send timeout's.
+    fn set_deadline(&mut self, cx: &mut Cx<'_>) {
+        let send_deadline = self.watch_output(cx).map(|(at, _)| at);
+        cx.set_deadline(match (self.state_deadline, send_deadline) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        });
+    }
+
+    /// Starts the send timeout when output is pending (and keeps it running: re-arming for
+    /// other reasons must not restart it), stops it when there is none. A streamed body is
+    /// bounded by [`STREAM_OUTPUT_CAP`] instead, since its producer keeps adding output.
+    fn watch_output(&mut self, cx: &Cx<'_>) -> Option<(Instant, u64)> {
+        if cx.pending_output() == 0 || matches!(self.state, State::Streaming(_)) {
+            self.send_watch = None;
+        } else if self.send_watch.is_none() {
+            let due = cx.now() + self.limits.send_timeout;
+            self.send_watch = Some((due, cx.output_written()));
         }
+        self.send_watch
+    }
+
+    /// The send timeout, if it is due: a client that took no output at all in that time is
+    /// dropped with its pending output (`true`); one that took some gets a new period.
+    fn send_timed_out(&mut self, cx: &mut Cx<'_>) -> bool {
+        let Some((due, written_then)) = self.send_watch else {
+            return false;
+        };
+        if cx.now() < due {
+            return false;
+        }
+        self.send_watch = None;
+        if cx.output_written() > written_then {
+            return false;
+        }
+        warn!(
+            "{}: no output taken in {:?}, dropping the connection and {} unsent bytes",
+            self.info.peer,
+            self.limits.send_timeout,
+            cx.pending_output()
+        );
+        self.state = State::Done;
+        cx.abort();
+        true
     }
 
     /// Answers a malformed or over-limit request and closes: framing may be lost.
@@ -343,7 +399,7 @@ impl HttpConn {
         with_date(|date| write_response(&response, false, date, cx.output()));
         AccessLine::refused(status.code(), response.body.len()).log();
         self.state = State::Done;
-        cx.set_deadline(None);
+        self.arm_timer(cx);
         cx.close();
     }
 
@@ -430,7 +486,7 @@ impl HttpConn {
                     return self.end_exchange(cx, ex);
                 }
                 self.state = State::Streaming(ex);
-                cx.set_deadline(None);
+                self.arm_timer(cx);
             }
             Reply::File(mut response, body) => {
                 set_connection_header(&mut response.headers, ex.version, ex.keep_alive);
@@ -449,7 +505,7 @@ impl HttpConn {
                 }
                 ex.bytes = usize::try_from(body.len).unwrap_or(usize::MAX);
                 self.state = State::Sending(ex, body);
-                cx.set_deadline(None);
+                self.arm_timer(cx);
                 self.send_file(cx);
             }
             Reply::Upgrade(mut response, protocol) => {
@@ -506,7 +562,7 @@ impl HttpConn {
             self.arm_timer(cx);
         } else {
             self.state = State::Done;
-            cx.set_deadline(None);
+            self.arm_timer(cx);
             cx.close();
         }
     }
@@ -608,6 +664,14 @@ impl Protocol for HttpConn {
     }
 
     fn on_timeout(&mut self, cx: &mut Cx<'_>) {
+        if self.send_timed_out(cx) {
+            return;
+        }
+        if self.state_deadline.is_none_or(|at| cx.now() < at) {
+            // Only the send timeout was due, and the client took some output: wait again.
+            return self.set_deadline(cx);
+        }
+        self.state_deadline = None;
         match self.state {
             State::Reading if self.request_started.is_some() => {
                 let body = "Request Timeout: the request was not received in time\n".to_owned();

@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Result, TrackerError};
 use crate::limits::{self, bad};
+use crate::paging::{self, Page, Paged};
 use crate::registry::{Registry, not_registered};
 use crate::secret::KeyHash;
 
@@ -118,20 +119,25 @@ impl Registry {
         Ok(())
     }
 
-    /// Every channel with at least one live member, sorted by name.
-    pub fn channels(&self, now: u64) -> Vec<ChannelView> {
-        self.channels
-            .iter()
-            .map(|(name, c)| ChannelView {
+    /// One page of the channels with at least one live member, by name (see [`paging`]);
+    /// every member listed counts towards the page's work, so big channels make a shorter page.
+    pub fn channels(&self, page: &Page, now: u64) -> Paged<ChannelView> {
+        let entries = self
+            .channels
+            .range::<str, _>(page.keys())
+            .map(|(name, c)| (&**name, c));
+        let view = |name: &str, c: &Channel| {
+            let members = self.live_members(name, now);
+            (!members.is_empty()).then(|| ChannelView {
                 name: name.to_string(),
                 policy: match c.policy {
                     Policy::Open => PolicyKind::Open,
                     Policy::Key(_) => PolicyKind::Key,
                 },
-                members: self.live_members(name, now),
+                members,
             })
-            .filter(|v| !v.members.is_empty())
-            .collect()
+        };
+        paging::collect_weighted(page, entries, view, |c| c.members.len())
     }
 
     /// Validates the channel list of a registration: names, the per-peer cap, and no key
@@ -230,7 +236,7 @@ impl Registry {
         };
         c.members
             .iter()
-            .filter(|id| self.peers.get(&***id).is_some_and(|p| p.is_live(now)))
+            .filter(|id| self.peers.get(id).is_some_and(|p| p.is_live(now)))
             .map(|id| id.to_string())
             .collect()
     }

@@ -91,7 +91,7 @@ impl Registry {
     /// The id of the live peer `named`. An unknown id, address or name is a 404; a name that
     /// several live peers share is a 400 asking for the peer id.
     pub fn resolve(&self, named: &PeerRef, now: u64) -> Result<String> {
-        let live = || self.peers.iter().filter(|(_, p)| p.is_live(now));
+        let live = || self.peers.after(None).filter(|(_, p)| p.is_live(now));
         match named {
             PeerRef::Id(id) => Ok(id.clone()),
             PeerRef::Addr(ip, port) => live()
@@ -135,7 +135,11 @@ impl Registry {
         self.authorize(peer_id, token, source, now)?;
         match token {
             Some(t) => Ok(t.to_owned()),
-            None => Ok(self.peers[peer_id].token.to_hex()),
+            None => self
+                .peers
+                .get(peer_id)
+                .map(|p| p.token.to_hex())
+                .ok_or_else(|| not_registered(peer_id)),
         }
     }
 }

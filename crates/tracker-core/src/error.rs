@@ -21,6 +21,14 @@ pub enum TrackerError {
     /// The registry holds its maximum number of peers → 503.
     #[error("tracker is full")]
     Full,
+    /// The client is over a rate limit → 429, to be answered with `Retry-After`.
+    #[error("too many requests: {detail}")]
+    TooManyRequests {
+        /// What is limited and when to come back.
+        detail: String,
+        /// Whole seconds until a retry can succeed.
+        retry_after_s: u64,
+    },
     /// The shared store cannot be reached; nothing was changed → 503.
     #[error("store unavailable: {0}")]
     Unavailable(String),
@@ -35,6 +43,15 @@ impl TrackerError {
             TrackerError::NotFound(_) => 404,
             TrackerError::Conflict(_) => 409,
             TrackerError::Full | TrackerError::Unavailable(_) => 503,
+            TrackerError::TooManyRequests { .. } => 429,
+        }
+    }
+
+    /// Seconds the client should wait before trying again (`Retry-After`), for a 429.
+    pub fn retry_after_s(&self) -> Option<u64> {
+        match self {
+            TrackerError::TooManyRequests { retry_after_s, .. } => Some(*retry_after_s),
+            _ => None,
         }
     }
 }
@@ -54,6 +71,14 @@ mod tests {
             (TrackerError::NotFound("x".into()), 404, "not found: x"),
             (TrackerError::Conflict("x".into()), 409, "conflict: x"),
             (TrackerError::Full, 503, "tracker is full"),
+            (
+                TrackerError::TooManyRequests {
+                    detail: "x".into(),
+                    retry_after_s: 2,
+                },
+                429,
+                "too many requests: x",
+            ),
             (
                 TrackerError::Unavailable("x".into()),
                 503,

@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Result, TrackerError};
 use crate::limits::{self, MAX_CHUNK_SIZE, MAX_FILE_CHUNKS, MAX_FILES_PER_PEER, bad};
+use crate::paging::{self, Page, Paged};
 use crate::registry::{Registry, not_registered};
 use crate::secret::{decode_hex, hex, sha256};
 
@@ -393,23 +394,28 @@ impl Registry {
         Ok(answer(have))
     }
 
-    /// Every file with a live holder, sorted by id.
-    pub fn files(&self, now: u64) -> Vec<FileSummary> {
-        self.files
-            .iter()
-            .map(|(id, e)| FileSummary {
+    /// One page of the files with a live holder, in id order (see [`paging`]); every holder
+    /// listed counts towards the page's work, so many well-held files make a shorter page.
+    pub fn files(&self, page: &Page, now: u64) -> Paged<FileSummary> {
+        let entries = self
+            .files
+            .range::<str, _>(page.keys())
+            .map(|(id, e)| (&**id, e));
+        let view = |id: &str, e: &FileEntry| {
+            let holders: Vec<String> = self
+                .live_holders(e, now)
+                .map(|(h, _)| h.to_string())
+                .collect();
+            (!holders.is_empty()).then(|| FileSummary {
                 file_id: id.to_string(),
                 name: e.name.to_string(),
                 size: e.size,
                 chunk_size: e.chunk_size,
                 chunks: e.hashes.len() as u64,
-                holders: self
-                    .live_holders(e, now)
-                    .map(|(h, _)| h.to_string())
-                    .collect(),
+                holders,
             })
-            .filter(|f| !f.holders.is_empty())
-            .collect()
+        };
+        paging::collect_weighted(page, entries, view, |f| f.holders.len())
     }
 
     /// One file with its chunk hashes and live holders; unknown or held by nobody live → 404.
@@ -503,6 +509,6 @@ impl Registry {
     ) -> impl Iterator<Item = (&'a Arc<str>, &'a Holder)> + 'a {
         e.holders
             .iter()
-            .filter(move |(id, _)| self.peers.get(&***id).is_some_and(|p| p.is_live(now)))
+            .filter(move |(id, _)| self.peers.get(id).is_some_and(|p| p.is_live(now)))
     }
 }

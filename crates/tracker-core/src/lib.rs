@@ -12,6 +12,8 @@
 //! - [`expiry`]: the deadline queue that finds expired peers without scanning;
 //! - [`identity`]: who may claim a peer id and an address (source address, tokens, keys);
 //! - [`limits`]: every bound enforced, as named constants;
+//! - [`paging`]: pages of long lists, `?limit=&after=` and a `next` cursor;
+//! - [`rate`]: registrations per source address, a token bucket each;
 //! - [`error`]: the error type, [`TrackerError`];
 //! - [`store`]: the store seam, [`Store`], and its in-memory implementation, [`MemoryStore`].
 //!
@@ -25,9 +27,12 @@ pub mod expiry;
 pub mod files;
 pub mod identity;
 pub mod limits;
+pub mod paging;
+pub mod rate;
 pub mod registry;
 mod secret;
 pub mod store;
+mod table;
 
 #[cfg(test)]
 mod tests;
@@ -39,6 +44,8 @@ pub use files::{
     ChunkParams, ChunksAdded, FileSummary, FileView, HolderView, PeerFile, PublishParams,
     Published, file_id, file_id_of,
 };
+pub use paging::{Page, PageQuery, Paged};
+pub use rate::{RegisterLimiter, RegisterRate};
 pub use registry::{
     BatchOutcome, Config, Credentials, HeartbeatAck, HeartbeatBatch, ListQuery, PeerAddr, PeerView,
     RegisterParams, Registered, Registry, Stats, UpdateParams,

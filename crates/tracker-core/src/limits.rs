@@ -95,6 +95,11 @@ pub fn peer_id(s: &str) -> Result<()> {
     token_chars("peer_id", s, MAX_PEER_ID_LEN, b"._-:@[]")
 }
 
+/// A paging cursor (`after`): a peer id or a file id, which share the peer id alphabet.
+pub(crate) fn cursor(s: &str) -> Result<()> {
+    token_chars("after", s, MAX_PEER_ID_LEN, b"._-:@[]")
+}
+
 /// A channel name: letters, digits and `._-`, at most [`MAX_CHANNEL_LEN`] bytes.
 pub fn channel(s: &str) -> Result<()> {
     token_chars("channel", s, MAX_CHANNEL_LEN, b"._-")

@@ -19,7 +19,9 @@ use crate::expiry::ExpiryQueue;
 use crate::files::FileEntry;
 use crate::identity;
 use crate::limits::{self, bad};
+use crate::paging::{self, Page, Paged};
 use crate::secret::Token;
+use crate::table::PeerTable;
 
 /// Settings of one registry.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -53,13 +55,13 @@ impl Default for Config {
 /// let ok = reg.register(params, ip, 0).unwrap();
 /// assert_eq!(ok.peer_id, "10.0.0.5:5001");
 /// reg.heartbeat(&ok.peer_id, Some(&ok.token), 30_000).unwrap();
-/// assert_eq!(reg.list(&Default::default(), 60_000).len(), 1);
+/// assert_eq!(reg.list(&Default::default(), &Default::default(), 60_000).items.len(), 1);
 /// assert_eq!(reg.sweep(30_000 + 90_000), vec!["10.0.0.5:5001".to_string()]);
 /// ```
 #[derive(Debug, Default)]
 pub struct Registry {
     pub(crate) config: Config,
-    pub(crate) peers: HashMap<Arc<str>, Peer>,
+    pub(crate) peers: PeerTable,
     pub(crate) channels: BTreeMap<Arc<str>, Channel>,
     pub(crate) files: BTreeMap<Arc<str>, FileEntry>,
     pub(crate) expiry: ExpiryQueue,
@@ -482,37 +484,35 @@ impl Registry {
         }
     }
 
-    /// Live peers, sorted by id, optionally only the members of `channel` and/or holders of
-    /// `role`. An unknown channel gives an empty list.
-    pub fn list(&self, query: &ListQuery, now: u64) -> Vec<PeerView> {
-        let nonempty =
-            |s: &Option<String>| s.as_deref().filter(|s| !s.is_empty()).map(str::to_owned);
-        let role = nonempty(&query.role);
-        let has_role = |p: &Peer| {
-            role.as_deref()
-                .is_none_or(|r| p.roles.iter().any(|x| **x == *r))
+    /// One page of the live peers in id order, optionally only the members of `channel`
+    /// and/or holders of `role`; an unknown channel gives an empty page. Costs O(log n) plus
+    /// the entries the page examines (see [`paging`]), never a walk over every peer.
+    pub fn list(&self, query: &ListQuery, page: &Page, now: u64) -> Paged<PeerView> {
+        let role = query.role.as_deref().filter(|s| !s.is_empty());
+        let shown = |id: &str, p: &Peer| {
+            let has_role = role.is_none_or(|r| p.roles.iter().any(|x| **x == *r));
+            (p.is_live(now) && has_role).then(|| view(id, p, now))
         };
-        let keep = |p: &Peer| p.is_live(now) && has_role(p);
-        let mut out: Vec<PeerView> = match nonempty(&query.channel) {
-            Some(ch) => match self.channels.get(ch.as_str()) {
-                // Members are a sorted set, so this is already in id order.
-                Some(c) => c
+        match query.channel.as_deref().filter(|s| !s.is_empty()) {
+            Some(ch) => {
+                let Some(channel) = self.channels.get(ch) else {
+                    return Paged {
+                        items: Vec::new(),
+                        next: None,
+                    };
+                };
+                // Members are a sorted set of ids: the channel is its own ordered index.
+                let members = channel
                     .members
-                    .iter()
-                    .filter_map(|id| self.peers.get_key_value(id))
-                    .filter(|(_, p)| keep(p))
-                    .map(|(id, p)| view(id, p, now))
-                    .collect(),
-                None => Vec::new(),
-            },
-            None => {
-                let mut v: Vec<_> = self.peers.iter().filter(|(_, p)| keep(p)).collect();
-                v.sort_unstable_by(|a, b| a.0.cmp(b.0));
-                v.into_iter().map(|(id, p)| view(id, p, now)).collect()
+                    .range::<str, _>(page.keys())
+                    .map(|id| (&**id, self.peers.get(id)));
+                paging::collect(page, members, |id, p| p.and_then(|p| shown(id, p)))
             }
-        };
-        out.shrink_to_fit();
-        out
+            None => {
+                let peers = self.peers.after(page.cursor()).map(|(id, p)| (&**id, p));
+                paging::collect(page, peers, shown)
+            }
+        }
     }
 
     /// Where to dial `target` (a peer id); unknown or expired → 404.

@@ -17,6 +17,7 @@ use crate::expiry::Expired;
 use crate::files::{
     ChunkParams, ChunksAdded, FileSummary, FileView, PeerFile, PublishParams, Published,
 };
+use crate::paging::{Page, Paged};
 use crate::registry::{
     BatchOutcome, Credentials, HeartbeatAck, HeartbeatBatch, ListQuery, PeerAddr, PeerView,
     RegisterParams, Registered, Registry, Stats, UpdateParams,
@@ -38,7 +39,8 @@ pub struct StoreHealth {
 
 /// Where the tracker's peers, channels and files live. Every method mirrors the [`Registry`]
 /// method of the same name; `now` is the caller's monotonic milliseconds, used by stores without
-/// a clock of their own.
+/// a clock of their own. The lists (`list`, `channels`, `files`) answer one [`Page`] in key
+/// order, with the cursor of the next.
 pub trait Store: Send + Sync {
     /// The store's state.
     fn health(&self) -> StoreHealth;
@@ -53,7 +55,7 @@ pub trait Store: Send + Sync {
     /// See [`Registry::remove`].
     fn remove(&self, creds: Credentials, now: u64, done: Done<()>);
     /// See [`Registry::list`].
-    fn list(&self, query: ListQuery, now: u64, done: Done<Vec<PeerView>>);
+    fn list(&self, query: ListQuery, page: Page, now: u64, done: Done<Paged<PeerView>>);
     /// See [`Registry::lookup`].
     fn lookup(&self, target: String, now: u64, done: Done<PeerAddr>);
     /// See [`Registry::join`].
@@ -61,13 +63,13 @@ pub trait Store: Send + Sync {
     /// See [`Registry::leave`].
     fn leave(&self, params: LeaveParams, now: u64, done: Done<()>);
     /// See [`Registry::channels`].
-    fn channels(&self, now: u64, done: Done<Vec<ChannelView>>);
+    fn channels(&self, page: Page, now: u64, done: Done<Paged<ChannelView>>);
     /// See [`Registry::publish`].
     fn publish(&self, params: PublishParams, now: u64, done: Done<Published>);
     /// See [`Registry::add_chunks`].
     fn add_chunks(&self, file_id: String, params: ChunkParams, now: u64, done: Done<ChunksAdded>);
     /// See [`Registry::files`].
-    fn files(&self, now: u64, done: Done<Vec<FileSummary>>);
+    fn files(&self, page: Page, now: u64, done: Done<Paged<FileSummary>>);
     /// See [`Registry::file`].
     fn file(&self, file_id: String, now: u64, done: Done<FileView>);
     /// See [`Registry::peer_files`].
@@ -126,8 +128,8 @@ impl Store for MemoryStore {
                 .remove(&creds.peer_id, creds.token.as_deref(), now),
         );
     }
-    fn list(&self, query: ListQuery, now: u64, done: Done<Vec<PeerView>>) {
-        let peers = self.lock().list(&query, now);
+    fn list(&self, query: ListQuery, page: Page, now: u64, done: Done<Paged<PeerView>>) {
+        let peers = self.lock().list(&query, &page, now);
         done(Ok(peers));
     }
     fn lookup(&self, target: String, now: u64, done: Done<PeerAddr>) {
@@ -139,8 +141,8 @@ impl Store for MemoryStore {
     fn leave(&self, params: LeaveParams, now: u64, done: Done<()>) {
         done(self.lock().leave(params, now));
     }
-    fn channels(&self, now: u64, done: Done<Vec<ChannelView>>) {
-        let channels = self.lock().channels(now);
+    fn channels(&self, page: Page, now: u64, done: Done<Paged<ChannelView>>) {
+        let channels = self.lock().channels(&page, now);
         done(Ok(channels));
     }
     fn publish(&self, params: PublishParams, now: u64, done: Done<Published>) {
@@ -149,8 +151,8 @@ impl Store for MemoryStore {
     fn add_chunks(&self, file_id: String, params: ChunkParams, now: u64, done: Done<ChunksAdded>) {
         done(self.lock().add_chunks(&file_id, params, now));
     }
-    fn files(&self, now: u64, done: Done<Vec<FileSummary>>) {
-        let files = self.lock().files(now);
+    fn files(&self, page: Page, now: u64, done: Done<Paged<FileSummary>>) {
+        let files = self.lock().files(&page, now);
         done(Ok(files));
     }
     fn file(&self, file_id: String, now: u64, done: Done<FileView>) {

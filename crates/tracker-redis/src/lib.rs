@@ -26,6 +26,7 @@ use tracker_core::channels::{ChannelView, JoinParams, Joined, LeaveParams};
 use tracker_core::files::{
     ChunkParams, ChunksAdded, FileSummary, FileView, PeerFile, PublishParams, Published,
 };
+use tracker_core::paging::{PAGE_SCAN_BUDGET, Page, Paged};
 use tracker_core::registry::{
     BatchOutcome, Config, Credentials, HeartbeatAck, HeartbeatBatch, ListQuery, PeerAddr, PeerView,
     RegisterParams, Registered, Stats, UpdateParams,
@@ -93,6 +94,16 @@ fn secret_hash(secret: Option<&str>) -> String {
 fn key_hash(key: Option<&str>) -> String {
     key.map(|k| views::hex(&Sha256::digest(k.as_bytes())))
         .unwrap_or_default()
+}
+
+/// A page's arguments to the script: `after` (empty for the start), `limit`, and the work
+/// budget, the memory store's [`PAGE_SCAN_BUDGET`].
+fn page_args(page: &Page) -> [String; 3] {
+    [
+        page.cursor().unwrap_or_default().to_owned(),
+        page.limit().to_string(),
+        PAGE_SCAN_BUDGET.to_string(),
+    ]
 }
 
 impl Store for RedisStore {
@@ -267,25 +278,22 @@ impl Store for RedisStore {
         self.run("remove", args, done, |_| Some(()));
     }
 
-    fn list(&self, query: ListQuery, _now: u64, done: Done<Vec<PeerView>>) {
-        let nonempty = |s: Option<String>| s.filter(|s| !s.is_empty());
-        let (channel, role) = (nonempty(query.channel), nonempty(query.role));
-        let args = vec![channel.unwrap_or_default()];
+    fn list(&self, query: ListQuery, page: Page, _now: u64, done: Done<Paged<PeerView>>) {
+        let nonempty = |s: Option<String>| s.filter(|s| !s.is_empty()).unwrap_or_default();
+        let mut args = vec![nonempty(query.channel), nonempty(query.role)];
+        args.extend(page_args(&page));
         self.run("list", args, done, move |reply| {
             let mut it = reply.into_iter();
             let now = it.next()?.as_int()?;
+            let next = views::cursor(it.next()?)?;
             let Value::Array(records) = it.next()? else {
                 return None;
             };
-            let mut peers = records
+            let items = records
                 .into_iter()
                 .map(|r| views::peer(r, now))
                 .collect::<Option<Vec<PeerView>>>()?;
-            if let Some(role) = role {
-                peers.retain(|p| p.roles.contains(&role));
-            }
-            peers.sort_unstable_by(|a, b| a.peer_id.cmp(&b.peer_id));
-            Some(peers)
+            Some(Paged { items, next })
         });
     }
 
@@ -328,9 +336,9 @@ impl Store for RedisStore {
         self.run("leave", args, done, |_| Some(()));
     }
 
-    fn channels(&self, _now: u64, done: Done<Vec<ChannelView>>) {
-        self.run("channels", Vec::new(), done, |reply| {
-            views::sorted(reply, views::channel, |c| c.name.clone())
+    fn channels(&self, page: Page, _now: u64, done: Done<Paged<ChannelView>>) {
+        self.run("channels", page_args(&page).into(), done, |reply| {
+            views::paged(reply, views::channel)
         });
     }
 
@@ -375,9 +383,9 @@ impl Store for RedisStore {
         });
     }
 
-    fn files(&self, _now: u64, done: Done<Vec<FileSummary>>) {
-        self.run("files", Vec::new(), done, |reply| {
-            views::sorted(reply, files::summary, |f| f.file_id.clone())
+    fn files(&self, page: Page, _now: u64, done: Done<Paged<FileSummary>>) {
+        self.run("files", page_args(&page).into(), done, |reply| {
+            views::paged(reply, files::summary)
         });
     }
 

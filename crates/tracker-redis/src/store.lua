@@ -5,16 +5,18 @@
 --   peer:<id>            hash name ip port ttl roles meta token seen load; PEXPIRE ttl: Redis
 --                        itself expires a silent peer, with every tracker stopped
 --   peer:<id>:channels   set of channel names
---   peers                zset id -> deadline (ms, Redis clock): counts, lists, the sweep
+--   peers                zset id -> deadline (ms, Redis clock): counts, the sweep
+--   peer-ids             zset id -> 0: every peer id in id order, for pages of the list
 --   channel:<name>       hash policy (open|key) key (SHA-256 hex of the key, or empty)
---   channel:<name>:members  set of peer ids
---   channels             set of channel names
+--   channel:<name>:ids   zset peer id -> 0: the members in id order
+--   channel-names        zset name -> 0: channel names in order
 --   stats                hash registrations heartbeats removals expirations
 --   peer:<id>:files      set of file ids the peer holds chunks of
 --   file:<fid>           hash name size chunk_size count hashes (the chunk hashes' hex, joined)
 --   file:<fid>:holders   hash peer id -> the name that peer gave the file
 --   file:<fid>:chunks:<id>  bitmap of the chunks that peer has (bit i = chunk i)
---   files                set of file ids
+--   file-ids             zset file id -> 0: file ids in order
+-- The zsets scored 0 are ordered indexes: a page is one ZRANGEBYLEX after its cursor.
 -- Views skip a member whose peer hash has expired; the sweep (any tracker, every second)
 -- removes what an expired peer left in the sets.
 
@@ -32,11 +34,11 @@ local function peer_key(id) return P .. 'peer:' .. id end
 local function err(code, msg) return {'err', code, msg} end
 
 local function drop_channel_member(id, ch)
-  local m = P .. 'channel:' .. ch .. ':members'
-  redis.call('SREM', m, id)
-  if redis.call('SCARD', m) == 0 then
+  local m = P .. 'channel:' .. ch .. ':ids'
+  redis.call('ZREM', m, id)
+  if redis.call('ZCARD', m) == 0 then
     redis.call('DEL', P .. 'channel:' .. ch)
-    redis.call('SREM', P .. 'channels', ch)
+    redis.call('ZREM', P .. 'channel-names', ch)
   end
 end
 
@@ -48,7 +50,7 @@ local function drop_holder(id, fid)
   redis.call('DEL', fk .. ':chunks:' .. id)
   if redis.call('HLEN', fk .. ':holders') == 0 then
     redis.call('DEL', fk)
-    redis.call('SREM', P .. 'files', fid)
+    redis.call('ZREM', P .. 'file-ids', fid)
   end
 end
 
@@ -59,6 +61,7 @@ local function drop_peer(id)
   for _, fid in ipairs(redis.call('SMEMBERS', pf)) do drop_holder(id, fid) end
   redis.call('DEL', peer_key(id), pc, pf)
   redis.call('ZREM', P .. 'peers', id)
+  redis.call('ZREM', P .. 'peer-ids', id)
 end
 
 -- Holders of a file whose peer is still there.
@@ -108,15 +111,15 @@ local function add_member(id, ch, key_hash)
   local ck = P .. 'channel:' .. ch
   if redis.call('EXISTS', ck) == 0 then
     redis.call('HSET', ck, 'policy', key_hash == '' and 'open' or 'key', 'key', key_hash)
-    redis.call('SADD', P .. 'channels', ch)
+    redis.call('ZADD', P .. 'channel-names', 0, ch)
   end
   redis.call('SADD', peer_key(id) .. ':channels', ch)
-  redis.call('SADD', ck .. ':members', id)
+  redis.call('ZADD', ck .. ':ids', 0, id)
 end
 
 local function live_members(ch)
   local out = {}
-  for _, id in ipairs(redis.call('SMEMBERS', P .. 'channel:' .. ch .. ':members')) do
+  for _, id in ipairs(redis.call('ZRANGE', P .. 'channel:' .. ch .. ':ids', 0, -1)) do
     if redis.call('EXISTS', peer_key(id)) == 1 then out[#out + 1] = id end
   end
   return out
@@ -129,6 +132,41 @@ local function record(id)
   if not f[2] then return nil end
   return {id, f[1], f[2], f[3], f[4], f[5], f[6], f[7],
           redis.call('SMEMBERS', peer_key(id) .. ':channels'), f[8] or ''}
+end
+
+-- One page of the ordered index `key` (a zset scored 0) after `after` ('' for the start):
+-- `view(member)` gives an item and its weight, or nil to skip. Stops at `limit` items or once
+-- the work (one per member examined, plus each item's weight) reaches `budget`, as the memory
+-- store's pages do; returns the items and the cursor of the next page ('' at the end).
+local function page(key, after, limit, budget, view)
+  local items, work, cursor = {}, 0, after
+  while true do
+    local min = cursor == '' and '-' or '(' .. cursor
+    local batch = redis.call('ZRANGEBYLEX', key, min, '+', 'LIMIT', 0, limit + 1)
+    for i, m in ipairs(batch) do
+      work = work + 1
+      local item, weight = view(m)
+      if item then
+        items[#items + 1] = item
+        work = work + weight
+      end
+      if #items >= limit or work >= budget then
+        local more = batch[i + 1] or redis.call('ZRANGEBYLEX', key, '(' .. m, '+', 'LIMIT', 0, 1)[1]
+        return items, more and m or ''
+      end
+      cursor = m
+    end
+    if #batch <= limit then return items, '' end
+  end
+end
+
+-- Whether the roles JSON of a record lists `role` ('' matches every record).
+local function has_role(roles, role)
+  if role == '' then return true end
+  for _, r in ipairs(cjson.decode(roles or '[]')) do
+    if r == role then return true end
+  end
+  return false
 end
 
 local function address(ip, port)
@@ -159,6 +197,7 @@ if op == 'register' then
     'roles', ARGV[8], 'meta', ARGV[9], 'token', ARGV[10], 'seen', now, 'load', '', 'key', ARGV[13])
   redis.call('PEXPIRE', peer_key(id), ttl * 1000)
   redis.call('ZADD', P .. 'peers', now + ttl * 1000, id)
+  redis.call('ZADD', P .. 'peer-ids', 0, id)
   for i = 14, #ARGV do add_member(id, ARGV[i], '') end
   redis.call('HINCRBY', P .. 'stats', 'registrations', 1)
   return {'ok'}
@@ -228,18 +267,15 @@ elseif op == 'leave' then
   return {'ok'}
 
 elseif op == 'list' then
-  -- channel|''
-  local now, ids, out = now_ms(), nil, {}
-  if ARGV[3] ~= '' then
-    ids = redis.call('SMEMBERS', P .. 'channel:' .. ARGV[3] .. ':members')
-  else
-    ids = redis.call('ZRANGEBYSCORE', P .. 'peers', '(' .. now, '+inf')
-  end
-  for _, id in ipairs(ids) do
+  -- channel|'' role|'' after|'' limit budget
+  local now, ch, role = now_ms(), ARGV[3], ARGV[4]
+  local index = ch == '' and P .. 'peer-ids' or P .. 'channel:' .. ch .. ':ids'
+  local items, after = page(index, ARGV[5], tonumber(ARGV[6]), tonumber(ARGV[7]), function(id)
     local r = record(id)
-    if r then out[#out + 1] = r end
-  end
-  return {'ok', now, out}
+    if r and has_role(r[5], role) then return r, 0 end
+    return nil
+  end)
+  return {'ok', now, after, items}
 
 elseif op == 'lookup' then
   local r = record(ARGV[3])
@@ -247,20 +283,20 @@ elseif op == 'lookup' then
   return {'ok', r[3], r[4]}
 
 elseif op == 'channels' then
-  local out = {}
-  for _, ch in ipairs(redis.call('SMEMBERS', P .. 'channels')) do
-    local members = live_members(ch)
-    if #members > 0 then
-      out[#out + 1] = {ch, redis.call('HGET', P .. 'channel:' .. ch, 'policy') or 'open', members}
-    end
-  end
-  return {'ok', out}
+  -- after|'' limit budget
+  local items, after = page(P .. 'channel-names', ARGV[3], tonumber(ARGV[4]), tonumber(ARGV[5]),
+    function(ch)
+      local members = live_members(ch)
+      if #members == 0 then return nil end
+      return {ch, redis.call('HGET', P .. 'channel:' .. ch, 'policy') or 'open', members}, #members
+    end)
+  return {'ok', after, items}
 
 elseif op == 'stats' then
   local now = now_ms()
   local s = redis.call('HMGET', P .. 'stats', 'registrations', 'heartbeats', 'removals', 'expirations')
-  return {'ok', redis.call('ZCOUNT', P .. 'peers', '(' .. now, '+inf'), redis.call('SCARD', P .. 'channels'),
-          redis.call('SCARD', P .. 'files'), s[1] or '0', s[2] or '0', s[3] or '0', s[4] or '0'}
+  return {'ok', redis.call('ZCOUNT', P .. 'peers', '(' .. now, '+inf'), redis.call('ZCARD', P .. 'channel-names'),
+          redis.call('ZCARD', P .. 'file-ids'), s[1] or '0', s[2] or '0', s[3] or '0', s[4] or '0'}
 
 elseif op == 'publish' then
   -- id token_hash name size chunk_size count file_id hashes max_files
@@ -285,7 +321,7 @@ elseif op == 'publish' then
   end
   if not known[1] then
     redis.call('HSET', fk, 'name', name, 'size', size, 'chunk_size', chunk_size, 'count', count, 'hashes', ARGV[10])
-    redis.call('SADD', P .. 'files', fid)
+    redis.call('ZADD', P .. 'file-ids', 0, fid)
   end
   redis.call('HSET', fk .. ':holders', id, name)
   -- The publisher has every chunk: bits 0..count-1 set, high bit first as Redis counts them.
@@ -329,15 +365,15 @@ elseif op == 'add_chunks' then
   return {'ok', redis.call('BITCOUNT', ck), count}
 
 elseif op == 'files' then
-  local out = {}
-  for _, fid in ipairs(redis.call('SMEMBERS', P .. 'files')) do
-    local holders = live_holders(fid)
-    if #holders > 0 then
+  -- after|'' limit budget
+  local items, after = page(P .. 'file-ids', ARGV[3], tonumber(ARGV[4]), tonumber(ARGV[5]),
+    function(fid)
+      local holders = live_holders(fid)
+      if #holders == 0 then return nil end
       local f = redis.call('HMGET', file_key(fid), 'name', 'size', 'chunk_size', 'count')
-      out[#out + 1] = {fid, f[1], f[2], f[3], f[4], holders}
-    end
-  end
-  return {'ok', out}
+      return {fid, f[1], f[2], f[3], f[4], holders}, #holders
+    end)
+  return {'ok', after, items}
 
 elseif op == 'file' then
   local fid = ARGV[3]

@@ -2,6 +2,7 @@
 
 use redis_client::Value;
 use tracker_core::channels::{ChannelView, PolicyKind};
+use tracker_core::paging::Paged;
 use tracker_core::registry::PeerView;
 
 /// Lower-case hex.
@@ -34,6 +35,24 @@ pub(crate) fn sorted<T, K: Ord>(
     let mut out = items.into_iter().map(item).collect::<Option<Vec<T>>>()?;
     out.sort_by_cached_key(key);
     Some(out)
+}
+
+/// A page's `next` cursor: `None` for the empty string the script gives at the end.
+pub(crate) fn cursor(value: Value) -> Option<Option<String>> {
+    let next = value.as_str()?;
+    Some((!next.is_empty()).then(|| next.to_owned()))
+}
+
+/// A page as the script answers it, `next {items}`, each item read with `item` (the script
+/// walks an ordered index, so the items come in key order).
+pub(crate) fn paged<T>(reply: Vec<Value>, item: fn(Value) -> Option<T>) -> Option<Paged<T>> {
+    let mut it = reply.into_iter();
+    let next = cursor(it.next()?)?;
+    let Value::Array(items) = it.next()? else {
+        return None;
+    };
+    let items = items.into_iter().map(item).collect::<Option<Vec<T>>>()?;
+    Some(Paged { items, next })
 }
 
 /// A peer record `id name ip port roles meta seen load {channels} key` as seen at `now`.

@@ -5,8 +5,8 @@
 //! arrays, and a [`TrackerError`] becomes its status with `{"error": message}`.
 
 use std::net::IpAddr;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use http_core::{Method, Response, Status};
@@ -21,6 +21,8 @@ use crate::{ChunkParams, JoinParams, LeaveParams, PublishParams};
 use tracker_core::TrackerError;
 use tracker_core::dialect::{self, PeerRef};
 use tracker_core::identity;
+use tracker_core::paging::{Page, PageQuery, Paged};
+use tracker_core::rate::{RegisterLimiter, RegisterRate};
 use tracker_core::registry::{
     Config, Credentials, HeartbeatBatch, ListQuery, RegisterParams, Registry, Stats, UpdateParams,
 };
@@ -43,6 +45,8 @@ struct Inner {
     started: Instant,
     requests: AtomicU64,
     admins: Admins,
+    /// Registrations per source address: this process's own, asked before the store.
+    limiter: Mutex<RegisterLimiter>,
 }
 
 /// Answer of `GET /status` and `GET /tracker/stats`: the registry's counts plus uptime and
@@ -78,6 +82,7 @@ impl Tracker {
                 started: Instant::now(),
                 requests: AtomicU64::new(0),
                 admins,
+                limiter: Mutex::new(RegisterLimiter::default()),
             }),
         }
     }
@@ -106,6 +111,33 @@ impl Tracker {
     ) -> Reply {
         let now = self.now();
         crate::answer::ask(req, |done| op(&*self.inner.store, now, done), respond)
+    }
+
+    /// Charges one registration attempt to its `source` address; over the [`RegisterRate`]
+    /// → 429 ([`TrackerError::TooManyRequests`]). Asked before the store, so a refused
+    /// registration never reaches it; each tracker process limits on its own.
+    pub fn admit_registration(&self, source: IpAddr) -> Result<(), TrackerError> {
+        let now = self.now();
+        self.limiter().admit(source, now)
+    }
+
+    /// Sets the registration rate per source address; `None` lifts the limit. The default is
+    /// [`RegisterRate::default`].
+    pub fn set_register_rate(&self, rate: Option<RegisterRate>) {
+        *self.limiter() = RegisterLimiter::new(rate);
+    }
+
+    /// The registration rate per source address, if limited.
+    pub fn register_rate(&self) -> Option<RegisterRate> {
+        self.limiter().rate()
+    }
+
+    fn limiter(&self) -> MutexGuard<'_, RegisterLimiter> {
+        // A limiter left midway by a panic is still a usable set of buckets.
+        self.inner
+            .limiter
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Milliseconds since the tracker started: the `now` every registry call takes.
@@ -193,7 +225,13 @@ pub fn app(tracker: &Tracker) -> Result<App, RouteError> {
         },
     )?;
     add(&mut app, tracker, &["/channels"], get, |t, req| {
-        Ok(t.ask(req, |s, now, done| s.channels(now, done), |c| list(&c)))
+        let page = query::<PageQuery>(req)?.page()?;
+        let asked = page.clone();
+        Ok(t.ask(
+            req,
+            |s, now, done| s.channels(asked, now, done),
+            move |c| paged_array("/channels", &page, c),
+        ))
     })?;
     add(
         &mut app,
@@ -295,7 +333,13 @@ pub fn app(tracker: &Tracker) -> Result<App, RouteError> {
     crate::dashboard::routes(&mut app, tracker)?;
 
     add(&mut app, tracker, &["/files"], get, |t, req| {
-        Ok(t.ask(req, |s, now, done| s.files(now, done), |f| list(&f)))
+        let page = query::<PageQuery>(req)?.page()?;
+        let asked = page.clone();
+        Ok(t.ask(
+            req,
+            |s, now, done| s.files(asked, now, done),
+            move |f| paged_array("/files", &page, f),
+        ))
     })?;
     add(&mut app, tracker, &["/files/publish"], post, |t, req| {
         let params: PublishParams = body(req)?;
@@ -346,10 +390,28 @@ enum ApiError {
 }
 
 impl ApiError {
-    fn into_http(self) -> HttpError {
+    /// `{"error": message}` with the status; a 429 also says when to retry, in `Retry-After`
+    /// and as `"retry_after"` (seconds).
+    fn into_response(self) -> Response {
         match self {
-            ApiError::Tracker(e) => HttpError::new(Status(e.status()), e.to_string()),
-            ApiError::Http(e) => e,
+            ApiError::Tracker(e) => match e.retry_after_s() {
+                Some(seconds) => {
+                    #[derive(Serialize)]
+                    struct Limited {
+                        error: String,
+                        retry_after: u64,
+                    }
+                    let body = Limited {
+                        error: e.to_string(),
+                        retry_after: seconds,
+                    };
+                    let mut response = json_response(Status(e.status()), &body);
+                    response.headers.insert("Retry-After", seconds.to_string());
+                    response
+                }
+                None => HttpError::new(Status(e.status()), e.to_string()).into_response(),
+            },
+            ApiError::Http(e) => e.into_response(),
         }
     }
 }
@@ -365,7 +427,7 @@ fn add(
     for pattern in patterns {
         let t = tracker.clone();
         app.route(pattern, methods, move |req: &Req| {
-            handler(&t, req).map_err(ApiError::into_http)
+            handler(&t, req).unwrap_or_else(|e| e.into_response().into())
         })?;
     }
     Ok(())
@@ -391,6 +453,18 @@ fn ok<T: Serialize>(value: &T) -> Response {
 /// A bare JSON array.
 fn list<T: Serialize>(items: &[T]) -> Response {
     json_response(Status::OK, items)
+}
+
+/// One page of `path` as a bare array, the course's shape; when there may be more, the cursor
+/// travels in a header: `Link: <path?limit=N&after=KEY>; rel="next"` (keys need no escaping:
+/// file ids are hex, channel names `[A-Za-z0-9._-]`).
+fn paged_array<T: Serialize>(path: &str, page: &Page, paged: Paged<T>) -> Response {
+    let mut response = list(&paged.items);
+    if let Some(next) = paged.next {
+        let link = format!("<{path}?limit={}&after={next}>; rel=\"next\"", page.limit());
+        response.headers.insert("Link", link);
+    }
+    response
 }
 
 #[derive(Serialize)]
@@ -509,7 +583,10 @@ fn decode<T: DeserializeOwned>(value: Value) -> Result<T, HttpError> {
 }
 
 /// `POST /submit-info`: JSON or the course's form, with its field names accepted as aliases.
+/// Every attempt is charged to the source address first, so malformed ones are limited too.
 fn submit_info(t: &Tracker, req: &Req) -> Answer {
+    let source = source_ip(t, req);
+    t.admit_registration(source)?;
     let (mut fields, from_form) = if req.is_json() {
         match req.json::<Value>()? {
             Value::Object(map) => (map, false),
@@ -534,7 +611,6 @@ fn submit_info(t: &Tracker, req: &Req) -> Answer {
         coerce_form(&mut fields)?;
     }
     let params: RegisterParams = decode(Value::Object(fields))?;
-    let source = source_ip(t, req);
     #[derive(Serialize)]
     struct Registration {
         #[serde(flatten)]
@@ -580,7 +656,18 @@ fn coerce_form(fields: &mut Map<String, Value>) -> Result<(), HttpError> {
     Ok(())
 }
 
-/// `GET`/`POST /get-list`: the filter from the query, or from the body of a POST.
+/// The query string's parameters as `T` (all values are strings).
+fn query<T: DeserializeOwned>(req: &Req) -> Result<T, HttpError> {
+    let pairs = req
+        .query_pairs()
+        .into_iter()
+        .map(|(k, v)| (k, Value::String(v)))
+        .collect();
+    decode(Value::Object(pairs))
+}
+
+/// `GET`/`POST /get-list`: the filter and page from the query, or from the body of a POST;
+/// one page of peers, with `next` when there are more.
 fn get_list(t: &Tracker, req: &Req) -> Answer {
     let mut fields = if *req.method() == Method::Post && !req.body().is_empty() {
         req.fields()?
@@ -591,19 +678,24 @@ fn get_list(t: &Tracker, req: &Req) -> Answer {
             .collect()
     };
     router::dialect::canonicalize(&mut fields);
-    let query: ListQuery = decode(Value::Object(fields))?;
+    let filter: ListQuery = decode(Value::Object(fields.clone()))?;
+    let page: PageQuery = decode(Value::Object(fields))?;
+    let page = page.page()?;
     #[derive(Serialize)]
     struct Listed<'a, T> {
         count: usize,
         peers: &'a [T],
+        #[serde(skip_serializing_if = "Option::is_none")]
+        next: Option<String>,
     }
     Ok(t.ask(
         req,
-        |s, now, done| s.list(query, now, done),
+        |s, now, done| s.list(filter, page, now, done),
         |peers| {
             ok(&Listed {
-                count: peers.len(),
-                peers: &peers,
+                count: peers.items.len(),
+                peers: &peers.items,
+                next: peers.next,
             })
         },
     ))

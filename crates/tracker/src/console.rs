@@ -11,7 +11,8 @@ use reactor::client::blocking_request;
 use router::console;
 
 use crate::api::Tracker;
-use tracker_core::ListQuery;
+use tracker_core::paging::{MAX_PAGE_LIMIT, Page, Paged};
+use tracker_core::{ListQuery, Registry};
 
 /// How long `ping` waits for a peer's answer.
 pub const PING_TIMEOUT: Duration = Duration::from_secs(5);
@@ -117,8 +118,29 @@ fn counted(
     Ok(())
 }
 
+/// Every item of a paged list, taking the registry's lock once per page so that the loop,
+/// which shares it, is never held up for the whole list (the console and the dashboard).
+pub(crate) fn every<T>(
+    tracker: &Tracker,
+    fetch: impl Fn(&Registry, &Page, u64) -> Paged<T>,
+) -> Vec<T> {
+    let mut items = Vec::new();
+    let mut page = Page::after(None, MAX_PAGE_LIMIT);
+    loop {
+        // Each `next` sorts after the cursor it came from, so this ends.
+        let got = tracker.with(|reg, now| fetch(reg, &page, now));
+        items.extend(got.items);
+        match got.next {
+            Some(next) => page = Page::after(Some(&next), MAX_PAGE_LIMIT),
+            None => return items,
+        }
+    }
+}
+
 fn list_peers(tracker: &Tracker, out: &mut dyn Write) -> io::Result<()> {
-    let peers = tracker.with(|reg, now| reg.list(&ListQuery::default(), now));
+    let peers = every(tracker, |reg, page, now| {
+        reg.list(&ListQuery::default(), page, now)
+    });
     let rows: Vec<Vec<String>> = peers
         .iter()
         .map(|p| {
@@ -136,7 +158,7 @@ fn list_peers(tracker: &Tracker, out: &mut dyn Write) -> io::Result<()> {
 }
 
 fn list_channels(tracker: &Tracker, out: &mut dyn Write) -> io::Result<()> {
-    let channels = tracker.with(|reg, now| reg.channels(now));
+    let channels = every(tracker, |reg, page, now| reg.channels(page, now));
     let rows: Vec<Vec<String>> = channels
         .iter()
         .map(|c| {
@@ -204,7 +226,7 @@ fn ping(tracker: &Tracker, peer: &str, out: &mut dyn Write) -> io::Result<()> {
 }
 
 fn list_files(tracker: &Tracker, out: &mut dyn Write) -> io::Result<()> {
-    let files = tracker.with(|reg, now| reg.files(now));
+    let files = every(tracker, |reg, page, now| reg.files(page, now));
     let rows: Vec<Vec<String>> = files
         .iter()
         .map(|f| {
@@ -222,11 +244,16 @@ fn list_files(tracker: &Tracker, out: &mut dyn Write) -> io::Result<()> {
 }
 
 fn list_chunkinfo(tracker: &Tracker, out: &mut dyn Write) -> io::Result<()> {
-    let views = tracker.with(|reg, now| {
-        reg.files(now)
-            .into_iter()
-            .filter_map(|f| reg.file(&f.file_id, now).ok())
-            .collect::<Vec<_>>()
+    let views: Vec<_> = every(tracker, |reg, page, now| {
+        let files = reg.files(page, now);
+        Paged {
+            items: files
+                .items
+                .iter()
+                .filter_map(|f| reg.file(&f.file_id, now).ok())
+                .collect(),
+            next: files.next,
+        }
     });
     writeln!(out, "{}", console::count(views.len(), "file"))?;
     for v in views {

@@ -13,7 +13,9 @@ use router::{App, HttpError, Json, Req, RouteError};
 use serde::Serialize;
 
 use crate::api::Tracker;
-use tracker_core::{ChannelView, ListQuery, PeerView, Stats};
+use crate::console::every;
+use tracker_core::paging::Page;
+use tracker_core::{ChannelView, FileView, ListQuery, PeerView, Stats};
 
 const INDEX: &str = include_str!("../../../static/tracker/index.html");
 const LOGIN: &str = include_str!("../../../static/tracker/login.html");
@@ -66,56 +68,74 @@ pub struct HolderRow {
     pub complete: bool,
 }
 
-/// The dashboard's view of `tracker` now.
+/// The dashboard's view of `tracker` now, read a page at a time (see [`crate::console`]'s
+/// walk), so the loop is never held up for the whole registry.
 pub fn snapshot(tracker: &Tracker) -> Snapshot {
     let uptime_s = tracker.uptime().as_secs();
-    tracker.with(|reg, now| {
-        let files = reg
-            .files(now)
-            .into_iter()
-            .take(MAX_FILES)
-            .filter_map(|f| reg.file(&f.file_id, now).ok())
-            .map(|f| {
-                let mut covered = BTreeSet::new();
-                let holders = f
-                    .holders
-                    .iter()
-                    .map(|h| {
-                        covered.extend(h.chunks.iter().copied());
-                        HolderRow {
-                            peer_id: h.peer_id.clone(),
-                            have: if h.complete {
-                                f.chunks
-                            } else {
-                                h.chunks.len() as u64
-                            },
-                            complete: h.complete,
-                        }
-                    })
-                    .collect();
-                let complete = f.holders.iter().any(|h| h.complete);
-                FileRow {
-                    covered: if complete {
-                        f.chunks
-                    } else {
-                        covered.len() as u64
-                    },
-                    file_id: f.file_id,
-                    name: f.name,
-                    size: f.size,
-                    chunks: f.chunks,
-                    holders,
-                }
-            })
-            .collect();
-        Snapshot {
-            stats: reg.stats(now),
-            uptime_s,
-            peers: reg.list(&ListQuery::default(), now),
-            channels: reg.channels(now),
-            files,
+    let peers = every(tracker, |reg, page, now| {
+        reg.list(&ListQuery::default(), page, now)
+    });
+    let channels = every(tracker, |reg, page, now| reg.channels(page, now));
+    let mut files = Vec::new();
+    let mut page = Page::after(None, MAX_FILES);
+    while files.len() < MAX_FILES {
+        let got = tracker.with(|reg, now| {
+            let listed = reg.files(&page, now);
+            let views: Vec<FileView> = listed
+                .items
+                .iter()
+                .filter_map(|f| reg.file(&f.file_id, now).ok())
+                .collect();
+            (views, listed.next)
+        });
+        files.extend(got.0.into_iter().map(file_row));
+        match got.1 {
+            Some(next) => page = Page::after(Some(&next), MAX_FILES - files.len()),
+            None => break,
         }
-    })
+    }
+    files.truncate(MAX_FILES);
+    Snapshot {
+        stats: tracker.with(|reg, now| reg.stats(now)),
+        uptime_s,
+        peers,
+        channels,
+        files,
+    }
+}
+
+/// A file as the dashboard shows it: who holds how much, and how much they cover together.
+fn file_row(f: FileView) -> FileRow {
+    let mut covered = BTreeSet::new();
+    let holders = f
+        .holders
+        .iter()
+        .map(|h| {
+            covered.extend(h.chunks.iter().copied());
+            HolderRow {
+                peer_id: h.peer_id.clone(),
+                have: if h.complete {
+                    f.chunks
+                } else {
+                    h.chunks.len() as u64
+                },
+                complete: h.complete,
+            }
+        })
+        .collect();
+    let complete = f.holders.iter().any(|h| h.complete);
+    FileRow {
+        covered: if complete {
+            f.chunks
+        } else {
+            covered.len() as u64
+        },
+        file_id: f.file_id,
+        name: f.name,
+        size: f.size,
+        chunks: f.chunks,
+        holders,
+    }
 }
 
 fn page(body: &'static str, kind: &'static str) -> Response {

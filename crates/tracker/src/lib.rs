@@ -26,5 +26,6 @@ pub use tracker_core::{
     Expired, FileSummary, FileView, HeartbeatAck, HeartbeatBatch, HolderView, JoinParams, Joined,
     LeaveParams, ListQuery, MemoryStore, PeerAddr, PeerFile, PeerView, PolicyKind, PublishParams,
     Published, RegisterParams, Registered, Registry, Result, Stats, Store, StoreHealth,
-    TrackerError, UpdateParams, file_id, file_id_of, identity, limits,
+    TrackerError, UpdateParams, file_id, file_id_of, identity, limits, paging, rate,
 };
+pub use tracker_core::{Page, PageQuery, Paged, RegisterRate};

@@ -16,9 +16,15 @@ use tracker_core::Expired;
 pub const SWEEP_INTERVAL: Duration = Duration::from_secs(1);
 
 /// Peers dropped (expired or removed) before the sweep agent asks for freed memory back with
-/// its [`ReleaseMemory`]: about 100 KiB of records, so a quiet tracker never pays for a release
+/// its [`MemoryRelease`]: about 100 KiB of records, so a quiet tracker never pays for a release
 /// and a mass expiry is followed by one within a [`SWEEP_INTERVAL`].
 pub const RELEASE_AFTER_DROPS: u64 = 1024;
+
+/// Growth of the memory the allocator holds free (above its lowest since the last release)
+/// that makes the sweep agent ask for it back: what 50 clients' answer buffers leave behind
+/// when they go, say. Peers are not the only thing freed, and the tracker cannot see
+/// connections close, so it watches the allocator instead.
+pub const RELEASE_AFTER_HELD_GROWTH: usize = 16 * 1024 * 1024;
 
 /// Hands memory the process has freed back to the system and answers whether any came back.
 ///
@@ -28,13 +34,29 @@ pub const RELEASE_AFTER_DROPS: u64 = 1024;
 /// binary that runs on glibc passes `malloc_trim` here (see tracker-bin).
 pub type ReleaseMemory = fn() -> bool;
 
+/// Bytes the allocator holds free: freed by the process and not (or not all) given back.
+pub type HeldMemory = fn() -> usize;
+
+/// How the sweep agent gives freed memory back: a release, and a gauge telling when one is
+/// worth it (after [`RELEASE_AFTER_DROPS`] dropped peers, or [`RELEASE_AFTER_HELD_GROWTH`]
+/// more held free).
+#[derive(Debug, Clone, Copy)]
+pub struct MemoryRelease {
+    /// Gives freed memory back.
+    pub release: ReleaseMemory,
+    /// Measures what could be given back.
+    pub held: HeldMemory,
+}
+
 /// The agent that calls [`Tracker::sweep`] every [`SWEEP_INTERVAL`], and releases memory once
-/// enough peers have been dropped.
+/// enough has been freed.
 struct Sweeper {
     tracker: Tracker,
-    release: Option<ReleaseMemory>,
+    memory: Option<MemoryRelease>,
     /// Peers dropped since the last release.
     dropped: u64,
+    /// The least memory held free since the last release.
+    held_low: usize,
 }
 
 impl Sweeper {
@@ -54,20 +76,27 @@ impl Sweeper {
 
     fn release_if_due(&mut self) {
         self.dropped += self.tracker.with(|reg, _| reg.take_dropped());
-        let Some(release) = self.release else {
+        let Some(memory) = self.memory else {
             return;
         };
-        if self.dropped < RELEASE_AFTER_DROPS {
+        let held = (memory.held)();
+        self.held_low = self.held_low.min(held);
+        let grown = held.saturating_sub(self.held_low);
+        if self.dropped < RELEASE_AFTER_DROPS && grown < RELEASE_AFTER_HELD_GROWTH {
             return;
         }
         let started = Instant::now();
-        let released = release();
+        let released = (memory.release)();
         log::debug!(
-            "{} peers dropped: memory released ({released}) in {} µs",
+            "{} peers dropped, {} KiB more held free: memory released ({released}) in {} µs",
             self.dropped,
+            grown / 1024,
             started.elapsed().as_micros()
         );
         self.dropped = 0;
+        // A release returns pages but leaves the chunks free in the allocator's books, so the
+        // growth that counts from now on starts from what is held after it.
+        self.held_low = (memory.held)();
     }
 }
 
@@ -100,12 +129,12 @@ pub struct HttpOptions {
 }
 
 /// Adds the tracker's HTTP API on `addr` and its sweep agent to `event_loop`; returns the bound
-/// address. The agent calls `release`, if given, after a mass expiry or removal.
+/// address. The agent releases memory through `memory`, if given, once enough has been freed.
 pub fn serve_on(
     event_loop: &mut EventLoop,
     addr: SocketAddr,
     tracker: &Tracker,
-    release: Option<ReleaseMemory>,
+    memory: Option<MemoryRelease>,
     http: &HttpOptions,
 ) -> io::Result<SocketAddr> {
     let mut app = app(tracker).map_err(|e| io::Error::other(e.to_string()))?;
@@ -120,8 +149,9 @@ pub fn serve_on(
     let bound = app.serve_on(event_loop, addr)?;
     event_loop.spawn(Sweeper {
         tracker: tracker.clone(),
-        release,
+        memory,
         dropped: 0,
+        held_low: usize::MAX,
     });
     Ok(bound)
 }
@@ -149,18 +179,18 @@ pub fn spawn(tracker: Tracker, addr: SocketAddr) -> io::Result<Running> {
     spawn_releasing(tracker, addr, None)
 }
 
-/// [`spawn`] with a [`ReleaseMemory`] for the sweep agent.
+/// [`spawn`] with a [`MemoryRelease`] for the sweep agent.
 pub fn spawn_releasing(
     tracker: Tracker,
     addr: SocketAddr,
-    release: Option<ReleaseMemory>,
+    memory: Option<MemoryRelease>,
 ) -> io::Result<Running> {
     let mut event_loop = EventLoop::new(http_core::limits::MAX_CONNECTIONS)?;
     let bound = serve_on(
         &mut event_loop,
         addr,
         &tracker,
-        release,
+        memory,
         &HttpOptions::default(),
     )?;
     let thread = event_loop.spawn_thread(&format!("tracker-{bound}"))?;

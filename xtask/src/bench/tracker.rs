@@ -1,5 +1,7 @@
 //! The tracker suite: heartbeats per second with 100,000 registered peers (wrk cycling through
-//! their tokens), memory per registered peer, and memory after they all expire.
+//! their tokens), memory per registered peer, memory after they all expire, and how fast
+//! `/status` and a `/get-list` page answer under load (the heartbeats, then 50 clients that ask
+//! for the list and never read).
 //!
 //! There is no reference server to race here; the figures are held against SPEC §11's targets
 //! (≥ 50,000 heartbeats/s, ≤ 1 KiB per peer) and the issue's "memory back near the baseline
@@ -42,6 +44,14 @@ const TARGET_AFTER_EXPIRY_SHARE: f64 = 0.10;
 const SETTLE: Duration = Duration::from_secs(2);
 /// How long a read of an answer may take before the server is declared stuck.
 const READ_TIMEOUT: Duration = Duration::from_secs(30);
+/// Timed probes of `/status` (and of a `/get-list` page) per load.
+const PROBES: usize = 20;
+/// Pause between two timed probes, so they sample the whole load rather than its start.
+const PROBE_PACE: Duration = Duration::from_millis(100);
+/// Clients that ask for the peer list and never read (issue 12's amplification case), each
+/// writing [`NON_READER_REQUESTS`] requests.
+const NON_READERS: usize = 50;
+const NON_READER_REQUESTS: usize = 100;
 
 /// Memory figures of one phase, in KiB of VmRSS.
 #[derive(Debug, Clone, Copy)]
@@ -99,8 +109,21 @@ pub fn run(args: &BenchArgs) -> Result<Section> {
         duration: args.duration,
     };
     let mut runs = Vec::new();
+    let mut status_under_heartbeats = Latencies::default();
     for round in 1..=args.rounds {
-        let result = run_wrk(port, &script, load)?;
+        let result = if round == 1 {
+            // `/status` sampled while wrk runs, from another thread.
+            let (result, status) = thread::scope(|s| {
+                let probes = s.spawn(|| time_probes(port, "/status", PROBES));
+                let result = run_wrk(port, &script, load);
+                (result, probes.join())
+            });
+            status_under_heartbeats = status
+                .map_err(|_| bad_answer(port, "/status", "probe thread panicked".to_owned()))??;
+            result?
+        } else {
+            run_wrk(port, &script, load)?
+        };
         println!(
             "round {round}: {:>10.0} heartbeats/s  p50 {:>6.0} µs  p99 {:>6.0} µs  failed {}",
             result.requests_per_sec, result.p50_us, result.p99_us, result.non_2xx
@@ -115,6 +138,12 @@ pub fn run(args: &BenchArgs) -> Result<Section> {
             format!("status {} after the load", health.status),
         ));
     }
+    println!(
+        "/status during the heartbeat load: {}",
+        status_under_heartbeats.summary()
+    );
+    let non_readers = non_reader_phase(port, tracker.id())?;
+    println!("{}", non_readers.describe());
     drop(tracker);
 
     let (expiry, after_kib) = expiry_phase(&dir)?;
@@ -150,7 +179,8 @@ pub fn run(args: &BenchArgs) -> Result<Section> {
              = **{per_peer:.0} bytes per peer** (target ≤ {TARGET_BYTES_PER_PEER:.0}: {}). With \
              `--ttl {SHORT_TTL_S}`: {} KiB idle, {} KiB with {PEERS} peers, **{after_kib} KiB \
              after all expired** ({:+} KiB from idle; target ≤ {after_target_kib} KiB, idle plus \
-             {:.0}% of the growth: {}).",
+             {:.0}% of the growth: {}).\n\nUnder load: `/status` {} during the \
+             first heartbeat round. {}",
             took.as_secs_f64(),
             args.connections,
             args.rounds,
@@ -163,6 +193,8 @@ pub fn run(args: &BenchArgs) -> Result<Section> {
             after_kib as i64 - expiry.baseline_kib as i64,
             TARGET_AFTER_EXPIRY_SHARE * 100.0,
             verdict(after_met),
+            status_under_heartbeats.summary(),
+            non_readers.describe(),
         ),
         sides: vec![side],
         ratios: vec![ratio],
@@ -172,6 +204,90 @@ pub fn run(args: &BenchArgs) -> Result<Section> {
     };
     println!("\n{}", super::report::render(&section));
     Ok(section)
+}
+
+/// Latencies of timed probes, in µs.
+#[derive(Debug, Clone, Default)]
+struct Latencies(Vec<f64>);
+
+impl Latencies {
+    fn summary(&self) -> String {
+        let max = self.0.iter().copied().fold(0.0, f64::max);
+        format!(
+            "median {:.0} µs, max {max:.0} µs over {} probes",
+            median(&self.0).unwrap_or(0.0),
+            self.0.len()
+        )
+    }
+}
+
+/// Times `count` sequential probes of `path`, [`PROBE_PACE`] apart; each must answer 200.
+fn time_probes(port: u16, path: &str, count: usize) -> Result<Latencies> {
+    let mut micros = Vec::with_capacity(count);
+    for _ in 0..count {
+        let started = Instant::now();
+        let answer = super::probe(port, path)?;
+        micros.push(started.elapsed().as_secs_f64() * 1e6);
+        if answer.status != 200 {
+            return Err(bad_answer(port, path, format!("status {}", answer.status)));
+        }
+        thread::sleep(PROBE_PACE);
+    }
+    Ok(Latencies(micros))
+}
+
+/// What the tracker did with [`NON_READERS`] clients connected that never read.
+struct NonReaders {
+    status: Latencies,
+    page: Latencies,
+    page_bytes: usize,
+    before_kib: u64,
+    during_kib: u64,
+}
+
+impl NonReaders {
+    fn describe(&self) -> String {
+        format!(
+            "With {NON_READERS} clients that each wrote {NON_READER_REQUESTS} `GET /get-list` \
+             and read nothing: VmRSS {} → {} KiB; `/status` {}; a `/get-list` page \
+             ({} bytes, the first 1,000 peers) {}.",
+            self.before_kib,
+            self.during_kib,
+            self.status.summary(),
+            self.page_bytes,
+            self.page.summary()
+        )
+    }
+}
+
+/// Connects [`NON_READERS`] clients that ask for the peer list and never read, then times
+/// `/status` and `/get-list` from another client while they are connected.
+fn non_reader_phase(port: u16, pid: u32) -> Result<NonReaders> {
+    let addr = format!("127.0.0.1:{port}");
+    let before_kib = vm_rss_kib(pid)?;
+    let request =
+        format!("GET /get-list HTTP/1.1\r\nHost: {addr}\r\n\r\n").repeat(NON_READER_REQUESTS);
+    let mut clients = Vec::with_capacity(NON_READERS);
+    for _ in 0..NON_READERS {
+        let mut stream = TcpStream::connect((Ipv4Addr::LOCALHOST, port))
+            .map_err(Error::io("connect to", addr.clone()))?;
+        stream
+            .write_all(request.as_bytes())
+            .map_err(Error::io("write to", addr.clone()))?;
+        clients.push(stream);
+    }
+    let status = time_probes(port, "/status", PROBES)?;
+    let page = time_probes(port, "/get-list", PROBES)?;
+    let page_bytes = super::probe(port, "/get-list")?.body.len();
+    let during_kib = vm_rss_kib(pid)?;
+    drop(clients);
+    Ok(NonReaders {
+        status,
+        page,
+        page_bytes,
+        before_kib,
+        during_kib,
+    })
 }
 
 /// Starts tracker-bin pinned to the server core with `ttl_s`, quiet, and waits for its port.
@@ -195,6 +311,8 @@ pub(super) fn start_tracker_on(
         .arg(port.to_string())
         .arg("--ttl")
         .arg(ttl_s.to_string())
+        // 100,000 registrations from one address are the set-up here, not an attack.
+        .args(["--register-rate", "off"])
         .args(extra)
         // No per-request log line, as nginx runs with access_log off.
         .env("RUST_LOG", "warn");

@@ -117,8 +117,14 @@ fn mesh_order_direct_tracker_outage_and_restart() {
     assert_eq!(interval, Duration::from_secs(1));
     let t = tracker_at(tracker_addr, 3);
     let restarted = Instant::now();
+    // Registering and re-joining are two calls: wait for both, or a join still in flight
+    // reads as a missing member.
+    let general_members = || {
+        let (_, members) = call(tracker_addr, Method::Get, "/get-list?channel=general", None);
+        members["count"].as_u64().unwrap_or(0)
+    };
     wait_for("re-registration", 2 * interval, || {
-        registered(tracker_addr) == 3
+        registered(tracker_addr) == 3 && general_members() == 3
     });
     assert!(restarted.elapsed() < 2 * interval);
     let (_, channels) = call(tracker_addr, Method::Get, "/channels", None);

@@ -12,15 +12,15 @@ use std::time::Duration;
 
 const WAIT: Duration = Duration::from_secs(20);
 
-struct Daemon {
-    child: Child,
-    addr: SocketAddr,
+pub(crate) struct Daemon {
+    pub(crate) child: Child,
+    pub(crate) addr: SocketAddr,
     stdin: Option<ChildStdin>,
     stdout: Receiver<String>,
 }
 
 impl Daemon {
-    fn start(args: &[&str]) -> Daemon {
+    pub(crate) fn start(args: &[&str]) -> Daemon {
         let mut child = Command::new(env!("CARGO_BIN_EXE_tracker-bin"))
             .args(["--port", "0"])
             .args(args)
@@ -201,6 +201,9 @@ fn bad_settings_are_refused_with_one_line() {
         &["--ttl", "0"][..],
         &["--max-peers", "0"],
         &["--user", "nocolon"],
+        &["--register-rate", "0/s"],
+        &["--register-rate", "fast"],
+        &["--register-burst", "0"],
     ] {
         let out = Command::new(env!("CARGO_BIN_EXE_tracker-bin"))
             .args(args)

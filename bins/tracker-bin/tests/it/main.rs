@@ -5,7 +5,10 @@ mod course;
 mod daemon;
 mod hostile;
 mod identity;
+mod load;
+mod paging;
 mod protocol;
+mod rate;
 mod redis;
 mod sweep;
 mod tokens;
@@ -82,6 +85,11 @@ pub fn register(addr: SocketAddr, port: u16) -> (String, String) {
 pub fn peer_ids(addr: SocketAddr, target: &str) -> Vec<String> {
     let (status, body) = get(addr, target);
     assert_eq!(status, 200, "{body}");
+    ids_of(&body)
+}
+
+/// The ids of the peers of a `/get-list` answer.
+pub fn ids_of(body: &Value) -> Vec<String> {
     body["peers"]
         .as_array()
         .unwrap()

@@ -34,8 +34,11 @@ impl TrackerProcess {
                 &ttl.to_string(),
                 "--store",
                 &redis.url(),
-                // The tests register peers at made-up addresses from loopback.
+                // The tests register peers at made-up addresses from loopback, more of them
+                // at once than the per-address registration rate allows.
                 "--allow-advertised-ip",
+                "--register-rate",
+                "off",
             ])
             .env("RUST_LOG", "info")
             .stdin(Stdio::null())
@@ -413,4 +416,69 @@ fn a_listing_larger_than_one_read_comes_back_whole() {
     }
     let ids = peer_ids(a.addr, "/get-list");
     assert_eq!(ids.len(), usize::from(PEERS));
+}
+
+/// Pages over Redis walk ordered indexes as the memory store's do: registered on one tracker
+/// and listed through another, every peer comes once and in id order at any page size, with
+/// the channel and role filters applied on every page; channels and files page by their keys
+/// with a `Link` to the next.
+#[test]
+fn pages_over_redis_walk_every_item_once_in_order() {
+    const PEERS: u16 = 60;
+    let redis = RedisServer::start();
+    let (a, b) = (
+        TrackerProcess::start(&redis, 90),
+        TrackerProcess::start(&redis, 90),
+    );
+    let (mut all, mut general, mut seeds) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut channels, mut tokens) = (Vec::new(), Vec::new());
+    for i in 0..PEERS {
+        let id = format!("p{i:02}");
+        let channel = if i % 3 == 0 {
+            "general".to_owned()
+        } else {
+            format!("c{i:02}")
+        };
+        let roles: Vec<&str> = if i % 5 == 0 { vec!["seed"] } else { vec![] };
+        let body = json!({"ip": "10.1.0.1", "port": 1000 + i, "peer_id": id,
+                          "channels": [channel], "roles": roles});
+        let (status, answer) = register(a.addr, body);
+        assert_eq!(status, 200, "{answer}");
+        tokens.push(token_of(&answer));
+        if i % 3 == 0 {
+            general.push(id.clone());
+            if i % 5 == 0 {
+                seeds.push(id.clone());
+            }
+        } else {
+            channels.push(channel);
+        }
+        all.push(id);
+    }
+    channels.push("general".to_owned());
+    for limit in [1, 7, 60, 1000] {
+        let first = format!("/get-list?limit={limit}");
+        assert_eq!(crate::paging::walk_get(b.addr, &first), all, "{first}");
+    }
+    let first = "/get-list?limit=4&channel=general";
+    assert_eq!(crate::paging::walk_get(b.addr, first), general);
+    let first = "/tracker/peers?limit=2&channel=general&role=seed";
+    assert_eq!(crate::paging::walk_get(b.addr, first), seeds);
+    let walked = crate::paging::walk_links(b.addr, "/channels?limit=6", "name", 60);
+    assert_eq!(walked, channels);
+
+    let mut files = Vec::new();
+    for n in 0..9u64 {
+        let publish = json!({"peer_id": "p01", "token": tokens[1], "name": format!("f{n}"),
+                             "size": 10, "chunk_size": 16,
+                             "chunk_hashes": [format!("{:064x}", n + 1)]});
+        let (status, body) = post(a.addr, "/files/publish", &publish);
+        assert_eq!(status, 200, "{body}");
+        files.push(body["file_id"].as_str().unwrap().to_owned());
+    }
+    files.sort();
+    assert_eq!(
+        crate::paging::walk_links(b.addr, "/files?limit=4", "file_id", 9),
+        files
+    );
 }

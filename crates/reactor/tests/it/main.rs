@@ -14,6 +14,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 mod musts;
+mod send_timeout;
 
 fn hello(req: Request, _info: &RequestInfo) -> Reply {
     Reply::Full(Response::text(Status::OK, format!("hello {}", req.path())))

@@ -80,14 +80,14 @@ fn join_rules() {
         }
     }
     assert_eq!(
-        serde_json::to_value(r.channels(T0)).unwrap(),
+        serde_json::to_value(r.channels(&Page::default(), T0).items).unwrap(),
         json!([
             {"name": "general", "policy": "open", "members": ["a", "b"]},
             {"name": "lobby", "policy": "open", "members": ["a"]},
             {"name": "vip", "policy": "key", "members": ["a", "b"]},
         ])
     );
-    let json = serde_json::to_string(&r.channels(T0)).unwrap();
+    let json = serde_json::to_string(&r.channels(&Page::default(), T0).items).unwrap();
     assert!(!json.contains("s3cret") && !json.contains("hash"), "{json}");
 }
 
@@ -137,7 +137,8 @@ fn leave_rules() {
         Err((403, "wrong token")),
     );
     let names = |r: &Registry| {
-        r.channels(T0)
+        r.channels(&Page::default(), T0)
+            .items
             .into_iter()
             .map(|c| (c.name, c.members))
             .collect::<Vec<_>>()

@@ -46,10 +46,10 @@ fn expiry_reaches_every_index() {
     let ids = |v: Vec<String>| v.join(",");
     let observe = |r: &Registry, now: u64| {
         json!({
-            "list": ids(r.list(&ListQuery::default(), now).into_iter().map(|p| p.peer_id).collect()),
-            "general": ids(r.list(&ListQuery { channel: Some("general".into()), role: None }, now).into_iter().map(|p| p.peer_id).collect()),
-            "channels": r.channels(now).into_iter().map(|c| format!("{}={}", c.name, c.members.join("+"))).collect::<Vec<_>>(),
-            "files": r.files(now).into_iter().map(|f| f.holders.join("+")).collect::<Vec<_>>(),
+            "list": ids(r.list(&ListQuery::default(), &Page::default(), now).items.into_iter().map(|p| p.peer_id).collect()),
+            "general": ids(r.list(&ListQuery { channel: Some("general".into()), role: None }, &Page::default(), now).items.into_iter().map(|p| p.peer_id).collect()),
+            "channels": r.channels(&Page::default(), now).items.into_iter().map(|c| format!("{}={}", c.name, c.members.join("+"))).collect::<Vec<_>>(),
+            "files": r.files(&Page::default(), now).items.into_iter().map(|f| f.holders.join("+")).collect::<Vec<_>>(),
             "only_a": r.file(&only_a, now).map(|f| f.holders.len()).map_err(|e| e.status()),
             "shared": r.file(&shared, now).map(|f| f.holders.len()).map_err(|e| e.status()),
             "peer": r.peer("a", now).map(|p| p.peer_id).map_err(|e| e.status()),
@@ -128,7 +128,7 @@ fn heartbeats_rekey_lazily() {
     // The original entry comes due at 10 s, finds the real deadline (19 s), re-keys once.
     assert!(r.sweep(T0 + 10 * S).is_empty());
     assert_eq!(r.expiry.len(), 1);
-    assert_eq!(r.peers["a"].indexed_deadline_ms, T0 + 19 * S);
+    assert_eq!(r.peers.get("a").unwrap().indexed_deadline_ms, T0 + 19 * S);
     assert!(r.sweep(T0 + 19 * S - 1).is_empty());
     assert_eq!(r.sweep(T0 + 19 * S), vec!["a".to_string()]);
     assert_eq!(r.expiry.len(), 0);
@@ -212,7 +212,10 @@ fn hundred_thousand_peers() {
         tokens.push(r.register(p, addr, T0 + u64::from(i % 1000)).unwrap().token);
     }
     assert_eq!(r.stats(T0 + S).peers, u64::from(N));
-    assert_eq!(r.channels(T0 + S)[0].members.len(), N as usize);
+    assert_eq!(
+        r.channels(&Page::default(), T0 + S).items[0].members.len(),
+        N as usize
+    );
     for i in (0..N).step_by(2) {
         r.heartbeat(&format!("p{i}"), Some(&tokens[i as usize]), T0 + 60 * S)
             .unwrap();
@@ -223,10 +226,8 @@ fn hundred_thousand_peers() {
     let mut odd: Vec<String> = (1..N).step_by(2).map(|i| format!("p{i}")).collect();
     odd.sort();
     assert_eq!(gone, odd);
-    assert_eq!(
-        r.list(&ListQuery::default(), T0 + 91 * S).len(),
-        (N / 2) as usize
-    );
+    assert_eq!(r.stats(T0 + 91 * S).peers, u64::from(N / 2));
+    assert!(r.peers.is_consistent());
     assert_eq!(r.sweep(T0 + 150 * S).len(), (N / 2) as usize);
     assert!(r.peers.is_empty() && r.channels.is_empty() && r.expiry.len() == 0);
     assert!(

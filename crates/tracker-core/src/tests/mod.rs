@@ -4,13 +4,14 @@ mod channels;
 mod expiry;
 mod files;
 mod identity;
+mod paging;
 mod peers;
 
 use std::fmt::Debug;
 use std::net::IpAddr;
 
 use crate::secret::{hex, sha256};
-use crate::{PublishParams, RegisterParams, Registry, Result, TrackerError};
+use crate::{Page, PublishParams, RegisterParams, Registry, Result, TrackerError};
 
 /// A time well after zero, so "seconds ago" arithmetic is exercised.
 pub(crate) const T0: u64 = 1_000_000;

@@ -150,7 +150,7 @@ fn register_stores_info_and_joins_open_channels() {
         json!({"peer_id": "bob", "name": "Bob", "ip": "10.0.0.2", "port": 5002,
                "channels": ["dev", "general"], "roles": ["admin"], "meta": {"v": 1}, "last_seen": 2})
     );
-    let chans = serde_json::to_value(r.channels(T0)).unwrap();
+    let chans = serde_json::to_value(r.channels(&Page::default(), T0).items).unwrap();
     assert_eq!(
         chans,
         json!([{"name": "dev", "policy": "open", "members": ["bob"]},
@@ -278,7 +278,10 @@ fn re_registration_rules() {
                 assert_eq!((v.ip, v.port), (ip(addr), port as u16));
                 // A fresh session: memberships and files of the old one are gone.
                 assert!(v.channels.is_empty());
-                assert!(r.channels(T0 + S).is_empty() && r.files(T0 + S).is_empty());
+                assert!(
+                    r.channels(&Page::default(), T0 + S).items.is_empty()
+                        && r.files(&Page::default(), T0 + S).items.is_empty()
+                );
                 assert_eq!(r.stats(T0 + S).registrations, 2);
             }
         }
@@ -337,8 +340,17 @@ fn heartbeat() {
         Err((403, "wrong token for peer a")),
     );
     // Alive until 80 + 90 s, then gone, and the heartbeat says 404 so the peer re-registers.
-    assert_eq!(r.list(&ListQuery::default(), T0 + 169 * S).len(), 1);
-    assert!(r.list(&ListQuery::default(), T0 + 170 * S).is_empty());
+    assert_eq!(
+        r.list(&ListQuery::default(), &Page::default(), T0 + 169 * S)
+            .items
+            .len(),
+        1
+    );
+    assert!(
+        r.list(&ListQuery::default(), &Page::default(), T0 + 170 * S)
+            .items
+            .is_empty()
+    );
     check(
         r.heartbeat("a", Some(&t), T0 + 170 * S),
         Err((404, "not registered")),
@@ -519,8 +531,11 @@ fn remove() {
     check(r.remove("a", Some(&t), T0), Ok(()));
     check(r.remove("a", Some(&t), T0), Ok(()));
     check(r.remove("never", None, T0), Ok(()));
-    assert_eq!(r.channels(T0)[0].members, vec!["b".to_string()]);
-    assert!(r.files(T0).is_empty());
+    assert_eq!(
+        r.channels(&Page::default(), T0).items[0].members,
+        vec!["b".to_string()]
+    );
+    assert!(r.files(&Page::default(), T0).items.is_empty());
     check(r.lookup("a", T0), Err((404, "peer a is not registered")));
     let s = r.stats(T0);
     assert_eq!((s.peers, s.channels, s.files, s.removals), (1, 1, 0, 1));
@@ -553,13 +568,19 @@ fn list_filters() {
         (q(None, Some("nobody")), &[]),
     ];
     for (query, expected) in cases {
-        let ids: Vec<String> = r.list(&query, T0).into_iter().map(|v| v.peer_id).collect();
+        let ids: Vec<String> = r
+            .list(&query, &Page::default(), T0)
+            .items
+            .into_iter()
+            .map(|v| v.peer_id)
+            .collect();
         assert_eq!(ids, expected, "{query:?}");
     }
-    let json = serde_json::to_string(&r.list(&ListQuery::default(), T0)).unwrap();
+    let json =
+        serde_json::to_string(&r.list(&ListQuery::default(), &Page::default(), T0).items).unwrap();
     assert!(!json.contains("token"), "{json}");
     let q: ListQuery = serde_json::from_value(json!({"channel": "dev"})).unwrap();
-    assert_eq!(r.list(&q, T0).len(), 2);
+    assert_eq!(r.list(&q, &Page::default(), T0).items.len(), 2);
 }
 
 #[test]
