@@ -399,48 +399,6 @@ impl Core {
         }
     }
 
-    /// Remembers `peer_id` at `addr` as a course peer (it refused the link upgrade).
-    pub(crate) fn mark_course_peer(&mut self, peer_id: &str, addr: SocketAddr) {
-        let known = self.course_peers.contains_key(peer_id);
-        if !known && self.course_peers.len() >= course::MAX_COURSE_PEERS {
-            log::warn!("{peer_id} speaks only the course's HTTP, but too many peers already do");
-            return;
-        }
-        if !known {
-            log::info!("{peer_id} at {addr} is a course peer: our messages reach it over HTTP");
-        }
-        self.course_peers.insert(peer_id.to_owned(), addr);
-    }
-
-    /// Hands our message to the courier for each course peer that should get it: the
-    /// recipient of a direct message, or the course peers among a channel's members.
-    fn deliver_to_course_peers(&self, msg: &Message) {
-        let Some(courier) = &self.courier else {
-            return;
-        };
-        let targets: Vec<(&String, &SocketAddr)> = match &msg.to {
-            Some(to) => self.course_peers.get_key_value(to).into_iter().collect(),
-            None => {
-                let members = self
-                    .state
-                    .channels()
-                    .into_iter()
-                    .find(|c| c.name == msg.channel)
-                    .map(|c| c.members)
-                    .unwrap_or_default();
-                self.course_peers
-                    .iter()
-                    .filter(|(id, _)| members.contains(id))
-                    .collect()
-            }
-        };
-        for (peer_id, addr) in targets {
-            let delivery = course::Delivery::new(peer_id.clone(), *addr, msg.clone());
-            self.handle
-                .send(courier, course::CourierMsg::Send(delivery));
-        }
-    }
-
     pub(crate) fn emit(&mut self, event: &UiEvent) {
         self.sinks.retain_mut(|sink| sink(event));
     }
