@@ -139,6 +139,14 @@ function messageElement(m) {
   }
   time.textContent = formatTime(ms);
   head.append(name, time);
+  if (m.unverified) {
+    // A course peer's message came over plain HTTP: nothing proves who wrote it.
+    const badge = document.createElement("span");
+    badge.className = "msg-unverified";
+    badge.textContent = "unverified";
+    badge.title = "Sent by a course peer over plain HTTP: the sender is not proven";
+    head.append(badge);
+  }
   const text = document.createElement("p");
   text.className = "msg-text";
   text.textContent = String(m.text ?? "");
@@ -549,6 +557,11 @@ function connectEvents() {
   es.addEventListener("message", onDefaultEvent);
   es.addEventListener("peer", (ev) => onPeerEvent(parseData(ev)));
   es.addEventListener("unread", (ev) => onUnreadEvent(parseData(ev)));
+  // A course peer did not get one of our messages after every retry: say so, never "sent".
+  es.addEventListener("undelivered", (ev) => {
+    const d = parseData(ev);
+    if (d) showError($("send-error"), "Not delivered to " + d.peer_id + ": " + d.error);
+  });
   es.addEventListener("progress", (ev) => onFileEvent(parseData(ev)));
   es.addEventListener("file", (ev) => onFileEvent(parseData(ev)));
   es.addEventListener("tracker", (ev) => showTracker(parseData(ev)));

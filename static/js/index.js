@@ -39,6 +39,9 @@
       nameEl.textContent = name || "Unnamed user";
       avatarEl.textContent = name ? name.charAt(0) : "?";
       statusEl.textContent = "session active";
+      // Explain the mode the server guards this page with.
+      const mode = document.getElementById("mode-" + user.auth_mode);
+      if (mode) mode.hidden = false;
     } catch (err) {
       showError("Could not reach the server: " + err.message);
     }

@@ -27,13 +27,27 @@ pub const DEFAULT_PORT: u16 = 9000;
 pub const AUTH_COOKIE: &str = "auth";
 
 /// How `GET /` decides that a client is logged in.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
 pub enum AuthMode {
     /// A live session (`sid` cookie) or Basic credentials; `auth=true` alone is refused because
     /// anyone can forge it.
     Session,
     /// The course's literal rule: `Cookie: auth=true` suffices.
     Flag,
+}
+
+impl AuthMode {
+    /// The one line to log at start when this mode lets anyone in.
+    pub fn warning(self) -> Option<&'static str> {
+        match self {
+            AuthMode::Flag => Some(
+                "--auth-mode flag (the course's rule): anyone can forge the auth=true cookie; \
+                 deploy with --auth-mode session",
+            ),
+            AuthMode::Session => None,
+        }
+    }
 }
 
 /// Everything the Task 1 app needs.
@@ -151,10 +165,12 @@ impl Site {
     }
 
     fn user_json(&self, req: &Req) -> Reply {
-        self.with_user(req, |user| {
+        let auth_mode = self.auth_mode;
+        self.with_user(req, move |user| {
             Reply::Full(match user {
                 Some(user) => {
-                    router::json_response(Status::OK, &serde_json::json!({ "user": user }))
+                    let body = serde_json::json!({ "user": user, "auth_mode": auth_mode });
+                    router::json_response(Status::OK, &body)
                 }
                 None => HttpError::unauthorized("not logged in").into_response(),
             })
@@ -332,28 +348,31 @@ pub fn run(
     config: Config,
     addr: SocketAddr,
     sessions: Option<redis_client::Url>,
+    limits: http_core::Limits,
 ) -> io::Result<()> {
-    let mut event_loop = EventLoop::new(http_core::limits::MAX_CONNECTIONS)?;
+    let mut event_loop = EventLoop::new(limits.max_connections)?;
     event_loop.handle_signals()?;
-    let bound = serve_on(&mut event_loop, config, addr, sessions)?;
+    let bound = serve_on(&mut event_loop, config, addr, sessions, limits)?;
     log::info!("listening on http://{bound}");
     event_loop.run()
 }
 
-/// Adds the Task 1 app to `event_loop` at `addr` (sessions as in [`run`]); the bound address.
+/// Adds the Task 1 app to `event_loop` at `addr` (sessions as in [`run`]) with these HTTP
+/// `limits` (a zero idle timeout turns keep-alive off); the bound address.
 pub fn serve_on(
     event_loop: &mut EventLoop,
     config: Config,
     addr: SocketAddr,
     sessions: Option<redis_client::Url>,
+    limits: http_core::Limits,
 ) -> io::Result<SocketAddr> {
     let shared = sessions.map(|url| {
         log::info!("sessions in {url}");
         RedisSessions::start(event_loop, url)
     });
-    app_with_sessions(config, shared)
-        .map_err(io::Error::other)?
-        .serve_on(event_loop, addr)
+    let mut app = app_with_sessions(config, shared).map_err(io::Error::other)?;
+    app.limits(limits);
+    app.serve_on(event_loop, addr)
 }
 
 /// Serves the Task 1 app on a new loop in a new thread (tests, embedding); dropping the
@@ -364,7 +383,13 @@ pub fn spawn(
     sessions: Option<redis_client::Url>,
 ) -> io::Result<(SocketAddr, LoopThread)> {
     let mut event_loop = EventLoop::new(http_core::limits::MAX_CONNECTIONS)?;
-    let bound = serve_on(&mut event_loop, config, addr, sessions)?;
+    let bound = serve_on(
+        &mut event_loop,
+        config,
+        addr,
+        sessions,
+        http_core::Limits::default(),
+    )?;
     Ok((bound, event_loop.spawn_thread(&format!("backend-{bound}"))?))
 }
 

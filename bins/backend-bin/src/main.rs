@@ -17,8 +17,9 @@ struct Args {
     /// Directory served as the site (login.html, index.html, 401.html, 404.html, css/, images/).
     #[arg(long, value_name = "DIR")]
     static_root: Option<PathBuf>,
-    /// How `/` is guarded: `session` needs a real session, `flag` accepts `auth=true`.
-    #[arg(long, value_enum, default_value_t = AuthMode::Session)]
+    /// How `/` is guarded: `flag` (the course's rule) accepts `auth=true`; `session`, what to
+    /// deploy, needs a real session.
+    #[arg(long, value_enum, default_value_t = AuthMode::Flag)]
     auth_mode: AuthMode,
     /// A user allowed to log in, as NAME:PASSWORD (repeatable; default admin:password).
     #[arg(long = "user", value_name = "NAME:PASSWORD")]
@@ -78,10 +79,18 @@ fn main() -> ExitCode {
         auth_mode: args.auth_mode,
         cors_origins: args.cors_origins.clone(),
     };
+    if let Some(warning) = args.auth_mode.warning() {
+        log::warn!("{warning}");
+    }
     let addr = args.listen.addr(DEFAULT_PORT);
     let context = format!("backend-bin: {addr}");
     daemon::exit(
         &context,
-        backend::run(config, addr, args.sessions.clone().redis()),
+        backend::run(
+            config,
+            addr,
+            args.sessions.clone().redis(),
+            args.listen.limits(),
+        ),
     )
 }

@@ -61,10 +61,19 @@ impl Renderer {
     /// How one UI event is shown, if at all (the printer stamps it with the time of day).
     pub fn render(&mut self, event: &UiEvent) -> Option<String> {
         let line = match event {
-            UiEvent::Node(Event::Message(m)) if m.is_direct() => {
-                format!("[DM] {}: {}", m.name, m.text)
+            UiEvent::Node(Event::Message(m)) => {
+                let unverified = if m.unverified { " (unverified)" } else { "" };
+                if m.is_direct() {
+                    format!("[DM] {}{unverified}: {}", m.name, m.text)
+                } else {
+                    format!("[#{}] {}{unverified}: {}", m.channel, m.name, m.text)
+                }
             }
-            UiEvent::Node(Event::Message(m)) => format!("[#{}] {}: {}", m.channel, m.name, m.text),
+            UiEvent::Undelivered {
+                peer_id,
+                message_id,
+                error,
+            } => format!("! {message_id} was not delivered to {peer_id}: {error}"),
             UiEvent::Node(Event::PeerUp { peer_id, name, .. }) => {
                 self.names.insert(peer_id.clone(), name.clone());
                 format!("* {name} is linked ({peer_id})")

@@ -114,6 +114,7 @@ fn main() -> ExitCode {
         advertise: args.advertise,
         wall_clock: p2p::WallClock::default(),
         fsync: args.fsync,
+        limits: args.listen.limits(),
     };
     let (event_loop, started) = match peer::prepare(config) {
         Ok(pair) => pair,

@@ -68,7 +68,8 @@ pub fn run(args: &Args) -> Result<(), StartError> {
         args.config.display()
     );
     let addr = args.addr();
-    proxy::run(config, addr).map_err(|source| StartError::Proxy { addr, source })?;
+    proxy::run(config, addr, args.listen.limits())
+        .map_err(|source| StartError::Proxy { addr, source })?;
     Ok(())
 }
 

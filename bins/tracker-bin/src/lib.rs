@@ -39,6 +39,8 @@ pub struct Config {
     pub store: Option<redis_client::Url>,
     /// Who may claim a peer id and an address (issue 10).
     pub identity: tracker::identity::Rules,
+    /// Keep-alive and CORS.
+    pub http: server::HttpOptions,
 }
 
 /// The registry settings of `config`, or why they are unusable.
@@ -91,6 +93,7 @@ pub fn run(config: &Config) -> io::Result<()> {
         config.addr,
         &tracker,
         Some(memory::RELEASE),
+        &config.http,
     )?;
     let rate = config
         .register_rate

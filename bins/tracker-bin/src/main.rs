@@ -52,6 +52,10 @@ struct Args {
     /// shared by every tracker given the same URL (put them behind proxy-bin).
     #[arg(long, value_name = "STORE", default_value = "memory", value_parser = parse_store)]
     store: Store,
+    /// Allow browser front-ends on ORIGIN (or any origin with `*`) to call the API
+    /// (repeatable; default: same origin only).
+    #[arg(long, value_name = "ORIGIN|*")]
+    cors: Vec<String>,
 }
 
 /// `--store`.
@@ -109,6 +113,10 @@ fn main() -> ExitCode {
             store: match &args.store {
                 Store::Memory => None,
                 Store::Redis(url) => Some(url.clone()),
+            },
+            http: tracker::server::HttpOptions {
+                limits: args.listen.limits(),
+                cors: args.cors.clone(),
             },
         },
         Err(e) => return daemon::usage_error("tracker-bin", e),

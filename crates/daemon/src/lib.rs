@@ -7,6 +7,7 @@
 use std::fmt::Display;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::process::ExitCode;
+use std::time::Duration;
 
 /// Exit status for a bad command line or configuration (clap uses the same for its errors).
 pub const EXIT_USAGE: u8 = 2;
@@ -21,12 +22,29 @@ pub struct ListenArgs {
     /// through [`port_help`]).
     #[arg(long, visible_alias = "server-port")]
     pub port: Option<u16>,
+    /// Seconds an idle keep-alive connection is kept open (nginx's `keepalive_timeout`); 0
+    /// disables keep-alive: every answer closes its connection, as the course's skeleton proxy,
+    /// which reads until close, needs.
+    #[arg(long, value_name = "SECS", default_value_t = DEFAULT_KEEPALIVE_TIMEOUT_S)]
+    pub keepalive_timeout: u64,
 }
+
+/// Default of `--keepalive-timeout`, in seconds (nginx's default too).
+pub const DEFAULT_KEEPALIVE_TIMEOUT_S: u64 = 60;
 
 impl ListenArgs {
     /// The socket address to bind, with `default_port` when `--port` is absent.
     pub fn addr(&self, default_port: u16) -> SocketAddr {
         SocketAddr::new(self.host, self.port.unwrap_or(default_port))
+    }
+
+    /// The HTTP limits of a daemon's server: the defaults, with `--keepalive-timeout` as the
+    /// idle timeout (zero turns keep-alive off).
+    pub fn limits(&self) -> http_core::Limits {
+        http_core::Limits {
+            idle_timeout: Duration::from_secs(self.keepalive_timeout),
+            ..http_core::Limits::default()
+        }
     }
 }
 
@@ -93,6 +111,21 @@ mod tests {
             "10.0.0.1:1",
         );
         check(&["--port", "0"], "127.0.0.1:0");
+    }
+
+    #[test]
+    fn keepalive_timeout_sets_the_idle_timeout() {
+        let parse = |args: &[&str]| {
+            let argv = std::iter::once("d").chain(args.iter().copied());
+            Cli::try_parse_from(argv)
+                .unwrap()
+                .listen
+                .limits()
+                .idle_timeout
+        };
+        assert_eq!(parse(&[]), Duration::from_secs(60));
+        assert_eq!(parse(&["--keepalive-timeout", "0"]), Duration::ZERO);
+        assert_eq!(parse(&["--keepalive-timeout", "5"]), Duration::from_secs(5));
     }
 
     #[test]

@@ -48,6 +48,19 @@ pub struct Limits {
     pub max_connections: usize,
 }
 
+impl Limits {
+    /// How long a connection may wait with nothing in flight: `idle_timeout`, or, when that is
+    /// zero (keep-alive off), `header_read_timeout`, so that a new connection still has time
+    /// to send its first request.
+    pub fn idle_wait(&self) -> Duration {
+        if self.idle_timeout.is_zero() {
+            self.header_read_timeout
+        } else {
+            self.idle_timeout
+        }
+    }
+}
+
 impl Default for Limits {
     fn default() -> Limits {
         Limits {

@@ -14,7 +14,8 @@
 //! - [`identity`]: the peer's Ed25519 key, message signatures and link proofs;
 //! - [`history`]: per-channel ordered, deduplicated, bounded history and the Lamport clock;
 //! - [`link`]: the state machine of one link (handshake, keep-alive, duplicate rule, `bye`);
-//! - [`node`]: [`NodeState`], one peer's channels, links and histories;
+//! - [`node`]: [`NodeState`], one peer's channels, links and histories, and the messages of
+//!   course peers ([`CourseMessage`], unsigned and unlinked);
 //! - [`tracker_client`]: when to register, heartbeat, register again and retry the tracker;
 //! - [`files`]: file sharing (SPEC §8): chunk digests, file ids, and [`files::Fetch`], the
 //!   decisions of a download (rarest first, windows, penalties, resume);
@@ -45,4 +46,5 @@ pub use error::{Error, Result};
 pub use frame::{Frame, FrameDecoder, FrameError, encode};
 pub use identity::{Identity, PublicKey};
 pub use message::{Message, dm_channel};
+pub use node::course::{CourseMessage, course_timestamp};
 pub use node::{Action, ChannelPolicy, Event, LinkId, NodeState, Outgoing};

@@ -53,6 +53,9 @@ pub struct Message {
     /// receivers drop a message whose signature is missing or not its author's.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sig: Option<String>,
+    /// Received from a course peer over plain HTTP: nothing proves who wrote it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub unverified: bool,
 }
 
 impl Message {

@@ -34,6 +34,7 @@ use crate::message::{
     Message, dm_channel, validate_channel, validate_name, validate_peer_id, validate_text,
 };
 
+pub mod course;
 mod resolve;
 mod sync;
 mod trust;
@@ -433,6 +434,7 @@ impl NodeState {
             text: text.to_string(),
             to: to.map(str::to_string),
             sig: None,
+            unverified: false,
         };
         msg.validate()?;
         self.identity.sign_message(&mut msg);
@@ -705,7 +707,7 @@ impl NodeState {
         self.answer_deferred(link, out);
     }
 
-    fn on_deliver(&mut self, link: LinkId, msg: Message, out: &mut Vec<Action>) {
+    fn on_deliver(&mut self, link: LinkId, mut msg: Message, out: &mut Vec<Action>) {
         let Some(peer) = self.trusted_peer(link) else {
             log::debug!("dropped {} from a link whose key is not bound yet", msg.id);
             return;
@@ -729,6 +731,8 @@ impl NodeState {
             );
             return;
         }
+        // Signed by its author: verified, whatever the (unsigned) flag said.
+        msg.unverified = false;
         match &msg.to {
             Some(to) if *to != self.peer_id => {
                 log::warn!("{peer} sent us a direct message for {to}");

@@ -16,5 +16,6 @@ pub fn msg(from: &str, channel: &str, seq: u64, lamport: u64, text: &str) -> Mes
         text: text.to_string(),
         to: None,
         sig: None,
+        unverified: false,
     }
 }

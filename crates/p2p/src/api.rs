@@ -22,7 +22,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::driver::link::{LinkConn, UPGRADE_TOKEN};
-use crate::driver::{InboxEntry, JoinError, Node};
+use crate::driver::{JoinError, Node};
 use crate::error::Error;
 use crate::message::dm_channel;
 
@@ -171,27 +171,25 @@ fn p2p_error(e: Error) -> HttpError {
     }
 }
 
+/// Body of the local user's sends, in any of the course's spellings (`router::dialect`): the
+/// text as `text`, `msg`, `message` or `content`; the recipient as `to`, `target`, …; the
+/// channel as `channel` or `room`.
 #[derive(Deserialize)]
 struct TextBody {
     #[serde(default)]
-    text: Option<String>,
-    #[serde(default)]
     msg: Option<String>,
     #[serde(default)]
-    message: Option<String>,
-    #[serde(default)]
-    to: Option<String>,
+    target: Option<String>,
     #[serde(default)]
     channel: Option<String>,
 }
 
 impl TextBody {
     fn text(&self) -> Result<&str, HttpError> {
-        self.text
-            .as_deref()
-            .or(self.msg.as_deref())
-            .or(self.message.as_deref())
-            .ok_or_else(|| HttpError::bad_request("missing text"))
+        self.msg.as_deref().ok_or_else(|| {
+            let spellings = router::dialect::accepted("msg");
+            HttpError::bad_request(format!("missing text ({spellings})"))
+        })
     }
 }
 
@@ -209,10 +207,15 @@ struct ConnectBody {
     port: u16,
 }
 
+/// Body of `/broadcast-peer` and `/send-peer` as course peers send it, in any of the
+/// course's spellings (`router::dialect`): text as `msg`, `message`, `content` or `text`, the
+/// channel as `channel` or `room`, the sender as `from` (else its `username` or `name`).
 #[derive(Deserialize)]
 struct CourseMsg {
     #[serde(default)]
     from: String,
+    #[serde(default)]
+    username: String,
     #[serde(default)]
     name: String,
     #[serde(default)]
@@ -224,19 +227,33 @@ struct CourseMsg {
 }
 
 impl CourseMsg {
-    fn entry(self, channel: String) -> InboxEntry {
-        let timestamp = match self.timestamp {
-            Value::String(s) => s,
-            Value::Null => String::new(),
-            other => other.to_string(),
-        };
-        InboxEntry {
-            from: self.from,
-            name: self.name,
-            msg: self.msg,
-            timestamp,
-            channel,
+    fn read(req: &Req) -> Result<CourseMsg, HttpError> {
+        let body: CourseMsg = router::dialect::body(req)?;
+        if body.msg.is_empty() {
+            let spellings = router::dialect::accepted("msg");
+            return Err(HttpError::bad_request(format!(
+                "the text is required ({spellings})"
+            )));
         }
+        Ok(body)
+    }
+
+    /// Stores it in `channel` (`None`: a direct message to us) and answers the course's reply.
+    fn deliver(self, node: &Node, channel: Option<String>) -> Result<Json<Value>, HttpError> {
+        let from = [self.from, self.username, self.name.clone()]
+            .into_iter()
+            .map(|s| s.trim().to_owned())
+            .find(|s| !s.is_empty())
+            .ok_or_else(|| HttpError::bad_request("from (or username or name) is required"))?;
+        let msg = p2p_proto::CourseMessage {
+            ts_ms: p2p_proto::course_timestamp(&self.timestamp),
+            from,
+            name: self.name,
+            text: self.msg,
+            channel,
+        };
+        node.receive_course(msg).map_err(p2p_error)?;
+        Ok(Json(json!({"status": "received"})))
     }
 }
 
@@ -386,13 +403,12 @@ fn peer_routes(app: &mut App, node: &Node) -> Result<(), Error> {
     app.post(
         "/broadcast-peer",
         move |req: &Req| -> Result<Json<Value>, HttpError> {
-            let body: CourseMsg = req.json()?;
+            let body = CourseMsg::read(req)?;
             let channel = body
                 .channel
                 .clone()
                 .unwrap_or_else(|| "general".to_string());
-            n.receive_course(body.entry(channel));
-            Ok(Json(json!({"status": "received"})))
+            body.deliver(&n, Some(channel))
         },
     )
     .map_err(route_error)?;
@@ -400,9 +416,7 @@ fn peer_routes(app: &mut App, node: &Node) -> Result<(), Error> {
     app.post(
         "/send-peer",
         move |req: &Req| -> Result<Json<Value>, HttpError> {
-            let body: CourseMsg = req.json()?;
-            n.receive_course(body.entry("direct".to_string()));
-            Ok(Json(json!({"status": "received"})))
+            CourseMsg::read(req)?.deliver(&n, None)
         },
     )
     .map_err(route_error)?;
@@ -525,7 +539,7 @@ fn user_routes(app: &mut App, node: &Node) -> Result<(), Error> {
         "/api/channels/:ch/messages",
         move |req: &Req| -> Result<(Status, Json<Value>), HttpError> {
             let channel = req.param("ch").unwrap_or_default();
-            let body: TextBody = req.json()?;
+            let body: TextBody = router::dialect::body(req)?;
             let msg = n.post(&channel, body.text()?).map_err(p2p_error)?;
             Ok((Status::CREATED, Json(json!(msg))))
         },
@@ -558,7 +572,7 @@ fn user_routes(app: &mut App, node: &Node) -> Result<(), Error> {
         "/api/direct/:peer",
         move |req: &Req| -> Result<(Status, Json<Value>), HttpError> {
             let peer = req.param("peer").unwrap_or_default();
-            let body: TextBody = req.json()?;
+            let body: TextBody = router::dialect::body(req)?;
             let msg = n.direct(&peer, body.text()?).map_err(p2p_error)?;
             Ok((Status::CREATED, Json(json!(msg))))
         },
@@ -600,9 +614,9 @@ fn user_routes(app: &mut App, node: &Node) -> Result<(), Error> {
     app.post(
         "/p2p/msg",
         move |req: &Req| -> Result<Json<Value>, HttpError> {
-            let body: TextBody = req.json()?;
+            let body: TextBody = router::dialect::body(req)?;
             let text = body.text()?;
-            let msg = match &body.to {
+            let msg = match &body.target {
                 Some(to) => n.direct(to, text),
                 None => n.post(body.channel.as_deref().unwrap_or("general"), text),
             }

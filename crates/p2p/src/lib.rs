@@ -29,6 +29,7 @@ pub(crate) use p2p_proto::{error, frame, link, message, node, tracker_client};
 pub use p2p_proto::files;
 
 pub use driver::address::Advertise;
+pub use driver::course::MAX_ATTEMPTS as COURSE_DELIVERY_ATTEMPTS;
 pub use driver::files::{
     FetchPhase, FetchStarted, FetchView, FileError, FileEvent, FileReply, Files, LocalFile,
     NetworkFile, Published,

@@ -37,6 +37,14 @@ pub fn format(event: &UiEvent) -> Option<String> {
         UiEvent::Inbox(entry) => ("inbox", serde_json::to_value(entry).ok()?),
         UiEvent::Tracker(status) => ("tracker", serde_json::to_value(status).ok()?),
         UiEvent::File(progress) => ("file", serde_json::to_value(progress).ok()?),
+        UiEvent::Undelivered {
+            peer_id,
+            message_id,
+            error,
+        } => (
+            "undelivered",
+            json!({"peer_id": peer_id, "message_id": message_id, "error": error}),
+        ),
     };
     // JSON text has no raw newline, so one `data:` line carries it.
     Some(format!("event: {name}\ndata: {data}\n\n"))
@@ -87,6 +95,7 @@ mod tests {
             text: text.into(),
             to: None,
             sig: None,
+            unverified: false,
         };
         let out = format(&UiEvent::Node(Event::Message(m))).unwrap();
         assert_eq!(out.lines().filter(|l| l.starts_with("data: ")).count(), 1);

@@ -30,13 +30,15 @@ pub enum ProxyError {
     Io(#[from] io::Error),
 }
 
-/// Starts proxying with `config` on `addr` in `event_loop`; returns the bound address.
+/// Starts proxying with `config` on `addr` in `event_loop`; returns the bound address. `limits`
+/// bound what clients send; a zero idle timeout turns client keep-alive off.
 ///
 /// Upstream host names are resolved here, once, so the loop never waits on a resolver.
 pub fn serve_on(
     event_loop: &mut EventLoop,
     addr: SocketAddr,
     config: Config,
+    limits: Limits,
 ) -> Result<SocketAddr, ProxyError> {
     let addrs = config
         .hosts
@@ -50,7 +52,7 @@ pub fn serve_on(
         }),
         config,
         addrs,
-        limits: Limits::default(),
+        limits,
         handle: event_loop.handle(),
     });
     let bound = event_loop.listen(
@@ -83,11 +85,11 @@ fn resolve(upstream: &Upstream) -> Result<SocketAddr, ProxyError> {
         .ok_or_else(|| failed(io::Error::other("no address")))
 }
 
-/// Runs the proxy in this thread until SIGINT/SIGTERM (graceful: in-flight exchanges finish).
-pub fn run(config: Config, addr: SocketAddr) -> Result<(), ProxyError> {
-    let mut event_loop = EventLoop::new(Limits::default().max_connections)?;
+/// Runs the proxy with these limits in this thread until SIGINT/SIGTERM (graceful: in-flight exchanges finish).
+pub fn run(config: Config, addr: SocketAddr, limits: Limits) -> Result<(), ProxyError> {
+    let mut event_loop = EventLoop::new(limits.max_connections)?;
     event_loop.handle_signals()?;
-    let bound = serve_on(&mut event_loop, addr, config)?;
+    let bound = serve_on(&mut event_loop, addr, config, limits)?;
     log::info!("proxy listening on http://{bound}");
     event_loop.run()?;
     Ok(())
@@ -96,6 +98,6 @@ pub fn run(config: Config, addr: SocketAddr) -> Result<(), ProxyError> {
 /// Runs the proxy on a thread of its own, e.g. in tests; dropping the result stops it.
 pub fn spawn(config: Config, addr: SocketAddr) -> Result<Running, ProxyError> {
     let mut event_loop = EventLoop::new(Limits::default().max_connections)?;
-    let bound = serve_on(&mut event_loop, addr, config)?;
+    let bound = serve_on(&mut event_loop, addr, config, Limits::default())?;
     Ok(Running::start(event_loop, "proxy", bound)?)
 }

@@ -332,10 +332,10 @@ impl HttpConn {
                     Some(started + self.limits.header_read_timeout)
                 } else {
                     self.request_started = None;
-                    Some(cx.now() + self.limits.idle_timeout)
+                    Some(cx.now() + self.limits.idle_wait())
                 }
             }
-            State::Waiting(_) => Some(cx.now() + self.limits.idle_timeout),
+            State::Waiting(_) => Some(cx.now() + self.limits.idle_wait()),
             State::Streaming(_) | State::Sending(..) | State::Done => None,
         };
         self.set_deadline(cx);
@@ -415,7 +415,11 @@ impl HttpConn {
                 String::new()
             },
             version: req.head.version,
-            keep_alive: req.head.keep_alive() && !self.shutting_down && !self.peer_done,
+            // A zero idle timeout means no keep-alive at all (nginx's `keepalive_timeout 0`).
+            keep_alive: req.head.keep_alive()
+                && !self.limits.idle_timeout.is_zero()
+                && !self.shutting_down
+                && !self.peer_done,
             started: cx.now(),
             chunked: req.head.version == Version::Http11,
             status: Status::OK,

@@ -8,6 +8,7 @@
 //!   a [`Response`](http_core::Response), `(Status, String)`, `String`, `Result` of those).
 //! - [`SessionStore`]: 128-bit random session ids with expiry; [`auth`]: Basic auth and the
 //!   session guard any daemon can use.
+//! - [`dialect`]: the course's field spellings, renamed to ours before decoding.
 //! - [`StaticDir`]: safe static files with MIME, `ETag`/`Last-Modified`/`304`, single byte
 //!   ranges, large files streamed from disk in bounded slices.
 //! - [`console`]: aligned tables and timestamps for the daemons' operator consoles.
@@ -15,6 +16,7 @@
 pub mod app;
 pub mod auth;
 pub mod console;
+pub mod dialect;
 pub mod range;
 pub mod req;
 pub mod session;

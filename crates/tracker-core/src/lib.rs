@@ -6,6 +6,7 @@
 //! the reactor nor the router: the `tracker` crate is its HTTP face and timer.
 //!
 //! - [`registry`]: [`Registry`], registration, heartbeats, updates, removal, listing, lookup;
+//! - [`dialect`]: the course clients' ways of naming a peer, and token-less calls;
 //! - [`channels`]: open and key-protected channels;
 //! - [`files`]: the file index (content ids, holders and their chunks);
 //! - [`expiry`]: the deadline queue that finds expired peers without scanning;
@@ -20,6 +21,7 @@
 //! kept only as SHA-256 hashes; both are compared in constant time, and no view shows either.
 
 pub mod channels;
+pub mod dialect;
 pub mod error;
 pub mod expiry;
 pub mod files;

@@ -19,6 +19,7 @@ use serde_json::{Map, Value};
 
 use crate::{ChunkParams, JoinParams, LeaveParams, PublishParams};
 use tracker_core::TrackerError;
+use tracker_core::dialect::{self, PeerRef};
 use tracker_core::identity;
 use tracker_core::paging::{Page, PageQuery, Paged};
 use tracker_core::rate::{RegisterLimiter, RegisterRate};
@@ -187,14 +188,14 @@ pub fn app(tracker: &Tracker) -> Result<App, RouteError> {
     add(
         &mut app,
         tracker,
-        &["/submit-info", "/tracker/register"],
-        post,
+        &["/submit-info", "/submit_info", "/tracker/register"],
+        &[Method::Post, Method::Put],
         submit_info,
     )?;
     add(
         &mut app,
         tracker,
-        &["/get-list", "/tracker/peers"],
+        &["/get-list", "/list", "/tracker/peers"],
         both,
         get_list,
     )?;
@@ -204,8 +205,8 @@ pub fn app(tracker: &Tracker) -> Result<App, RouteError> {
         &["/add-list", "/tracker/channels/join"],
         post,
         |t, req| {
-            let params: JoinParams = body(req)?;
-            require("peer_id", &params.peer_id)?;
+            let params: JoinParams = peer_call(t, req)?;
+            require("channel", &params.channel)?;
             Ok(t.ask(req, |s, now, done| s.join(params, now, done), |j| ok(&j)))
         },
     )?;
@@ -215,8 +216,7 @@ pub fn app(tracker: &Tracker) -> Result<App, RouteError> {
         &["/tracker/channels/leave"],
         post,
         |t, req| {
-            let params: LeaveParams = body(req)?;
-            require("peer_id", &params.peer_id)?;
+            let params: LeaveParams = peer_call(t, req)?;
             Ok(t.ask(
                 req,
                 |s, now, done| s.leave(params, now, done),
@@ -239,8 +239,7 @@ pub fn app(tracker: &Tracker) -> Result<App, RouteError> {
         &["/heartbeat", "/tracker/heartbeat"],
         post,
         |t, req| {
-            let creds: Credentials = body(req)?;
-            require("peer_id", &creds.peer_id)?;
+            let creds: Credentials = peer_call(t, req)?;
             Ok(t.ask(
                 req,
                 |s, now, done| s.heartbeat(creds, now, done),
@@ -254,7 +253,7 @@ pub fn app(tracker: &Tracker) -> Result<App, RouteError> {
         &["/tracker/heartbeat_batch"],
         post,
         |t, req| {
-            let batch: HeartbeatBatch = body(req)?;
+            let batch = heartbeat_batch(t, req)?;
             Ok(t.ask(
                 req,
                 |s, now, done| s.heartbeat_batch(batch, now, done),
@@ -263,14 +262,19 @@ pub fn app(tracker: &Tracker) -> Result<App, RouteError> {
         },
     )?;
     add(&mut app, tracker, &["/tracker/update"], post, |t, req| {
-        let params: UpdateParams = body(req)?;
-        require("peer_id", &params.peer_id)?;
+        let params: UpdateParams = peer_call(t, req)?;
         Ok(t.ask(req, |s, now, done| s.update(params, now, done), |p| ok(&p)))
     })?;
     let removes = ["/remove", "/tracker/peer/remove", "/leave"];
     add(&mut app, tracker, &removes, post, |t, req| {
-        let creds: Credentials = body(req)?;
-        require("peer_id", &creds.peer_id)?;
+        let creds: Credentials = match peer_call(t, req) {
+            Ok(creds) => creds,
+            // Already gone: removing is idempotent.
+            Err(ApiError::Tracker(TrackerError::NotFound(_))) => {
+                return Ok(Reply::Full(ok(&Empty {})));
+            }
+            Err(e) => return Err(e),
+        };
         Ok(t.ask(
             req,
             |s, now, done| s.remove(creds, now, done),
@@ -278,9 +282,17 @@ pub fn app(tracker: &Tracker) -> Result<App, RouteError> {
         ))
     })?;
     add(&mut app, tracker, &["/connect-peer"], post, |t, req| {
-        let params: ConnectParams = body(req)?;
-        require("target", &params.target)?;
+        let params: ConnectParams = router::dialect::body(req)?;
+        if params.target.trim().is_empty() {
+            let spellings = router::dialect::accepted("target");
+            let error = format!("target is required (spelled {spellings})");
+            return Err(HttpError::bad_request(error).into());
+        }
         let target = params.target;
+        if t.is_local() {
+            return Ok(Reply::Full(ok(&t.with(|reg, now| reg.find(&target, now))?)));
+        }
+        // A shared store looks peers up by id only (see PROTOCOL.md).
         Ok(t.ask(req, |s, now, done| s.lookup(target, now, done), |a| ok(&a)))
     })?;
     add(
@@ -465,17 +477,86 @@ struct Health {
     store: StoreHealth,
 }
 
-/// Body of `POST /connect-peer`.
+/// Body of `POST /connect-peer`: the target's id or unique name (the asking peer, which
+/// course clients also send, is not needed to answer).
 #[derive(Debug, Default, serde::Deserialize)]
 #[serde(default)]
 struct ConnectParams {
-    /// The asking peer; informational, as the course's client sends no token here.
-    #[allow(
-        dead_code,
-        reason = "accepted for the course's clients, not needed to answer"
-    )]
-    peer_id: String,
     target: String,
+}
+
+/// The body of a call on one peer's record, read in any of the course's spellings: the peer it
+/// names (`peer_id`, `ip` + `port`, or a unique `username`/`name`) resolved to its id, and
+/// `token` set to what proves the call (the one presented, or the peer's own for a token-less
+/// call from its registered address, per [`tracker_core::Registry::authorize`]).
+fn peer_call<T: DeserializeOwned>(t: &Tracker, req: &Req) -> Result<T, ApiError> {
+    let mut fields = req.fields()?;
+    router::dialect::canonicalize(&mut fields);
+    dialect::flatten_load(&mut fields);
+    let named = PeerRef::of(&fields)?;
+    let token = dialect::text(&fields, "token")?;
+    let (id, token) = if t.is_local() {
+        let source = source_ip(t, req);
+        t.with(|reg, now| -> Result<_, TrackerError> {
+            let id = reg.resolve(&named, now)?;
+            let token = reg.credential(&id, token.as_deref(), source, now)?;
+            Ok((id, token))
+        })?
+    } else {
+        // A shared store checks the token itself; naming a peer any other way, or proving a
+        // call by its address, would need the store's view of every peer in one script.
+        match (named, token) {
+            (PeerRef::Id(id), Some(token)) => (id, token),
+            _ => return Err(TrackerError::Unavailable(SHARED_STORE_NEEDS.to_owned()).into()),
+        }
+    };
+    fields.insert("peer_id".to_owned(), id.into());
+    fields.insert("token".to_owned(), token.into());
+    Ok(decode(Value::Object(fields))?)
+}
+
+/// Why a course-style call (a peer named by address or name, or no token) is a 503 when the
+/// state lives in a shared store.
+const SHARED_STORE_NEEDS: &str = "with --store redis every call needs peer_id and token; \
+     peers named by ip+port or by name, and token-less calls, need --store memory";
+
+/// The source address of `req` by the tracker's identity rules (a trusted proxy's
+/// `X-Forwarded-For` resolved).
+fn source_ip(t: &Tracker, req: &Req) -> IpAddr {
+    let xff = req.header("X-Forwarded-For");
+    let trusted = t.with(|reg, _| reg.config().identity.trusted_proxy);
+    identity::source_of(req.peer().ip(), xff, trusted)
+}
+
+/// The body of `/tracker/heartbeat_batch`, with `load` as a number or an object, peers as
+/// `{peer_id, token}` objects or bare ids, and each token-less entry proven by its registered address where it can be (others stay token-less
+/// and come back as `forbidden`).
+fn heartbeat_batch(t: &Tracker, req: &Req) -> Result<HeartbeatBatch, ApiError> {
+    let mut fields = req.fields()?;
+    dialect::flatten_load(&mut fields);
+    let source = source_ip(t, req);
+    if let Some(Value::Array(peers)) = fields.get_mut("peers")
+        && t.is_local()
+    {
+        t.with(|reg, now| {
+            for entry in peers.iter_mut() {
+                // A bare id is a token-less entry.
+                if let Value::String(id) = entry {
+                    *entry = serde_json::json!({ "peer_id": id });
+                }
+                let Some(entry) = entry.as_object_mut() else {
+                    continue;
+                };
+                let id = entry.get("peer_id").and_then(Value::as_str);
+                if let (Some(id), Ok(None)) = (id, dialect::text(entry, "token"))
+                    && let Ok(token) = reg.credential(id, None, source, now)
+                {
+                    entry.insert("token".to_owned(), token.into());
+                }
+            }
+        });
+    }
+    Ok(decode(Value::Object(fields))?)
 }
 
 fn require(field: &str, value: &str) -> Result<(), HttpError> {
@@ -491,16 +572,10 @@ fn param(req: &Req, name: &str) -> Result<String, HttpError> {
         .ok_or_else(|| HttpError::bad_request(format!("bad {name} in path")))
 }
 
-/// The body as `T`: JSON (an empty body counts as `{}`), or form fields as strings.
+/// The body as `T`: JSON whatever its Content-Type (an empty body counts as `{}`), or form
+/// fields as strings.
 fn body<T: DeserializeOwned>(req: &Req) -> Result<T, HttpError> {
-    if req.body().trim_ascii().is_empty() {
-        return decode(Value::Object(Map::new()));
-    }
-    if req.is_json() {
-        return serde_json::from_slice(req.body())
-            .map_err(|e| HttpError::bad_request(format!("invalid JSON: {e}")));
-    }
-    decode(Value::Object(req.form_fields()))
+    decode(Value::Object(req.fields()?))
 }
 
 fn decode<T: DeserializeOwned>(value: Value) -> Result<T, HttpError> {
@@ -510,9 +585,7 @@ fn decode<T: DeserializeOwned>(value: Value) -> Result<T, HttpError> {
 /// `POST /submit-info`: JSON or the course's form, with its field names accepted as aliases.
 /// Every attempt is charged to the source address first, so malformed ones are limited too.
 fn submit_info(t: &Tracker, req: &Req) -> Answer {
-    let xff = req.header("X-Forwarded-For");
-    let trusted = t.with(|reg, _| reg.config().identity.trusted_proxy);
-    let source = identity::source_of(req.peer().ip(), xff, trusted);
+    let source = source_ip(t, req);
     t.admit_registration(source)?;
     let (mut fields, from_form) = if req.is_json() {
         match req.json::<Value>()? {
@@ -596,12 +669,17 @@ fn query<T: DeserializeOwned>(req: &Req) -> Result<T, HttpError> {
 /// `GET`/`POST /get-list`: the filter and page from the query, or from the body of a POST;
 /// one page of peers, with `next` when there are more.
 fn get_list(t: &Tracker, req: &Req) -> Answer {
-    let from_body = *req.method() == Method::Post && !req.body().is_empty();
-    let (filter, page): (ListQuery, PageQuery) = if from_body {
-        (body(req)?, body(req)?)
+    let mut fields = if *req.method() == Method::Post && !req.body().is_empty() {
+        req.fields()?
     } else {
-        (query(req)?, query(req)?)
+        req.query_pairs()
+            .into_iter()
+            .map(|(k, v)| (k, Value::String(v)))
+            .collect()
     };
+    router::dialect::canonicalize(&mut fields);
+    let filter: ListQuery = decode(Value::Object(fields.clone()))?;
+    let page: PageQuery = decode(Value::Object(fields))?;
     let page = page.page()?;
     #[derive(Serialize)]
     struct Listed<'a, T> {

@@ -119,6 +119,15 @@ impl Protocol for Sweeper {
     }
 }
 
+/// How the tracker's HTTP server is set up beyond its routes.
+#[derive(Debug, Clone, Default)]
+pub struct HttpOptions {
+    /// The server's limits (`--keepalive-timeout` sets the idle timeout).
+    pub limits: http_core::Limits,
+    /// Origins allowed cross-origin (`*` for any; `--cors`); empty: same origin only.
+    pub cors: Vec<String>,
+}
+
 /// Adds the tracker's HTTP API on `addr` and its sweep agent to `event_loop`; returns the bound
 /// address. The agent releases memory through `memory`, if given, once enough has been freed.
 pub fn serve_on(
@@ -126,8 +135,17 @@ pub fn serve_on(
     addr: SocketAddr,
     tracker: &Tracker,
     memory: Option<MemoryRelease>,
+    http: &HttpOptions,
 ) -> io::Result<SocketAddr> {
-    let app = app(tracker).map_err(|e| io::Error::other(e.to_string()))?;
+    let mut app = app(tracker).map_err(|e| io::Error::other(e.to_string()))?;
+    app.limits(http.limits.clone());
+    if !http.cors.is_empty() {
+        app.cors(router::Cors {
+            allow_origins: http.cors.clone(),
+            max_age: 600,
+            ..router::Cors::default()
+        });
+    }
     let bound = app.serve_on(event_loop, addr)?;
     event_loop.spawn(Sweeper {
         tracker: tracker.clone(),
@@ -168,7 +186,13 @@ pub fn spawn_releasing(
     memory: Option<MemoryRelease>,
 ) -> io::Result<Running> {
     let mut event_loop = EventLoop::new(http_core::limits::MAX_CONNECTIONS)?;
-    let bound = serve_on(&mut event_loop, addr, &tracker, memory)?;
+    let bound = serve_on(
+        &mut event_loop,
+        addr,
+        &tracker,
+        memory,
+        &HttpOptions::default(),
+    )?;
     let thread = event_loop.spawn_thread(&format!("tracker-{bound}"))?;
     Ok(Running {
         addr: bound,

@@ -2,6 +2,7 @@
 //! load and faults.
 
 mod browser;
+mod course;
 mod faults;
 mod files;
 mod hostile;

@@ -87,7 +87,10 @@ fn two_backends_on_one_redis_share_logins_logouts_and_expiry() {
     // The session made on a is good on b.
     assert_eq!(get(b, "/", &sid).status.code(), 200);
     let user = get(b, "/user", &sid);
-    assert_eq!(String::from_utf8_lossy(&user.body), r#"{"user":"admin"}"#);
+    assert_eq!(
+        String::from_utf8_lossy(&user.body),
+        r#"{"auth_mode":"session","user":"admin"}"#
+    );
     assert_eq!(
         get(a, "/", "0123456789abcdef0123456789abcdef")
             .status

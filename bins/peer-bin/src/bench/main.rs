@@ -56,6 +56,7 @@ fn config(dir: &std::path::Path, i: usize) -> p2p::Config {
         advertise: None,
         wall_clock: p2p::WallClock::default(),
         fsync: p2p::store::Fsync::default(),
+        limits: http_core::Limits::default(),
     }
 }
 
@@ -388,6 +389,7 @@ fn signing() -> Result<Value, String> {
             text: "hello everyone, a message of ordinary length".into(),
             to: None,
             sig: None,
+            unverified: false,
         };
         let t = Instant::now();
         author.sign_message(&mut m);

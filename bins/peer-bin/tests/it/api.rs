@@ -99,7 +99,7 @@ fn sessions_course_endpoints_and_immutability() {
     assert_eq!(status, 200, "{sent}");
     let (_, channels) = call(addr, Method::Get, "/api/channels", None);
     assert_eq!(channels[0]["name"], "general");
-    assert_eq!(channels[0]["unread"], 0);
+    assert_eq!(channels[0]["unread"], 1, "bob's course broadcast");
     let (_, page) = call(
         addr,
         Method::Get,

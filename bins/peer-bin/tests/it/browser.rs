@@ -24,6 +24,7 @@ fn ui_peer(
         advertise: None,
         wall_clock: p2p::WallClock::default(),
         fsync: p2p::store::Fsync::default(),
+        limits: http_core::Limits::default(),
     })
     .unwrap()
 }

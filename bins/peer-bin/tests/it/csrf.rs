@@ -190,6 +190,7 @@ fn an_empty_token_is_refused_at_start() {
         fsync: p2p::store::Fsync::default(),
         users: router::auth::Credentials::new(),
         advertise: None,
+        limits: http_core::Limits::default(),
     };
     let err = p2p::spawn(config)
         .err()

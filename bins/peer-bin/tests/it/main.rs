@@ -6,6 +6,7 @@ mod api;
 mod browser;
 mod clock;
 mod console;
+mod course;
 mod csrf;
 mod daemon;
 mod direct;
@@ -103,6 +104,7 @@ pub fn config(
         advertise: None,
         wall_clock: p2p::WallClock::default(),
         fsync: p2p::store::Fsync::default(),
+        limits: http_core::Limits::default(),
     }
 }
 
@@ -257,6 +259,7 @@ pub fn signed(
         text: text.to_string(),
         to: None,
         sig: None,
+        unverified: false,
     };
     key.sign_message(&mut m);
     m

@@ -166,3 +166,138 @@ fn a_silent_peer_is_gone_from_every_list_within_ttl_plus_one_second() {
     );
     assert_eq!(status, 404, "an expired peer must register again");
 }
+
+/// Registers `name` at `port` from 127.0.0.1 the course's way (no token kept).
+fn course_register(addr: std::net::SocketAddr, port: u16, name: &str) -> String {
+    let body = json!({"ip": "127.0.0.1", "port": port, "username": name});
+    let (status, answer) = post(addr, "/submit-info", &body);
+    assert_eq!(status, 200, "{answer}");
+    answer["peer_id"].as_str().unwrap().to_owned()
+}
+
+#[test]
+fn every_spelling_of_peer_target_and_channel_is_accepted() {
+    let tracker = start_default();
+    let addr = tracker.addr;
+    let alice = course_register(addr, 7001, "alice");
+    let bob = course_register(addr, 7002, "bob");
+    // A peer by peer_id, ip + port, username or name; a channel by channel or room; no token.
+    for (body, channel) in [
+        (json!({"peer_id": alice, "channel": "a"}), "a"),
+        (
+            json!({"ip": "127.0.0.1", "port": 7001, "channel": "b"}),
+            "b",
+        ),
+        (json!({"ip": "127.0.0.1", "port": "7001", "room": "c"}), "c"),
+        (json!({"username": "alice", "channel": "d"}), "d"),
+        (json!({"name": "alice", "room": "e", "extra": [1]}), "e"),
+    ] {
+        let (status, answer) = post(addr, "/add-list", &body);
+        assert_eq!(status, 200, "{body} → {answer}");
+        assert_eq!(
+            peer_ids(addr, &format!("/list?channel={channel}")),
+            [alice.as_str()]
+        );
+    }
+    // A target by target, to, target_username, to_peer_id or peer; by id or unique name.
+    for body in [
+        json!({"peer_id": alice, "target": bob}),
+        json!({"peer_id": alice, "to": "bob"}),
+        json!({"username": "alice", "target_username": "bob"}),
+        json!({"to_peer_id": bob}),
+        json!({"peer": "bob"}),
+    ] {
+        let (status, answer) = post(addr, "/connect-peer", &body);
+        assert_eq!(status, 200, "{body} → {answer}");
+        assert_eq!(
+            (answer["peer_id"].as_str(), answer["port"].as_u64()),
+            (Some(bob.as_str()), Some(7002))
+        );
+    }
+    // Bodies that name nothing are refused with the fields that would have worked.
+    let (status, answer) = post(addr, "/add-list", &json!({"channel": "x"}));
+    assert_eq!(status, 400, "{answer}");
+    assert!(
+        answer["error"].as_str().unwrap().contains("ip and port"),
+        "{answer}"
+    );
+    let (status, answer) = post(addr, "/connect-peer", &json!({"who": "bob"}));
+    assert_eq!(status, 400, "{answer}");
+    assert!(
+        answer["error"]
+            .as_str()
+            .unwrap()
+            .contains("target_username"),
+        "{answer}"
+    );
+    // A name two peers share is ambiguous.
+    course_register(addr, 7003, "bob");
+    let (status, answer) = post(addr, "/heartbeat", &json!({"username": "bob"}));
+    assert_eq!(status, 400, "{answer}");
+    // The aliases of registration: PUT, /submit_info, a JSON body with no Content-Type.
+    let (status, answer) = parse_send(send(
+        addr,
+        Method::Put,
+        "/submit_info",
+        &[],
+        br#"{"port": 7004, "username": "dave"}"#,
+    ));
+    assert_eq!(
+        (status, answer["peer_id"].as_str()),
+        (200, Some("127.0.0.1:7004"))
+    );
+    // /login reads a JSON body without a Content-Type too (one body rule for every daemon).
+    let login = br#"{"username": "admin", "password": "password"}"#;
+    let (status, answer) = parse_send(send(addr, Method::Post, "/login", &[], login));
+    assert_eq!(
+        (status, answer["user"].as_str()),
+        (200, Some("admin")),
+        "{answer}"
+    );
+}
+
+fn parse_send(response: reactor::client::ClientResponse) -> (u16, serde_json::Value) {
+    let value = serde_json::from_slice(&response.body).unwrap();
+    (response.status.code(), value)
+}
+
+#[test]
+fn a_token_less_peer_stays_listed_while_it_heartbeats_and_leaves_when_it_asks() {
+    let tracker = start(2, 1000);
+    let addr = tracker.addr;
+    let id = course_register(addr, 7101, "carol");
+    let started = Instant::now();
+    let mut spellings = [
+        json!({"peer_id": id}),
+        json!({"ip": "127.0.0.1", "port": 7101}),
+        json!({"username": "carol"}),
+    ]
+    .into_iter()
+    .cycle();
+    // Well past its 2 s TTL, heartbeating every ~300 ms without a token keeps it listed.
+    let mut last_beat: Option<Instant> = None;
+    while started.elapsed() < Duration::from_secs(3) {
+        if last_beat.is_none_or(|at| at.elapsed() >= Duration::from_millis(300)) {
+            let body = spellings.next().unwrap();
+            let (status, answer) = post(addr, "/heartbeat", &body);
+            assert_eq!(status, 200, "{body} → {answer}");
+            last_beat = Some(Instant::now());
+        }
+        assert_eq!(peer_ids(addr, "/get-list"), [id.as_str()]);
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // The batch shape with a load object, with bare ids.
+    let batch = json!({"peers": [id], "load": {"cpu": 0.25, "mem": 0.5}});
+    let (status, answer) = post(addr, "/tracker/heartbeat_batch", &batch);
+    assert_eq!(
+        (status, &answer["updated"]),
+        (200, &json!([id])),
+        "{answer}"
+    );
+    let update = json!({"username": "carol", "load": {"cpu": 0.75}});
+    let (status, answer) = post(addr, "/tracker/update", &update);
+    assert_eq!((status, &answer["load"]), (200, &json!(0.75)), "{answer}");
+    let (status, _) = post(addr, "/remove", &json!({"username": "carol"}));
+    assert_eq!(status, 200);
+    assert_eq!(peer_ids(addr, "/list"), Vec::<String>::new());
+}

@@ -34,15 +34,19 @@ fn malformed_and_mistyped_json_is_a_clear_400() {
     let cases: Vec<(&str, String, &str)> = vec![
         ("/heartbeat", "{bad".into(), "invalid JSON"),
         ("/heartbeat", "[1, 2".into(), "invalid JSON"),
-        ("/heartbeat", "null".into(), "invalid JSON"),
+        ("/heartbeat", "null".into(), "expected a JSON object"),
         ("/heartbeat", deep.clone(), "invalid JSON"),
-        ("/heartbeat", r#"{"peer_id": 5}"#.into(), "invalid type"),
+        (
+            "/heartbeat",
+            r#"{"peer_id": 5}"#.into(),
+            "peer_id must be a string",
+        ),
         (
             "/heartbeat",
             format!(r#"{{"peer_id": "{id}", "token": 7}}"#),
-            "invalid type",
+            "token must be a string",
         ),
-        ("/heartbeat", "{}".into(), "peer_id is required"),
+        ("/heartbeat", "{}".into(), "name the peer with peer_id"),
         ("/submit-info", "{bad".into(), "invalid JSON"),
         ("/submit-info", "[5001]".into(), "expected a JSON object"),
         ("/submit-info", deep, "invalid JSON"),

@@ -482,3 +482,28 @@ fn pages_over_redis_walk_every_item_once_in_order() {
         files
     );
 }
+
+#[test]
+fn course_calls_without_peer_id_and_token_are_a_clear_503_over_redis() {
+    let redis = RedisServer::start();
+    let a = TrackerProcess::start(&redis, 90);
+    let (status, alice) = register(
+        a.addr,
+        json!({"ip": "10.0.0.1", "port": 5001, "name": "alice"}),
+    );
+    assert_eq!(status, 200, "{alice}");
+    let id = alice["peer_id"].clone();
+    for body in [
+        json!({"peer_id": id}),
+        json!({"ip": "10.0.0.1", "port": 5001, "token": alice["token"]}),
+        json!({"username": "alice", "token": alice["token"]}),
+    ] {
+        let (status, answer) = post(a.addr, "/heartbeat", &body);
+        assert_eq!(status, 503, "{body} → {answer}");
+        let error = answer["error"].as_str().unwrap();
+        assert!(error.contains("need --store memory"), "{error}");
+    }
+    // By id and token the call goes through the store as ever.
+    let creds = json!({"peer_id": id, "token": alice["token"]});
+    assert_eq!(post(a.addr, "/heartbeat", &creds).0, 200);
+}

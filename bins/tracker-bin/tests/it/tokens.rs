@@ -1,7 +1,8 @@
-//! Nobody can change another peer: every mutating call with a missing or wrong token is a 403,
-//! and the state is exactly as before.
+//! Nobody can change another peer: with `--require-tokens`, every mutating call with a missing
+//! or wrong token is a 403, even from the peer's own address, and the state is exactly as
+//! before. (Without it a call from the peer's registered address is its own: `course.rs`.)
 
-use crate::{get, post, register, start_default};
+use crate::{get, post, register, start_with};
 use serde_json::{Value, json};
 
 const WRONG: &str = "0123456789abcdef0123456789abcdef";
@@ -24,7 +25,13 @@ fn snapshot(addr: std::net::SocketAddr) -> Value {
 
 #[test]
 fn every_mutating_call_needs_the_peers_own_token() {
-    let tracker = start_default();
+    let tracker = start_with(tracker::Config {
+        identity: tracker::identity::Rules {
+            require_tokens: true,
+            ..Default::default()
+        },
+        ..tracker::Config::default()
+    });
     let addr = tracker.addr;
     let (alice, alice_token) = register(addr, 5001);
     let (bob, _) = register(addr, 5002);

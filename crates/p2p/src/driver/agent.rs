@@ -493,6 +493,11 @@ impl Agent {
         let actions = core.state.set_members(channel, ids);
         core.apply(actions, &mut Out::Cx(cx));
         for peer in listed {
+            if let Some(addr) = core.course_peers.get_mut(&peer.peer_id) {
+                // A course peer is not dialled again; it may have moved.
+                *addr = peer.addr;
+                continue;
+            }
             if peer.peer_id == core.state.peer_id()
                 || core.state.is_linked(&peer.peer_id)
                 || core.dialing.contains(&peer.peer_id)

@@ -103,6 +103,14 @@ impl LinkConn {
         })
     }
 
+    /// The peer we dialled refused the upgrade as a course peer does: remember it as one, so
+    /// our messages reach it over the course's HTTP.
+    fn course_peer(&self) {
+        if let (Some(target), Some(addr)) = (&self.target, self.addr) {
+            lock(&self.shared).mark_course_peer(target, addr);
+        }
+    }
+
     fn addr_text(&self) -> String {
         self.addr.map(|a| a.to_string()).unwrap_or_default()
     }
@@ -142,6 +150,9 @@ impl LinkConn {
                         self.addr_text(),
                         head.status.code()
                     );
+                    if matches!(head.status.code(), 400 | 404 | 405 | 426) {
+                        self.course_peer();
+                    }
                     self.phase = Phase::Done;
                     cx.abort();
                 }
@@ -266,6 +277,10 @@ impl Protocol for LinkConn {
     }
 
     fn on_eof(&mut self, cx: &mut Cx<'_>) {
+        if self.phase == Phase::Upgrading && self.dialled {
+            // The course's skeleton peer closes a request it does not understand.
+            self.course_peer();
+        }
         self.log_end("peer closed the connection");
         cx.close();
     }

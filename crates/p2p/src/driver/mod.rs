@@ -17,11 +17,12 @@
 
 pub mod address;
 pub mod agent;
+pub mod course;
 pub mod files;
 pub mod link;
 pub mod tracker;
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -94,7 +95,8 @@ pub enum LinkCmd {
     Close,
 }
 
-/// What the UI hears: the node's events and the course endpoints' inbox entries.
+/// What the UI hears: the node's events (course peers' messages among them, as
+/// [`Event::Message`]s marked unverified).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum UiEvent {
     /// An event of the protocol state.
@@ -106,6 +108,15 @@ pub enum UiEvent {
     Tracker(TrackerStatus),
     /// A fetch's progress.
     File(files::FileEvent),
+    /// One of our messages could not be delivered to a course peer, after every retry.
+    Undelivered {
+        /// The course peer.
+        peer_id: String,
+        /// Our message.
+        message_id: String,
+        /// The last failure.
+        error: String,
+    },
 }
 
 /// One entry of the course-style inbox.
@@ -218,6 +229,8 @@ pub struct Config {
     pub wall_clock: WallClock,
     /// When `messages.jsonl` is flushed to the disk.
     pub fsync: Fsync,
+    /// The HTTP server's limits (`--keepalive-timeout` sets the idle timeout).
+    pub limits: http_core::Limits,
 }
 
 /// Whether the tracker knows us, for `/api/me`, the UI's banner, the console and tests.
@@ -253,6 +266,10 @@ pub struct Core {
     inbox: VecDeque<InboxEntry>,
     handle: Handle,
     agent: Option<Addr<Agent>>,
+    /// Listed peers that refused the link upgrade, with their address: they get our messages
+    /// over the course's HTTP (see [`course`]).
+    pub(crate) course_peers: BTreeMap<String, SocketAddr>,
+    courier: Option<Addr<course::Courier>>,
     pub(crate) tracker: TrackerStatus,
     /// Our token at the tracker, once registered (file publishing needs it).
     pub(crate) tracker_token: Option<String>,
@@ -297,6 +314,8 @@ impl Core {
             inbox: VecDeque::new(),
             handle,
             agent: None,
+            course_peers: BTreeMap::new(),
+            courier: None,
             tracker: TrackerStatus::default(),
             tracker_token: None,
         }
@@ -383,14 +402,6 @@ impl Core {
     pub(crate) fn emit(&mut self, event: &UiEvent) {
         self.sinks.retain_mut(|sink| sink(event));
     }
-
-    fn push_inbox(&mut self, entry: InboxEntry) {
-        if self.inbox.len() >= MAX_INBOX {
-            self.inbox.pop_front();
-        }
-        self.inbox.push_back(entry.clone());
-        self.emit(&UiEvent::Inbox(entry));
-    }
 }
 
 /// Locks the core; a handler that panicked while holding it leaves consistent-enough state
@@ -451,11 +462,17 @@ impl Node {
     }
 
     /// Sends a direct message to `to`, a linked peer's id or name (see
-    /// [`NodeState::resolve_peer`]): stored, then sent on its link. A target that names nobody,
-    /// several peers, or a peer with no open link is an error and nothing is stored.
+    /// [`NodeState::resolve_peer`]) or a course peer's id: stored, then sent on its link (or by
+    /// the courier). A target that names nobody, several peers, or a peer with no open link is
+    /// an error and nothing is stored.
     pub fn direct(&self, to: &str, text: &str) -> Result<Message> {
         let mut core = lock(&self.shared);
-        let to = core.state.resolve_peer(to)?;
+        let to = match core.state.resolve_peer(to) {
+            Ok(id) => id,
+            // A course peer has no link: the courier takes our message over its HTTP.
+            Err(_) if core.course_peers.contains_key(to) => to.to_owned(),
+            Err(e) => return Err(e),
+        };
         let ts = core.wall_clock.now_ms();
         let out = core.state.direct(&to, text, ts)?;
         self.send_own(&mut core, out)
@@ -476,6 +493,7 @@ impl Node {
             .map(|(link, frame)| Action::Send(link, frame))
             .collect();
         core.apply(actions, &mut Out::Handle(&self.handle));
+        core.deliver_to_course_peers(&msg);
         Ok(msg)
     }
 
@@ -561,9 +579,16 @@ impl Node {
         lock(&self.shared).sinks.push(sink);
     }
 
-    /// Records a course-style message (`/broadcast-peer`, `/send-peer`).
-    pub fn receive_course(&self, entry: InboxEntry) {
-        lock(&self.shared).push_inbox(entry);
+    /// Records a course peer's message (`/broadcast-peer`, `/send-peer`): stored and shown in
+    /// its channel or direct thread, marked unverified, and in the course-style inbox like
+    /// every message from a peer (see
+    /// [`NodeState::receive_course`](p2p_proto::NodeState::receive_course)).
+    pub fn receive_course(&self, msg: p2p_proto::CourseMessage) -> Result<()> {
+        let mut core = lock(&self.shared);
+        let now = core.wall_clock.now_ms();
+        let actions = core.state.receive_course(msg, now)?;
+        core.apply(actions, &mut Out::Handle(&self.handle));
+        Ok(())
     }
 
     /// The course-style inbox, oldest first.
@@ -640,16 +665,11 @@ pub fn start(event_loop: &mut EventLoop, config: Config) -> Result<Peer> {
         });
     }
     let slot = Arc::new(crate::api::AppSlot::default());
-    let bound = reactor::serve(
-        event_loop,
-        config.addr,
-        slot.clone(),
-        http_core::Limits::default(),
-    )
-    .map_err(|source| Error::Listen {
-        addr: config.addr,
-        source,
-    })?;
+    let bound = reactor::serve(event_loop, config.addr, slot.clone(), config.limits.clone())
+        .map_err(|source| Error::Listen {
+            addr: config.addr,
+            source,
+        })?;
     let public = address::choose(bound, config.advertise, config.tracker);
     let peer_id = config
         .peer_id
@@ -718,6 +738,10 @@ pub fn start(event_loop: &mut EventLoop, config: Config) -> Result<Peer> {
         core.tracker.addr = config.tracker.map(|t| t.to_string());
     }
     let files = files::start(event_loop, &shared, config.tracker, &dir)?;
+    let inbox = Inbox::default();
+    let courier = inbox.addr();
+    event_loop.spawn(inbox.bind(course::Courier::new(courier.clone(), shared.clone())));
+    lock(&shared).courier = Some(courier);
     let node = Node {
         shared,
         handle,

@@ -92,7 +92,7 @@ impl ClientConn {
             }
             State::Reading => {
                 self.head_started = None;
-                cx.set_timeout(self.shared.limits.idle_timeout);
+                cx.set_timeout(self.shared.limits.idle_wait());
             }
             // Once the request is in, the client is timed only on taking its answer
             // (`proxy_send_timeout`); the upstream times its own silence.
@@ -102,7 +102,7 @@ impl ClientConn {
                 cx.set_timeout(send_timeout);
             }
             // A slow client body is timed by the client's idle limit.
-            State::Exchange(_) => cx.set_timeout(self.shared.limits.idle_timeout),
+            State::Exchange(_) => cx.set_timeout(self.shared.limits.idle_wait()),
             State::Done => cx.set_deadline(None),
         }
     }
@@ -123,9 +123,19 @@ impl ClientConn {
         cx.close();
     }
 
+    /// Whether the connection stays open after answering `head`: the client asks for it, the
+    /// idle timeout is not zero (`--keepalive-timeout 0` turns keep-alive off), and neither
+    /// side is closing.
+    fn keeps_alive(&self, head: &RequestHead) -> bool {
+        head.keep_alive()
+            && !self.shared.limits.idle_timeout.is_zero()
+            && !self.shutting_down
+            && !self.peer_done
+    }
+
     /// Answers a request from the proxy itself, keeping the connection when the request allows.
     fn answer_local(&mut self, cx: &mut Cx<'_>, head: &RequestHead, mut response: Response) {
-        let keep_alive = head.keep_alive() && !self.shutting_down && !self.peer_done;
+        let keep_alive = self.keeps_alive(head);
         if !keep_alive {
             response.headers.insert("Connection", "close");
         } else if head.version == Version::Http10 {
@@ -203,7 +213,7 @@ impl ClientConn {
             },
             &mut wire,
         );
-        let keep_alive = head.keep_alive() && !self.shutting_down && !self.peer_done;
+        let keep_alive = self.keeps_alive(&head);
         let exchange = Exchange {
             path: if log_enabled!(log::Level::Info) {
                 head.path().to_owned()
