@@ -233,6 +233,13 @@ impl<S: Send + Sync + 'static> App<S> {
         self
     }
 
+    /// Uses `store` for the app's sessions: for a state that holds the store itself, built
+    /// before the app.
+    pub fn session_store(&mut self, store: Arc<SessionStore>) -> &mut Self {
+        self.sessions = store;
+        self
+    }
+
     /// The app's session store (shared with handlers through [`Req::sessions`]).
     pub fn sessions(&self) -> Arc<SessionStore> {
         self.sessions.clone()
