@@ -14,6 +14,7 @@ mod disk;
 mod files;
 mod files_doc;
 mod hostile;
+mod keyproof;
 mod logs;
 mod mesh;
 mod multihost;

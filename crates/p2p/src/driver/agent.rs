@@ -24,8 +24,9 @@ use super::tracker::{self, REQUEST_TIMEOUT};
 use super::{
     AgentCmd, AgentMsg, ConnectReply, Core, JoinError, JoinReply, Out, UiEvent, lock, mono_ms,
 };
+use crate::channel_key::ChannelKey;
 use crate::message::validate_channel;
-use crate::node::ChannelPolicy;
+use crate::node::ChannelAccess;
 use crate::tracker_client::{Step, TrackerClient};
 
 /// How often link timers (pings, dead links, handshakes) are checked and, with `--fsync batch`,
@@ -239,14 +240,12 @@ impl Agent {
         members: Vec<String>,
         cx: &mut Cx<'_>,
     ) {
-        let policy = if key.is_some() {
-            ChannelPolicy::Key
-        } else {
-            ChannelPolicy::Open
-        };
+        let access = key.map_or(ChannelAccess::Open, |k| {
+            ChannelAccess::Key(ChannelKey::new(k))
+        });
         let shared = self.shared.clone();
         let mut core = lock(&shared);
-        match core.state.join(channel, policy, members) {
+        match core.state.join(channel, access, members) {
             Ok(actions) => core.apply(actions, &mut Out::Cx(cx)),
             Err(e) => log::warn!("cannot join {channel}: {e}"),
         }
