@@ -114,6 +114,10 @@ pub struct Hello {
     pub nonce: u64,
     /// [`PROTOCOL_VERSION`] of the sender.
     pub version: u32,
+    /// The highest protocol version the sender speaks ([`MAX_PROTOCOL_VERSION`]); absent
+    /// from version-2 peers, which speak only `version`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_version: Option<u32>,
     /// Channels the sender has joined.
     #[serde(default)]
     pub channels: Vec<String>,
@@ -126,10 +130,6 @@ pub struct Hello {
     /// In `hello-ack` only: the acceptor's signature over the dialler's challenge.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub proof: Option<String>,
-    /// The highest protocol version the sender speaks ([`MAX_PROTOCOL_VERSION`]); absent
-    /// from version-2 peers, which speak only `version`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub max_version: Option<u32>,
 }
 
 impl Hello {
