@@ -173,13 +173,9 @@ impl Agent {
             Step::Register => {
                 let (peer_id, name) = self.ids();
                 let ip = self.public.registered_ip();
-                let key = lock(&self.shared)
-                    .state
-                    .identity()
-                    .public()
-                    .as_str()
-                    .to_string();
-                let req = tracker::register(&peer_id, &name, &key, ip, self.public.addr.port());
+                let identity = lock(&self.shared).state.identity().clone();
+                let port = self.public.addr.port();
+                let req = tracker::register(&identity, &peer_id, &name, ip, port);
                 self.request(cx, req, Pending::Register);
             }
             Step::Heartbeat(token) => {
