@@ -18,11 +18,15 @@ pub const PROTOCOL_VERSION: u32 = 2;
 
 /// Highest link protocol version we speak, announced in `hello`'s `max_version`; a link speaks
 /// the smaller of both sides' (a version-2 peer sends no `max_version`, and ignores ours).
-/// Version 3 added channel-key proofs (`channel-challenge`, `channel-proof`).
+/// Version 3 added channel-key proofs (`channel-challenge`, `channel-proof`) and sealed direct
+/// messages (`sealed`).
 pub const MAX_PROTOCOL_VERSION: u32 = 3;
 
 /// The first version with channel-key proofs: a link below it never carries key channels.
 pub const CHANNEL_PROOF_VERSION: u32 = 3;
+
+/// The first version with sealed direct messages: a link below it never carries them.
+pub const SEALED_DIRECT_VERSION: u32 = 3;
 
 /// One link frame.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -132,6 +132,16 @@ impl Identity {
         self.sign(&serde_json::to_vec(&payload).expect("plain values serialize"))
     }
 
+    /// The X25519 shared secret with the holder of `them`: our Ed25519 secret as a Montgomery
+    /// scalar times their Ed25519 key as a Montgomery point (the birational map every
+    /// Ed25519-to-X25519 conversion uses), so no second key pair is needed.
+    pub(crate) fn agree(&self, them: &PublicKey) -> [u8; 32] {
+        them.key
+            .to_montgomery()
+            .mul_clamped(self.signing.to_scalar_bytes())
+            .to_bytes()
+    }
+
     /// Our proof on a link: the signature of the other side's `challenge`, bound to both ids
     /// so it cannot be replayed on a link between other peers.
     pub fn prove(&self, challenge: &str, us: &str, them: &str) -> String {

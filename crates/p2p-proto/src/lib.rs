@@ -13,6 +13,7 @@
 //! - [`message`]: [`Message`], ids, direct channels and validation;
 //! - [`identity`]: the peer's Ed25519 key, message signatures and link proofs;
 //! - [`channel_key`]: proofs that a peer holds a key channel's key, bound to one link;
+//! - [`seal`]: end-to-end encryption of direct messages (X25519 and ChaCha20-Poly1305);
 //! - [`history`]: per-channel ordered, deduplicated, bounded history and the Lamport clock;
 //! - [`link`]: the state machine of one link (handshake, keep-alive, duplicate rule, `bye`);
 //! - [`node`]: [`NodeState`], one peer's channels, links and histories, and the messages of
@@ -39,6 +40,7 @@ pub mod identity;
 pub mod link;
 pub mod message;
 pub mod node;
+pub mod seal;
 pub mod tracker_client;
 
 #[cfg(any(test, feature = "test-util"))]

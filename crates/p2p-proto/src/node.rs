@@ -34,11 +34,13 @@ use crate::link::{self, CloseReason, Link, Survivor, keep_link};
 use crate::message::{
     Message, dm_channel, validate_channel, validate_name, validate_peer_id, validate_text,
 };
+use crate::seal::PairKey;
 
 pub mod course;
 mod deliver;
 mod keyproof;
 mod resolve;
+mod sealed;
 mod sync;
 mod trust;
 
@@ -203,6 +205,9 @@ struct Slot {
     pending: bool,
     /// Key channels (joined ones only, so bounded): where the peer stands in proving the key.
     proofs: BTreeMap<String, keyproof::KeyProof>,
+    /// The key our direct messages with this peer are sealed under, once the link is in use
+    /// (none on a version-2 link, which then carries no direct messages).
+    pair: Option<PairKey>,
 }
 
 /// The protocol state of one peer. See the module docs for the rules it enforces.
@@ -429,7 +434,7 @@ impl NodeState {
         let frames = self
             .peers
             .get(to)
-            .map(|&link| (link, Frame::Direct(msg.clone())))
+            .and_then(|&link| Some((link, Frame::Direct(self.seal_for(link, &msg)?))))
             .into_iter()
             .collect();
         Ok(Outgoing { msg, frames })
@@ -462,6 +467,7 @@ impl NodeState {
             to: to.map(str::to_string),
             sig: None,
             unverified: false,
+            sealed: None,
         };
         msg.validate()?;
         self.identity.sign_message(&mut msg);
@@ -696,6 +702,7 @@ impl NodeState {
             .cloned()
             .collect();
         let peer = hello.peer_id.clone();
+        self.pair_up(link);
         match self.peers.get(&peer).copied() {
             Some(other) if other != link => {
                 let older = self.links.get(&other).and_then(|s| s.link.origin());
@@ -758,6 +765,7 @@ impl Slot {
             refused: BTreeMap::new(),
             pending: false,
             proofs: BTreeMap::new(),
+            pair: None,
         }
     }
 }

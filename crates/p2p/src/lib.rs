@@ -40,4 +40,4 @@ pub use p2p_proto::{
     Action, ChannelPolicy, Error, Event, Frame, FrameDecoder, FrameError, Identity, LinkId,
     Message, NodeState, dm_channel, encode,
 };
-pub use p2p_proto::{channel_key, identity};
+pub use p2p_proto::{channel_key, identity, seal};

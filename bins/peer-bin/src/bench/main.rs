@@ -390,6 +390,7 @@ fn signing() -> Result<Value, String> {
             to: None,
             sig: None,
             unverified: false,
+            sealed: None,
         };
         let t = Instant::now();
         author.sign_message(&mut m);

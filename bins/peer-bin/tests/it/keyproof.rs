@@ -1,6 +1,7 @@
-//! Key channels over real sockets (issue 10, "private stays private"): a peer gets a key
-//! channel's history and live messages only after proving the key on its link, by answering
-//! a `channel-challenge`; a peer the tracker lists but that cannot prove the key gets nothing.
+//! Private stays private over real sockets (issue 10): a peer gets a key channel's history and
+//! live messages only after proving the key on its link, by answering a `channel-challenge`; a
+//! peer the tracker lists but that cannot prove the key gets nothing. Direct messages travel
+//! sealed: only the other party can open them.
 
 use std::io::Write;
 use std::net::{SocketAddr, TcpStream};
@@ -8,6 +9,7 @@ use std::time::Duration;
 
 use http_core::Method;
 use p2p::channel_key::{Binding, ChannelKey};
+use p2p::seal::PairKey;
 use p2p::{Identity, Running};
 use serde_json::{Value, json};
 
@@ -23,6 +25,7 @@ struct RawMember {
     ours: String,
     theirs: String,
     them: String,
+    their_key: String,
 }
 
 /// Registers `id` with `key` at the tracker and joins `vault` there with the right key, so
@@ -48,6 +51,7 @@ fn link_as(peer: &Running, id: &str, key: &Identity) -> RawMember {
     assert_eq!(ack["type"], "hello-ack", "{ack}");
     let theirs = ack["challenge"].as_str().unwrap().to_string();
     let them = ack["peer_id"].as_str().unwrap().to_string();
+    let their_key = ack["key"].as_str().unwrap().to_string();
     let auth = json!({"type": "auth", "proof": key.prove(&theirs, id, &them)});
     s.write_all(format!("{auth}\n").as_bytes()).unwrap();
     wait_for("linked to the raw peer", WAIT, || peer.node.is_linked(id));
@@ -57,6 +61,7 @@ fn link_as(peer: &Running, id: &str, key: &Identity) -> RawMember {
         ours,
         theirs,
         them,
+        their_key,
     }
 }
 
@@ -138,5 +143,40 @@ fn only_a_peer_that_proves_the_key_gets_a_key_channel() {
     // Mallory still hears nothing of the vault.
     let late = drain_until_pong(&mut m.s);
     assert!(!late.contains("secret"), "{late}");
+    drop((a, b, t));
+}
+
+#[test]
+fn direct_messages_are_sealed_on_the_wire() {
+    let dir = tempdir("sealed");
+    let t = crate::tracker(30);
+    let (a, b) = two_peers(dir.path(), t.addr);
+    let carol = Identity::generate();
+    register_member(t.addr, "carol:1", &carol);
+    let mut c = link_as(&b, "carol:1", &carol);
+    let (status, _) = call(
+        b.addr(),
+        Method::Post,
+        "/api/direct/carol:1",
+        Some(json!({"text": "for carol only"})),
+    );
+    assert_eq!(status, 201);
+    let seen = read_until(&mut c.s, b"\"type\":\"direct\"", WAIT);
+    assert!(seen.ends_with("\"type\":\"direct\""), "{seen}");
+    let rest = read_until(&mut c.s, b"\n", WAIT);
+    assert!(!rest.contains("for carol only"), "in the clear: {rest}");
+    let frame: p2p::Frame = serde_json::from_str(&format!("{{\"type\":\"direct\"{rest}")).unwrap();
+    let p2p::Frame::Direct(sealed) = frame else {
+        panic!("{rest}")
+    };
+    let bob_key = p2p::identity::PublicKey::parse(&c.their_key).unwrap();
+    let opened = PairKey::new(&carol, &bob_key)
+        .open(&sealed)
+        .expect("sealed for carol");
+    assert_eq!(opened.text, "for carol only");
+    assert!(bob_key.verifies_message(&opened), "signed by bob");
+    // Nobody else's pair key opens it.
+    let eve = Identity::generate();
+    assert!(PairKey::new(&eve, &bob_key).open(&sealed).is_none());
     drop((a, b, t));
 }

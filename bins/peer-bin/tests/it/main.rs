@@ -261,6 +261,7 @@ pub fn signed(
         to: None,
         sig: None,
         unverified: false,
+        sealed: None,
     };
     key.sign_message(&mut m);
     m

@@ -87,6 +87,7 @@ impl NodeState {
             // Course peers sign nothing: the message carries no signature and is marked as such.
             sig: None,
             unverified: true,
+            sealed: None,
         };
         msg.validate()?;
         let mut out = Vec::new();

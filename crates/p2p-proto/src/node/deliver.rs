@@ -5,9 +5,16 @@ use super::{Action, Event, LinkId, NodeState};
 use crate::message::Message;
 
 impl NodeState {
-    pub(super) fn on_deliver(&mut self, link: LinkId, mut msg: Message, out: &mut Vec<Action>) {
+    pub(super) fn on_deliver(&mut self, link: LinkId, msg: Message, out: &mut Vec<Action>) {
         let Some(peer) = self.trusted_peer(link) else {
             log::debug!("dropped {} from a link whose key is not bound yet", msg.id);
+            return;
+        };
+        let id = msg.id.clone();
+        let Some(mut msg) = self.unseal(link, msg) else {
+            log::warn!(
+                "dropped {id} from {peer}: not sealed for us, or sealed where it must not be"
+            );
             return;
         };
         if msg.from != peer {

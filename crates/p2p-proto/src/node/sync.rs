@@ -120,6 +120,7 @@ impl NodeState {
             .into_iter()
             // A course peer's message carries no signature: it is ours to show, never to relay.
             .filter(|m| !m.unverified)
+            .filter_map(|m| self.seal_for(link, &m))
             .collect();
         for frame in sync_frames(channel, missing) {
             out.push(Action::Send(link, frame));
@@ -135,7 +136,14 @@ impl NodeState {
             return;
         }
         let mut unread = false;
-        for mut msg in reply.messages {
+        for msg in reply.messages {
+            let id = msg.id.clone();
+            let Some(mut msg) = self.unseal(link, msg) else {
+                log::warn!(
+                    "dropped {id} synced by {peer}: not sealed for us, or sealed where it must not be"
+                );
+                continue;
+            };
             if msg.channel != reply.channel {
                 log::warn!("{peer} synced {} under {}", msg.id, reply.channel);
                 continue;

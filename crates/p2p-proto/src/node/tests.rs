@@ -11,6 +11,7 @@ use crate::frame::{FrameDecoder, encode};
 use crate::message::tests::msg;
 
 mod keyproof;
+mod sealed;
 mod trust;
 
 const A: &str = "alice";

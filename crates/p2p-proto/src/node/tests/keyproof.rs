@@ -175,7 +175,7 @@ fn version_2_link(alice: &mut NodeState, bob: &Identity) -> LinkId {
 }
 
 #[test]
-fn a_version_2_link_carries_no_key_channel() {
+fn a_version_2_link_carries_no_key_channel_and_no_direct_message() {
     let bob = Identity::generate();
     let mut alice = NodeState::new(A, "ALICE").unwrap();
     alice.bind_key(B, bob.public().as_str());
@@ -192,4 +192,7 @@ fn a_version_2_link_carries_no_key_channel() {
     assert!(alice.on_frame(link, req, 2).is_empty());
     let out = alice.post("secret", "not for version 2", 3).unwrap();
     assert!(alice.commit(out).is_empty(), "no live message either");
+    // Nor a direct message: it cannot be sealed on this link, so it waits for a newer one.
+    let out = alice.direct(B, "sealed or nothing", 4).unwrap();
+    assert!(alice.commit(out).is_empty());
 }
