@@ -155,8 +155,9 @@ pub fn fresh(proof: &KeyProof, wall_ms: u64) -> bool {
 }
 
 /// Whether `proof` is `key`'s (base64) signature of the registration of `peer_id` at `port`
-/// carrying `new_key`, strictly later than `after` (the last proof this peer id used).
-pub(crate) fn proves_key(
+/// carrying `new_key`, strictly later than `after` (the last proof this peer id used). Public
+/// so that a store other than the registry applies the same check.
+pub fn proves_key(
     key: &str,
     proof: &KeyProof,
     after: u64,
