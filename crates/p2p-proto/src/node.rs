@@ -21,6 +21,7 @@
 //! [`Event::KeyNeeded`] asks the driver to fetch keys from the tracker; a pending link gets no
 //! history and its messages are not stored.
 
+use std::cell::OnceCell;
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 
 use serde::{Deserialize, Serialize};
@@ -205,9 +206,9 @@ struct Slot {
     pending: bool,
     /// Key channels (joined ones only, so bounded): where the peer stands in proving the key.
     proofs: BTreeMap<String, keyproof::KeyProof>,
-    /// The key our direct messages with this peer are sealed under, once the link is in use
-    /// (none on a version-2 link, which then carries no direct messages).
-    pair: Option<PairKey>,
+    /// The key our direct messages with this peer are sealed under, derived at the first
+    /// direct message (none on a version-2 link, which then carries no direct messages).
+    pair: OnceCell<Option<PairKey>>,
 }
 
 /// The protocol state of one peer. See the module docs for the rules it enforces.
@@ -702,7 +703,6 @@ impl NodeState {
             .cloned()
             .collect();
         let peer = hello.peer_id.clone();
-        self.pair_up(link);
         match self.peers.get(&peer).copied() {
             Some(other) if other != link => {
                 let older = self.links.get(&other).and_then(|s| s.link.origin());
@@ -765,7 +765,7 @@ impl Slot {
             refused: BTreeMap::new(),
             pending: false,
             proofs: BTreeMap::new(),
-            pair: None,
+            pair: OnceCell::new(),
         }
     }
 }

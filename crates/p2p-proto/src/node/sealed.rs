@@ -1,8 +1,9 @@
-//! Direct messages travel sealed (see [`crate::seal`]): each link in use derives the key of its
-//! pair once, seals every direct message it carries (live or in a `sync`) and opens every one
-//! it receives. A direct message that arrives in the clear, or sealed under another key, is
-//! dropped; so is a sealed message outside a direct channel. A version-2 link has no pair key
-//! and carries no direct messages: they wait in the history for a version-3 link.
+//! Direct messages travel sealed (see [`crate::seal`]): a link derives the key of its pair
+//! once, at its first direct message, then seals every direct message it carries (live or in a
+//! `sync`) and opens every one it receives. A direct message that arrives in the clear, or
+//! sealed under another key, is dropped; so is a sealed message outside a direct channel. A
+//! version-2 link has no pair key and carries no direct messages: they wait in the history for
+//! a version-3 link.
 
 use super::{LinkId, NodeState};
 use crate::frame::SEALED_DIRECT_VERSION;
@@ -10,17 +11,17 @@ use crate::message::{Message, dm_members};
 use crate::seal::PairKey;
 
 impl NodeState {
-    /// Derives the pair key of a link being taken into use, if it speaks version 3.
-    pub(super) fn pair_up(&mut self, link: LinkId) {
-        let Some(slot) = self.links.get_mut(&link) else {
-            return;
-        };
-        if slot.pair.is_some() || slot.link.version() < SEALED_DIRECT_VERSION {
-            return;
-        }
-        if let Some(key) = slot.link.remote_key() {
-            slot.pair = Some(PairKey::new(&self.identity, key));
-        }
+    /// The pair key of `link`, derived on first use (an X25519 per link that carries a direct
+    /// message, none for the others); `None` before the handshake or on a version-2 link.
+    fn pair(&self, link: LinkId) -> Option<&PairKey> {
+        let slot = self.links.get(&link)?;
+        let key = slot.link.remote_key()?;
+        slot.pair
+            .get_or_init(|| {
+                (slot.link.version() >= SEALED_DIRECT_VERSION)
+                    .then(|| PairKey::new(&self.identity, key))
+            })
+            .as_ref()
     }
 
     /// `msg` as it goes out on `link`: a direct message sealed (`None` on a link without a
@@ -29,7 +30,7 @@ impl NodeState {
         if dm_members(&msg.channel).is_none() {
             return Some(msg.clone());
         }
-        self.links.get(&link)?.pair.as_ref()?.seal(msg)
+        self.pair(link)?.seal(msg)
     }
 
     /// `msg` as it came in on `link`, opened: a direct message must be sealed under the link's
@@ -38,7 +39,7 @@ impl NodeState {
         let direct = dm_members(&msg.channel).is_some();
         match (&msg.sealed, direct) {
             (None, false) => Some(msg),
-            (Some(_), true) => self.links.get(&link)?.pair.as_ref()?.open(&msg),
+            (Some(_), true) => self.pair(link)?.open(&msg),
             _ => None,
         }
     }
