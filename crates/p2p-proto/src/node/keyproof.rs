@@ -91,13 +91,9 @@ impl NodeState {
         };
         let wanted: Vec<String> = self
             .channels
-            .iter()
-            .filter(|(name, c)| {
-                matches!(c.access, ChannelAccess::Key(_))
-                    && ((c.members.contains(&peer) && self.unasked(link, name))
-                        || self.claims(link, name))
-            })
-            .map(|(name, _)| name.clone())
+            .keys()
+            .filter(|channel| self.worth_asking(link, &peer, channel))
+            .cloned()
             .collect();
         for channel in wanted {
             self.challenge(link, &channel, out);
@@ -107,19 +103,10 @@ impl NodeState {
     /// Challenges every trusted link whose peer is listed in key channel `channel` or claims
     /// it (after a join or a new member list).
     pub(super) fn challenge_members(&mut self, channel: &str, out: &mut Vec<Action>) {
-        let Some(c) = self.channels.get(channel) else {
-            return;
-        };
-        if c.access == ChannelAccess::Open {
-            return;
-        }
         let wanted: Vec<LinkId> = self
             .peers
             .iter()
-            .filter(|&(peer, &link)| {
-                (c.members.contains(peer) && self.unasked(link, channel))
-                    || self.claims(link, channel)
-            })
+            .filter(|&(peer, &link)| self.worth_asking(link, peer, channel))
             .map(|(_, &link)| link)
             .collect();
         for link in wanted {
@@ -127,21 +114,21 @@ impl NodeState {
         }
     }
 
-    /// Whether the peer on `link`, never challenged for `channel` yet, claims it in its hello.
-    /// (Only the peer's own requests challenge it again: the tracker's refreshes do not.)
-    fn claims(&self, link: LinkId, channel: &str) -> bool {
-        self.links
-            .get(&link)
-            .filter(|s| !s.proofs.contains_key(channel))
-            .and_then(|s| s.link.remote())
-            .is_some_and(|h| h.channels.iter().any(|c| c == channel))
-    }
-
-    /// Whether the peer on `link` was never challenged for `channel`.
-    fn unasked(&self, link: LinkId, channel: &str) -> bool {
-        self.links
-            .get(&link)
-            .is_some_and(|s| !s.proofs.contains_key(channel))
+    /// Whether to challenge `peer` on `link` for key channel `channel` unprompted: never asked
+    /// there yet, and listed by the tracker or claiming the channel in its hello. (Only the
+    /// peer's own requests challenge it again: the tracker's refreshes do not.)
+    fn worth_asking(&self, link: LinkId, peer: &str, channel: &str) -> bool {
+        let (Some(c), Some(slot)) = (self.channels.get(channel), self.links.get(&link)) else {
+            return false;
+        };
+        let claims = || {
+            slot.link
+                .remote()
+                .is_some_and(|h| h.channels.iter().any(|x| x == channel))
+        };
+        matches!(c.access, ChannelAccess::Key(_))
+            && !slot.proofs.contains_key(channel)
+            && (c.members.contains(peer) || claims())
     }
 
     /// The binding of a proof on `link` for `channel`, with `nonce`; `ours` when we prove.
