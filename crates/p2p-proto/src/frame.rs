@@ -11,9 +11,22 @@ use crate::message::Message;
 /// is cut off as soon as the limit passes, so a link never buffers more than this.
 pub const MAX_FRAME_LEN: usize = 64 * 1024;
 
-/// Version of the link protocol carried in `hello`; a peer speaking another is refused.
-/// Version 2 added the key proofs of the handshake (`key`, `challenge`, `proof`, `auth`).
+/// Version of the link protocol carried in `hello`'s `version`; a peer sending another is
+/// refused. Version 2 added the key proofs of the handshake (`key`, `challenge`, `proof`,
+/// `auth`). Later versions keep this handshake and are announced in `max_version`.
 pub const PROTOCOL_VERSION: u32 = 2;
+
+/// Highest link protocol version we speak, announced in `hello`'s `max_version`; a link speaks
+/// the smaller of both sides' (a version-2 peer sends no `max_version`, and ignores ours).
+/// Version 3 added channel-key proofs (`channel-challenge`, `channel-proof`) and sealed direct
+/// messages (`sealed`).
+pub const MAX_PROTOCOL_VERSION: u32 = 3;
+
+/// The first version with channel-key proofs: a link below it never carries key channels.
+pub const CHANNEL_PROOF_VERSION: u32 = 3;
+
+/// The first version with sealed direct messages: a link below it never carries them.
+pub const SEALED_DIRECT_VERSION: u32 = 3;
 
 /// One link frame.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -27,6 +40,23 @@ pub enum Frame {
     /// open once it checks out.
     Auth {
         /// The dialler's signature over the acceptor's challenge (see [`crate::identity`]).
+        proof: String,
+    },
+    /// "Prove that you hold `channel`'s key" (version 3): answered by `channel-proof`.
+    ChannelChallenge {
+        /// The key channel.
+        channel: String,
+        /// A fresh random nonce, base64.
+        nonce: String,
+    },
+    /// The answer to `channel-challenge`: a MAC under the channel key over the nonce, bound to
+    /// this link (see [`crate::channel_key`]).
+    ChannelProof {
+        /// The key channel.
+        channel: String,
+        /// The challenge's nonce.
+        nonce: String,
+        /// The MAC, base64.
         proof: String,
     },
     /// A channel message from its author.
@@ -64,6 +94,8 @@ impl Frame {
             Frame::Hello(_) => "hello",
             Frame::HelloAck(_) => "hello-ack",
             Frame::Auth { .. } => "auth",
+            Frame::ChannelChallenge { .. } => "channel-challenge",
+            Frame::ChannelProof { .. } => "channel-proof",
             Frame::Msg(_) => "msg",
             Frame::Direct(_) => "direct",
             Frame::SyncReq(_) => "sync-req",
@@ -86,6 +118,10 @@ pub struct Hello {
     pub nonce: u64,
     /// [`PROTOCOL_VERSION`] of the sender.
     pub version: u32,
+    /// The highest protocol version the sender speaks ([`MAX_PROTOCOL_VERSION`]); absent
+    /// from version-2 peers, which speak only `version`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_version: Option<u32>,
     /// Channels the sender has joined.
     #[serde(default)]
     pub channels: Vec<String>,
@@ -98,6 +134,17 @@ pub struct Hello {
     /// In `hello-ack` only: the acceptor's signature over the dialler's challenge.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub proof: Option<String>,
+}
+
+impl Hello {
+    /// The version a link with the sender of this hello speaks: the smaller of its highest
+    /// and ours.
+    pub fn agreed_version(&self) -> u32 {
+        self.max_version
+            .unwrap_or(self.version)
+            .max(self.version)
+            .min(MAX_PROTOCOL_VERSION)
+    }
 }
 
 /// Body of `sync-req`.
@@ -189,10 +236,12 @@ fn parse(body: &[u8]) -> Result<Frame, FrameError> {
             #[serde(rename = "type")]
             kind: String,
         }
-        const KNOWN: [&str; 10] = [
+        const KNOWN: [&str; 12] = [
             "hello",
             "hello-ack",
             "auth",
+            "channel-challenge",
+            "channel-proof",
             "msg",
             "direct",
             "sync-req",
@@ -260,6 +309,7 @@ mod tests {
             key: "k".into(),
             challenge: "c".into(),
             proof: Some("p".into()),
+            max_version: Some(MAX_PROTOCOL_VERSION),
         };
         let mut dm = msg("a", "dm:a+b", 1, 2, "psst");
         dm.to = Some("b".into());
@@ -267,6 +317,15 @@ mod tests {
             Frame::Hello(hello.clone()),
             Frame::HelloAck(hello),
             Frame::Auth { proof: "p".into() },
+            Frame::ChannelChallenge {
+                channel: "vault".into(),
+                nonce: "n".into(),
+            },
+            Frame::ChannelProof {
+                channel: "vault".into(),
+                nonce: "n".into(),
+                proof: "p".into(),
+            },
             Frame::Msg(msg("a", "general", 1, 1, "hi\nthere 名前")),
             Frame::Direct(dm),
             Frame::SyncReq(SyncReq {
@@ -343,6 +402,8 @@ mod tests {
                 "hello",
                 "hello-ack",
                 "auth",
+                "channel-challenge",
+                "channel-proof",
                 "msg",
                 "direct",
                 "sync-req",
@@ -354,6 +415,26 @@ mod tests {
         );
         let ping: Frame = serde_json::from_str(r#"{"type":"ping"}"#).unwrap();
         assert_eq!(ping, Frame::Ping { token: 0 });
+    }
+
+    #[test]
+    fn versions_agree_on_the_smaller() {
+        let Frame::Hello(mut h) = samples().remove(0) else {
+            panic!()
+        };
+        assert_eq!(h.agreed_version(), MAX_PROTOCOL_VERSION);
+        h.max_version = None;
+        assert_eq!(h.agreed_version(), PROTOCOL_VERSION, "a version-2 peer");
+        h.max_version = Some(MAX_PROTOCOL_VERSION + 5);
+        assert_eq!(h.agreed_version(), MAX_PROTOCOL_VERSION, "a newer peer");
+        h.max_version = Some(1);
+        assert_eq!(h.agreed_version(), PROTOCOL_VERSION, "never below version");
+        // A version-2 peer's hello (no max_version) still decodes, and ours keeps version 2.
+        let old = r#"{"type":"hello","peer_id":"a","name":"A","nonce":1,"version":2}"#;
+        let Frame::Hello(h) = serde_json::from_str::<Frame>(old).unwrap() else {
+            panic!()
+        };
+        assert_eq!(h.agreed_version(), PROTOCOL_VERSION);
     }
 
     #[test]

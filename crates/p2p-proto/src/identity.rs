@@ -20,6 +20,8 @@ pub const CHALLENGE_LEN: usize = 32;
 const MESSAGE_TAG: &str = "weaprous-msg/1";
 /// Domain tag of a link-challenge signature.
 const LINK_TAG: &str = "weaprous-link/2";
+/// Domain tag of a registration signed for the tracker (its `key_proof`).
+const REGISTER_TAG: &str = "weaprous-register/1";
 
 /// A public key: its base64 text (as registered and sent) and the parsed point, so verifying
 /// many messages by one author decodes the key once.
@@ -122,6 +124,24 @@ impl Identity {
         msg.sig = Some(self.sign(&message_payload(msg)));
     }
 
+    /// The signature of our registration of `peer_id` at `port`, carrying our key, at `ts_ms`
+    /// (ms since the Unix epoch): the tracker's `key_proof`, which takes a live peer id back
+    /// without its token (after a restart that lost it).
+    pub fn sign_registration(&self, peer_id: &str, port: u16, ts_ms: u64) -> String {
+        let payload = (REGISTER_TAG, peer_id, port, self.public.as_str(), ts_ms);
+        self.sign(&serde_json::to_vec(&payload).expect("plain values serialize"))
+    }
+
+    /// The X25519 shared secret with the holder of `them`: our Ed25519 secret as a Montgomery
+    /// scalar times their Ed25519 key as a Montgomery point (the birational map every
+    /// Ed25519-to-X25519 conversion uses), so no second key pair is needed.
+    pub(crate) fn agree(&self, them: &PublicKey) -> [u8; 32] {
+        them.key
+            .to_montgomery()
+            .mul_clamped(self.signing.to_scalar_bytes())
+            .to_bytes()
+    }
+
     /// Our proof on a link: the signature of the other side's `challenge`, bound to both ids
     /// so it cannot be replayed on a link between other peers.
     pub fn prove(&self, challenge: &str, us: &str, them: &str) -> String {
@@ -220,6 +240,19 @@ mod tests {
             "bob",
             m.sig.as_deref().unwrap()
         ));
+    }
+
+    #[test]
+    fn registrations_are_signed_over_the_trackers_payload() {
+        let me = Identity::generate();
+        let sig = me.sign_registration("p", 5, 1_000);
+        let payload = |port: u16, ts: u64| {
+            serde_json::to_vec(&("weaprous-register/1", "p", port, me.public().as_str(), ts))
+                .unwrap()
+        };
+        assert!(me.public().verifies(&payload(5, 1_000), &sig));
+        assert!(!me.public().verifies(&payload(6, 1_000), &sig));
+        assert!(!me.public().verifies(&payload(5, 1_001), &sig));
     }
 
     #[test]

@@ -12,6 +12,8 @@
 //! - [`frame`]: the newline-delimited JSON link frames, [`FrameDecoder`] and [`encode`];
 //! - [`message`]: [`Message`], ids, direct channels and validation;
 //! - [`identity`]: the peer's Ed25519 key, message signatures and link proofs;
+//! - [`channel_key`]: proofs that a peer holds a key channel's key, bound to one link;
+//! - [`seal`]: end-to-end encryption of direct messages (X25519 and ChaCha20-Poly1305);
 //! - [`history`]: per-channel ordered, deduplicated, bounded history and the Lamport clock;
 //! - [`link`]: the state machine of one link (handshake, keep-alive, duplicate rule, `bye`);
 //! - [`node`]: [`NodeState`], one peer's channels, links and histories, and the messages of
@@ -29,6 +31,7 @@
 //! the bye is flushed, then report [`NodeState::link_closed`]); and finally drain
 //! [`NodeState::drain_events`] to the UI, so a message is stored before it is shown.
 
+pub mod channel_key;
 pub mod error;
 pub mod files;
 pub mod frame;
@@ -37,14 +40,16 @@ pub mod identity;
 pub mod link;
 pub mod message;
 pub mod node;
+pub mod seal;
 pub mod tracker_client;
 
 #[cfg(any(test, feature = "test-util"))]
 pub mod testing;
 
+pub use channel_key::ChannelKey;
 pub use error::{Error, Result};
 pub use frame::{Frame, FrameDecoder, FrameError, encode};
 pub use identity::{Identity, PublicKey};
 pub use message::{Message, dm_channel};
 pub use node::course::{CourseMessage, course_timestamp};
-pub use node::{Action, ChannelPolicy, Event, LinkId, NodeState, Outgoing};
+pub use node::{Action, ChannelAccess, ChannelPolicy, Event, LinkId, NodeState, Outgoing};

@@ -20,7 +20,9 @@
 
 use std::fmt;
 
-use crate::frame::{Frame, FrameError, Hello, PROTOCOL_VERSION, SyncReply, SyncReq};
+use crate::frame::{
+    Frame, FrameError, Hello, MAX_PROTOCOL_VERSION, PROTOCOL_VERSION, SyncReply, SyncReq,
+};
 use crate::identity::{Identity, PublicKey, check_proof, new_challenge};
 use crate::message::{Message, validate_name, validate_peer_id};
 
@@ -160,6 +162,22 @@ pub enum Action {
     SyncRequested(SyncReq),
     /// A `sync` arrived.
     SyncReceived(SyncReply),
+    /// A `channel-challenge` arrived: the peer asks us to prove a channel key.
+    KeyChallenged {
+        /// The key channel.
+        channel: String,
+        /// Its nonce.
+        nonce: String,
+    },
+    /// A `channel-proof` arrived: the peer answers our challenge.
+    KeyProved {
+        /// The key channel.
+        channel: String,
+        /// The nonce it answers.
+        nonce: String,
+        /// The MAC.
+        proof: String,
+    },
 }
 
 /// Who dialled a link, the key of the duplicate-link rule.
@@ -248,6 +266,7 @@ impl Link {
         local.key = identity.public().as_str().to_string();
         local.challenge = new_challenge();
         local.proof = None;
+        local.max_version = Some(MAX_PROTOCOL_VERSION);
         Link {
             role,
             state,
@@ -284,6 +303,13 @@ impl Link {
             LinkState::Open => self.remote_key.as_ref(),
             _ => None,
         }
+    }
+
+    /// The protocol version both sides speak on this link, once the peer's hello is in.
+    pub fn version(&self) -> u32 {
+        self.remote
+            .as_ref()
+            .map_or(PROTOCOL_VERSION, Hello::agreed_version)
     }
 
     /// Our hello on this link.
@@ -344,6 +370,21 @@ impl Link {
             (LinkState::Open, Frame::Direct(m)) if m.to.is_some() => vec![Action::Deliver(m)],
             (LinkState::Open, Frame::SyncReq(r)) => vec![Action::SyncRequested(r)],
             (LinkState::Open, Frame::Sync(s)) => vec![Action::SyncReceived(s)],
+            (LinkState::Open, Frame::ChannelChallenge { channel, nonce }) => {
+                vec![Action::KeyChallenged { channel, nonce }]
+            }
+            (
+                LinkState::Open,
+                Frame::ChannelProof {
+                    channel,
+                    nonce,
+                    proof,
+                },
+            ) => vec![Action::KeyProved {
+                channel,
+                nonce,
+                proof,
+            }],
             (state, frame) => self.close(CloseReason::Protocol(format!(
                 "unexpected {} frame in state {state:?}",
                 frame.kind()

@@ -56,6 +56,10 @@ pub struct Message {
     /// Received from a course peer over plain HTTP: nothing proves who wrote it.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub unverified: bool,
+    /// On the wire only, in a direct channel: `text` and `sig` sealed for the other party
+    /// (`text` empty and `sig` absent meanwhile; see [`crate::seal`]). Never stored or shown.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sealed: Option<String>,
 }
 
 impl Message {

@@ -21,10 +21,12 @@
 //! [`Event::KeyNeeded`] asks the driver to fetch keys from the tracker; a pending link gets no
 //! history and its messages are not stored.
 
+use std::cell::OnceCell;
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 
 use serde::{Deserialize, Serialize};
 
+use crate::channel_key::ChannelKey;
 use crate::error::{Error, Result};
 use crate::frame::{Frame, FrameError, Hello, PROTOCOL_VERSION};
 use crate::history::{ChannelLog, History, Lamport};
@@ -33,9 +35,13 @@ use crate::link::{self, CloseReason, Link, Survivor, keep_link};
 use crate::message::{
     Message, dm_channel, validate_channel, validate_name, validate_peer_id, validate_text,
 };
+use crate::seal::PairKey;
 
 pub mod course;
+mod deliver;
+mod keyproof;
 mod resolve;
+mod sealed;
 mod sync;
 mod trust;
 
@@ -72,6 +78,25 @@ pub enum ChannelPolicy {
     Open,
     /// Joining needs the key.
     Key,
+}
+
+/// How a channel is joined: open, or with its key (kept only as the derived proof key).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ChannelAccess {
+    /// Anyone may join.
+    Open,
+    /// Joined with the key; peers must prove it on each link (see [`crate::channel_key`]).
+    Key(ChannelKey),
+}
+
+impl ChannelAccess {
+    /// The policy this access stands for.
+    pub fn policy(&self) -> ChannelPolicy {
+        match self {
+            ChannelAccess::Open => ChannelPolicy::Open,
+            ChannelAccess::Key(_) => ChannelPolicy::Key,
+        }
+    }
 }
 
 /// Something the driver must do, in the order given.
@@ -162,7 +187,7 @@ pub struct ChannelInfo {
 
 #[derive(Debug)]
 struct Channel {
-    policy: ChannelPolicy,
+    access: ChannelAccess,
     members: BTreeSet<String>,
 }
 
@@ -179,6 +204,11 @@ struct Slot {
     refused: BTreeMap<String, BTreeMap<String, u64>>,
     /// Proven but waiting for its key to be bound (see [`trust`](self)).
     pending: bool,
+    /// Key channels (joined ones only, so bounded): where the peer stands in proving the key.
+    proofs: BTreeMap<String, keyproof::KeyProof>,
+    /// The key our direct messages with this peer are sealed under, derived at the first
+    /// direct message (none on a version-2 link, which then carries no direct messages).
+    pair: OnceCell<Option<PairKey>>,
 }
 
 /// The protocol state of one peer. See the module docs for the rules it enforces.
@@ -280,22 +310,24 @@ impl NodeState {
 
     // ---- channels -------------------------------------------------------------------------
 
-    /// Joins (or updates) a channel with the tracker's policy and member list, and asks linked
-    /// members for what we lack.
+    /// Joins (or updates) a channel with its access and the tracker's member list, and asks
+    /// linked members for what we lack (a key channel's members prove its key first).
     pub fn join(
         &mut self,
         channel: &str,
-        policy: ChannelPolicy,
+        access: ChannelAccess,
         members: impl IntoIterator<Item = String>,
     ) -> Result<Vec<Action>> {
         validate_channel(channel)?;
-        self.channels.insert(
-            channel.to_string(),
-            Channel {
-                policy,
-                members: members.into_iter().collect(),
-            },
-        );
+        let channel_state = Channel {
+            access,
+            members: members.into_iter().collect(),
+        };
+        let old = self.channels.insert(channel.to_string(), channel_state);
+        if old.is_some_and(|c| c.access != self.channels[channel].access) {
+            // Proofs were against the old key (or none was needed): prove again.
+            self.forget_proofs(channel);
+        }
         Ok(self.sync_members(channel))
     }
 
@@ -305,6 +337,7 @@ impl NodeState {
             slot.synced.remove(channel);
             slot.refused.remove(channel);
         }
+        self.forget_proofs(channel);
         self.channels.remove(channel).is_some()
     }
 
@@ -328,7 +361,7 @@ impl NodeState {
             .iter()
             .map(|(name, c)| ChannelInfo {
                 name: name.clone(),
-                policy: c.policy,
+                policy: c.access.policy(),
                 members: c.members.iter().cloned().collect(),
                 unread: self.unread(name),
             })
@@ -402,7 +435,7 @@ impl NodeState {
         let frames = self
             .peers
             .get(to)
-            .map(|&link| (link, Frame::Direct(msg.clone())))
+            .and_then(|&link| Some((link, Frame::Direct(self.seal_for(link, &msg)?))))
             .into_iter()
             .collect();
         Ok(Outgoing { msg, frames })
@@ -435,6 +468,7 @@ impl NodeState {
             to: to.map(str::to_string),
             sig: None,
             unverified: false,
+            sealed: None,
         };
         msg.validate()?;
         self.identity.sign_message(&mut msg);
@@ -574,6 +608,7 @@ impl NodeState {
             key: String::new(),
             challenge: String::new(),
             proof: None,
+            max_version: None,
         }
     }
 
@@ -589,17 +624,20 @@ impl NodeState {
         Some(self.links.get(&link)?.link.remote()?.peer_id.clone())
     }
 
-    /// Whether `peer` on `link` may write to (and read) group channel `channel`.
+    /// Whether `peer` on `link` may write to (and read) group channel `channel`: for an open
+    /// channel, a listed or claiming member; for a key channel, only a peer that proved the key
+    /// on this link (the tracker's list is not enough: the key is what makes a member).
     fn accepts(&self, channel: &str, peer: &str, link: LinkId) -> bool {
         let Some(c) = self.channels.get(channel) else {
             return false;
         };
-        c.members.contains(peer)
-            || (c.policy == ChannelPolicy::Open
-                && self
-                    .links
-                    .get(&link)
-                    .is_some_and(|s| s.claimed.contains(channel)))
+        let slot = self.links.get(&link);
+        match c.access {
+            ChannelAccess::Key(_) => slot.is_some_and(|s| s.proved(channel)),
+            ChannelAccess::Open => {
+                c.members.contains(peer) || slot.is_some_and(|s| s.claimed.contains(channel))
+            }
+        }
     }
 
     /// Turns a link's actions into ours, handling the ones that concern the node.
@@ -623,6 +661,14 @@ impl NodeState {
                 link::Action::Deliver(msg) => self.on_deliver(link, msg, &mut out),
                 link::Action::SyncRequested(req) => self.on_sync_req(link, req, &mut out),
                 link::Action::SyncReceived(reply) => self.on_sync(link, reply, &mut out),
+                link::Action::KeyChallenged { channel, nonce } => {
+                    self.on_key_challenge(link, &channel, &nonce, &mut out);
+                }
+                link::Action::KeyProved {
+                    channel,
+                    nonce,
+                    proof,
+                } => self.on_key_proof(link, &channel, &nonce, &proof, &mut out),
             }
         }
         out
@@ -704,83 +750,8 @@ impl NodeState {
         for channel in shared {
             self.request_sync(link, &channel, out);
         }
+        self.challenge_peer(link, out);
         self.answer_deferred(link, out);
-    }
-
-    fn on_deliver(&mut self, link: LinkId, mut msg: Message, out: &mut Vec<Action>) {
-        let Some(peer) = self.trusted_peer(link) else {
-            log::debug!("dropped {} from a link whose key is not bound yet", msg.id);
-            return;
-        };
-        if msg.from != peer {
-            log::warn!(
-                "{peer} relayed {} by {}; only authors send",
-                msg.id,
-                msg.from
-            );
-            return;
-        }
-        if let Err(e) = msg.validate() {
-            log::warn!("{peer} sent an invalid message: {e}");
-            return;
-        }
-        if !self.signed_by_author(&msg) {
-            log::warn!(
-                "dropped {} from {peer}: not signed by its author's key",
-                msg.id
-            );
-            return;
-        }
-        // Signed by its author: verified, whatever the (unsigned) flag said.
-        msg.unverified = false;
-        match &msg.to {
-            Some(to) if *to != self.peer_id => {
-                log::warn!("{peer} sent us a direct message for {to}");
-                return;
-            }
-            Some(_) => {}
-            None if !self.channels.contains_key(&msg.channel) => {
-                log::debug!("{peer} wrote to {}, which we have not joined", msg.channel);
-                return;
-            }
-            None if !self.accepts(&msg.channel, &peer, link) => {
-                log::warn!(
-                    "dropped {}: {peer} is not a member of {}",
-                    msg.id,
-                    msg.channel
-                );
-                self.push_event(Event::NotMember {
-                    channel: msg.channel,
-                    peer_id: peer,
-                });
-                return;
-            }
-            None => {}
-        }
-        let channel = msg.channel.clone();
-        if self.accept_message(msg, out) {
-            self.push_unread(&channel);
-        }
-    }
-
-    /// Stores a validated message if new: persist, show. `true` if it counts as unread.
-    fn accept_message(&mut self, msg: Message, out: &mut Vec<Action>) -> bool {
-        self.clock.observe(msg.lamport);
-        let unread = msg.from != self.peer_id;
-        if !self.history.insert(msg.clone(), unread) {
-            return false;
-        }
-        out.push(Action::Persist(msg.clone()));
-        self.push_event(Event::Message(msg));
-        unread
-    }
-
-    fn push_unread(&mut self, channel: &str) {
-        let count = self.unread(channel);
-        self.push_event(Event::Unread {
-            channel: channel.to_string(),
-            count,
-        });
     }
 }
 
@@ -793,6 +764,8 @@ impl Slot {
             synced: BTreeSet::new(),
             refused: BTreeMap::new(),
             pending: false,
+            proofs: BTreeMap::new(),
+            pair: OnceCell::new(),
         }
     }
 }

@@ -17,5 +17,6 @@ pub fn msg(from: &str, channel: &str, seq: u64, lamport: u64, text: &str) -> Mes
         to: None,
         sig: None,
         unverified: false,
+        sealed: None,
     }
 }

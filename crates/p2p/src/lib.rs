@@ -35,9 +35,9 @@ pub use driver::files::{
     NetworkFile, Published,
 };
 pub use driver::{Config, Node, Peer, Running, TrackerStatus, UiEvent, WallClock, spawn, start};
-pub use p2p_proto::frame::PROTOCOL_VERSION;
-pub use p2p_proto::identity;
+pub use p2p_proto::frame::{MAX_PROTOCOL_VERSION, PROTOCOL_VERSION};
 pub use p2p_proto::{
     Action, ChannelPolicy, Error, Event, Frame, FrameDecoder, FrameError, Identity, LinkId,
     Message, NodeState, dm_channel, encode,
 };
+pub use p2p_proto::{channel_key, identity, seal};

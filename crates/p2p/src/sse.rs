@@ -96,6 +96,7 @@ mod tests {
             to: None,
             sig: None,
             unverified: false,
+            sealed: None,
         };
         let out = format(&UiEvent::Node(Event::Message(m))).unwrap();
         assert_eq!(out.lines().filter(|l| l.starts_with("data: ")).count(), 1);

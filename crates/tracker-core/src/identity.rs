@@ -8,13 +8,21 @@
 //! - A live peer id is taken over only by its owner ([`Registry::authorize`]): a caller with
 //!   the current token, or (a course client that restarted and lost its token) one calling
 //!   from the same source address the peer registered from. A client at another address never
-//!   takes over a live peer.
+//!   takes over a live peer, unless it re-registers with a [`KeyProof`]: the registration
+//!   signed by the Ed25519 key the live peer registered (a peer that restarted without its
+//!   token), timestamped within [`KEY_PROOF_WINDOW_MS`] of the tracker's clock ([`fresh`]) and
+//!   later than any proof that peer id used before, so a captured one cannot be replayed.
 //! - A source address holds at most `max_peers_per_ip` peers. Loopback is exempt: local
 //!   processes (tests, benchmarks, one user's peers) share it.
 //! - Public keys are checked for shape only ([`public_key`]): the tracker lists them, peers
 //!   verify signatures.
 
 use std::net::IpAddr;
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+use ed25519_dalek::{Signature, VerifyingKey};
+use serde::Deserialize;
 
 use crate::error::{Result, TrackerError};
 use crate::limits::bad;
@@ -115,6 +123,67 @@ pub(crate) fn owns(
         return Ok(());
     }
     peer.token.verify(token, peer_id)
+}
+
+/// How far the `ts` of a [`KeyProof`] may be from the tracker's wall clock, in ms.
+pub const KEY_PROOF_WINDOW_MS: u64 = 60_000;
+/// Domain tag of a signed registration, so the signature is never valid as anything else.
+const REGISTER_TAG: &str = "weaprous-register/1";
+
+/// A registration signed with the peer's Ed25519 key (`key_proof` in `/submit-info`): how a
+/// peer that lost its token takes its live peer id back.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct KeyProof {
+    /// When it was signed, ms since the Unix epoch.
+    pub ts: u64,
+    /// The signature of [`key_proof_payload`], unpadded URL-safe base64.
+    pub sig: String,
+}
+
+/// The bytes a [`KeyProof`] signs: the JSON array `["weaprous-register/1", peer_id, port, key,
+/// ts]`, where `key` is the key the registration carries (empty if none).
+pub fn key_proof_payload(peer_id: &str, port: u32, key: &str, ts: u64) -> Vec<u8> {
+    serde_json::to_vec(&(REGISTER_TAG, peer_id, port, key, ts)).expect("plain values serialize")
+}
+
+/// Whether a key proof was signed within [`KEY_PROOF_WINDOW_MS`] of `wall_ms` (the HTTP
+/// layer's clock, ms since the Unix epoch). A stale proof is ignored, not refused: the
+/// registration still passes by token or address, so a peer with a wrong clock can register,
+/// but an old captured registration takes nothing over.
+pub fn fresh(proof: &KeyProof, wall_ms: u64) -> bool {
+    proof.ts.abs_diff(wall_ms) <= KEY_PROOF_WINDOW_MS
+}
+
+/// Whether `proof` is `key`'s (base64) signature of the registration of `peer_id` at `port`
+/// carrying `new_key`, strictly later than `after` (the last proof this peer id used). Public
+/// so that a store other than the registry applies the same check.
+pub fn proves_key(
+    key: &str,
+    proof: &KeyProof,
+    after: u64,
+    (peer_id, port, new_key): (&str, u32, &str),
+) -> bool {
+    let Some(key) = B64
+        .decode(key)
+        .ok()
+        .and_then(|b| <[u8; 32]>::try_from(b).ok())
+        .and_then(|b| VerifyingKey::from_bytes(&b).ok())
+        .filter(|k| !k.is_weak())
+    else {
+        return false;
+    };
+    let Some(sig) = B64
+        .decode(&proof.sig)
+        .ok()
+        .and_then(|b| <[u8; 64]>::try_from(b).ok())
+    else {
+        return false;
+    };
+    let payload = key_proof_payload(peer_id, port, new_key, proof.ts);
+    proof.ts > after
+        && key
+            .verify_strict(&payload, &Signature::from_bytes(&sig))
+            .is_ok()
 }
 
 /// Checks a public key's shape: [`PUBLIC_KEY_LEN`] characters of URL-safe base64.

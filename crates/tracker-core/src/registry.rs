@@ -98,6 +98,9 @@ pub(crate) struct Peer {
     pub(crate) indexed_deadline_ms: u64,
     pub(crate) ttl_s: u32,
     pub(crate) load: Option<f32>,
+    /// `ts` of the last key proof this peer id re-registered with (0: none); a proof must be
+    /// later to count, so none is used twice.
+    pub(crate) proof_ts: u64,
 }
 
 impl Peer {
@@ -136,6 +139,9 @@ pub struct RegisterParams {
     pub token: Option<String>,
     /// The peer's Ed25519 public key, base64 (43 characters).
     pub key: Option<String>,
+    /// The registration signed with the live peer's registered key, which stands for its
+    /// token (see [`crate::identity`]).
+    pub key_proof: Option<identity::KeyProof>,
 }
 
 /// Answer to a registration: `{peer_id, token, ttl, heartbeat_interval}` (seconds).
@@ -336,14 +342,30 @@ impl Registry {
         let meta = limits::meta(params.meta)?;
         let channels = self.check_open_channels(&params.channels)?;
 
+        let mut proof_ts = 0;
         if let Some(old) = self.peers.get(id.as_str()) {
             let require = self.config.identity.require_tokens;
-            identity::owns(old, &id, params.token.as_deref(), source, require).map_err(|_| {
-                TrackerError::Forbidden(format!(
-                    "peer_id {id} is live and registered from another address; \
-                     re-register from there or present its token"
-                ))
-            })?;
+            let signed = (
+                id.as_str(),
+                params.port,
+                public_key.as_deref().unwrap_or(""),
+            );
+            let by_key = old
+                .key
+                .as_deref()
+                .zip(params.key_proof.as_ref())
+                .filter(|(key, proof)| identity::proves_key(key, proof, old.proof_ts, signed));
+            proof_ts = by_key.map_or(old.proof_ts, |(_, proof)| proof.ts);
+            if by_key.is_none() {
+                identity::owns(old, &id, params.token.as_deref(), source, require).map_err(
+                    |_| {
+                        TrackerError::Forbidden(format!(
+                            "peer_id {id} is live and registered from another address; \
+                             re-register from there, present its token, or sign with its key"
+                        ))
+                    },
+                )?;
+            }
             self.drop_peer(&id);
         } else if self.peers.len() >= self.config.max_peers {
             return Err(TrackerError::Full);
@@ -368,6 +390,7 @@ impl Registry {
             indexed_deadline_ms: deadline,
             ttl_s,
             load: None,
+            proof_ts,
         };
         self.peers.insert(key.clone(), peer);
         self.count_source(source, 1);

@@ -579,7 +579,13 @@ fn submit_info(t: &Tracker, req: &Req) -> Answer {
     if from_form {
         coerce_form(&mut fields)?;
     }
-    let params: RegisterParams = decode(Value::Object(fields))?;
+    let mut params: RegisterParams = decode(Value::Object(fields))?;
+    if let Some(proof) = &params.key_proof
+        && !tracker_core::identity::fresh(proof, wall_ms())
+    {
+        log::info!("{source}: key_proof signed too far from our clock; ignored");
+        params.key_proof = None;
+    }
     #[derive(Serialize)]
     struct Registration {
         #[serde(flatten)]
@@ -598,6 +604,13 @@ fn submit_info(t: &Tracker, req: &Req) -> Answer {
             })
         },
     ))
+}
+
+/// The wall clock in ms since the Unix epoch, for the freshness of signed registrations.
+fn wall_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
 /// Form values are strings: numbers become numbers and lists are split at commas, so a form

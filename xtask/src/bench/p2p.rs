@@ -167,7 +167,7 @@ fn signing(v: &Value) -> String {
         return format!("Cost of signing: **not measured** ({e})");
     }
     let us = |op: &str, q: &str| num(&v[op], q).unwrap_or(f64::NAN);
-    format!(
+    let mut line = format!(
         "Cost of signing (Ed25519, one message at a time): sign p50 {:.1} µs (p99 {:.1} µs), \
          verify p50 {:.1} µs (p99 {:.1} µs); a direct-message round trip pays two of each, a \
          broadcast one signature and one check per receiver",
@@ -175,7 +175,17 @@ fn signing(v: &Value) -> String {
         us("sign", "p99_us"),
         us("verify", "p50_us"),
         us("verify", "p99_us"),
-    )
+    );
+    if failure(&v["seal"], &quantiles).is_none() && failure(&v["open"], &quantiles).is_none() {
+        let _ = write!(
+            line,
+            ". Sealing a direct message (ChaCha20-Poly1305) p50 {:.1} µs, opening it p50 {:.1} µs; \
+             a round trip pays two of each",
+            us("seal", "p50_us"),
+            us("open", "p50_us"),
+        );
+    }
+    line
 }
 
 /// Builds peer-bench in release mode, runs it once, and reports what it measured.
@@ -258,6 +268,16 @@ mod tests {
             "verify": {"p50_us": 32.0, "p99_us": 40.0}}));
         assert!(
             line.contains("sign p50 13.0 µs") && line.contains("verify p50 32.0 µs"),
+            "{line}"
+        );
+        assert!(!line.contains("Sealing"), "{line}");
+        let line = signing(&json!({"sign": {"p50_us": 13.0, "p99_us": 18.0},
+            "verify": {"p50_us": 32.0, "p99_us": 40.0}, "seal": {"p50_us": 1.5, "p99_us": 2.0},
+            "open": {"p50_us": 1.25, "p99_us": 2.0}}));
+        assert!(
+            line.contains(
+                "Sealing a direct message (ChaCha20-Poly1305) p50 1.5 µs, opening it p50 1.2 µs"
+            ),
             "{line}"
         );
         assert!(signing(&json!({"sign": {}})).contains("**not measured**"));

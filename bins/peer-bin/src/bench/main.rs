@@ -370,12 +370,20 @@ const SIGNATURES: usize = 5_000;
 
 /// The cost of the signatures on their own: each message's signing by its author and its
 /// check by a receiver, timed one by one (so it can be read against the round trip, which
-/// pays two of each).
+/// pays two of each); and of sealing a direct message and opening it, which a round trip also
+/// pays twice each.
 fn signing() -> Result<Value, String> {
     let author = p2p::Identity::generate();
     let key = author.public().clone();
+    let reader = p2p::Identity::generate();
+    let (sealing, opening) = (
+        p2p::seal::PairKey::new(&author, reader.public()),
+        p2p::seal::PairKey::new(&reader, &key),
+    );
     let mut sign_us = Vec::with_capacity(SIGNATURES);
     let mut verify_us = Vec::with_capacity(SIGNATURES);
+    let mut seal_us = Vec::with_capacity(SIGNATURES);
+    let mut open_us = Vec::with_capacity(SIGNATURES);
     for i in 0..SIGNATURES {
         let seq = i as u64 + 1;
         let mut m = p2p::Message {
@@ -390,6 +398,7 @@ fn signing() -> Result<Value, String> {
             to: None,
             sig: None,
             unverified: false,
+            sealed: None,
         };
         let t = Instant::now();
         author.sign_message(&mut m);
@@ -400,8 +409,20 @@ fn signing() -> Result<Value, String> {
         if !ok {
             return Err(format!("signature {seq} did not verify"));
         }
+        let t = Instant::now();
+        let sealed = sealing.seal(&m).ok_or("a signed message did not seal")?;
+        seal_us.push(t.elapsed().as_secs_f64() * 1e6);
+        let t = Instant::now();
+        let opened = opening.open(&sealed);
+        open_us.push(t.elapsed().as_secs_f64() * 1e6);
+        if opened.as_ref() != Some(&m) {
+            return Err(format!("sealed message {seq} did not open"));
+        }
     }
-    Ok(json!({"sign": summary(sign_us), "verify": summary(verify_us)}))
+    Ok(
+        json!({"sign": summary(sign_us), "verify": summary(verify_us),
+        "seal": summary(seal_us), "open": summary(open_us)}),
+    )
 }
 
 fn measured(result: Result<Value, String>) -> Value {

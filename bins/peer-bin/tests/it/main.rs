@@ -14,6 +14,7 @@ mod disk;
 mod files;
 mod files_doc;
 mod hostile;
+mod keyproof;
 mod logs;
 mod mesh;
 mod multihost;
@@ -260,6 +261,7 @@ pub fn signed(
         to: None,
         sig: None,
         unverified: false,
+        sealed: None,
     };
     key.sign_message(&mut m);
     m

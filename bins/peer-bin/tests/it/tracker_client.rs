@@ -5,6 +5,8 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use http_core::Method;
+use p2p::Running;
+use serde_json::json;
 
 use crate::{call, peer, tempdir, tracker, wait_for};
 
@@ -89,4 +91,70 @@ fn heartbeat_404_makes_the_peer_register_again_by_itself() {
         channels[0]["members"] == serde_json::json!([alice])
     });
     drop((a, t));
+}
+
+/// A tracker on an ephemeral port that requires tokens (no take-over by address).
+fn strict_tracker() -> tracker::server::Running {
+    let config = tracker::Config {
+        identity: tracker::identity::Rules {
+            require_tokens: true,
+            ..Default::default()
+        },
+        ..tracker::Config::default()
+    };
+    let t = tracker::Tracker::new(config, router::auth::Credentials::new());
+    tracker::server::spawn(t, "127.0.0.1:0".parse().unwrap()).unwrap()
+}
+
+/// A peer with id `id` whose data directory holds `key`'s secret.
+fn peer_with_key(id: &str, dir: &std::path::Path, key: &p2p::Identity, t: SocketAddr) -> Running {
+    let data = dir.join(id);
+    std::fs::create_dir_all(&data).unwrap();
+    std::fs::write(data.join(p2p::store::KEY_FILE), key.secret()).unwrap();
+    let any = "127.0.0.1:0".parse().unwrap();
+    let config = p2p::Config {
+        peer_id: Some("alice-id".into()),
+        data_dir: Some(data),
+        ..crate::config(id, any, Some(t), dir, &[("general", None)])
+    };
+    p2p::spawn(config).unwrap()
+}
+
+#[test]
+fn a_restart_without_the_token_takes_the_live_id_back_by_its_key() {
+    let tmp = tempdir("bykey");
+    let t = strict_tracker();
+    let alice = p2p::Identity::generate();
+    // Alice's earlier session is still live; its token is lost (the peer keeps none on disk).
+    let old = json!({"port": 9, "peer_id": "alice-id", "key": alice.public().as_str()});
+    let (status, body) = call(t.addr, Method::Post, "/submit-info", Some(old));
+    assert_eq!(status, 200, "{body}");
+
+    // Mallory claims the id with another key: refused, the live session untouched.
+    let m = peer_with_key("mallory", tmp.path(), &p2p::Identity::generate(), t.addr);
+    wait_for("mallory's registration answered", WAIT, || {
+        m.node.tracker_status().reachable
+    });
+    assert!(!m.node.tracker_status().registered);
+    assert_eq!(port_of(t.addr, "alice-id"), 9);
+
+    // Alice restarts with her key: her signed registration stands for the lost token.
+    let a = peer_with_key("alice", tmp.path(), &alice, t.addr);
+    wait_for("alice registered again", WAIT, || {
+        a.node.tracker_status().registered
+    });
+    assert_eq!(port_of(t.addr, "alice-id"), u64::from(a.addr().port()));
+    drop((a, m, t));
+}
+
+/// The port the tracker lists for `peer_id`.
+fn port_of(tracker: SocketAddr, peer_id: &str) -> u64 {
+    let (_, body) = call(tracker, Method::Get, "/get-list", None);
+    body["peers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["peer_id"] == peer_id)
+        .and_then(|p| p["port"].as_u64())
+        .unwrap_or_default()
 }

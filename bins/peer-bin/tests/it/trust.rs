@@ -20,7 +20,7 @@ const WAIT: Duration = Duration::from_secs(10);
 
 /// alice and bob in `general` and the key channel `vault`, linked, with a message in each
 /// channel and a direct message from bob to alice.
-fn two_peers(dir: &Path, tracker: SocketAddr) -> (Running, Running) {
+pub(crate) fn two_peers(dir: &Path, tracker: SocketAddr) -> (Running, Running) {
     let channels = [("general", None), ("vault", Some("k1"))];
     let any = "127.0.0.1:0".parse().unwrap();
     let a = peer_at("alice", any, Some(tracker), dir, &channels);
@@ -58,7 +58,7 @@ fn register(tracker: SocketAddr, peer_id: &str, key: &Identity) {
 
 /// Everything `s` receives up to the pong of a ping sent now: frames on a link are answered
 /// in order, so whatever the peer was going to send for earlier frames came before it.
-fn drain_until_pong(s: &mut TcpStream) -> String {
+pub(crate) fn drain_until_pong(s: &mut TcpStream) -> String {
     s.write_all(b"{\"type\":\"ping\",\"token\":4242}\n")
         .unwrap();
     read_until(s, b"\"token\":4242", WAIT)

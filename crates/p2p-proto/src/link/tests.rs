@@ -14,6 +14,7 @@ fn hello(id: &str, nonce: u64) -> Hello {
         key: String::new(),
         challenge: String::new(),
         proof: None,
+        max_version: None,
     }
 }
 
@@ -204,6 +205,28 @@ fn open_frames() {
     assert!(
         matches!(closed_with(&out), CloseReason::Protocol(_)),
         "direct without to"
+    );
+    check(
+        vec![Frame::ChannelChallenge {
+            channel: "vault".into(),
+            nonce: "n".into(),
+        }],
+        vec![Action::KeyChallenged {
+            channel: "vault".into(),
+            nonce: "n".into(),
+        }],
+    );
+    check(
+        vec![Frame::ChannelProof {
+            channel: "vault".into(),
+            nonce: "n".into(),
+            proof: "p".into(),
+        }],
+        vec![Action::KeyProved {
+            channel: "vault".into(),
+            nonce: "n".into(),
+            proof: "p".into(),
+        }],
     );
     check(
         vec![Frame::Bye {

@@ -87,6 +87,7 @@ impl NodeState {
             // Course peers sign nothing: the message carries no signature and is marked as such.
             sig: None,
             unverified: true,
+            sealed: None,
         };
         msg.validate()?;
         let mut out = Vec::new();
@@ -115,7 +116,7 @@ mod tests {
     #[test]
     fn course_messages_are_stored_once_in_their_channel_or_thread() {
         let mut node = NodeState::new("me:1", "Me").unwrap();
-        node.join("general", crate::ChannelPolicy::Open, None)
+        node.join("general", crate::ChannelAccess::Open, None)
             .unwrap();
         let actions = node
             .receive_course(course("c:2", Some("general"), "hi", Some(5_000)), 9)

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use super::{Action, ChannelPolicy, Event, LinkId, NodeState};
+use super::{Action, ChannelAccess, Event, LinkId, NodeState};
 use crate::frame::{Frame, SyncReply, SyncReq, sync_frames};
 use crate::history::ChannelLog;
 use crate::message::{dm_channel, dm_members};
@@ -33,6 +33,7 @@ impl NodeState {
 
     pub(super) fn sync_members(&mut self, channel: &str) -> Vec<Action> {
         let mut out = Vec::new();
+        self.challenge_members(channel, &mut out);
         let linked: Vec<(String, LinkId)> =
             self.peers.iter().map(|(p, &l)| (p.clone(), l)).collect();
         for (peer, link) in linked {
@@ -64,7 +65,7 @@ impl NodeState {
         let open = self
             .channels
             .get(channel)
-            .is_some_and(|c| c.policy == ChannelPolicy::Open);
+            .is_some_and(|c| c.access == ChannelAccess::Open);
         if claim
             && open
             && let Some(slot) = self.links.get_mut(&link)
@@ -90,6 +91,8 @@ impl NodeState {
         };
         if !self.may_sync(link, &peer, &req.channel, true) {
             log::debug!("{peer} may not sync {}", req.channel);
+            // A key channel: the peer may hold the key and not have proven it yet.
+            self.challenge(link, &req.channel, out);
             if self.channels.contains_key(&req.channel)
                 && let Some(slot) = self.links.get_mut(&link)
             {
@@ -117,6 +120,7 @@ impl NodeState {
             .into_iter()
             // A course peer's message carries no signature: it is ours to show, never to relay.
             .filter(|m| !m.unverified)
+            .filter_map(|m| self.seal_for(link, &m))
             .collect();
         for frame in sync_frames(channel, missing) {
             out.push(Action::Send(link, frame));
@@ -132,7 +136,14 @@ impl NodeState {
             return;
         }
         let mut unread = false;
-        for mut msg in reply.messages {
+        for msg in reply.messages {
+            let id = msg.id.clone();
+            let Some(mut msg) = self.unseal(link, msg) else {
+                log::warn!(
+                    "dropped {id} synced by {peer}: not sealed for us, or sealed where it must not be"
+                );
+                continue;
+            };
             if msg.channel != reply.channel {
                 log::warn!("{peer} synced {} under {}", msg.id, reply.channel);
                 continue;

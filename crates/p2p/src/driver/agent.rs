@@ -24,8 +24,9 @@ use super::tracker::{self, REQUEST_TIMEOUT};
 use super::{
     AgentCmd, AgentMsg, ConnectReply, Core, JoinError, JoinReply, Out, UiEvent, lock, mono_ms,
 };
+use crate::channel_key::ChannelKey;
 use crate::message::validate_channel;
-use crate::node::ChannelPolicy;
+use crate::node::ChannelAccess;
 use crate::tracker_client::{Step, TrackerClient};
 
 /// How often link timers (pings, dead links, handshakes) are checked and, with `--fsync batch`,
@@ -172,13 +173,9 @@ impl Agent {
             Step::Register => {
                 let (peer_id, name) = self.ids();
                 let ip = self.public.registered_ip();
-                let key = lock(&self.shared)
-                    .state
-                    .identity()
-                    .public()
-                    .as_str()
-                    .to_string();
-                let req = tracker::register(&peer_id, &name, &key, ip, self.public.addr.port());
+                let identity = lock(&self.shared).state.identity().clone();
+                let port = self.public.addr.port();
+                let req = tracker::register(&identity, &peer_id, &name, ip, port);
                 self.request(cx, req, Pending::Register);
             }
             Step::Heartbeat(token) => {
@@ -239,14 +236,12 @@ impl Agent {
         members: Vec<String>,
         cx: &mut Cx<'_>,
     ) {
-        let policy = if key.is_some() {
-            ChannelPolicy::Key
-        } else {
-            ChannelPolicy::Open
-        };
+        let access = key.map_or(ChannelAccess::Open, |k| {
+            ChannelAccess::Key(ChannelKey::new(k))
+        });
         let shared = self.shared.clone();
         let mut core = lock(&shared);
-        match core.state.join(channel, policy, members) {
+        match core.state.join(channel, access, members) {
             Ok(actions) => core.apply(actions, &mut Out::Cx(cx)),
             Err(e) => log::warn!("cannot join {channel}: {e}"),
         }

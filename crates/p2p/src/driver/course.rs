@@ -88,8 +88,8 @@ impl Delivery {
 
 /// What the courier is told.
 pub enum CourierMsg {
-    /// Deliver this.
-    Send(Delivery),
+    /// Deliver this (boxed: a message is large beside a reply).
+    Send(Box<Delivery>),
     /// A request finished.
     Reply(ClientReply),
 }
@@ -213,7 +213,7 @@ impl Protocol for Courier {
             CourierMsg::Send(delivery) if self.queued() >= MAX_QUEUED => {
                 self.fail(&delivery, "too many messages waiting for course peers");
             }
-            CourierMsg::Send(delivery) => self.ready.push_back(delivery),
+            CourierMsg::Send(delivery) => self.ready.push_back(*delivery),
             CourierMsg::Reply(reply) => self.finished(cx, reply),
         }
         self.arm(cx);
@@ -265,7 +265,8 @@ impl Core {
         };
         for (peer_id, addr) in targets {
             let delivery = Delivery::new(peer_id.clone(), *addr, msg.clone());
-            self.handle.send(courier, CourierMsg::Send(delivery));
+            self.handle
+                .send(courier, CourierMsg::Send(Box::new(delivery)));
         }
     }
 }

@@ -8,6 +8,8 @@ use http_core::{Method, Request};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use crate::identity::Identity;
+
 /// How long one tracker request may take.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -19,9 +21,20 @@ fn post(target: &str, body: &Value) -> Request {
 }
 
 /// `POST /submit-info`: `ip` is left out when we listen on every address, so the tracker
-/// takes the connection's source address.
-pub fn register(peer_id: &str, name: &str, key: &str, ip: Option<IpAddr>, port: u16) -> Request {
-    let mut body = json!({"port": port, "peer_id": peer_id, "name": name, "key": key});
+/// takes the connection's source address. The registration is signed with our key
+/// (`key_proof`), so a live session of ours whose token we lost is taken back.
+pub fn register(
+    identity: &Identity,
+    peer_id: &str,
+    name: &str,
+    ip: Option<IpAddr>,
+    port: u16,
+) -> Request {
+    let ts = crate::driver::now_ms();
+    let key_proof = json!({"ts": ts, "sig": identity.sign_registration(peer_id, port, ts)});
+    let key = identity.public().as_str();
+    let mut body = json!({"port": port, "peer_id": peer_id, "name": name, "key": key,
+        "key_proof": key_proof});
     if let Some(ip) = ip {
         body["ip"] = json!(ip.to_string());
     }
@@ -215,10 +228,17 @@ mod tests {
             v,
             json!({"peer_id":"p","token":"t","channel":"secret","key":"k"})
         );
+        let me = Identity::generate();
+        let req = register(&me, "p", "n", None, 5);
+        let v: Value = serde_json::from_slice(&req.body).unwrap();
         assert_eq!(
-            register("p", "n", "K", None, 5).body.len(),
-            r#"{"key":"K","name":"n","peer_id":"p","port":5}"#.len()
+            (&v["peer_id"], &v["name"], &v["port"]),
+            (&json!("p"), &json!("n"), &json!(5))
         );
+        assert_eq!(v["key"], me.public().as_str());
+        let ts = v["key_proof"]["ts"].as_u64().unwrap();
+        assert_eq!(v["key_proof"]["sig"], me.sign_registration("p", 5, ts));
+        assert!(v.get("ip").is_none());
         assert_eq!(list("general").target(), "/get-list?channel=general");
     }
 }
