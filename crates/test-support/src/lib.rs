@@ -3,9 +3,10 @@
 //! directories that are removed when dropped.
 //!
 //! A dev-dependency only; nothing here runs in a daemon. [`docs`] reads the HTTP examples of a
-//! document for the tests that run them as written.
+//! document for the tests that run them as written; [`process`] runs a built daemon.
 
 pub mod docs;
+pub mod process;
 
 use std::ffi::OsStr;
 use std::io::{ErrorKind, Read, Write};
