@@ -105,6 +105,14 @@ pub fn read_until(stream: &mut TcpStream, needle: &[u8], wait: Duration) -> Stri
     String::from_utf8_lossy(&got).into_owned()
 }
 
+/// An address on 127.0.0.1 that nothing listens on: bound to an ephemeral port, then released
+/// (for a dead tracker or backend, or a port for a daemon that cannot be told `--port 0`).
+pub fn closed_addr() -> SocketAddr {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .unwrap()
+}
+
 /// The repository's root directory.
 pub fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")

@@ -119,10 +119,7 @@ fn the_chat_ui_says_when_the_tracker_or_the_peer_is_gone() {
     let root = test_support::repo_root();
     let tmp = tempdir("banners");
     let dir = tmp.path();
-    let dead = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap();
+    let dead = test_support::closed_addr();
     let lonely = ui_peer("lonely", dead, dir, &root);
 
     let t = tracker(30);

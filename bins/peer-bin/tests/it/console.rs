@@ -4,7 +4,7 @@
 //! echoed, and the end of the input stops a `--console` peer with exit 0.
 
 use std::io::Write;
-use std::net::{SocketAddr, TcpListener};
+use std::net::SocketAddr;
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -14,17 +14,10 @@ use p2p::UiEvent;
 
 use crate::daemon::{parse_url, peer_bin};
 use crate::{TOKEN, call, peer, tempdir, tracker_at, wait_for};
+use test_support::closed_addr;
 use test_support::process::{Daemon, Lines};
 
 const WAIT: Duration = Duration::from_secs(15);
-
-/// An address nothing listens on (bound, then released).
-fn dead_addr() -> SocketAddr {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-}
 
 /// Waits for a line of `lines` holding `needle`; answers it, or fails naming what was seen.
 fn expect_line(lines: &Lines, seen: &mut Vec<String>, needle: &str) -> String {
@@ -45,7 +38,7 @@ fn expect_line(lines: &Lines, seen: &mut Vec<String>, needle: &str) -> String {
 fn tracker_down_at_start_is_reported_then_its_return() {
     let tmp = tempdir("reach");
     let dir = tmp.path();
-    let addr = dead_addr();
+    let addr = closed_addr();
     let a = peer("alice", Some(addr), dir);
     let events = Arc::new(Mutex::new(Vec::new()));
     let sink = events.clone();
@@ -76,7 +69,7 @@ fn tracker_down_at_start_is_reported_then_its_return() {
 fn piped_console_answers_echoes_and_stops_at_end_of_input() {
     let tmp = tempdir("pipe");
     let dir = tmp.path();
-    let tracker = dead_addr();
+    let tracker = closed_addr();
     let mut daemon = Daemon::spawn(
         peer_bin("erin", tracker, &dir.join("erin"))
             .arg("--console")

@@ -22,7 +22,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 use test_support::process::Daemon;
-pub use test_support::{text, wait_for};
+pub use test_support::{closed_addr, text, wait_for};
 
 /// Parses a test config.
 pub fn config(text: &str) -> proxy::Config {
@@ -119,7 +119,7 @@ impl ProxyProcess {
             rand_suffix()
         ));
         std::fs::write(&path, config).unwrap();
-        let addr = closed_port();
+        let addr = closed_addr();
         let process = Daemon::spawn(
             std::process::Command::new(env!("CARGO_BIN_EXE_proxy-bin"))
                 .arg("--config")
@@ -158,10 +158,4 @@ fn status_kib(path: &str, field: &str) -> u64 {
         .find_map(|l| l.strip_prefix(field))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
         .unwrap_or_else(|| panic!("no {field} in {path}"))
-}
-
-/// A port nothing listens on.
-pub fn closed_port() -> SocketAddr {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.local_addr().unwrap()
 }
