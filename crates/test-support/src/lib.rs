@@ -27,10 +27,21 @@ pub const SEND_TIMEOUT: Duration = Duration::from_secs(10);
 const POLL_EVERY: Duration = Duration::from_millis(10);
 
 /// Waits until `cond` holds, failing the test with `what` after `timeout`; never a bare sleep.
-pub fn wait_for(what: &str, timeout: Duration, mut cond: impl FnMut() -> bool) {
+pub fn wait_for(what: &str, timeout: Duration, cond: impl FnMut() -> bool) {
+    assert!(within(timeout, cond), "timed out waiting for {what}");
+}
+
+/// Whether `cond` comes to hold within `timeout`, asked again every few milliseconds: for a
+/// test that has something to do when it does not.
+pub fn within(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
     let deadline = Instant::now() + timeout;
-    while !cond() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+    loop {
+        if cond() {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
         std::thread::sleep(POLL_EVERY);
     }
 }
