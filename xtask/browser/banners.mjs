@@ -6,17 +6,12 @@
 //   URL_GONE, PID_GONE: the token link and process id of a peer in `general` with a linked peer,
 //   which this script kills (SIGKILL) once its page is open.
 // Prints one `ok`/`not ok` line per check; exit status 0 when every check passed.
-import { assert, check, finish, launch } from "./harness.mjs";
+import { args, assert, check, run } from "./harness.mjs";
 
-const [urlNoTracker, urlGone, pidGone, shotPath] = process.argv.slice(2);
-if (!urlNoTracker || !urlGone || !pidGone || !shotPath) {
-  console.error("usage: node banners.mjs URL_NO_TRACKER URL_GONE PID_GONE SHOT.png");
-  process.exit(2);
-}
+const [urlNoTracker, urlGone, pidGone, shotPath] = args("node banners.mjs URL_NO_TRACKER URL_GONE PID_GONE SHOT.png", 4);
 const WAIT_MS = 15000;
 
-const browser = await launch();
-try {
+await run(async (browser) => {
   await check("a peer whose tracker is down shows a banner naming the tracker", async () => {
     const page = await (await browser.newContext()).newPage();
     await page.goto(urlNoTracker);
@@ -58,6 +53,4 @@ try {
     const text = await error.innerText();
     assert(text.includes("peer process is not running"), text);
   });
-} finally {
-  await finish(browser);
-}
+});

@@ -6,63 +6,19 @@
 // Checks: A's message in `general` reaches B's open window through SSE within 5 s; a message into
 // a channel B is not viewing raises B's unread badge and the page title, and viewing clears them;
 // a direct message shows on B under A's peer entry. Exit status 0 when every check passed.
-import { chromium } from "playwright-core";
+import { LOAD_MS, checkNoErrors, openPeer, screenshot } from "./chat-ui.mjs";
+import { args, assert, check, failed, run } from "./harness.mjs";
 
 const LIVE_MS = 5000;
-const LOAD_MS = 15000;
 
-const [urlA, urlB, shotPath] = process.argv.slice(2);
-if (!urlA || !urlB || !shotPath) {
-  console.error("usage: node chat-smoke.mjs URL_A URL_B SCREENSHOT.png");
-  process.exit(2);
-}
+const [urlA, urlB, shotPath] = args("node chat-smoke.mjs URL_A URL_B SCREENSHOT.png", 3);
 
-let failures = 0;
-let step = 0;
-
-async function check(name, fn) {
-  step += 1;
-  try {
-    await fn();
-    console.log(`ok ${step} - ${name}`);
-  } catch (err) {
-    failures += 1;
-    console.log(`not ok ${step} - ${name}\n  # ${String(err.message).split("\n").join("\n  # ")}`);
-  }
-}
-
-function assert(cond, message) {
-  if (!cond) throw new Error(message);
-}
-
-/** Opens a peer's token URL in its own context: the peers' cookies must not mix. */
-async function openPeer(browser, url, label) {
-  const context = await browser.newContext({ viewport: { width: 1200, height: 780 } });
-  const page = await context.newPage();
-  page.label = label;
-  page.errors = [];
-  page.on("pageerror", (err) => page.errors.push(err.message));
-  page.on("console", (msg) => {
-    // Failed requests are judged by the response handler below, with their URL.
-    if (msg.type() === "error" && !msg.text().startsWith("Failed to load resource")) {
-      page.errors.push("console: " + msg.text());
-    }
-  });
-  page.on("response", (res) => {
-    const path = new URL(res.url()).pathname;
-    // `/api/files` answers 404 on a peer without file sharing, and a direct conversation with no
-    // message yet may have no history; the UI handles both.
-    const expected =
-      (path === "/api/files" && res.status() === 404) ||
-      (path.startsWith("/api/channels/dm") && res.status() === 404) ||
-      res.status() === 302;
-    if (res.status() >= 400 && !expected) page.errors.push(`HTTP ${res.status()} for ${res.request().method()} ${path}`);
-  });
-  page.on("dialog", (dialog) => dialog.accept());
-  await page.goto(url, { waitUntil: "domcontentloaded" });
-  await page.locator("#app").waitFor({ state: "visible", timeout: LOAD_MS });
-  await page.locator('#conn[data-state="live"]').waitFor({ timeout: LOAD_MS });
-  return page;
+/**
+ * What a chat page may answer with 400 or more: `/api/files` is 404 on a peer without file
+ * sharing, and a direct conversation with no message yet may have no history; the UI handles both.
+ */
+function allowed(path, status) {
+  return status === 404 && (path === "/api/files" || path.startsWith("/api/channels/dm"));
 }
 
 /** In the page: the title is `(N) WeApRous chat` with N the sum of the sidebar's badges. */
@@ -110,28 +66,15 @@ async function openChannel(page, name) {
   await page.locator("#conv-title", { hasText: name }).waitFor({ timeout: LOAD_MS });
 }
 
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
-  args: [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-  ],
-});
-
-const run = Date.now().toString(36);
+const stamp = Date.now().toString(36);
 let pageA;
 let pageB;
-try {
+await run(async (browser) => {
   await check("both peers open the chat UI with a session and a live event stream", async () => {
-    pageA = await openPeer(browser, urlA, "A");
-    pageB = await openPeer(browser, urlB, "B");
+    pageA = await openPeer(browser, urlA, { label: "A", allowed });
+    pageB = await openPeer(browser, urlB, { label: "B", allowed });
   });
-  if (failures) throw new Error("cannot continue without both pages");
+  if (failed()) throw new Error("cannot continue without both pages");
   const meA = await me(pageA);
   const meB = await me(pageB);
 
@@ -141,7 +84,7 @@ try {
     }
   });
 
-  const first = `smoke ${run} hello from ${meA.name} <b>&amp;</b>`;
+  const first = `smoke ${stamp} hello from ${meA.name} <b>&amp;</b>`;
   await check("A's message in general appears in B's open window via SSE within 5 s", async () => {
     await send(pageA, first);
     await openWindow(pageA).locator(".msg.own .msg-text", { hasText: first }).waitFor({ timeout: LIVE_MS });
@@ -159,14 +102,14 @@ try {
     assert(html.includes("&lt;b&gt;"), `markup was interpreted: ${html}`);
   });
 
-  const side = `smoke-${run}`.slice(0, 32);
+  const side = `smoke-${stamp}`.slice(0, 32);
   await check(`B joins #${side} through the join form and views it`, async () => {
     await pageB.locator("#join-name").fill(side);
     await pageB.locator("#join-form button[type=submit]").click();
     await pageB.locator("#conv-title", { hasText: side }).waitFor({ timeout: LOAD_MS });
   });
 
-  const second = `smoke ${run} while you were away`;
+  const second = `smoke ${stamp} while you were away`;
   await check("a message into general while B views another channel raises B's badge and title", async () => {
     await send(pageA, second);
     const badge = pageB.locator('#channel-list button[data-channel="general"] .unread');
@@ -200,7 +143,7 @@ try {
     );
   });
 
-  const dm = `smoke ${run} direct to ${meB.name}`;
+  const dm = `smoke ${stamp} direct to ${meB.name}`;
   await check("a direct message from A shows on B under A's peer entry", async () => {
     const peerButton = pageA.locator(`#peer-list button[data-peer="${meB.peer_id}"]`);
     await peerButton.waitFor({ timeout: LOAD_MS });
@@ -220,20 +163,5 @@ try {
     await openChannel(pageB, "general");
   });
 
-  await check("no script errors on either page", async () => {
-    const errors = [...pageA.errors.map((e) => "A: " + e), ...pageB.errors.map((e) => "B: " + e)];
-    assert(errors.length === 0, errors.join("\n"));
-  });
-} catch (err) {
-  failures += 1;
-  console.log(`# aborted: ${err.message}`);
-} finally {
-  if (pageB) {
-    await pageB.screenshot({ path: shotPath });
-    console.log(`# screenshot of B: ${shotPath}`);
-  }
-  await browser.close();
-}
-
-console.log(failures ? `# FAILED: ${failures} check(s)` : `# all ${step} checks passed`);
-process.exit(failures ? 1 : 0);
+  await checkNoErrors(pageA, pageB);
+}, () => screenshot(pageB, shotPath));

@@ -6,17 +6,12 @@
 //   STALE_URL: a peer's `/?token=` link with a token that is not its own;
 //   SHOT_DIR: where dashboard.png and stale-link.png go.
 // Prints one `ok`/`not ok` line per check; exit status 0 when every check passed.
-import { assert, check, finish, launch } from "./harness.mjs";
+import { args, assert, check, run } from "./harness.mjs";
 
-const [tracker, user, password, staleUrl, shotDir] = process.argv.slice(2);
-if (!tracker || !user || !password || !staleUrl || !shotDir) {
-  console.error("usage: node dashboard.mjs TRACKER_URL USER PASSWORD STALE_URL SHOT_DIR");
-  process.exit(2);
-}
+const [tracker, user, password, staleUrl, shotDir] = args("node dashboard.mjs TRACKER_URL USER PASSWORD STALE_URL SHOT_DIR", 5);
 const LIVE_MS = 10000;
 
-const browser = await launch();
-try {
+await run(async (browser) => {
   const context = await browser.newContext({ viewport: { width: 1100, height: 700 } });
   const page = await context.newPage();
   const errors = [];
@@ -83,6 +78,4 @@ try {
   await check("no script errors", async () => {
     assert(errors.length === 0, errors.join("; "));
   });
-} finally {
-  await finish(browser);
-}
+});

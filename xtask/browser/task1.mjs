@@ -4,16 +4,11 @@
 //
 // usage: node task1.mjs BASE_URL SCREENSHOT.png      (BASE_URL like http://127.0.0.1:9000)
 // Prints one `ok`/`not ok` line per check; exit status 0 when every check passed.
-import { assert, check, finish, launch } from "./harness.mjs";
+import { args, assert, check, run } from "./harness.mjs";
 
-const [base, shotPath] = process.argv.slice(2);
-if (!base || !shotPath) {
-  console.error("usage: node task1.mjs BASE_URL SCREENSHOT.png");
-  process.exit(2);
-}
+const [base, shotPath] = args("node task1.mjs BASE_URL SCREENSHOT.png", 2);
 
-const browser = await launch();
-try {
+await run(async (browser) => {
   const context = await browser.newContext();
   const page = await context.newPage();
   const errors = [];
@@ -74,6 +69,4 @@ try {
   await check("no script errors", async () => {
     assert(errors.length === 0, errors.join("; "));
   });
-} finally {
-  await finish(browser);
-}
+});

@@ -3,6 +3,7 @@
 //! followed by its response block (status line, headers to check, blank line, body), and JSON
 //! comparison where an expected `"<...>"` string matches any value.
 
+use http_core::{Method, Request};
 use serde_json::Value;
 
 /// One request block and the response block after it.
@@ -14,6 +15,33 @@ pub struct Example {
     pub request: String,
     /// The response block's text.
     pub response: String,
+}
+
+impl Example {
+    /// The status code the response block expects (its status line's second word).
+    pub fn status(&self) -> u16 {
+        self.response
+            .split_whitespace()
+            .nth(1)
+            .and_then(|code| code.parse().ok())
+            .unwrap_or_else(|| panic!("line {}: no status in the response", self.line))
+    }
+}
+
+/// The request a request block (as [`Example::request`], after any substitution) describes:
+/// its method, target, headers and body as written.
+pub fn request(block: &str) -> Request {
+    let (head, body) = split(block);
+    let mut words = head[0].split_whitespace();
+    let method = words.next().expect("a method");
+    let target = words.next().expect("a target");
+    let mut req = Request::new(Method::from_token(method), target);
+    for line in &head[1..] {
+        let (name, value) = header(line);
+        req.head.headers.append(name.to_owned(), value.to_owned());
+    }
+    req.body = bytes::Bytes::from(body.to_owned());
+    req
 }
 
 /// The examples of the section that starts at `heading` (a line such as `## Tracker API`) and
@@ -111,6 +139,18 @@ mod tests {
             split("GET / HTTP/1.1\nA: b\n\n{}\n"),
             (vec!["GET / HTTP/1.1", "A: b"], "{}")
         );
+        let ex = &examples(doc, "## B")[0];
+        assert_eq!(ex.status(), 404);
+        let req = request("POST /x?y=1 HTTP/1.1\nContent-Type: text/plain\n\nhi\n");
+        assert_eq!(
+            (req.head.method, req.head.target.as_str()),
+            (Method::Post, "/x?y=1")
+        );
+        assert_eq!(
+            req.head.headers.get("content-type"),
+            Some(&b"text/plain"[..])
+        );
+        assert_eq!(&req.body[..], b"hi");
         let any = serde_json::json!({"a": "<any>", "b": [1]});
         assert!(matches(&any, &serde_json::json!({"a": 5, "b": [1]})));
         assert!(!matches(&any, &serde_json::json!({"a": 5, "b": [2]})));

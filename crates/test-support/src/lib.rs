@@ -3,9 +3,10 @@
 //! directories that are removed when dropped.
 //!
 //! A dev-dependency only; nothing here runs in a daemon. [`docs`] reads the HTTP examples of a
-//! document for the tests that run them as written.
+//! document for the tests that run them as written; [`process`] runs a built daemon.
 
 pub mod docs;
+pub mod process;
 
 use std::ffi::OsStr;
 use std::io::{ErrorKind, Read, Write};
@@ -26,10 +27,21 @@ pub const SEND_TIMEOUT: Duration = Duration::from_secs(10);
 const POLL_EVERY: Duration = Duration::from_millis(10);
 
 /// Waits until `cond` holds, failing the test with `what` after `timeout`; never a bare sleep.
-pub fn wait_for(what: &str, timeout: Duration, mut cond: impl FnMut() -> bool) {
+pub fn wait_for(what: &str, timeout: Duration, cond: impl FnMut() -> bool) {
+    assert!(within(timeout, cond), "timed out waiting for {what}");
+}
+
+/// Whether `cond` comes to hold within `timeout`, asked again every few milliseconds: for a
+/// test that has something to do when it does not.
+pub fn within(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
     let deadline = Instant::now() + timeout;
-    while !cond() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+    loop {
+        if cond() {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
         std::thread::sleep(POLL_EVERY);
     }
 }
@@ -102,6 +114,14 @@ pub fn read_until(stream: &mut TcpStream, needle: &[u8], wait: Duration) -> Stri
         }
     }
     String::from_utf8_lossy(&got).into_owned()
+}
+
+/// An address on 127.0.0.1 that nothing listens on: bound to an ephemeral port, then released
+/// (for a dead tracker or backend, or a port for a daemon that cannot be told `--port 0`).
+pub fn closed_addr() -> SocketAddr {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .unwrap()
 }
 
 /// The repository's root directory.

@@ -1,14 +1,17 @@
 //! Load and faults: many concurrent clients, slow clients, graceful shutdown of the real binary.
 
-use crate::{read_to_eof, start, statuses, wait_for};
+use crate::{read_to_eof, start, statuses};
 use backend::AuthMode;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc::Receiver;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
+use test_support::process::{self, Lines};
 
 const GET: &[u8] = b"GET /login HTTP/1.1\r\nHost: x\r\n\r\n";
+
+/// How long the daemon may take to log a line the test waits for.
+const LOG_WAIT: Duration = Duration::from_secs(20);
 
 /// Reads one response with a Content-Length body from a keep-alive connection.
 fn read_response(stream: &mut TcpStream) -> u16 {
@@ -79,10 +82,10 @@ fn slow_half_open_clients_do_not_stall_a_normal_one() {
 
 /// The built binary, started on an ephemeral port; its log says where it listens.
 pub(crate) struct Daemon {
-    pub(crate) child: Child,
+    pub(crate) process: process::Daemon,
     pub(crate) addr: SocketAddr,
     /// The daemon's log lines, as they come.
-    log: Receiver<String>,
+    log: Lines,
 }
 
 impl Daemon {
@@ -92,73 +95,17 @@ impl Daemon {
 
     /// The binary serving `static_root`.
     pub(crate) fn serving(static_root: &std::path::Path) -> Daemon {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_backend-bin"))
-            .args(["--port", "0", "--static-root"])
-            .arg(static_root)
-            .env("RUST_LOG", "info")
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let stderr = child.stderr.take().unwrap();
-        let (tx, log) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                let _ = tx.send(line);
-            }
-        });
-        let mut daemon = Daemon {
-            child,
-            addr: "0.0.0.0:0".parse().unwrap(),
-            log,
-        };
-        let line = daemon.wait_for_log("listening on http://");
-        daemon.addr = line
-            .split("listening on http://")
-            .nth(1)
-            .unwrap()
-            .trim()
-            .parse()
-            .unwrap();
-        daemon
-    }
-
-    /// Waits up to `timeout` for the daemon to exit and returns its exit code.
-    fn wait_for_exit(&mut self, timeout: Duration) -> Option<i32> {
-        let mut status = None;
-        wait_for("the daemon to exit", timeout, || {
-            status = self.child.try_wait().unwrap();
-            status.is_some()
-        });
-        status.unwrap().code()
-    }
-
-    /// Waits for a log line containing `needle` and returns it.
-    fn wait_for_log(&self, needle: &str) -> String {
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match self.log.recv_timeout(left) {
-                Ok(line) if line.contains(needle) => return line,
-                Ok(_) => {}
-                Err(_) => panic!("the daemon never logged {needle:?}"),
-            }
-        }
-    }
-
-    fn signal(&self, name: &str) {
-        let status = Command::new("kill")
-            .args(["-s", name, &self.child.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(status.success());
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        let mut process = process::Daemon::spawn(
+            Command::new(env!("CARGO_BIN_EXE_backend-bin"))
+                .args(["--port", "0", "--static-root"])
+                .arg(static_root)
+                .env("RUST_LOG", "info")
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped()),
+        );
+        let log = process.stderr();
+        let (addr, _) = log.listening(LOG_WAIT);
+        Daemon { process, addr, log }
     }
 }
 
@@ -174,14 +121,17 @@ fn sigterm_finishes_in_flight_requests_and_exits_zero() {
     let mut idle = TcpStream::connect(daemon.addr).unwrap();
     idle.write_all(GET).unwrap();
     assert_eq!(read_response(&mut idle), 200);
-    daemon.signal("TERM");
-    daemon.wait_for_log("shutting down");
+    daemon.process.signal("TERM");
+    daemon.log.until("shutting down", LOG_WAIT);
     in_flight.write_all(b"2,3]").unwrap();
     let text = read_to_eof(&mut in_flight, Duration::from_secs(5)).0;
     assert_eq!(statuses(&text), vec![200], "{text}");
     assert!(text.contains("Connection: close"));
     assert!(text.ends_with(r#"{"received":[1,2,3]}"#), "{text}");
-    assert_eq!(daemon.wait_for_exit(Duration::from_secs(10)), Some(0));
+    assert_eq!(
+        daemon.process.wait_exit(Duration::from_secs(10)).code(),
+        Some(0)
+    );
     assert!(
         TcpStream::connect(daemon.addr).is_err(),
         "no longer accepting"
@@ -194,13 +144,16 @@ fn sigint_exits_zero_like_sigterm() {
     let mut idle = TcpStream::connect(daemon.addr).unwrap();
     idle.write_all(GET).unwrap();
     assert_eq!(read_response(&mut idle), 200);
-    daemon.signal("INT");
-    daemon.wait_for_log("shutting down");
+    daemon.process.signal("INT");
+    daemon.log.until("shutting down", LOG_WAIT);
     // The idle keep-alive connection is closed at once, not waited on (no lingering close).
     let started = Instant::now();
     let rest = read_to_eof(&mut idle, Duration::from_secs(4)).0;
     assert!(rest.is_empty(), "{rest}");
-    assert_eq!(daemon.wait_for_exit(Duration::from_secs(4)), Some(0));
+    assert_eq!(
+        daemon.process.wait_exit(Duration::from_secs(4)).code(),
+        Some(0)
+    );
     assert!(
         started.elapsed() < Duration::from_secs(1),
         "exit took {:?}",

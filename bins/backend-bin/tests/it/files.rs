@@ -253,6 +253,6 @@ fn sixteen_parallel_downloads_of_60_mib_keep_the_peak_rss_under_64_mib() {
     for client in clients {
         client.join().unwrap();
     }
-    let peak = vm_hwm_kib(daemon.child.id());
+    let peak = vm_hwm_kib(daemon.process.child.id());
     assert!(peak < 64 * 1024, "backend-bin peaked at {peak} KiB");
 }

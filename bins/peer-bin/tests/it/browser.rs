@@ -115,36 +115,22 @@ fn the_dashboard_and_the_stale_link_page_work_in_headless_chromium() {
 /// and refuses to send with the reason.
 #[test]
 fn the_chat_ui_says_when_the_tracker_or_the_peer_is_gone() {
-    use std::io::{BufRead, BufReader};
-    use std::process::{Command, Stdio};
+    use test_support::process::Daemon;
     let root = test_support::repo_root();
     let tmp = tempdir("banners");
     let dir = tmp.path();
-    let dead = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap();
+    let dead = test_support::closed_addr();
     let lonely = ui_peer("lonely", dead, dir, &root);
 
     let t = tracker(30);
     let bob = ui_peer("bob", t.addr, dir, &root);
-    let child = Command::new(env!("CARGO_BIN_EXE_peer-bin"))
-        .args(["--host", "127.0.0.1", "--port", "0", "--name", "alice"])
-        .arg("--tracker")
-        .arg(format!("http://{}", t.addr))
-        .arg("--data-dir")
-        .arg(dir.join("alice"))
-        .arg("--static-root")
-        .arg(root.join("static/chat"))
-        .env("WEAPROUS_TOKEN", TOKEN)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut alice = crate::daemon::Daemon(child);
-    let stdout = alice.0.stdout.take().unwrap();
-    let first = BufReader::new(stdout).lines().next().unwrap().unwrap();
+    let mut alice = Daemon::spawn(
+        crate::daemon::peer_bin("alice", t.addr, &dir.join("alice"))
+            .arg("--static-root")
+            .arg(root.join("static/chat"))
+            .env("WEAPROUS_TOKEN", TOKEN),
+    );
+    let first = alice.stdout().next(Duration::from_secs(10)).unwrap();
     let (_, port, _) = crate::daemon::parse_url(&first).unwrap();
     wait_for("bob linked to alice", Duration::from_secs(10), || {
         linked(bob.addr()).len() == 1
@@ -153,7 +139,7 @@ fn the_chat_ui_says_when_the_tracker_or_the_peer_is_gone() {
     let shot = test_support::screenshot_path(dir, "peer-gone.png");
     let no_tracker = format!("http://{}/?token={TOKEN}", lonely.addr());
     let gone = format!("http://127.0.0.1:{port}/?token={TOKEN}");
-    let pid = alice.0.id().to_string();
+    let pid = alice.pid();
     let text = test_support::run_browser_script(
         "banners.mjs",
         &[
@@ -167,7 +153,7 @@ fn the_chat_ui_says_when_the_tracker_or_the_peer_is_gone() {
         text.contains("ok 4 - ") && !text.contains("not ok"),
         "{text}"
     );
-    let _ = alice.0.wait();
+    let _ = alice.child.wait();
     drop((lonely, bob, t));
 }
 

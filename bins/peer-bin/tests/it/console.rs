@@ -3,40 +3,33 @@
 //! so is its coming back; piped commands are answered, errors say why, our own messages are
 //! echoed, and the end of the input stops a `--console` peer with exit 0.
 
-use std::io::{BufRead, BufReader, Write};
-use std::net::{SocketAddr, TcpListener};
-use std::process::{Command, Stdio};
-use std::sync::mpsc;
+use std::io::Write;
+use std::net::SocketAddr;
+use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use http_core::Method;
 use p2p::UiEvent;
 
-use crate::daemon::{Daemon, parse_url};
+use crate::daemon::{parse_url, peer_bin};
 use crate::{TOKEN, call, peer, tempdir, tracker_at, wait_for};
+use test_support::closed_addr;
+use test_support::process::{Daemon, Lines};
 
 const WAIT: Duration = Duration::from_secs(15);
 
-/// An address nothing listens on (bound, then released).
-fn dead_addr() -> SocketAddr {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-}
-
 /// Waits for a line of `lines` holding `needle`; answers it, or fails naming what was seen.
-fn expect_line(lines: &mpsc::Receiver<String>, seen: &mut Vec<String>, needle: &str) -> String {
+fn expect_line(lines: &Lines, seen: &mut Vec<String>, needle: &str) -> String {
     let deadline = Instant::now() + WAIT;
     loop {
         if let Some(l) = seen.iter().find(|l| l.contains(needle)) {
             return l.clone();
         }
         let left = deadline.saturating_duration_since(Instant::now());
-        match lines.recv_timeout(left) {
-            Ok(l) => seen.push(l),
-            Err(_) => panic!("no line with {needle:?}; stdout was:\n{}", seen.join("\n")),
+        match lines.next(left) {
+            Some(l) => seen.push(l),
+            None => panic!("no line with {needle:?}; stdout was:\n{}", seen.join("\n")),
         }
     }
 }
@@ -45,7 +38,7 @@ fn expect_line(lines: &mpsc::Receiver<String>, seen: &mut Vec<String>, needle: &
 fn tracker_down_at_start_is_reported_then_its_return() {
     let tmp = tempdir("reach");
     let dir = tmp.path();
-    let addr = dead_addr();
+    let addr = closed_addr();
     let a = peer("alice", Some(addr), dir);
     let events = Arc::new(Mutex::new(Vec::new()));
     let sink = events.clone();
@@ -76,36 +69,15 @@ fn tracker_down_at_start_is_reported_then_its_return() {
 fn piped_console_answers_echoes_and_stops_at_end_of_input() {
     let tmp = tempdir("pipe");
     let dir = tmp.path();
-    let tracker = dead_addr();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_peer-bin"))
-        .args([
-            "--host",
-            "127.0.0.1",
-            "--port",
-            "0",
-            "--name",
-            "erin",
-            "--console",
-        ])
-        .arg("--tracker")
-        .arg(format!("http://{tracker}"))
-        .arg("--data-dir")
-        .arg(dir.join("erin"))
-        .env("WEAPROUS_TOKEN", TOKEN)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut stdin = child.stdin.take().unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let mut daemon = Daemon(child);
-    let (tx, lines) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            let _ = tx.send(line);
-        }
-    });
+    let tracker = closed_addr();
+    let mut daemon = Daemon::spawn(
+        peer_bin("erin", tracker, &dir.join("erin"))
+            .arg("--console")
+            .env("WEAPROUS_TOKEN", TOKEN)
+            .stdin(Stdio::piped()),
+    );
+    let mut stdin = daemon.child.stdin.take().unwrap();
+    let lines = daemon.stdout();
     let mut seen = Vec::new();
     let url = expect_line(&lines, &mut seen, "?token=");
     let (_, port, _) = parse_url(&url).unwrap();
@@ -150,11 +122,7 @@ fn piped_console_answers_echoes_and_stops_at_end_of_input() {
     // End of input with --console: the peer says so and stops, exit 0.
     drop(stdin);
     expect_line(&lines, &mut seen, "end of input");
-    let mut exit = None;
-    wait_for("peer-bin to exit at the end of its input", WAIT, || {
-        exit = daemon.0.try_wait().unwrap();
-        exit.is_some()
-    });
-    assert!(exit.unwrap().success(), "{exit:?}");
+    let exit = daemon.wait_exit(WAIT);
+    assert!(exit.success(), "{exit:?}");
     drop(t);
 }

@@ -3,16 +3,17 @@
 //! `/remove` at the tracker, exit 0. `--port 0` lets the kernel pick its port, read back from
 //! the printed URL, so there is no race for a free port.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::Write;
 use std::net::SocketAddr;
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::path::Path;
+use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use http_core::Method;
 use p2p::Event;
 use p2p::UiEvent;
+use test_support::process::Daemon;
 
 use crate::{TOKEN, call, call_with, peer, tempdir, tracker, wait_for};
 
@@ -27,16 +28,21 @@ pub(crate) fn parse_url(line: &str) -> Option<(String, u16, String)> {
     Some((host.to_string(), port.parse().ok()?, token.to_string()))
 }
 
-/// Kills the child if the test fails before it exits.
-pub(crate) struct Daemon(pub(crate) Child);
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        if matches!(self.0.try_wait(), Ok(None)) {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
+/// The built peer-bin as `name` on an ephemeral port of 127.0.0.1, with `tracker` and its data
+/// in `data_dir`; stdout (where it prints its URL) piped, no stdin, no log. Callers add the
+/// rest.
+pub(crate) fn peer_bin(name: &str, tracker: SocketAddr, data_dir: &Path) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_peer-bin"));
+    command
+        .args(["--host", "127.0.0.1", "--port", "0", "--name", name])
+        .arg("--tracker")
+        .arg(format!("http://{tracker}"))
+        .arg("--data-dir")
+        .arg(data_dir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null());
+    command
 }
 
 #[test]
@@ -54,49 +60,21 @@ fn daemon_prints_its_url_honours_the_token_and_exits_cleanly_on_sigterm() {
         true
     }));
 
-    let mut child = Command::new(env!("CARGO_BIN_EXE_peer-bin"))
-        .args(["--host", "127.0.0.1", "--port", "0", "--name", "dave"])
-        .arg("--tracker")
-        .arg(format!("http://{}", t.addr))
-        .arg("--token")
-        .arg(TOKEN)
-        .arg("--data-dir")
-        .arg(dir.join("dave"))
-        .env("RUST_LOG", "info")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stdin = child.stdin.take().unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let mut stderr = child.stderr.take().unwrap();
-    let daemon = Daemon(child);
-    // Every stdout line, as it comes; stderr (the log) kept for failure messages.
-    let (lines_tx, lines) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            let _ = lines_tx.send(line);
-        }
-    });
-    let log = Arc::new(Mutex::new(String::new()));
-    let log_sink = log.clone();
-    std::thread::spawn(move || {
-        let mut buf = [0u8; 4096];
-        while let Ok(n) = stderr.read(&mut buf) {
-            if n == 0 {
-                break;
-            }
-            log_sink
-                .lock()
-                .unwrap()
-                .push_str(&String::from_utf8_lossy(&buf[..n]));
-        }
-    });
-    let log_text = || log.lock().unwrap().clone();
+    let mut daemon = Daemon::spawn(
+        peer_bin("dave", t.addr, &dir.join("dave"))
+            .args(["--token", TOKEN])
+            .env("RUST_LOG", "info")
+            .stdin(Stdio::piped())
+            .stderr(Stdio::piped()),
+    );
+    let mut stdin = daemon.child.stdin.take().unwrap();
+    // Every stdout line, as it comes; the log (stderr) for failure messages.
+    let lines = daemon.stdout();
+    let log = daemon.stderr();
+    let log_text = || log.rest().join("\n");
 
     // At start: one line with the URL and the token given.
-    let first = lines.recv_timeout(WAIT).unwrap_or_else(|_| {
+    let first = lines.next(WAIT).unwrap_or_else(|| {
         panic!("no URL printed; log:\n{}", log_text());
     });
     let (host, port, token) = parse_url(&first).unwrap_or_else(|| panic!("{first}"));
@@ -134,16 +112,8 @@ fn daemon_prints_its_url_honours_the_token_and_exits_cleanly_on_sigterm() {
     stdin.flush().unwrap();
 
     // SIGTERM: bye to bob, /remove at the tracker, exit 0.
-    let pid = daemon.0.id().to_string();
-    let killed = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
-    assert!(killed.success());
-    let mut daemon = daemon;
-    let mut exit = None;
-    wait_for("peer-bin to exit", WAIT, || {
-        exit = daemon.0.try_wait().unwrap();
-        exit.is_some()
-    });
-    let exit = exit.unwrap();
+    daemon.signal("TERM");
+    let exit = daemon.wait_exit(WAIT);
     assert!(exit.success(), "{exit:?}; log:\n{}", log_text());
     let (_, listed) = call(t.addr, Method::Get, "/get-list", None);
     assert_eq!(listed["count"], 1, "removed at once: {listed}");
@@ -164,7 +134,7 @@ fn daemon_prints_its_url_honours_the_token_and_exits_cleanly_on_sigterm() {
     );
 
     // The process has exited, so its stdout is complete: the URL line and nothing else.
-    let rest: Vec<String> = lines.try_iter().collect();
+    let rest = lines.rest();
     assert!(
         rest.is_empty(),
         "console output without a terminal: {rest:?}"

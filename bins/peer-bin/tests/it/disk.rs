@@ -5,17 +5,18 @@
 //! says so.
 
 use std::fs;
-use std::io::{BufRead, BufReader, ErrorKind, Write};
+use std::io::{ErrorKind, Write};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 use http_core::Method;
 use serde_json::{Value, json};
 
-use crate::daemon::{Daemon, parse_url};
+use crate::daemon::{parse_url, peer_bin};
 use crate::{TOKEN, call, tempdir, tracker, wait_for};
+use test_support::process::Daemon;
 
 const WAIT: Duration = Duration::from_secs(15);
 
@@ -48,28 +49,12 @@ impl Drop for Tmpfs {
 
 /// Starts peer-bin with its data in `data_dir`; answers it and its address.
 fn start(data_dir: &Path, tracker: SocketAddr) -> (Daemon, SocketAddr) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_peer-bin"))
-        .args(["--host", "127.0.0.1", "--port", "0", "--name", "alice"])
-        .args(["--fsync", "always"])
-        .env("WEAPROUS_TOKEN", TOKEN)
-        .arg("--tracker")
-        .arg(format!("http://{tracker}"))
-        .arg("--data-dir")
-        .arg(data_dir)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let daemon = Daemon(child);
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            let _ = tx.send(line);
-        }
-    });
-    let first = rx.recv_timeout(WAIT).expect("peer-bin printed no URL");
+    let mut daemon = Daemon::spawn(
+        peer_bin("alice", tracker, data_dir)
+            .args(["--fsync", "always"])
+            .env("WEAPROUS_TOKEN", TOKEN),
+    );
+    let first = daemon.stdout().next(WAIT).expect("peer-bin printed no URL");
     let (_, port, _) = parse_url(&first).unwrap_or_else(|| panic!("{first}"));
     let addr = SocketAddr::from(([127, 0, 0, 1], port));
     wait_for("alice in general", WAIT, || {
@@ -152,8 +137,8 @@ fn a_full_disk_loses_nothing_acknowledged() {
     );
 
     // kill -9, then start again on the same data: exactly the two acknowledged messages.
-    daemon.0.kill().unwrap();
-    daemon.0.wait().unwrap();
+    daemon.child.kill().unwrap();
+    daemon.child.wait().unwrap();
     let log = fs::read_to_string(data.join("messages.jsonl")).unwrap();
     assert_eq!(log.lines().count(), 2, "{log}");
     let (_daemon, addr) = start(&data, t.addr);

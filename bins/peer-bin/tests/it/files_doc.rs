@@ -10,7 +10,7 @@
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use http_core::{Method, Request};
+use http_core::Method;
 use reactor::client::blocking_request;
 use serde_json::Value;
 use test_support::docs::{examples, header, matches, split};
@@ -48,29 +48,15 @@ fn every_file_sharing_example_in_protocol_md_runs_as_written() {
     for ex in &examples {
         let (line, response) = (ex.line, &ex.response);
         let request = ex.request.replace("/srv/", &srv).replace("<token>", TOKEN);
-        let (head, body) = split(&request);
-        let mut words = head[0].split_whitespace();
-        let (method, target) = (words.next().unwrap(), words.next().unwrap());
-        let mut req = Request::new(Method::from_token(method), target);
-        let mut addr = None;
-        for l in &head[1..] {
-            let (name, value) = header(l);
-            if name.eq_ignore_ascii_case("host") {
-                addr = Some(peer_addr(value));
-            } else {
-                req.head.headers.append(name.to_owned(), value.to_owned());
-            }
-        }
-        let addr = addr.unwrap_or_else(|| panic!("line {line}: a Host names the peer"));
-        req.body = bytes::Bytes::from(body.to_owned());
+        let mut req = test_support::docs::request(&request);
+        let (method, target) = (req.head.method.clone(), req.head.target.clone());
+        // The Host names the peer as the document does; the request goes to the one running.
+        let host = req.head.headers.get("host").map(String::from_utf8_lossy);
+        let addr = peer_addr(&host.unwrap_or_else(|| panic!("line {line}: a Host names the peer")));
+        req.head.headers.remove("host");
 
         let (expected_head, expected_body) = split(response);
-        let status: u16 = expected_head[0]
-            .split_whitespace()
-            .nth(1)
-            .unwrap()
-            .parse()
-            .unwrap();
+        let status = ex.status();
         let expected_json: Option<Value> = serde_json::from_str(expected_body).ok();
         let at = format!("PROTOCOL.md line {line}: {method} {target}");
         let deadline = Instant::now() + Duration::from_secs(10);
@@ -90,7 +76,7 @@ fn every_file_sharing_example_in_protocol_md_runs_as_written() {
                 break;
             }
             assert!(
-                method == "GET" && Instant::now() < deadline,
+                method == Method::Get && Instant::now() < deadline,
                 "{at}: got {} {text} with {:?}",
                 got.status.code(),
                 got.headers

@@ -66,21 +66,6 @@ pub fn peer_at(
     p2p::spawn(config(name, addr, tracker, dir, channels)).unwrap()
 }
 
-/// A peer in `general` on an ephemeral port whose messages are stamped by `clock`.
-pub fn peer_with(
-    name: &str,
-    tracker: Option<SocketAddr>,
-    dir: &Path,
-    clock: p2p::WallClock,
-) -> Running {
-    let any = "127.0.0.1:0".parse().unwrap();
-    let config = p2p::Config {
-        wall_clock: clock,
-        ..config(name, any, tracker, dir, &[("general", None)])
-    };
-    p2p::spawn(config).unwrap()
-}
-
 /// The settings of a test peer.
 pub fn config(
     name: &str,

@@ -5,32 +5,24 @@
 //! lasts long enough to act in, whatever the machine's speed. Their files live in memory
 //! (`/dev/shm`) where there is one: a shared disk may not have room for them.
 
-use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
 
 use http_core::Method;
 use serde_json::{Value, json};
 
-use crate::daemon::parse_url;
+use crate::daemon::{parse_url, peer_bin};
 use crate::files::{WAIT, fetch_view, publish, random_file, same_bytes, served, wait_done};
 use crate::{TOKEN, call, tracker, wait_for};
+use test_support::process::Daemon;
 use test_support::tempdir_in_memory;
 
 const MIB: usize = 1 << 20;
 
 /// A peer-bin process, killed when dropped.
 struct Proc {
-    child: Child,
+    process: Daemon,
     addr: SocketAddr,
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 impl Proc {
@@ -41,35 +33,25 @@ impl Proc {
             .append(true)
             .open(dir.join(format!("{name}.log")))
             .unwrap();
-        let mut child = Command::new(env!("CARGO_BIN_EXE_peer-bin"))
-            .args(["--host", "127.0.0.1", "--port", "0", "--name", name])
-            .arg("--tracker")
-            .arg(format!("http://{tracker}"))
-            .args(["--token", TOKEN])
-            .arg("--data-dir")
-            .arg(dir.join(name))
-            .arg("--upload-limit")
-            .arg(upload_limit.to_string())
-            .env("RUST_LOG", "info")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(log)
-            .spawn()
-            .unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let mut first = String::new();
-        BufReader::new(stdout).read_line(&mut first).unwrap();
+        let mut process = Daemon::spawn(
+            peer_bin(name, tracker, &dir.join(name))
+                .args(["--token", TOKEN])
+                .arg("--upload-limit")
+                .arg(upload_limit.to_string())
+                .env("RUST_LOG", "info")
+                .stderr(log),
+        );
+        let first = process.stdout().next(WAIT).unwrap_or_default();
         let (_, port, _) = parse_url(&first).unwrap_or_else(|| panic!("no URL: {first:?}"));
         let addr = SocketAddr::from(([127, 0, 0, 1], port));
         wait_for("registration", WAIT, || {
             call(addr, Method::Get, "/api/me", None).1["tracker"]["registered"] == true
         });
-        Proc { child, addr }
+        Proc { process, addr }
     }
 
-    fn kill(mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+    fn kill(self) {
+        drop(self.process);
     }
 }
 

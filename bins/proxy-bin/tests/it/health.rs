@@ -3,7 +3,7 @@
 
 use crate::plain::{self, respond, respond_status};
 use crate::{
-    catch_all, closed_port, get, named_root, named_site, site_at, start_proxy, text, wait_for,
+    catch_all, closed_addr, get, named_root, named_site, site_at, start_proxy, text, wait_for,
 };
 use http_core::{Method, Request};
 use reactor::client::blocking_request;
@@ -84,7 +84,7 @@ fn killed_upstream_is_skipped_without_failures_and_comes_back() {
 
 #[test]
 fn all_down_is_502() {
-    let proxy = start_proxy(&catch_all(&[closed_port(), closed_port()], "round-robin"));
+    let proxy = start_proxy(&catch_all(&[closed_addr(), closed_addr()], "round-robin"));
     for _ in 0..5 {
         let resp = get(proxy.addr, "x", "/");
         assert_eq!(resp.status.code(), 502, "{}", text(&resp));
@@ -99,7 +99,7 @@ fn all_down_is_502() {
 #[test]
 fn get_probe_keeps_a_503_upstream_down_until_it_answers_200() {
     let good = named_site("good");
-    let flaky = closed_port();
+    let flaky = closed_addr();
     let proxy = start_proxy(&format!(
         "host \"*\" {{\n    proxy_pass http://{};\n    proxy_pass http://{flaky};\n    \
          health_check /health;\n}}\n",

@@ -21,7 +21,8 @@ use router::auth::Credentials;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
-pub use test_support::{text, wait_for};
+use test_support::process::Daemon;
+pub use test_support::{closed_addr, text, wait_for};
 
 /// Parses a test config.
 pub fn config(text: &str) -> proxy::Config {
@@ -106,7 +107,7 @@ pub fn get(proxy: SocketAddr, host: &str, path: &str) -> ClientResponse {
 pub struct ProxyProcess {
     /// Where it listens.
     pub addr: SocketAddr,
-    child: std::process::Child,
+    process: Daemon,
 }
 
 impl ProxyProcess {
@@ -118,15 +119,15 @@ impl ProxyProcess {
             rand_suffix()
         ));
         std::fs::write(&path, config).unwrap();
-        let addr = closed_port();
-        let child = std::process::Command::new(env!("CARGO_BIN_EXE_proxy-bin"))
-            .arg("--config")
-            .arg(&path)
-            .args(["--port", &addr.port().to_string()])
-            .env("RUST_LOG", "warn")
-            .spawn()
-            .unwrap();
-        let proxy = ProxyProcess { addr, child };
+        let addr = closed_addr();
+        let process = Daemon::spawn(
+            std::process::Command::new(env!("CARGO_BIN_EXE_proxy-bin"))
+                .arg("--config")
+                .arg(&path)
+                .args(["--port", &addr.port().to_string()])
+                .env("RUST_LOG", "warn"),
+        );
+        let proxy = ProxyProcess { addr, process };
         wait_for("proxy-bin to listen", Duration::from_secs(10), || {
             std::net::TcpStream::connect(addr).is_ok()
         });
@@ -135,19 +136,18 @@ impl ProxyProcess {
 
     /// Its VmRSS (resident memory now) in KiB.
     pub fn rss_kib(&self) -> u64 {
-        status_kib(&format!("/proc/{}/status", self.child.id()), "VmRSS:")
+        status_kib(
+            &format!("/proc/{}/status", self.process.child.id()),
+            "VmRSS:",
+        )
     }
 
     /// Its VmHWM (the most resident memory it ever had) in KiB: catches a peak between samples.
     pub fn hwm_kib(&self) -> u64 {
-        status_kib(&format!("/proc/{}/status", self.child.id()), "VmHWM:")
-    }
-}
-
-impl Drop for ProxyProcess {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        status_kib(
+            &format!("/proc/{}/status", self.process.child.id()),
+            "VmHWM:",
+        )
     }
 }
 
@@ -158,10 +158,4 @@ fn status_kib(path: &str, field: &str) -> u64 {
         .find_map(|l| l.strip_prefix(field))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
         .unwrap_or_else(|| panic!("no {field} in {path}"))
-}
-
-/// A port nothing listens on.
-pub fn closed_port() -> SocketAddr {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.local_addr().unwrap()
 }

@@ -1,60 +1,43 @@
 //! The built tracker-bin: its console (every command of SPEC §5), `--max-peers`, and SIGTERM,
 //! each ending with exit status 0.
 
-use crate::{get, post, wait_for};
+use crate::{get, post};
 use router::App;
 use serde_json::json;
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::net::{SocketAddr, TcpStream};
-use std::process::{Child, ChildStdin, Command, Stdio};
-use std::sync::mpsc::{Receiver, channel};
+use std::process::{ChildStdin, Command, Stdio};
 use std::time::Duration;
+use test_support::process::{self, Lines};
 
 const WAIT: Duration = Duration::from_secs(20);
 
+/// The built tracker-bin on an ephemeral port, with a console on its stdin.
 pub(crate) struct Daemon {
-    pub(crate) child: Child,
+    pub(crate) process: process::Daemon,
     pub(crate) addr: SocketAddr,
+    /// The console's input; taken (closed) to end it.
     stdin: Option<ChildStdin>,
-    stdout: Receiver<String>,
+    stdout: Lines,
 }
 
 impl Daemon {
     pub(crate) fn start(args: &[&str]) -> Daemon {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_tracker-bin"))
-            .args(["--port", "0"])
-            .args(args)
-            .env("RUST_LOG", "info")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let (addr_tx, addr_rx) = channel();
-        let stderr = child.stderr.take().unwrap();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if let Some(rest) = line.split("listening on http://").nth(1) {
-                    let addr = rest.split_whitespace().next().unwrap_or_default();
-                    let _ = addr_tx.send(addr.to_owned());
-                }
-            }
-        });
-        let (out_tx, out_rx) = channel();
-        let stdout = child.stdout.take().unwrap();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                let _ = out_tx.send(line);
-            }
-        });
-        let addr = addr_rx
-            .recv_timeout(WAIT)
-            .expect("the daemon logs its address");
+        let mut process = process::Daemon::spawn(
+            Command::new(env!("CARGO_BIN_EXE_tracker-bin"))
+                .args(["--port", "0"])
+                .args(args)
+                .env("RUST_LOG", "info")
+                .stdin(Stdio::piped())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped()),
+        );
+        let (addr, _) = process.stderr().listening(WAIT);
         Daemon {
-            stdin: child.stdin.take(),
-            child,
-            addr: addr.parse().unwrap(),
-            stdout: out_rx,
+            stdin: process.child.stdin.take(),
+            stdout: process.stdout(),
+            process,
+            addr,
         }
     }
 
@@ -66,31 +49,11 @@ impl Daemon {
 
     /// The next console line containing `needle` (earlier lines are skipped).
     fn expect(&self, needle: &str) -> String {
-        loop {
-            let line = self
-                .stdout
-                .recv_timeout(WAIT)
-                .unwrap_or_else(|_| panic!("no console line with {needle:?}"));
-            if line.contains(needle) {
-                return line;
-            }
-        }
+        self.stdout.until(needle, WAIT).0
     }
 
     fn exit_code(&mut self) -> Option<i32> {
-        let mut status = None;
-        wait_for("the daemon to exit", WAIT, || {
-            status = self.child.try_wait().unwrap();
-            status.is_some()
-        });
-        status.unwrap().code()
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.process.wait_exit(WAIT).code()
     }
 }
 
@@ -185,11 +148,7 @@ fn sigterm_exits_zero() {
     let (status, body) = post(daemon.addr, "/submit-info", &json!({"port": 5001}));
     assert_eq!((status, body["ttl"].clone()), (200, json!(30)));
     assert_eq!(get(daemon.addr, "/tracker/health").0, 200);
-    let kill = Command::new("kill")
-        .args(["-s", "TERM", &daemon.child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(kill.success());
+    daemon.process.signal("TERM");
     assert_eq!(daemon.exit_code(), Some(0));
 }
 

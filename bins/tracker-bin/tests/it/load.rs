@@ -88,7 +88,7 @@ fn requests_served(addr: SocketAddr) -> u64 {
 #[test]
 fn fifty_non_reading_clients_of_a_hundred_thousand_peers_stay_small() {
     let daemon = Daemon::start(&["--register-rate", "off", "--ttl", "3600"]);
-    let (addr, pid) = (daemon.addr, daemon.child.id());
+    let (addr, pid) = (daemon.addr, daemon.process.child.id());
     register_all(addr);
     assert_eq!(status(addr)["peers"], PEERS);
     let (before, _) = memory(pid);

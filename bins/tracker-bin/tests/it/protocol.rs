@@ -8,12 +8,11 @@
 //! expected header value, matches anything.
 
 use crate::start_default;
-use http_core::{Method, Request};
 use reactor::client::blocking_request;
 use serde_json::Value;
 use std::collections::HashMap;
 use std::time::Duration;
-use test_support::docs::{examples, header, matches, split};
+use test_support::docs::{self, examples, header, matches, split};
 
 /// Replaces every `<token of ID>` with the token registered for `ID`.
 fn substitute(text: &str, tokens: &HashMap<String, String>) -> String {
@@ -86,25 +85,13 @@ fn every_example_in_protocol_md_runs_as_written() {
     let mut covered = Vec::new();
     for ex in &examples {
         let request = substitute(&ex.request, &tokens);
-        let (head, body) = split(&request);
-        let mut words = head[0].split_whitespace();
-        let (method, target) = (words.next().unwrap(), words.next().unwrap());
-        let mut req = Request::new(Method::from_token(method), target);
-        for line in &head[1..] {
-            let (name, value) = header(line);
-            req.head.headers.append(name.to_owned(), value.to_owned());
-        }
-        req.body = bytes::Bytes::from(body.to_owned());
+        let req = docs::request(&request);
+        let (method, target) = (&req.head.method, &req.head.target);
         let got = blocking_request(tracker.addr, &req, Duration::from_secs(10)).unwrap();
         let at = format!("PROTOCOL.md line {}: {method} {target}", ex.line);
 
         let (expected_head, expected_body) = split(&ex.response);
-        let status: u16 = expected_head[0]
-            .split_whitespace()
-            .nth(1)
-            .unwrap()
-            .parse()
-            .unwrap();
+        let status = ex.status();
         let actual: Value = serde_json::from_slice(&got.body).unwrap();
         assert_eq!(got.status.code(), status, "{at} answered {actual}");
         for line in &expected_head[1..] {

@@ -4,15 +4,14 @@
 //! itself with every tracker stopped, and a Redis outage answered with 503s and recovered from
 //! without restarting the trackers.
 
-use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc::channel;
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use redis_client::Value as RedisValue;
 use redis_client::testing::RedisServer;
 use serde_json::{Value, json};
+use test_support::process::Daemon;
 
 use crate::{get, peer_ids, post, wait_for};
 
@@ -20,62 +19,40 @@ const WAIT: Duration = Duration::from_secs(20);
 
 /// A tracker-bin on a free port with its state in `redis`; killed on drop.
 struct TrackerProcess {
-    child: Child,
+    _process: Daemon,
     addr: SocketAddr,
 }
 
 impl TrackerProcess {
     fn start(redis: &RedisServer, ttl: u32) -> TrackerProcess {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_tracker-bin"))
-            .args([
-                "--port",
-                "0",
-                "--ttl",
-                &ttl.to_string(),
-                "--store",
-                &redis.url(),
-                // The tests register peers at made-up addresses from loopback, more of them
-                // at once than the per-address registration rate allows.
-                "--allow-advertised-ip",
-                "--register-rate",
-                "off",
-            ])
-            .env("RUST_LOG", "info")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let (tx, rx) = channel();
-        let stderr = child.stderr.take().unwrap();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if let Some(rest) = line.split("listening on http://").nth(1) {
-                    let _ = tx.send(
-                        rest.split_whitespace()
-                            .next()
-                            .unwrap_or_default()
-                            .to_owned(),
-                    );
-                }
-            }
-        });
-        let addr = rx.recv_timeout(WAIT).expect("tracker-bin logs its address");
-        let tracker = TrackerProcess {
-            child,
-            addr: addr.parse().unwrap(),
-        };
+        let mut process = Daemon::spawn(
+            Command::new(env!("CARGO_BIN_EXE_tracker-bin"))
+                .args([
+                    "--port",
+                    "0",
+                    "--ttl",
+                    &ttl.to_string(),
+                    "--store",
+                    &redis.url(),
+                    // The tests register peers at made-up addresses from loopback, more of them
+                    // at once than the per-address registration rate allows.
+                    "--allow-advertised-ip",
+                    "--register-rate",
+                    "off",
+                ])
+                .env("RUST_LOG", "info")
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped()),
+        );
+        let (addr, _) = process.stderr().listening(WAIT);
         wait_for("the tracker's store to be up", WAIT, || {
-            get(tracker.addr, "/tracker/health").0 == 200
+            get(addr, "/tracker/health").0 == 200
         });
-        tracker
-    }
-}
-
-impl Drop for TrackerProcess {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        TrackerProcess {
+            _process: process,
+            addr,
+        }
     }
 }
 
