@@ -26,6 +26,7 @@ mod fetching;
 use super::conn::{ChunkConn, ConnEvent};
 use super::disk::{self, Written};
 use super::library::{FetchPhase, Held, HeldKind};
+use super::saved::{self, Saver, Stamp};
 use super::tracker as api;
 use super::{
     Buffers, FetchStarted, FileError, FileEvent, FileReply, FilesCmd, Library, NetworkFile, Pool,
@@ -58,7 +59,13 @@ pub(crate) enum Work {
     Hashed {
         path: PathBuf,
         reply: FileReply<Published>,
-        result: std::io::Result<(FileMeta, File)>,
+        result: std::io::Result<(FileMeta, File, Stamp)>,
+    },
+    /// `files.json` checked against the disk at start: what is shared again, and why the rest
+    /// is not.
+    Restored {
+        kept: Vec<Held>,
+        dropped: Vec<String>,
     },
     Opened {
         file_id: String,
@@ -130,6 +137,7 @@ pub(crate) struct FilesAgent {
     buffers: Buffers,
     tracker: Option<SocketAddr>,
     downloads: PathBuf,
+    saver: Arc<Saver>,
     /// This entry and the loop (the pool's jobs answer through them).
     me: (Addr<FilesAgent>, Handle),
     pending: HashMap<u64, Pending>,
@@ -145,7 +153,7 @@ impl FilesAgent {
         core: Arc<Mutex<Core>>,
         (lib, pool, buffers): (Arc<Mutex<Library>>, Arc<Pool>, Buffers),
         tracker: Option<SocketAddr>,
-        data_dir: &Path,
+        (data_dir, saver): (&Path, Arc<Saver>),
         me: (Addr<FilesAgent>, Handle),
     ) -> FilesAgent {
         FilesAgent {
@@ -155,6 +163,7 @@ impl FilesAgent {
             buffers,
             tracker,
             downloads: data_dir.join("downloads"),
+            saver,
             me,
             pending: HashMap::new(),
             next_tag: 1,
@@ -201,6 +210,47 @@ impl FilesAgent {
         let (me, handle) = self.me.clone();
         self.pool
             .run(move || handle.send(&me, FilesMsg::Work(job())));
+    }
+
+    /// Saves the list of shared files, off the loop.
+    fn save(&self) {
+        let (saver, lib) = (self.saver.clone(), self.lib.clone());
+        self.pool.run(move || saver.save(&lib));
+    }
+
+    /// Shares again what `files.json` listed and the disk confirmed, and announces it.
+    fn restored(&mut self, cx: &mut Cx<'_>, kept: Vec<Held>, dropped: Vec<String>) {
+        for why in &dropped {
+            log::warn!(
+                "{}: {why}; it is no longer shared",
+                self.saver.path().display()
+            );
+        }
+        let mut metas = Vec::new();
+        {
+            let mut lib = lock_lib(&self.lib);
+            for held in kept {
+                let meta = held.meta.clone();
+                // Published again by the user while the check ran: that entry stands.
+                if lib.held.contains_key(&meta.file_id) || lib.named(&meta.name, "").is_some() {
+                    continue;
+                }
+                log::info!(
+                    "sharing {} ({}) again from {}",
+                    meta.name,
+                    meta.file_id,
+                    held.path.display()
+                );
+                lib.held.insert(meta.file_id.clone(), held);
+                metas.push(meta);
+            }
+        }
+        if !dropped.is_empty() {
+            self.save();
+        }
+        for meta in metas {
+            self.announce(cx, meta, None);
+        }
     }
 
     fn emit(&self, event: FileEvent) {
@@ -280,9 +330,9 @@ impl FilesAgent {
         cx: &mut Cx<'_>,
         path: PathBuf,
         reply: FileReply<Published>,
-        result: std::io::Result<(FileMeta, File)>,
+        result: std::io::Result<(FileMeta, File, Stamp)>,
     ) {
-        let (meta, file) = match result {
+        let (meta, file, stamp) = match result {
             Ok(pair) => pair,
             Err(e) => {
                 let why = format!("cannot read {}: {e}", path.display());
@@ -317,9 +367,11 @@ impl FilesAgent {
                 have,
                 kind: HeldKind::Published,
                 served: 0,
+                stamp: Some(stamp),
             },
         );
         drop(lib);
+        self.save();
         log::info!(
             "published {} ({} bytes, {} chunks) as {}",
             meta.name,
@@ -649,6 +701,11 @@ impl Protocol for FilesAgent {
 
     fn on_open(&mut self, cx: &mut Cx<'_>) {
         cx.set_timeout(TICK);
+        let path = self.saver.path().to_path_buf();
+        self.spawn_work(move || {
+            let (kept, dropped) = saved::restore_all(&path);
+            Work::Restored { kept, dropped }
+        });
     }
 
     fn on_read(&mut self, _cx: &mut Cx<'_>) {}
@@ -666,6 +723,7 @@ impl Protocol for FilesAgent {
                 reply,
                 result,
             }) => self.hashed(cx, path, reply, result),
+            FilesMsg::Work(Work::Restored { kept, dropped }) => self.restored(cx, kept, dropped),
             FilesMsg::Work(Work::Opened { file_id, result }) => self.opened(cx, &file_id, result),
             FilesMsg::Work(Work::Written {
                 file_id,

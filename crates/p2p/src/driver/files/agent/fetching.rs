@@ -14,6 +14,7 @@ use reactor::{Cx, Inbox};
 use super::super::conn::{ChunkConn, ConnCmd, ConnEvent, ConnEventKind};
 use super::super::disk::{self, Written};
 use super::super::library::{FetchPhase, FetchView, Held, HeldKind};
+use super::super::saved::Stamp;
 use super::super::tracker as api;
 use super::super::{FileEvent, lock_lib};
 use super::{FilesAgent, Pending, RELOCATE_EVERY, Slot, WINDOW_PER_HOLDER, Work};
@@ -64,6 +65,7 @@ impl FilesAgent {
                 have,
                 kind: HeldKind::Fetching,
                 served: 0,
+                stamp: None,
             },
         );
         self.register(cx, file_id);
@@ -309,7 +311,10 @@ impl FilesAgent {
         if let Some(held) = lock_lib(&self.lib).held.get_mut(file_id) {
             held.kind = HeldKind::Fetched;
             held.path = job.dest.clone();
+            // Every chunk is written and verified: this is the stamp of the whole file.
+            held.stamp = held.file.metadata().ok().map(|m| Stamp::of(&m));
         }
+        self.save();
         self.close_conns(cx, |s| s.file_id == file_id);
         self.show(file_id);
     }
@@ -439,13 +444,16 @@ impl FilesAgent {
             .collect();
         for (meta, kind, have) in held {
             match (kind, self.jobs.get_mut(&meta.file_id)) {
-                (HeldKind::Published, _) => self.announce(cx, meta, None),
+                // A file fetched whole in an earlier run is announced as a publish.
+                (HeldKind::Published, _) | (HeldKind::Fetched, None) => {
+                    self.announce(cx, meta, None);
+                }
                 (_, Some(job)) => {
                     job.unregistered = have;
                     job.registering = false;
                     self.register(cx, &meta.file_id);
                 }
-                (_, None) => {}
+                (HeldKind::Fetching, None) => {}
             }
         }
     }
