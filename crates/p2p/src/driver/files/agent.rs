@@ -67,6 +67,8 @@ pub(crate) enum Work {
         kept: Vec<Held>,
         dropped: Vec<String>,
     },
+    /// `files.json` is written: carry on.
+    Saved(AfterSave),
     Opened {
         file_id: String,
         result: std::io::Result<(File, ChunkSet)>,
@@ -77,6 +79,9 @@ pub(crate) enum Work {
         outcome: Written,
     },
 }
+
+/// What the agent does once `files.json` is on the disk.
+pub(crate) type AfterSave = Box<dyn FnOnce(&mut FilesAgent, &mut Cx<'_>) + Send>;
 
 enum Pending {
     Publish {
@@ -124,6 +129,8 @@ struct Job {
     fetched: usize,
     unregistered: Vec<usize>,
     registering: bool,
+    /// Complete and renamed; its record in `files.json` is being written.
+    saving: bool,
     located_at: Instant,
     locating: bool,
     shown_have: Option<usize>,
@@ -216,6 +223,16 @@ impl FilesAgent {
     fn save(&self) {
         let (saver, lib) = (self.saver.clone(), self.lib.clone());
         self.pool.run(move || saver.save(&lib));
+    }
+
+    /// Saves the list of shared files off the loop, then carries on with `then` on the loop:
+    /// what is acknowledged after it is on the disk.
+    fn save_then(&self, then: impl FnOnce(&mut FilesAgent, &mut Cx<'_>) + Send + 'static) {
+        let (saver, lib) = (self.saver.clone(), self.lib.clone());
+        self.spawn_work(move || {
+            saver.save(&lib);
+            Work::Saved(Box::new(then))
+        });
     }
 
     /// Shares again what `files.json` listed and the disk confirmed, and announces it.
@@ -327,7 +344,6 @@ impl FilesAgent {
 
     fn hashed(
         &mut self,
-        cx: &mut Cx<'_>,
         path: PathBuf,
         reply: FileReply<Published>,
         result: std::io::Result<(FileMeta, File, Stamp)>,
@@ -371,7 +387,6 @@ impl FilesAgent {
             },
         );
         drop(lib);
-        self.save();
         log::info!(
             "published {} ({} bytes, {} chunks) as {}",
             meta.name,
@@ -379,7 +394,7 @@ impl FilesAgent {
             meta.chunks(),
             meta.file_id
         );
-        self.announce(cx, meta, Some(reply));
+        self.save_then(move |agent, cx| agent.announce(cx, meta, Some(reply)));
     }
 
     /// Tells the tracker we publish `meta`; `reply` hears the outcome.
@@ -606,6 +621,7 @@ impl FilesAgent {
             fetched: 0,
             unregistered: Vec::new(),
             registering: false,
+            saving: false,
             located_at: now,
             locating: false,
             shown_have: None,
@@ -722,8 +738,9 @@ impl Protocol for FilesAgent {
                 path,
                 reply,
                 result,
-            }) => self.hashed(cx, path, reply, result),
+            }) => self.hashed(path, reply, result),
             FilesMsg::Work(Work::Restored { kept, dropped }) => self.restored(cx, kept, dropped),
+            FilesMsg::Work(Work::Saved(then)) => then(self, cx),
             FilesMsg::Work(Work::Opened { file_id, result }) => self.opened(cx, &file_id, result),
             FilesMsg::Work(Work::Written {
                 file_id,
