@@ -333,6 +333,8 @@ impl FilesAgent {
             .or_else(|| path.file_name().map(|n| n.to_string_lossy().into_owned()))
             .unwrap_or_else(|| "file".to_string());
         self.spawn_work(move || {
+            // Held (and saved) by its absolute path: a restart from elsewhere still finds it.
+            let path = std::fs::canonicalize(&path).unwrap_or(path);
             let result = disk::hash_file(&path, &name, chunk_size);
             Work::Hashed {
                 path,
@@ -560,6 +562,8 @@ impl FilesAgent {
         reply: FileReply<FetchStarted>,
     ) {
         let dest = dest.unwrap_or_else(|| self.downloads.join(safe_name(&meta.name)));
+        // Held (and saved) by its absolute path, like a published file.
+        let dest = std::path::absolute(&dest).unwrap_or(dest);
         let mut answer = FetchStarted {
             file_id: meta.file_id.clone(),
             name: meta.name.clone(),
