@@ -1,8 +1,8 @@
 //! The peer's file-sharing routes (SPEC §8).
 //!
 //! Open to other peers: `GET /files/:id/chunks/:n`, the raw bytes of a chunk this peer holds,
-//! read on a worker thread at the chunk's offset (one chunk of memory per request), paced by the
-//! peer's upload limit if it has one; `404` for a
+//! sent by the server as a [`FileBody`] at the chunk's offset of the held file's one open
+//! descriptor (no buffer of ours), paced by the peer's upload limit if it has one; `404` for a
 //! file or chunk not held here, `416` for an index past the last chunk. The local user's (the
 //! session check of [`crate::api`] covers `/api/`): `GET /api/files`, `POST /api/files/publish
 //! {path, name?, chunk_size?}` → 201, `POST /api/files/fetch {file_id | name, dest?}` → 202.
@@ -10,14 +10,14 @@
 use std::path::PathBuf;
 
 use http_core::{Response, Status};
-use reactor::Reply;
+use reactor::{FileBody, Reply};
 use router::{App, HttpError, Req, json_response};
 use serde::Deserialize;
 use serde_json::json;
 
 use crate::api::Site;
 use crate::driver::files::library::Serve;
-use crate::driver::files::{FileError, disk, lock_lib};
+use crate::driver::files::{FileError, lock_lib};
 
 #[derive(Deserialize)]
 struct PublishBody {
@@ -85,26 +85,18 @@ pub(crate) fn routes(app: &mut App<Site>) {
                     .into();
             }
         };
+        // Straight from the held file's open descriptor: the server sends it in bounded
+        // slices (zero-copy where the reactor can), no chunk-sized buffer of ours.
+        let response = Response::new(Status::OK).header("Content-Type", "application/octet-stream");
+        let body = FileBody { file, offset, len };
+        let Some(at) = not_before else {
+            return Reply::File(response, body);
+        };
+        // The upload limit: a worker waits, never the loop.
         let responder = req.info().responder();
-        let pool = files.pool.clone();
-        pool.run(move || {
-            // The upload limit: a worker waits, never the loop.
-            if let Some(at) = not_before {
-                std::thread::sleep(at.saturating_duration_since(std::time::Instant::now()));
-            }
-            let mut buf = files.buffers.take_filled(len);
-            let response = match disk::read_chunk_into(&file, offset, &mut buf) {
-                Ok(()) => {
-                    let body = files.buffers.bytes(buf);
-                    Response::with_body(Status::OK, "application/octet-stream", body)
-                }
-                Err(e) => HttpError::new(
-                    Status::INTERNAL_SERVER_ERROR,
-                    format!("cannot read the chunk: {e}"),
-                )
-                .into_response(),
-            };
-            responder.respond(response);
+        files.pool.run(move || {
+            std::thread::sleep(at.saturating_duration_since(std::time::Instant::now()));
+            responder.respond(Reply::File(response, body));
         });
         Reply::Deferred
     });

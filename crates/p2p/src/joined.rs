@@ -78,28 +78,7 @@ pub fn save(dir: &Path, saved: &Saved) -> io::Result<()> {
         unread: saved.unread.clone(),
     };
     let text = serde_json::to_string_pretty(&file).map_err(io::Error::other)?;
-    let tmp = dir.join(format!("{FILE_NAME}.tmp"));
-    write_private(&tmp, text.as_bytes())?;
-    fs::rename(&tmp, path(dir))
-}
-
-#[cfg(unix)]
-fn write_private(path: &Path, bytes: &[u8]) -> io::Result<()> {
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-    let mut f = fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(path)?;
-    f.write_all(bytes)?;
-    f.sync_all()
-}
-
-#[cfg(not(unix))]
-fn write_private(path: &Path, bytes: &[u8]) -> io::Result<()> {
-    fs::write(path, bytes)
+    crate::state_file::replace(&path(dir), text.as_bytes(), true)
 }
 
 #[cfg(test)]

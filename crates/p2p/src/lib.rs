@@ -20,6 +20,7 @@ pub mod guard;
 pub mod joined;
 pub mod sse;
 mod stale;
+mod state_file;
 pub mod store;
 
 // The pure core, under the names the driver has always used for it.

@@ -1,6 +1,7 @@
 //! File sharing between real peer-bin processes (SPEC §8): a 256 MiB file fetched from two
 //! holders at once while a fourth peer fetches from the third; a holder killed mid-fetch; a
-//! holder serving corrupt chunks; a fetcher killed with SIGKILL that resumes. Holders run
+//! holder serving corrupt chunks; a fetcher killed with SIGKILL that resumes; peers restarted
+//! with their data directory that share their files again, less one deleted meanwhile. Holders run
 //! with `--upload-limit` where a test must act in the middle of a fetch, so that the middle
 //! lasts long enough to act in, whatever the machine's speed. Their files live in memory
 //! (`/dev/shm`) where there is one: a shared disk may not have room for them.
@@ -218,4 +219,94 @@ fn a_fetcher_killed_with_sigkill_resumes_from_its_part_file() {
     assert!(resumed >= Some(18), "{view}");
     assert!(fetched < Some(16), "downloaded half again or more: {view}");
     drop((a, b, c));
+}
+
+/// The peer ids the tracker lists as holders of `file_id`, with whether each holds it whole.
+fn tracker_holders(tracker: SocketAddr, file_id: &str) -> Vec<(String, bool)> {
+    let (_, location) = call(tracker, Method::Get, &format!("/files/{file_id}"), None);
+    let holders = location["holders"].as_array().cloned().unwrap_or_default();
+    holders
+        .iter()
+        .map(|h| {
+            let id = h["peer_id"].as_str().unwrap_or_default().to_string();
+            (id, h["complete"] == true)
+        })
+        .collect()
+}
+
+fn listed_whole(tracker: SocketAddr, file_id: &str, peer: &Proc) -> bool {
+    let id = peer.addr.to_string();
+    tracker_holders(tracker, file_id).contains(&(id, true))
+}
+
+fn local_ids(peer: &Proc) -> Vec<String> {
+    let (_, body) = call(peer.addr, Method::Get, "/api/files", None);
+    let local = body["local"].as_array().cloned().unwrap_or_default();
+    local
+        .iter()
+        .map(|f| f["file_id"].as_str().unwrap_or_default().to_string())
+        .collect()
+}
+
+#[test]
+fn a_restarted_peer_shares_its_files_again_but_not_one_deleted_while_it_was_down() {
+    let tmp = tempdir_in_memory("swarm-restart");
+    let dir = tmp.path();
+    let t = tracker(90);
+    let kept = dir.join("kept.bin");
+    random_file(&kept, 5, 8 * MIB);
+    let gone = dir.join("gone.bin");
+    random_file(&gone, 6, 2 * MIB);
+    let a = Proc::start("a", t.addr, dir, 0);
+    let (status, published) = publish(a.addr, &kept, "kept.bin", MIB as u64);
+    assert_eq!(status, 201, "{published}");
+    let kept_id = published["file_id"].as_str().unwrap().to_string();
+    let (status, published) = publish(a.addr, &gone, "gone.bin", MIB as u64);
+    assert_eq!(status, 201, "{published}");
+    let gone_id = published["file_id"].as_str().unwrap().to_string();
+    // Killed, not stopped: what it shares must already be on the disk.
+    a.kill();
+    std::fs::remove_file(&gone).unwrap();
+
+    // Restarted with the same data directory (on a new port, so under a new peer id).
+    let a = Proc::start("a", t.addr, dir, 0);
+    wait_for("a to announce kept.bin again", WAIT, || {
+        listed_whole(t.addr, &kept_id, &a)
+    });
+    assert_eq!(local_ids(&a), std::slice::from_ref(&kept_id));
+    let log = std::fs::read_to_string(dir.join("a.log")).unwrap();
+    assert!(
+        log.contains(&format!("gone.bin ({gone_id}) is gone from")),
+        "the log does not say why gone.bin is dropped:\n{log}"
+    );
+    let a_id = a.addr.to_string();
+    assert!(
+        !tracker_holders(t.addr, &gone_id)
+            .iter()
+            .any(|(id, _)| *id == a_id),
+        "gone.bin was announced again"
+    );
+
+    // A third peer fetches from the restarted holder, byte-identical.
+    let c = Proc::start("c", t.addr, dir, 0);
+    let dest = dir.join("c.bin");
+    fetch(c.addr, &kept_id, &dest);
+    let view = wait_done(c.addr, &kept_id);
+    assert!(same_bytes(&kept, &dest), "the copy differs");
+    assert_eq!(holder(&view, &a)["chunks"], 8, "{view}");
+
+    // What c fetched whole, c shares again after its own restart.
+    c.kill();
+    let c = Proc::start("c", t.addr, dir, 0);
+    wait_for("c to announce its fetched copy again", WAIT, || {
+        listed_whole(t.addr, &kept_id, &c)
+    });
+    let (status, chunk) = call(
+        c.addr,
+        Method::Get,
+        &format!("/files/{kept_id}/chunks/7"),
+        None,
+    );
+    assert_eq!(status, 200, "{chunk}");
+    drop((a, c));
 }

@@ -196,7 +196,9 @@ impl Fetch {
             .iter()
             .filter(|s| matches!(s, ChunkState::Verifying(_)))
             .count();
-        if verifying >= MAX_VERIFYING {
+        // Most calls come when nothing has room (a chunk written, a window still full): the
+        // rarest-first order, a sort over every missing chunk, is made only when it is used.
+        if verifying >= MAX_VERIFYING || !self.holders.keys().any(|id| self.room(id) > 0) {
             return Vec::new();
         }
         let order = self.rarest_first();

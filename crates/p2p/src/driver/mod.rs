@@ -737,7 +737,8 @@ pub fn start(event_loop: &mut EventLoop, config: Config) -> Result<Peer> {
         core.agent = Some(agent.clone());
         core.tracker.addr = config.tracker.map(|t| t.to_string());
     }
-    let files = files::start(event_loop, &shared, config.tracker, &dir)?;
+    let sync = config.fsync != crate::store::Fsync::Never;
+    let files = files::start(event_loop, &shared, config.tracker, &dir, sync)?;
     let inbox = Inbox::default();
     let courier = inbox.addr();
     event_loop.spawn(inbox.bind(course::Courier::new(courier.clone(), shared.clone())));

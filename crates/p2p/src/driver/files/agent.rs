@@ -26,6 +26,7 @@ mod fetching;
 use super::conn::{ChunkConn, ConnEvent};
 use super::disk::{self, Written};
 use super::library::{FetchPhase, Held, HeldKind};
+use super::saved::{self, Saver, Stamp};
 use super::tracker as api;
 use super::{
     Buffers, FetchStarted, FileError, FileEvent, FileReply, FilesCmd, Library, NetworkFile, Pool,
@@ -58,8 +59,16 @@ pub(crate) enum Work {
     Hashed {
         path: PathBuf,
         reply: FileReply<Published>,
-        result: std::io::Result<(FileMeta, File)>,
+        result: std::io::Result<(FileMeta, File, Stamp)>,
     },
+    /// `files.json` checked against the disk at start: what is shared again, and why the rest
+    /// is not.
+    Restored {
+        kept: Vec<Held>,
+        dropped: Vec<String>,
+    },
+    /// `files.json` is written: carry on.
+    Saved(AfterSave),
     Opened {
         file_id: String,
         result: std::io::Result<(File, ChunkSet)>,
@@ -70,6 +79,9 @@ pub(crate) enum Work {
         outcome: Written,
     },
 }
+
+/// What the agent does once `files.json` is on the disk.
+pub(crate) type AfterSave = Box<dyn FnOnce(&mut FilesAgent, &mut Cx<'_>) + Send>;
 
 enum Pending {
     Publish {
@@ -117,6 +129,8 @@ struct Job {
     fetched: usize,
     unregistered: Vec<usize>,
     registering: bool,
+    /// Complete and renamed; its record in `files.json` is being written.
+    saving: bool,
     located_at: Instant,
     locating: bool,
     shown_have: Option<usize>,
@@ -130,6 +144,7 @@ pub(crate) struct FilesAgent {
     buffers: Buffers,
     tracker: Option<SocketAddr>,
     downloads: PathBuf,
+    saver: Arc<Saver>,
     /// This entry and the loop (the pool's jobs answer through them).
     me: (Addr<FilesAgent>, Handle),
     pending: HashMap<u64, Pending>,
@@ -145,7 +160,7 @@ impl FilesAgent {
         core: Arc<Mutex<Core>>,
         (lib, pool, buffers): (Arc<Mutex<Library>>, Arc<Pool>, Buffers),
         tracker: Option<SocketAddr>,
-        data_dir: &Path,
+        (data_dir, saver): (&Path, Arc<Saver>),
         me: (Addr<FilesAgent>, Handle),
     ) -> FilesAgent {
         FilesAgent {
@@ -155,6 +170,7 @@ impl FilesAgent {
             buffers,
             tracker,
             downloads: data_dir.join("downloads"),
+            saver,
             me,
             pending: HashMap::new(),
             next_tag: 1,
@@ -201,6 +217,57 @@ impl FilesAgent {
         let (me, handle) = self.me.clone();
         self.pool
             .run(move || handle.send(&me, FilesMsg::Work(job())));
+    }
+
+    /// Saves the list of shared files, off the loop.
+    fn save(&self) {
+        let (saver, lib) = (self.saver.clone(), self.lib.clone());
+        self.pool.run(move || saver.save(&lib));
+    }
+
+    /// Saves the list of shared files off the loop, then carries on with `then` on the loop:
+    /// what is acknowledged after it is on the disk.
+    fn save_then(&self, then: impl FnOnce(&mut FilesAgent, &mut Cx<'_>) + Send + 'static) {
+        let (saver, lib) = (self.saver.clone(), self.lib.clone());
+        self.spawn_work(move || {
+            saver.save(&lib);
+            Work::Saved(Box::new(then))
+        });
+    }
+
+    /// Shares again what `files.json` listed and the disk confirmed, and announces it.
+    fn restored(&mut self, cx: &mut Cx<'_>, kept: Vec<Held>, dropped: Vec<String>) {
+        for why in &dropped {
+            log::warn!(
+                "{}: {why}; it is no longer shared",
+                self.saver.path().display()
+            );
+        }
+        let mut metas = Vec::new();
+        {
+            let mut lib = lock_lib(&self.lib);
+            for held in kept {
+                let meta = held.meta.clone();
+                // Published again by the user while the check ran: that entry stands.
+                if lib.held.contains_key(&meta.file_id) || lib.named(&meta.name, "").is_some() {
+                    continue;
+                }
+                log::info!(
+                    "sharing {} ({}) again from {}",
+                    meta.name,
+                    meta.file_id,
+                    held.path.display()
+                );
+                lib.held.insert(meta.file_id.clone(), held);
+                metas.push(meta);
+            }
+        }
+        if !dropped.is_empty() {
+            self.save();
+        }
+        for meta in metas {
+            self.announce(cx, meta, None);
+        }
     }
 
     fn emit(&self, event: FileEvent) {
@@ -266,6 +333,8 @@ impl FilesAgent {
             .or_else(|| path.file_name().map(|n| n.to_string_lossy().into_owned()))
             .unwrap_or_else(|| "file".to_string());
         self.spawn_work(move || {
+            // Held (and saved) by its absolute path: a restart from elsewhere still finds it.
+            let path = std::fs::canonicalize(&path).unwrap_or(path);
             let result = disk::hash_file(&path, &name, chunk_size);
             Work::Hashed {
                 path,
@@ -277,12 +346,11 @@ impl FilesAgent {
 
     fn hashed(
         &mut self,
-        cx: &mut Cx<'_>,
         path: PathBuf,
         reply: FileReply<Published>,
-        result: std::io::Result<(FileMeta, File)>,
+        result: std::io::Result<(FileMeta, File, Stamp)>,
     ) {
-        let (meta, file) = match result {
+        let (meta, file, stamp) = match result {
             Ok(pair) => pair,
             Err(e) => {
                 let why = format!("cannot read {}: {e}", path.display());
@@ -317,6 +385,7 @@ impl FilesAgent {
                 have,
                 kind: HeldKind::Published,
                 served: 0,
+                stamp: Some(stamp),
             },
         );
         drop(lib);
@@ -327,7 +396,7 @@ impl FilesAgent {
             meta.chunks(),
             meta.file_id
         );
-        self.announce(cx, meta, Some(reply));
+        self.save_then(move |agent, cx| agent.announce(cx, meta, Some(reply)));
     }
 
     /// Tells the tracker we publish `meta`; `reply` hears the outcome.
@@ -493,6 +562,8 @@ impl FilesAgent {
         reply: FileReply<FetchStarted>,
     ) {
         let dest = dest.unwrap_or_else(|| self.downloads.join(safe_name(&meta.name)));
+        // Held (and saved) by its absolute path, like a published file.
+        let dest = std::path::absolute(&dest).unwrap_or(dest);
         let mut answer = FetchStarted {
             file_id: meta.file_id.clone(),
             name: meta.name.clone(),
@@ -554,6 +625,7 @@ impl FilesAgent {
             fetched: 0,
             unregistered: Vec::new(),
             registering: false,
+            saving: false,
             located_at: now,
             locating: false,
             shown_have: None,
@@ -649,6 +721,11 @@ impl Protocol for FilesAgent {
 
     fn on_open(&mut self, cx: &mut Cx<'_>) {
         cx.set_timeout(TICK);
+        let path = self.saver.path().to_path_buf();
+        self.spawn_work(move || {
+            let (kept, dropped) = saved::restore_all(&path);
+            Work::Restored { kept, dropped }
+        });
     }
 
     fn on_read(&mut self, _cx: &mut Cx<'_>) {}
@@ -665,7 +742,9 @@ impl Protocol for FilesAgent {
                 path,
                 reply,
                 result,
-            }) => self.hashed(cx, path, reply, result),
+            }) => self.hashed(path, reply, result),
+            FilesMsg::Work(Work::Restored { kept, dropped }) => self.restored(cx, kept, dropped),
+            FilesMsg::Work(Work::Saved(then)) => then(self, cx),
             FilesMsg::Work(Work::Opened { file_id, result }) => self.opened(cx, &file_id, result),
             FilesMsg::Work(Work::Written {
                 file_id,

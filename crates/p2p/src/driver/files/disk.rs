@@ -1,6 +1,6 @@
 //! The disk work of file sharing, run on the [`Pool`](super::Pool)'s workers: hashing a file to
-//! publish it, re-hashing a `.part` to resume, verifying and writing a fetched chunk, reading a
-//! chunk to serve. Each streams one chunk at a time: memory per job is one chunk.
+//! publish it, re-hashing a `.part` to resume, verifying and writing a fetched chunk. Each streams one
+//! chunk at a time: memory per job is one chunk.
 
 use std::fs::File;
 use std::io::{self, Read};
@@ -9,10 +9,15 @@ use std::path::Path;
 
 use p2p_proto::files::{ChunkSet, Digest, FileMeta, chunk_digest};
 
-/// Hashes the file at `path` in chunks of `chunk_size`, reading it once, front to back.
-pub fn hash_file(path: &Path, name: &str, chunk_size: u64) -> io::Result<(FileMeta, File)> {
+use super::saved::Stamp;
+
+/// Hashes the file at `path` in chunks of `chunk_size`, reading it once, front to back;
+/// answers its metadata, the open file, and its [`Stamp`] from before the first read (so a
+/// change made while hashing shows as a changed stamp later).
+pub fn hash_file(path: &Path, name: &str, chunk_size: u64) -> io::Result<(FileMeta, File, Stamp)> {
     let mut file = File::open(path)?;
-    let size = file.metadata()?.len();
+    let stamp = Stamp::of(&file.metadata()?);
+    let size = stamp.len;
     let mut buf = vec![0u8; chunk_size as usize];
     let mut digests: Vec<Digest> = Vec::with_capacity(size.div_ceil(chunk_size) as usize);
     let mut left = size;
@@ -22,7 +27,7 @@ pub fn hash_file(path: &Path, name: &str, chunk_size: u64) -> io::Result<(FileMe
         digests.push(chunk_digest(&buf[..len]));
         left -= len as u64;
     }
-    Ok((FileMeta::new(name, size, chunk_size, digests), file))
+    Ok((FileMeta::new(name, size, chunk_size, digests), file, stamp))
 }
 
 /// Opens (or creates) the `.part` file of `meta` and finds which of its chunks are already
@@ -76,11 +81,6 @@ pub fn verify_and_write(file: &File, meta: &FileMeta, chunk: usize, data: &[u8])
     }
 }
 
-/// Fills `buf` from `offset`.
-pub fn read_chunk_into(file: &File, offset: u64, buf: &mut [u8]) -> io::Result<()> {
-    file.read_exact_at(buf, offset)
-}
-
 /// A user's words for a failed write to `path`.
 pub fn write_error(path: &Path, e: &io::Error) -> String {
     let resume = "the .part file is kept: fetch again to resume";
@@ -105,7 +105,7 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         let src = dir.join("src");
         std::fs::write(&src, b"hello world\n").unwrap();
-        let (meta, _) = hash_file(&src, "hello.txt", 8).unwrap();
+        let (meta, _, _) = hash_file(&src, "hello.txt", 8).unwrap();
         assert_eq!(meta.chunks(), 2);
         let part = dir.join("hello.txt.part");
         let _ = std::fs::remove_file(&part);
@@ -123,7 +123,7 @@ mod tests {
         let (file, have) = open_part(&part, &meta).unwrap();
         assert_eq!(have.iter().collect::<Vec<_>>(), [1]);
         let mut buf = [0u8; 4];
-        read_chunk_into(&file, 8, &mut buf).unwrap();
+        file.read_exact_at(&mut buf, 8).unwrap();
         assert_eq!(&buf, b"rld\n");
         let full = std::io::Error::from(io::ErrorKind::StorageFull);
         assert!(write_error(&part, &full).starts_with("disk full"));

@@ -9,10 +9,12 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use p2p_proto::files::{ChunkSet, DEFAULT_CHUNK_SIZE, FileMeta, HolderStats};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
+
+use super::saved::Stamp;
 
 /// How this peer came to hold a file.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum HeldKind {
     /// It published it.
@@ -31,6 +33,8 @@ pub(crate) struct Held {
     pub have: ChunkSet,
     pub kind: HeldKind,
     pub served: u64,
+    /// The file's length and time when its chunks were hashed or written (none while fetching).
+    pub stamp: Option<Stamp>,
 }
 
 /// Where a fetch is.
@@ -131,7 +135,7 @@ pub(crate) enum Serve {
     Read {
         file: Arc<File>,
         offset: u64,
-        len: usize,
+        len: u64,
         not_before: Option<Instant>,
     },
     /// The file is not held here.
@@ -159,7 +163,7 @@ impl Library {
         Serve::Read {
             file,
             offset,
-            len,
+            len: len as u64,
             not_before: self.pace(len),
         }
     }

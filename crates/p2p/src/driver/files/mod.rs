@@ -7,6 +7,7 @@
 //! - `conn`: one keep-alive connection to a holder;
 //! - `pool`: worker threads for hashing and disk reads and writes, so the loop never waits on
 //!   a disk;
+//! - `saved`: `files.json`, what this peer shares, checked against the disk at restart;
 //! - `tracker`: the tracker's file endpoints.
 
 pub(crate) mod agent;
@@ -15,6 +16,7 @@ pub(crate) mod conn;
 pub(crate) mod disk;
 pub(crate) mod library;
 pub(crate) mod pool;
+pub(crate) mod saved;
 pub(crate) mod tracker;
 
 use std::net::SocketAddr;
@@ -178,21 +180,19 @@ pub struct FileEvent {
 pub struct Files {
     pub(crate) lib: Arc<Mutex<Library>>,
     pub(crate) pool: Arc<Pool>,
-    pub(crate) buffers: Buffers,
     handle: Handle,
     agent: Addr<agent::FilesAgent>,
 }
 
 impl Files {
     pub(crate) fn new(
-        (lib, pool, buffers): (Arc<Mutex<Library>>, Arc<Pool>, Buffers),
+        (lib, pool): (Arc<Mutex<Library>>, Arc<Pool>),
         handle: Handle,
         agent: Addr<agent::FilesAgent>,
     ) -> Files {
         Files {
             lib,
             pool,
-            buffers,
             handle,
             agent,
         }
@@ -256,21 +256,24 @@ impl Files {
 }
 
 /// Starts file sharing on `event_loop` for the peer whose core is `core`: the library, the
-/// worker pool and the files agent. Fetched files go under `data_dir/downloads` by default.
+/// worker pool and the files agent. Fetched files go under `data_dir/downloads` by default;
+/// what the peer shares is remembered in `data_dir/files.json` (flushed to the disk if `sync`).
 pub(crate) fn start(
     event_loop: &mut EventLoop,
     core: &Arc<Mutex<super::Core>>,
     tracker: Option<SocketAddr>,
     data_dir: &Path,
+    sync: bool,
 ) -> std::io::Result<Files> {
     let lib = Arc::new(Mutex::new(Library::default()));
     let pool = Arc::new(Pool::new(pool::WORKERS, "files")?);
     let buffers = Buffers::default();
-    let shared = (lib.clone(), pool.clone(), buffers.clone());
+    let shared = (lib.clone(), pool.clone(), buffers);
     let inbox = Inbox::default();
     let addr = inbox.addr();
     let me = (addr.clone(), event_loop.handle());
-    let agent = agent::FilesAgent::new(core.clone(), shared, tracker, data_dir, me);
+    let saver = Arc::new(saved::Saver::new(data_dir, sync));
+    let agent = agent::FilesAgent::new(core.clone(), shared, tracker, (data_dir, saver), me);
     event_loop.spawn(inbox.bind(agent));
-    Ok(Files::new((lib, pool, buffers), event_loop.handle(), addr))
+    Ok(Files::new((lib, pool), event_loop.handle(), addr))
 }

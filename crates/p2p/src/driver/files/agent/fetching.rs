@@ -14,6 +14,7 @@ use reactor::{Cx, Inbox};
 use super::super::conn::{ChunkConn, ConnCmd, ConnEvent, ConnEventKind};
 use super::super::disk::{self, Written};
 use super::super::library::{FetchPhase, FetchView, Held, HeldKind};
+use super::super::saved::Stamp;
 use super::super::tracker as api;
 use super::super::{FileEvent, lock_lib};
 use super::{FilesAgent, Pending, RELOCATE_EVERY, Slot, WINDOW_PER_HOLDER, Work};
@@ -64,6 +65,7 @@ impl FilesAgent {
                 have,
                 kind: HeldKind::Fetching,
                 served: 0,
+                stamp: None,
             },
         );
         self.register(cx, file_id);
@@ -275,7 +277,7 @@ impl FilesAgent {
         let Some(job) = self.jobs.get_mut(file_id) else {
             return;
         };
-        if !job.fetch.as_ref().is_some_and(Fetch::is_complete) {
+        if job.saving || !job.fetch.as_ref().is_some_and(Fetch::is_complete) {
             return;
         }
         if let Err(e) = std::fs::rename(&job.part, &job.dest) {
@@ -286,6 +288,23 @@ impl FilesAgent {
             );
             return self.fail(cx, file_id, why);
         }
+        job.saving = true;
+        if let Some(held) = lock_lib(&self.lib).held.get_mut(file_id) {
+            held.kind = HeldKind::Fetched;
+            held.path = job.dest.clone();
+            // Every chunk is written and verified: this is the stamp of the whole file.
+            held.stamp = held.file.metadata().ok().map(|m| Stamp::of(&m));
+        }
+        // Done once a restart would share it again.
+        let file_id = file_id.to_string();
+        self.save_then(move |agent, cx| agent.finished(cx, &file_id));
+    }
+
+    /// A complete fetch, saved in `files.json`: done.
+    pub(super) fn finished(&mut self, cx: &mut Cx<'_>, file_id: &str) {
+        let Some(job) = self.jobs.get_mut(file_id) else {
+            return;
+        };
         job.phase = FetchPhase::Done;
         let secs = job.started.elapsed().as_secs_f64();
         let holders = job
@@ -306,10 +325,6 @@ impl FilesAgent {
             job.fetched,
             shares.join(", ")
         );
-        if let Some(held) = lock_lib(&self.lib).held.get_mut(file_id) {
-            held.kind = HeldKind::Fetched;
-            held.path = job.dest.clone();
-        }
         self.close_conns(cx, |s| s.file_id == file_id);
         self.show(file_id);
     }
@@ -439,13 +454,16 @@ impl FilesAgent {
             .collect();
         for (meta, kind, have) in held {
             match (kind, self.jobs.get_mut(&meta.file_id)) {
-                (HeldKind::Published, _) => self.announce(cx, meta, None),
+                // A file fetched whole in an earlier run is announced as a publish.
+                (HeldKind::Published, _) | (HeldKind::Fetched, None) => {
+                    self.announce(cx, meta, None);
+                }
                 (_, Some(job)) => {
                     job.unregistered = have;
                     job.registering = false;
                     self.register(cx, &meta.file_id);
                 }
-                (_, None) => {}
+                (HeldKind::Fetching, None) => {}
             }
         }
     }
