@@ -22,6 +22,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::driver::link::{LinkConn, UPGRADE_TOKEN};
+use crate::driver::send::{Delivery, Sent};
 use crate::driver::{JoinError, Node};
 use crate::error::Error;
 use crate::message::dm_channel;
@@ -435,6 +436,18 @@ fn join_error_response(e: JoinError) -> Response {
     }
 }
 
+/// A sent message as the API answers it: the message, with whom it reached under `delivery`.
+fn with_delivery(sent: &Sent) -> Value {
+    let mut body = json!(sent.message);
+    body["delivery"] = json!({
+        "status": sent.status,
+        "linked": sent.linked,
+        "course": sent.course,
+        "note": sent.note(),
+    });
+    body
+}
+
 fn page_params(req: &Req) -> Result<(Option<String>, usize), HttpError> {
     let limit = match req.query("limit") {
         Some(l) => l
@@ -540,8 +553,8 @@ fn user_routes(app: &mut App, node: &Node) -> Result<(), Error> {
         move |req: &Req| -> Result<(Status, Json<Value>), HttpError> {
             let channel = req.param("ch").unwrap_or_default();
             let body: TextBody = router::dialect::body(req)?;
-            let msg = n.post(&channel, body.text()?).map_err(p2p_error)?;
-            Ok((Status::CREATED, Json(json!(msg))))
+            let sent = n.post(&channel, body.text()?).map_err(p2p_error)?;
+            Ok((Status::CREATED, Json(with_delivery(&sent))))
         },
     )
     .map_err(route_error)?;
@@ -573,8 +586,8 @@ fn user_routes(app: &mut App, node: &Node) -> Result<(), Error> {
         move |req: &Req| -> Result<(Status, Json<Value>), HttpError> {
             let peer = req.param("peer").unwrap_or_default();
             let body: TextBody = router::dialect::body(req)?;
-            let msg = n.direct(&peer, body.text()?).map_err(p2p_error)?;
-            Ok((Status::CREATED, Json(json!(msg))))
+            let sent = n.direct(&peer, body.text()?).map_err(p2p_error)?;
+            Ok((Status::CREATED, Json(with_delivery(&sent))))
         },
     )
     .map_err(route_error)?;
@@ -613,15 +626,23 @@ fn user_routes(app: &mut App, node: &Node) -> Result<(), Error> {
     let n = node.clone();
     app.post(
         "/p2p/msg",
-        move |req: &Req| -> Result<Json<Value>, HttpError> {
+        move |req: &Req| -> Result<(Status, Json<Value>), HttpError> {
             let body: TextBody = router::dialect::body(req)?;
             let text = body.text()?;
-            let msg = match &body.target {
+            let sent = match &body.target {
                 Some(to) => n.direct(to, text),
                 None => n.post(body.channel.as_deref().unwrap_or("general"), text),
             }
             .map_err(p2p_error)?;
-            Ok(Json(json!({"status": "sent", "message": msg})))
+            // 200 once a link carried it; 202 while it only waits for course peers, or
+            // reached nobody (stored, as `status` and `note` say).
+            let code = match sent.status {
+                Delivery::Sent => Status::OK,
+                Delivery::Queued | Delivery::Stored => Status::ACCEPTED,
+            };
+            let mut answer = json!(sent);
+            answer["note"] = json!(sent.note());
+            Ok((code, Json(answer)))
         },
     )
     .map_err(route_error)?;

@@ -34,6 +34,7 @@ pub use driver::files::{
     FetchPhase, FetchStarted, FetchView, FileError, FileEvent, FileReply, Files, LocalFile,
     NetworkFile, Published,
 };
+pub use driver::send::{CourseRecipient, Delivery, Sent};
 pub use driver::{Config, Node, Peer, Running, TrackerStatus, UiEvent, WallClock, spawn, start};
 pub use p2p_proto::frame::PROTOCOL_VERSION;
 pub use p2p_proto::identity;
