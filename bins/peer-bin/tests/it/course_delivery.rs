@@ -36,27 +36,18 @@ type Got = (usize, String, Value);
 /// A course-style peer: a small blocking HTTP/1.1 server that refuses the link upgrade with
 /// 404 (and closes), records each POST it accepts, and keeps connections alive between them.
 /// Its threads end with the test or after [`LIFETIME`].
-struct CoursePeer {
-    addr: SocketAddr,
-    mode: Arc<AtomicU8>,
-    got: Arc<Mutex<Vec<Got>>>,
-    link_tries: Arc<AtomicUsize>,
-    rejected: Arc<AtomicUsize>,
-    open: Arc<AtomicUsize>,
-    listening: Arc<AtomicBool>,
-    done: Arc<AtomicBool>,
-}
+struct CoursePeer(Shared);
 
 impl Drop for CoursePeer {
     fn drop(&mut self) {
-        self.done.store(true, Ordering::SeqCst);
+        self.0.done.store(true, Ordering::SeqCst);
     }
 }
 
 impl CoursePeer {
     fn start() -> CoursePeer {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let peer = CoursePeer {
+        let shared = Shared {
             addr: listener.local_addr().unwrap(),
             mode: Arc::new(AtomicU8::new(Mode::Up as u8)),
             got: Arc::default(),
@@ -65,33 +56,21 @@ impl CoursePeer {
             open: Arc::default(),
             listening: Arc::new(AtomicBool::new(true)),
             done: Arc::default(),
-        };
-        let shared = peer.shared();
-        thread::spawn(move || shared.accept_loop(listener));
-        peer
-    }
-
-    fn shared(&self) -> Shared {
-        Shared {
-            addr: self.addr,
-            mode: self.mode.clone(),
-            got: self.got.clone(),
-            link_tries: self.link_tries.clone(),
-            rejected: self.rejected.clone(),
-            open: self.open.clone(),
-            listening: self.listening.clone(),
-            done: self.done.clone(),
             connections: Arc::default(),
-        }
+        };
+        let serving = shared.clone();
+        thread::spawn(move || serving.accept_loop(listener));
+        CoursePeer(shared)
     }
 
     fn set(&self, mode: Mode) {
-        self.mode.store(mode as u8, Ordering::SeqCst);
+        self.0.mode.store(mode as u8, Ordering::SeqCst);
     }
 
     /// The texts of the broadcasts it accepted, with the connection each came on.
     fn broadcasts(&self) -> Vec<(usize, String)> {
-        self.got
+        self.0
+            .got
             .lock()
             .unwrap()
             .iter()
@@ -256,7 +235,7 @@ fn alice_and_dave(name: &str) -> (Setup, p2p::Running, CoursePeer, String) {
     let dir = tempdir(name);
     let tracker = tracker(3);
     let dave = CoursePeer::start();
-    let course = json!({"ip": "127.0.0.1", "port": dave.addr.port(), "username": "dave"});
+    let course = json!({"ip": "127.0.0.1", "port": dave.0.addr.port(), "username": "dave"});
     let reg = test_support::send(
         tracker.addr,
         Method::Post,
@@ -283,7 +262,7 @@ fn alice_and_dave(name: &str) -> (Setup, p2p::Running, CoursePeer, String) {
     wait_for(
         "alice to try a link to dave",
         Duration::from_secs(10),
-        || dave.link_tries.load(Ordering::SeqCst) > 0,
+        || dave.0.link_tries.load(Ordering::SeqCst) > 0,
     );
     let mut posts = 0;
     wait_for(
@@ -352,7 +331,7 @@ fn a_course_peer_that_was_down_gets_the_waiting_messages_in_order_after_back_off
 
     dave.set(Mode::Down);
     wait_for("dave to go down", Duration::from_secs(10), || {
-        !dave.listening.load(Ordering::SeqCst) && dave.open.load(Ordering::SeqCst) == 0
+        !dave.0.listening.load(Ordering::SeqCst) && dave.0.open.load(Ordering::SeqCst) == 0
     });
     for k in 0..3 {
         post(alice.addr(), &format!("while away {k}"));
@@ -360,7 +339,7 @@ fn a_course_peer_that_was_down_gets_the_waiting_messages_in_order_after_back_off
     // Back, but refusing at first: a refused try proves the messages waited and were retried.
     dave.set(Mode::Busy);
     wait_for("a retry to reach dave", Duration::from_secs(10), || {
-        dave.rejected.load(Ordering::SeqCst) > 0
+        dave.0.rejected.load(Ordering::SeqCst) > 0
     });
     dave.set(Mode::Up);
     let waited = || {
