@@ -30,6 +30,7 @@ pub use p2p_proto::files;
 
 pub use driver::address::Advertise;
 pub use driver::course::MAX_ATTEMPTS as COURSE_DELIVERY_ATTEMPTS;
+pub use driver::course::MAX_QUEUED_PER_PEER as COURSE_QUEUE_PER_PEER;
 pub use driver::files::{
     FetchPhase, FetchStarted, FetchView, FileError, FileEvent, FileReply, Files, LocalFile,
     NetworkFile, Published,

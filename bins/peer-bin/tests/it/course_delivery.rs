@@ -383,3 +383,81 @@ fn a_send_that_reaches_nobody_says_so() {
     assert_eq!(delivery["linked"], json!([]));
     assert_eq!(delivery["course"], json!([]));
 }
+
+#[test]
+fn a_full_queue_drops_the_oldest_and_reports_it_and_nothing_is_lost_silently() {
+    let (_setup, alice, dave, _) = alice_and_dave("course-full");
+    let reported = Arc::new(Mutex::new(Vec::new()));
+    let sink = reported.clone();
+    alice.node.subscribe(Box::new(move |event: &p2p::UiEvent| {
+        if let p2p::UiEvent::Undelivered {
+            message_id, error, ..
+        } = event
+        {
+            sink.lock()
+                .unwrap()
+                .push((message_id.clone(), error.clone()));
+        }
+        true
+    }));
+    dave.set(Mode::Busy);
+    let total = p2p::COURSE_QUEUE_PER_PEER + 4;
+    // Only these count: the setup's greetings may still be on their way.
+    let ids: Vec<String> = (0..total)
+        .map(|k| {
+            let (status, body) = call(
+                alice.addr(),
+                Method::Post,
+                "/api/channels/general/messages",
+                Some(json!({ "text": format!("full {k}") })),
+            );
+            assert_eq!(status, 201, "{body}");
+            body["id"].as_str().unwrap().to_owned()
+        })
+        .collect();
+    let ours = |reported: &[(String, String)]| -> Vec<String> {
+        reported
+            .iter()
+            .filter(|(id, _)| ids.contains(id))
+            .map(|(_, error)| error.clone())
+            .collect()
+    };
+    wait_for(
+        "the oldest to be pushed out",
+        Duration::from_secs(10),
+        || !ours(&reported.lock().unwrap()).is_empty(),
+    );
+    dave.set(Mode::Up);
+    let got = || {
+        dave.broadcasts()
+            .into_iter()
+            .map(|(_, text)| text)
+            .filter(|text| text.starts_with("full "))
+            .collect::<Vec<_>>()
+    };
+    wait_for(
+        "every message to be delivered or reported",
+        Duration::from_secs(30),
+        || got().len() + ours(&reported.lock().unwrap()).len() >= total,
+    );
+    let got = got();
+    let reported = ours(&reported.lock().unwrap());
+    let numbers: Vec<usize> = got
+        .iter()
+        .map(|t| t["full ".len()..].parse().unwrap())
+        .collect();
+    assert!(
+        numbers.windows(2).all(|w| w[0] < w[1]),
+        "in order, each once: {numbers:?}"
+    );
+    assert_eq!(
+        got.len() + reported.len(),
+        total,
+        "each message is delivered or reported, once: {reported:?}"
+    );
+    let pushed_out = reported
+        .iter()
+        .filter(|e| e.contains("too many messages waiting"))
+        .count();
+    assert!(pushed_out >= 1, "{reported:?}");
+}
