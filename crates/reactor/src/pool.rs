@@ -122,7 +122,9 @@ impl<P: Protocol> Pool<P> {
 
     /// Sends `req` to `addr` on a free connection, a new one, or the first to come free. Exactly
     /// one [`ClientReply`] with `tag` comes out of [`Pool::on_event`] for it, whatever happens.
-    /// `Host` and `Content-Length` are added.
+    /// `Host` and `Content-Length` are added. The pool does not cap how many requests wait for
+    /// a connection: its owner bounds what it has in flight (the courier sends one request per
+    /// course peer at a time).
     pub fn request(&mut self, cx: &mut Cx<'_>, addr: SocketAddr, req: &Request, tag: u64) {
         let mut wire = BytesMut::with_capacity(256 + req.body.len());
         encode_request(req, addr, &mut wire, "keep-alive");
