@@ -675,6 +675,9 @@ async function sendMessage(ev) {
     autosize();
     // The answer is usually the stored message; the SSE copy is then dropped by id.
     const m = sent && typeof sent === "object" ? (sent.message ?? sent) : null;
+    // Stored but reached nobody (no link, no course peer): say so rather than imply "sent".
+    const delivery = m && m.delivery;
+    if (delivery && delivery.status === "stored") showError($("send-error"), "Stored, not sent: " + delivery.note);
     if (m && m.id !== undefined && m.channel && ch.loaded) {
       insertMessage(ch, m);
       scrollToBottom(ch);

@@ -202,13 +202,22 @@ fn set_prompt_off(prompt: &Mutex<String>) {
     prompt.lock().unwrap_or_else(|e| e.into_inner()).clear();
 }
 
+/// Nothing for a message a link carried (it shows as it is echoed); else what became of it,
+/// so the console never implies a delivery that did not happen.
+fn reach(sent: &p2p::Sent) -> String {
+    match sent.status {
+        p2p::Delivery::Sent => String::new(),
+        p2p::Delivery::Queued | p2p::Delivery::Stored => format!("* {}", sent.note()),
+    }
+}
+
 /// Runs one console line and answers what to print.
 pub fn command(node: &Node, line: &str, current: &mut String) -> String {
     let (cmd, rest) = line.split_once(' ').unwrap_or((line, ""));
     let rest = rest.trim();
     if !cmd.starts_with('/') {
         return match node.post(current, line) {
-            Ok(_) => String::new(),
+            Ok(sent) => reach(&sent),
             Err(e) => not_sent(node, &e),
         };
     }
@@ -261,7 +270,7 @@ pub fn command(node: &Node, line: &str, current: &mut String) -> String {
         }
         "/direct" => match rest.split_once(' ') {
             Some((peer, text)) => match node.direct(peer, text.trim()) {
-                Ok(_) => String::new(),
+                Ok(sent) => reach(&sent),
                 Err(e) => format!("not sent: {e}"),
             },
             None => "usage: /direct <peer> <text>".to_string(),

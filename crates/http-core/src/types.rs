@@ -114,6 +114,8 @@ impl Status {
     pub const OK: Status = Status(200);
     /// 201 Created
     pub const CREATED: Status = Status(201);
+    /// 202 Accepted
+    pub const ACCEPTED: Status = Status(202);
     /// 204 No Content
     pub const NO_CONTENT: Status = Status(204);
     /// 206 Partial Content

@@ -22,6 +22,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::driver::link::{LinkConn, UPGRADE_TOKEN};
+use crate::driver::send::{Delivery, Sent};
 use crate::driver::{JoinError, Node};
 use crate::error::Error;
 use crate::message::dm_channel;
@@ -417,6 +418,18 @@ fn join_error_response(e: JoinError) -> Response {
     }
 }
 
+/// A sent message as the API answers it: the message, with whom it reached under `delivery`.
+fn with_delivery(sent: &Sent) -> Value {
+    let mut body = json!(sent.message);
+    body["delivery"] = json!({
+        "status": sent.status,
+        "linked": sent.linked,
+        "course": sent.course,
+        "note": sent.note(),
+    });
+    body
+}
+
 fn page_params(req: &Req) -> Result<(Option<String>, usize), HttpError> {
     let limit = match req.query("limit") {
         Some(l) => l
@@ -515,8 +528,8 @@ fn user_routes(app: &mut App<Site>) {
         |s: &Site, req: &Req| -> Result<(Status, Json<Value>), HttpError> {
             let channel = req.param("ch").unwrap_or_default();
             let body: TextBody = router::dialect::body(req)?;
-            let msg = s.node.post(&channel, body.text()?).map_err(p2p_error)?;
-            Ok((Status::CREATED, Json(json!(msg))))
+            let sent = s.node.post(&channel, body.text()?).map_err(p2p_error)?;
+            Ok((Status::CREATED, Json(with_delivery(&sent))))
         },
     );
     // Messages are immutable: GET only, so PUT and DELETE answer 405 with `Allow: GET, HEAD`.
@@ -543,8 +556,8 @@ fn user_routes(app: &mut App<Site>) {
         |s: &Site, req: &Req| -> Result<(Status, Json<Value>), HttpError> {
             let peer = req.param("peer").unwrap_or_default();
             let body: TextBody = router::dialect::body(req)?;
-            let msg = s.node.direct(&peer, body.text()?).map_err(p2p_error)?;
-            Ok((Status::CREATED, Json(json!(msg))))
+            let sent = s.node.direct(&peer, body.text()?).map_err(p2p_error)?;
+            Ok((Status::CREATED, Json(with_delivery(&sent))))
         },
     );
     app.get(
@@ -581,17 +594,25 @@ fn user_routes(app: &mut App<Site>) {
 
     app.post(
         "/p2p/msg",
-        |s: &Site, req: &Req| -> Result<Json<Value>, HttpError> {
+        |s: &Site, req: &Req| -> Result<(Status, Json<Value>), HttpError> {
             let body: TextBody = router::dialect::body(req)?;
             let text = body.text()?;
-            let msg = match &body.target {
+            let sent = match &body.target {
                 Some(to) => s.node.direct(to, text),
                 None => s
                     .node
                     .post(body.channel.as_deref().unwrap_or("general"), text),
             }
             .map_err(p2p_error)?;
-            Ok(Json(json!({"status": "sent", "message": msg})))
+            // 200 once a link carried it; 202 while it only waits for course peers, or
+            // reached nobody (stored, as `status` and `note` say).
+            let code = match sent.status {
+                Delivery::Sent => Status::OK,
+                Delivery::Queued | Delivery::Stored => Status::ACCEPTED,
+            };
+            let mut answer = json!(sent);
+            answer["note"] = json!(sent.note());
+            Ok((code, Json(answer)))
         },
     );
     app.get("/p2p/inbox", |s: &Site, _req: &Req| {

@@ -31,10 +31,12 @@ pub use p2p_proto::files;
 
 pub use driver::address::Advertise;
 pub use driver::course::MAX_ATTEMPTS as COURSE_DELIVERY_ATTEMPTS;
+pub use driver::course::MAX_QUEUED_PER_PEER as COURSE_QUEUE_PER_PEER;
 pub use driver::files::{
     FetchPhase, FetchStarted, FetchView, FileError, FileEvent, FileReply, Files, LocalFile,
     NetworkFile, Published,
 };
+pub use driver::send::{CourseRecipient, Delivery, Sent};
 pub use driver::{Config, Node, Peer, Running, TrackerStatus, UiEvent, WallClock, spawn, start};
 pub use p2p_proto::frame::{MAX_PROTOCOL_VERSION, PROTOCOL_VERSION};
 pub use p2p_proto::{

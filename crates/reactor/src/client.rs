@@ -6,7 +6,8 @@ use crate::handle::Handle;
 use bytes::{Bytes, BytesMut};
 use http_core::write::write_request_head;
 use http_core::{
-    BodyDecoder, Decoded, Headers, Limits, Method, ParseError, Request, Status, parse_response_head,
+    BodyDecoder, Decoded, Headers, Limits, Method, ParseError, Request, Status, Version,
+    parse_response_head,
 };
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -68,7 +69,7 @@ pub fn start<P: Protocol>(
     timeout: Duration,
 ) -> ConnId {
     let mut wire = BytesMut::with_capacity(256 + req.body.len());
-    encode_request(&req, addr, &mut wire);
+    encode_request(&req, addr, &mut wire, "close");
     let proto = ClientConn {
         handle: cx.handle(),
         owner,
@@ -83,8 +84,13 @@ pub fn start<P: Protocol>(
     cx.connect(addr, proto)
 }
 
-/// Serializes a client request with the framing headers it needs.
-fn encode_request(req: &Request, addr: SocketAddr, dst: &mut BytesMut) {
+/// Serializes a client request with the framing headers it needs and `Connection: connection`.
+pub(crate) fn encode_request(
+    req: &Request,
+    addr: SocketAddr,
+    dst: &mut BytesMut,
+    connection: &'static str,
+) {
     let mut headers = req.head.headers.clone();
     if !headers.contains("host") {
         headers.insert("Host", addr.to_string());
@@ -93,7 +99,7 @@ fn encode_request(req: &Request, addr: SocketAddr, dst: &mut BytesMut) {
     {
         headers.insert("Content-Length", req.body.len().to_string());
     }
-    headers.insert("Connection", "close");
+    headers.insert("Connection", connection);
     write_request_head(
         &req.head.method,
         &req.head.target,
@@ -109,6 +115,8 @@ fn encode_request(req: &Request, addr: SocketAddr, dst: &mut BytesMut) {
 pub struct ResponseReader {
     head: Option<(Status, Headers, BodyDecoder)>,
     body: BytesMut,
+    /// Whether the last head read lets the connection carry another exchange.
+    keep_alive: bool,
 }
 
 impl ResponseReader {
@@ -121,6 +129,10 @@ impl ResponseReader {
         if self.head.is_none() {
             match parse_response_head(input, &Limits::default(), method)? {
                 Some((head, kind)) => {
+                    self.keep_alive = match head.version {
+                        Version::Http11 => !head.headers.has_token("connection", "close"),
+                        Version::Http10 => head.headers.has_token("connection", "keep-alive"),
+                    };
                     self.head = Some((head.status, head.headers, BodyDecoder::response(kind)))
                 }
                 None => return Ok(None),
@@ -139,6 +151,17 @@ impl ResponseReader {
                 Decoded::Done => return Ok(Some(self.take())),
             }
         }
+    }
+
+    /// Whether the last response read lets its connection carry another exchange (its version
+    /// and `Connection` field allow it).
+    pub fn keep_alive(&self) -> bool {
+        self.keep_alive
+    }
+
+    /// Whether the head of a response is in and its body not yet complete.
+    pub fn started(&self) -> bool {
+        self.head.is_some()
     }
 
     /// The server closed: the response, if its framing allows ending there.
@@ -250,7 +273,7 @@ pub fn blocking_request(
     let deadline = Instant::now() + timeout;
     let mut stream = TcpStream::connect_timeout(&addr, timeout).map_err(ClientError::Connect)?;
     let mut wire = BytesMut::new();
-    encode_request(req, addr, &mut wire);
+    encode_request(req, addr, &mut wire, "close");
     stream
         .set_write_timeout(Some(timeout))
         .map_err(ClientError::Io)?;

@@ -11,6 +11,8 @@
 //!   streamed bodies, file bodies read in bounded slices ([`FileBody`]), deferred replies,
 //!   upgrades) calling a [`Service`].
 //! - [`client`]: an HTTP client on the loop, and a blocking one for tools and tests.
+//! - [`pool`]: a keep-alive HTTP client on the loop: persistent connections per origin,
+//!   reused across requests, a request that met a server's idle close sent again once.
 //! - [`AccessLine`]: the one access-log line format of every daemon.
 //!
 //! Nothing here blocks the loop thread: every socket is non-blocking, every buffer has a cap.
@@ -20,6 +22,7 @@ pub mod client;
 mod event_loop;
 mod file_body;
 mod handle;
+pub mod pool;
 pub mod server;
 mod thread;
 

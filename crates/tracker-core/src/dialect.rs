@@ -91,16 +91,19 @@ impl Registry {
     /// The id of the live peer `named`. An unknown id, address or name is a 404; a name that
     /// several live peers share is a 400 asking for the peer id.
     pub fn resolve(&self, named: &PeerRef, now: u64) -> Result<String> {
-        let live = || self.peers.after(None).filter(|(_, p)| p.is_live(now));
         match named {
             PeerRef::Id(id) => Ok(id.clone()),
-            PeerRef::Addr(ip, port) => live()
-                .find(|(_, p)| (p.ip, p.port) == (*ip, *port))
+            PeerRef::Addr(ip, port) => self
+                .peers
+                .at_addr(*ip, *port)
+                .find(|(_, p)| p.is_live(now))
                 .map(|(id, _)| id.to_string())
                 .ok_or_else(|| not_registered(&std::net::SocketAddr::new(*ip, *port).to_string())),
             PeerRef::Name(name) => {
-                let mut ids: Vec<_> = live()
-                    .filter(|(id, p)| *p.name == **name || (p.name.is_empty() && ***id == **name))
+                let mut ids: Vec<_> = self
+                    .peers
+                    .named(name)
+                    .filter(|(_, p)| p.is_live(now))
                     .map(|(id, _)| id.to_string())
                     .collect();
                 match ids.len() {
@@ -147,7 +150,7 @@ impl Registry {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::RegisterParams;
+    use crate::{RegisterParams, UpdateParams};
     use serde_json::json;
 
     fn fields(v: Value) -> Map<String, Value> {
@@ -213,6 +216,77 @@ mod tests {
             Ok(unnamed.clone()),
             "an unnamed peer goes by its id"
         );
+    }
+
+    /// Guards the name and address indexes: lookups follow expiry, re-registration at another
+    /// address, renaming and removal, and pick the one peer among many.
+    #[test]
+    fn lookups_by_name_and_address_follow_every_change() {
+        const S: u64 = 1000;
+        let ip: IpAddr = "10.0.0.1".parse().unwrap();
+        let mut r = Registry::default();
+        let by_addr = |r: &Registry, port, now| {
+            r.resolve(&PeerRef::Addr(ip, port), now)
+                .map_err(|e| e.status())
+        };
+        let by_name = |r: &Registry, name: &str, now| {
+            r.resolve(&PeerRef::Name(name.into()), now)
+                .map_err(|e| e.status())
+        };
+        for port in 10_000..10_050 {
+            register(&mut r, port, &format!("n{port}"));
+        }
+        assert_eq!(by_name(&r, "n10049", 0), by_addr(&r, 10_049, 0));
+        assert!(by_name(&r, "n10049", 0).is_ok());
+
+        let params = |port, ttl| RegisterParams {
+            peer_id: Some("moving".into()),
+            port,
+            name: Some("mover".into()),
+            ttl: Some(ttl),
+            ..Default::default()
+        };
+        r.register(params(5001, 10), ip, 0).unwrap();
+        assert_eq!(by_addr(&r, 5001, 0), Ok("moving".into()));
+        r.register(params(5002, 10), ip, S).unwrap();
+        assert_eq!(
+            by_addr(&r, 5001, S),
+            Err(404),
+            "the old address is forgotten"
+        );
+        assert_eq!(by_addr(&r, 5002, S), Ok("moving".into()));
+        assert_eq!(by_name(&r, "mover", S), Ok("moving".into()));
+
+        let token = r.credential("moving", None, ip, S).unwrap();
+        let rename = UpdateParams {
+            peer_id: "moving".into(),
+            token: Some(token),
+            name: Some("renamed".into()),
+            ..Default::default()
+        };
+        r.update(rename, S).unwrap();
+        assert_eq!(by_name(&r, "mover", S), Err(404));
+        assert_eq!(by_name(&r, "renamed", S), Ok("moving".into()));
+        assert!(r.peers.is_consistent());
+
+        assert_eq!(
+            by_name(&r, "renamed", 12 * S),
+            Err(404),
+            "a dead peer is not found"
+        );
+        assert!(r.sweep(12 * S).contains(&"moving".to_owned()));
+        assert_eq!(by_addr(&r, 5002, 12 * S), Err(404));
+        assert!(r.peers.is_consistent());
+
+        r.register(params(5002, 10), ip, 13 * S).unwrap();
+        assert_eq!(by_name(&r, "mover", 13 * S), Ok("moving".into()));
+        r.remove("moving", None, 13 * S).ok();
+        let id = register(&mut r, 5003, "");
+        r.remove(&id, Some(&r.credential(&id, None, ip, 0).unwrap()), 0)
+            .unwrap();
+        assert_eq!(by_name(&r, &id, 0), Err(404));
+        assert_eq!(by_addr(&r, 5003, 0), Err(404));
+        assert!(r.peers.is_consistent());
     }
 
     #[test]

@@ -478,7 +478,8 @@ impl Registry {
             peer.load = load;
         }
         if let Some(name) = name {
-            peer.name = if name == id { "".into() } else { name.into() };
+            let name = if name == id { "".into() } else { name.into() };
+            self.peers.rename(id, name);
         }
         self.touch(id, now);
         self.peer(id, now)

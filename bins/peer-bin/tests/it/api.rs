@@ -96,7 +96,11 @@ fn sessions_course_endpoints_and_immutability() {
         "/p2p/msg",
         Some(json!({"text": "old api"})),
     );
-    assert_eq!(status, 200, "{sent}");
+    assert_eq!(
+        (status, &sent["status"]),
+        (202, &json!("stored")),
+        "alone: {sent}"
+    );
     let (_, channels) = call(addr, Method::Get, "/api/channels", None);
     assert_eq!(channels[0]["name"], "general");
     assert_eq!(channels[0]["unread"], 1, "bob's course broadcast");

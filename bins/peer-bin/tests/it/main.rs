@@ -7,6 +7,7 @@ mod browser;
 mod clock;
 mod console;
 mod course;
+mod course_delivery;
 mod csrf;
 mod daemon;
 mod direct;

@@ -13,6 +13,9 @@
 //!   member refresh and dialling, graceful exit);
 //! - [`tracker`]: the tracker requests and the parsing of their answers;
 //! - [`address`]: the address others reach us by (our peer id and what the tracker lists).
+//! - [`send`]: our own messages (stored, then sent on links and to course peers) and whom
+//!   they reached;
+//! - [`course`]: the courier that delivers to course peers over their HTTP.
 //! - [`files`]: file sharing (publish, serve, fetch) with its own agent and worker pool.
 
 pub mod address;
@@ -20,6 +23,7 @@ pub mod agent;
 pub mod course;
 pub mod files;
 pub mod link;
+pub mod send;
 pub mod tracker;
 
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
@@ -35,7 +39,7 @@ use serde::Serialize;
 use crate::error::{Error, Result};
 use crate::frame::encode;
 use crate::message::Message;
-use crate::node::{Action, ChannelInfo, Event, LinkId, NodeState, Outgoing, PeerInfo};
+use crate::node::{Action, ChannelInfo, Event, LinkId, NodeState, PeerInfo};
 use crate::store::{Fsync, Store};
 use agent::Agent;
 use link::LinkConn;
@@ -451,50 +455,6 @@ impl Node {
     /// The loop's handle.
     pub fn handle(&self) -> &Handle {
         &self.handle
-    }
-
-    /// Posts to a joined channel: stored, then sent to every linked member.
-    pub fn post(&self, channel: &str, text: &str) -> Result<Message> {
-        let mut core = lock(&self.shared);
-        let ts = core.wall_clock.now_ms();
-        let out = core.state.post(channel, text, ts)?;
-        self.send_own(&mut core, out)
-    }
-
-    /// Sends a direct message to `to`, a linked peer's id or name (see
-    /// [`NodeState::resolve_peer`]) or a course peer's id: stored, then sent on its link (or by
-    /// the courier). A target that names nobody, several peers, or a peer with no open link is
-    /// an error and nothing is stored.
-    pub fn direct(&self, to: &str, text: &str) -> Result<Message> {
-        let mut core = lock(&self.shared);
-        let to = match core.state.resolve_peer(to) {
-            Ok(id) => id,
-            // A course peer has no link: the courier takes our message over its HTTP.
-            Err(_) if core.course_peers.contains_key(to) => to.to_owned(),
-            Err(e) => return Err(e),
-        };
-        let ts = core.wall_clock.now_ms();
-        let out = core.state.direct(&to, text, ts)?;
-        self.send_own(&mut core, out)
-    }
-
-    /// Stored before acknowledged (SPEC §6): a message the store refuses is dropped whole (not
-    /// kept, not sent, its seq free again) and the failure is the user's answer.
-    fn send_own(&self, core: &mut Core, out: Outgoing) -> Result<Message> {
-        if let Err(e) = core.store.append(&out.msg) {
-            log::error!("cannot store {}: {e}", out.msg.id);
-            return Err(e);
-        }
-        let msg = out.msg.clone();
-        let actions = core
-            .state
-            .commit(out)
-            .into_iter()
-            .map(|(link, frame)| Action::Send(link, frame))
-            .collect();
-        core.apply(actions, &mut Out::Handle(&self.handle));
-        core.deliver_to_course_peers(&msg);
-        Ok(msg)
     }
 
     /// The peer id `target` names: a linked peer's id or name, else `target` itself (the

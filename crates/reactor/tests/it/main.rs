@@ -14,6 +14,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 mod musts;
+mod pool;
 mod send_timeout;
 
 fn hello(req: Request, _info: &RequestInfo) -> Reply {
