@@ -62,7 +62,7 @@ impl Core {
             }
             return;
         }
-        if !entry.output.is_empty() {
+        if entry.has_output() {
             if entry.writing == Writing::Idle {
                 entry.writing = Writing::Queued;
                 let id = self.id_of(key);
@@ -74,11 +74,12 @@ impl Core {
     }
 
     /// Writes the output callbacks queued this round (see `dirty`). Flushing can run
-    /// `on_drained`, which may queue more; what is left after a few passes waits a round.
+    /// `on_drained`, which may queue more; what is left after a few passes waits a round, as do
+    /// entries that used their round's budget for file bodies (`yielded`).
     pub(super) fn flush_dirty(&mut self) {
         for _ in 0..4 {
             if self.dirty.is_empty() {
-                return;
+                break;
             }
             for id in std::mem::take(&mut self.dirty) {
                 if let Some(key) = self.key_of(id) {
@@ -90,6 +91,7 @@ impl Core {
                 }
             }
         }
+        self.dirty.append(&mut self.yielded);
     }
 
     /// Runs queued work, including work it queues (a proxied request hops client → upstream →
