@@ -193,8 +193,26 @@ impl Core {
             if due && self.entries[key].phase == Phase::Lingering {
                 self.finish(key, CloseReason::Local);
             } else if due {
-                self.dispatch(key, Callback::Timeout);
+                self.write_before_timeout(key, generation);
             }
+        }
+    }
+
+    /// Tells entry `key` its deadline passed — after trying once more to write its output if
+    /// the socket was full. The kernel says a full socket is writable again only once a third
+    /// of its buffer is free, which a slow reader may take longer than a send timeout to free
+    /// (sendfile's page-backed buffers drain slowly on loopback); one write shows whether the
+    /// peer took anything at all, in [`Cx::output_written`](super::Cx::output_written).
+    fn write_before_timeout(&mut self, key: usize, generation: u32) {
+        if self.entries[key].writing == Writing::Blocked {
+            self.flush(key);
+        }
+        // Unless the write closed the entry, or a callback it ran (`on_drained`) set a new
+        // deadline, which supersedes the one that passed.
+        if self.entries.get(key).is_some_and(|e| {
+            e.generation == generation && e.phase != Phase::Lingering && e.deadline.is_none()
+        }) {
+            self.dispatch(key, Callback::Timeout);
         }
     }
 
