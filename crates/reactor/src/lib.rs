@@ -8,8 +8,8 @@
 //! - [`Clock`]: the one monotonic clock a loop measures every deadline on; a test may inject
 //!   a [`SteppedClock`].
 //! - [`server`]: the HTTP/1.1 server driver (keep-alive, pipelining, limits, timeouts,
-//!   streamed bodies, file bodies sent with `sendfile` in bounded steps ([`FileBody`]), deferred replies,
-//!   upgrades) calling a [`Service`].
+//!   streamed bodies, file bodies sent with `sendfile` in bounded steps ([`FileBody`]),
+//!   deferred replies, upgrades) calling a [`Service`].
 //! - [`client`]: an HTTP client on the loop, and a blocking one for tools and tests.
 //! - [`AccessLine`]: the one access-log line format of every daemon.
 //!

@@ -99,7 +99,7 @@ impl SlowReader {
         self.pieces += 1;
         // The client's behaviour under test: every so often it stops reading for a moment,
         // so the server finds its socket full mid-file.
-        if self.pieces % 64 == 0 {
+        if self.pieces.is_multiple_of(64) {
             thread::sleep(Duration::from_millis(2));
         }
         n > 0
