@@ -8,8 +8,8 @@
 //! - [`Clock`]: the one monotonic clock a loop measures every deadline on; a test may inject
 //!   a [`SteppedClock`].
 //! - [`server`]: the HTTP/1.1 server driver (keep-alive, pipelining, limits, timeouts,
-//!   streamed bodies, file bodies read in bounded slices ([`FileBody`]), deferred replies,
-//!   upgrades) calling a [`Service`].
+//!   streamed bodies, file bodies sent with `sendfile` in bounded steps ([`FileBody`]),
+//!   deferred replies, upgrades) calling a [`Service`].
 //! - [`client`]: an HTTP client on the loop, and a blocking one for tools and tests.
 //! - [`pool`]: a keep-alive HTTP client on the loop: persistent connections per origin,
 //!   reused across requests, a request that met a server's idle close sent again once.
@@ -31,7 +31,7 @@ pub use event_loop::{
     Acceptor, Addr, Clock, CloseReason, ConnId, ConnInfo, Cx, DEFAULT_READ_LIMIT, EventLoop, Inbox,
     Protocol, SHUTDOWN_GRACE, Session, SteppedClock, SystemClock,
 };
-pub use file_body::{FILE_HIGH_WATER, FILE_SLICE, FileBody};
+pub use file_body::{FILE_HIGH_WATER, FILE_ROUND_BUDGET, FILE_SLICE, FileBody};
 pub use handle::Handle;
 pub use server::{BodySender, Reply, RequestInfo, Responder, Service, serve};
 pub use thread::{LoopThread, Running};

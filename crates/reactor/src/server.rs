@@ -1,12 +1,13 @@
 //! The HTTP/1.1 server driver: one [`Protocol`] per accepted connection, calling a [`Service`].
 //!
 //! A connection is an explicit state machine (`State`): reading a request, waiting for a
-//! deferred reply, streaming a body, sending a file body, or closing. Requests are answered in order; while one is
-//! outstanding, later pipelined requests wait in the input buffer (bounded by the read limit).
+//! deferred reply, streaming a body, sending a file body, or closing. Requests are answered in
+//! order; while one is outstanding (a file body until the loop has sent all of it), later
+//! pipelined requests wait in the input buffer (bounded by the read limit).
 
 use crate::access_log::AccessLine;
 use crate::event_loop::{Addr, CloseReason, ConnId, ConnInfo, Cx, EventLoop, Protocol, Session};
-use crate::file_body::{FileBody, Fill};
+use crate::file_body::FileBody;
 use crate::handle::Handle;
 use bytes::{Bytes, BytesMut};
 use http_core::write::{
@@ -93,8 +94,9 @@ pub enum Reply {
     /// A `101 Switching Protocols` response, after which the session's protocol owns the
     /// connection (any [`Protocol`] converts: `proto.into()`).
     Upgrade(Response, Session),
-    /// Status and headers now; the body is read from a file in bounded slices as the client
-    /// takes it (`Content-Length` is set from the body). The response's own body is ignored.
+    /// Status and headers now; the body follows from the file as the client takes it, with
+    /// `sendfile` where the kernel allows (see [`Cx::send_file`](crate::Cx::send_file);
+    /// `Content-Length` is set from the body). The response's own body is ignored.
     File(Response, FileBody),
     /// The answer comes later through a [`Responder`].
     Deferred,
@@ -213,8 +215,9 @@ enum State {
     Waiting(Exchange),
     /// Streaming a body from a [`BodySender`].
     Streaming(Exchange),
-    /// Sending a body from a file, refilled whenever the socket has taken what was queued.
-    Sending(Exchange, FileBody),
+    /// A file body is queued on the connection ([`Cx::send_file`]); the exchange ends when the
+    /// loop has sent all of it.
+    Sending(Exchange),
     /// The connection was handed to another protocol, or is closing.
     Done,
 }
@@ -336,7 +339,7 @@ impl HttpConn {
                 }
             }
             State::Waiting(_) => Some(cx.now() + self.limits.idle_wait()),
-            State::Streaming(_) | State::Sending(..) | State::Done => None,
+            State::Streaming(_) | State::Sending(_) | State::Done => None,
         };
         self.set_deadline(cx);
     }
@@ -504,9 +507,10 @@ impl HttpConn {
                     return self.end_exchange(cx, ex);
                 }
                 ex.bytes = usize::try_from(body.len).unwrap_or(usize::MAX);
-                self.state = State::Sending(ex, body);
+                cx.send_file(body);
+                self.state = State::Sending(ex);
                 self.arm_timer(cx);
-                self.send_file(cx);
+                cx.notify_drained();
             }
             Reply::Upgrade(mut response, protocol) => {
                 if response.status != Status::SWITCHING_PROTOCOLS {
@@ -527,25 +531,6 @@ impl HttpConn {
             Reply::Deferred => {
                 self.state = State::Waiting(ex);
                 self.arm_timer(cx);
-            }
-        }
-    }
-
-    /// Queues the next slices of a file body, or finishes the exchange once it is all queued.
-    fn send_file(&mut self, cx: &mut Cx<'_>) {
-        let State::Sending(ex, mut body) = std::mem::replace(&mut self.state, State::Done) else {
-            return;
-        };
-        match body.fill(cx.output()) {
-            Ok(Fill::Done) => self.end_exchange(cx, ex),
-            Ok(Fill::More) => {
-                self.state = State::Sending(ex, body);
-                cx.notify_drained();
-            }
-            Err(e) => {
-                // The length is promised: the only honest end is to cut the connection.
-                warn!("{}: reading {} failed: {e}", self.info.peer, ex.path);
-                cx.abort();
             }
         }
     }
@@ -647,10 +632,13 @@ impl Protocol for HttpConn {
     }
 
     fn on_drained(&mut self, cx: &mut Cx<'_>) {
-        if matches!(self.state, State::Sending(..)) {
-            self.send_file(cx);
-        } else {
-            self.process(cx);
+        match std::mem::replace(&mut self.state, State::Done) {
+            // The file body is all in the socket: the next request may be answered.
+            State::Sending(ex) => self.end_exchange(cx, ex),
+            state => {
+                self.state = state;
+                self.process(cx);
+            }
         }
     }
 
@@ -658,7 +646,7 @@ impl Protocol for HttpConn {
         self.peer_done = true;
         match self.state {
             // A client that half-closes after its request still gets its answer.
-            State::Waiting(ref mut ex) | State::Sending(ref mut ex, _) => ex.keep_alive = false,
+            State::Waiting(ref mut ex) | State::Sending(ref mut ex) => ex.keep_alive = false,
             State::Streaming(_) | State::Reading | State::Done => cx.close(),
         }
     }
@@ -682,7 +670,7 @@ impl Protocol for HttpConn {
                 let body = "Service Unavailable: the handler did not answer in time\n".to_owned();
                 self.error_response(cx, Status::SERVICE_UNAVAILABLE, body);
             }
-            State::Streaming(_) | State::Sending(..) | State::Done => {}
+            State::Streaming(_) | State::Sending(_) | State::Done => {}
         }
     }
 
@@ -703,14 +691,19 @@ impl Protocol for HttpConn {
                 cx.close();
             }
             // A file body is finished within the grace, then the connection closes.
-            State::Sending(ref mut ex, _) => ex.keep_alive = false,
+            State::Sending(ref mut ex) => ex.keep_alive = false,
             // In flight: the answer goes out with `Connection: close`.
             State::Reading | State::Waiting(_) | State::Done => {}
         }
     }
 
-    fn on_close(&mut self, _reason: CloseReason) {
+    fn on_close(&mut self, reason: CloseReason) {
         self.info.closed.store(true, Ordering::Relaxed);
+        if let (State::Sending(ex), CloseReason::Io(e)) = (&self.state, &reason) {
+            // A file that shrank under us ends here too: its length was promised, so the only
+            // honest end is to cut the connection.
+            warn!("{}: sending {} failed: {e}", self.info.peer, ex.path);
+        }
     }
 }
 

@@ -173,6 +173,17 @@ pub fn scratch_dir(suite: Suite) -> Result<PathBuf> {
     Ok(dir)
 }
 
+/// A fresh `dir/root/` for backend-bin's `--static-root`, with the site's `login.html`
+/// (backend-bin refuses a root without it).
+pub fn static_root(dir: &Path) -> Result<PathBuf> {
+    let root = dir.join("root");
+    fs::create_dir_all(&root).map_err(Error::io("create directory", &root))?;
+    let login = process::project_root().join("static").join("login.html");
+    let copy = root.join("login.html");
+    fs::copy(&login, &copy).map_err(Error::io("copy", &login))?;
+    Ok(root)
+}
+
 /// `taskset -c CORE PROGRAM`: the returned command runs `program` pinned to one core.
 pub fn pinned(core: u32, program: impl AsRef<std::ffi::OsStr>) -> Command {
     let mut command = Command::new("taskset");

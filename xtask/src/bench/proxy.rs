@@ -25,8 +25,7 @@ pub fn run(args: &BenchArgs) -> Result<Section> {
     super::ensure_tools(&["wrk", "nginx"])?;
 
     let dir = super::scratch_dir(Suite::Proxy)?;
-    let root = dir.join("root");
-    fs::create_dir_all(&root).map_err(Error::io("create directory", &root))?;
+    let root = super::static_root(&dir)?;
     let content = one_k();
     let file = root.join(FILE_NAME);
     fs::write(&file, &content).map_err(Error::io("write", &file))?;

@@ -2,6 +2,7 @@
 //! around it (dial, spawn, message, upgrade, close).
 
 use super::{Addr, ConnId, Core, Deferred, Entry, Phase, Protocol, Reading, Session};
+use crate::file_body::{FileBody, QueuedFile};
 use crate::handle::Handle;
 use bytes::BytesMut;
 use std::cmp::Reverse;
@@ -52,19 +53,37 @@ impl Cx<'_> {
         &mut self.entry().input
     }
 
-    /// Bytes queued for sending. Append to it; the loop writes it out after the callback.
+    /// Bytes queued for sending. Append to it; the loop writes it out after the callback, after
+    /// whatever was queued before (a file body from [`send_file`](Cx::send_file) included).
     pub fn output(&mut self) -> &mut BytesMut {
-        &mut self.entry().output
+        let entry = self.entry();
+        match entry.files.back_mut() {
+            Some(file) => &mut file.then,
+            None => &mut entry.output,
+        }
     }
 
     /// Queues `data` for sending.
     pub fn write(&mut self, data: &[u8]) {
-        self.entry().output.extend_from_slice(data);
+        self.output().extend_from_slice(data);
     }
 
-    /// Bytes queued and not yet accepted by the socket; producers stop above their cap.
+    /// Queues a file body after the output already queued. The loop sends it as the socket
+    /// takes it: with `sendfile(2)` straight from the page cache, in bounded steps so that other
+    /// connections get their turn, or, where the kernel refuses that for the file, read with
+    /// `pread` into the output buffer a slice at a time (see [`FileBody`]). Output queued later
+    /// follows the file. If the file turns out shorter than `body.len`, the connection is
+    /// closed ([`CloseReason::Io`](super::CloseReason::Io)): the length was promised.
+    pub fn send_file(&mut self, body: FileBody) {
+        if body.len > 0 {
+            self.entry().files.push_back(QueuedFile::new(body));
+        }
+    }
+
+    /// Bytes queued and not yet accepted by the socket (file bodies included); producers stop
+    /// above their cap.
     pub fn pending_output(&self) -> usize {
-        self.core.entries[self.key].output.len()
+        self.core.entries[self.key].pending_output()
     }
 
     /// Output bytes the socket has accepted since the entry opened: a protocol compares two
@@ -76,7 +95,7 @@ impl Cx<'_> {
     /// Asks for one [`Protocol::on_drained`] call when all queued output has been written.
     pub fn notify_drained(&mut self) {
         let entry = self.entry();
-        if entry.output.is_empty() {
+        if !entry.has_output() {
             entry.notify_drained = false;
             self.core.deferred.push_back(Deferred::Drained(self.id));
         } else {
@@ -149,10 +168,11 @@ impl Cx<'_> {
         self.entry().phase = Phase::Closing { linger: false };
     }
 
-    /// Closes at once, dropping queued output.
+    /// Closes at once, dropping queued output (file bodies included).
     pub fn abort(&mut self) {
         let entry = self.entry();
         entry.output.clear();
+        entry.files.clear();
         entry.phase = Phase::Closing { linger: true };
     }
 

@@ -3,8 +3,10 @@
 //! how its output is written ([`Writing`]).
 
 use super::{DEFAULT_READ_LIMIT, Session};
+use crate::file_body::QueuedFile;
 use bytes::BytesMut;
 use mio::net::TcpStream;
+use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::time::Instant;
 
@@ -59,7 +61,8 @@ impl Reading {
 pub(super) enum Writing {
     /// Nothing waits, or what waits has not been handed to the loop yet.
     Idle,
-    /// Listed in `Core::dirty`: written with the round's other output, just before the poll.
+    /// Listed in `Core::dirty` (or in `Core::yielded`, having used its round's budget for file
+    /// bodies): written with the round's other output, just before the poll.
     Queued,
     /// The socket took less than was queued: `WRITABLE` interest is on until it drains.
     Blocked,
@@ -85,7 +88,11 @@ pub(super) struct Entry {
     /// returns.
     pub(super) next_proto: Option<Session>,
     pub(super) input: BytesMut,
+    /// Bytes queued for sending, ahead of any file in `files`.
     pub(super) output: BytesMut,
+    /// File bodies queued after `output`, each with the bytes queued after it
+    /// ([`Cx::send_file`](super::Cx::send_file)): output leaves in the order it was queued.
+    pub(super) files: VecDeque<QueuedFile>,
     /// Output bytes the socket has accepted so far (see [`Cx::output_written`](super::Cx::output_written)).
     pub(super) written: u64,
     pub(super) phase: Phase,
@@ -109,6 +116,7 @@ impl Entry {
             next_proto: None,
             input: BytesMut::new(),
             output: BytesMut::new(),
+            files: VecDeque::new(),
             written: 0,
             phase: Phase::Open,
             reading: Reading::Live,
@@ -119,6 +127,19 @@ impl Entry {
             read_limit: DEFAULT_READ_LIMIT,
             deadline: None,
         }
+    }
+
+    /// Whether any output (bytes or file) waits to be sent.
+    pub(super) fn has_output(&self) -> bool {
+        !self.output.is_empty() || !self.files.is_empty()
+    }
+
+    /// Bytes waiting to be sent, files included (saturating).
+    pub(super) fn pending_output(&self) -> usize {
+        self.files.iter().fold(self.output.len(), |sum, file| {
+            let body = usize::try_from(file.remaining()).unwrap_or(usize::MAX);
+            sum.saturating_add(body).saturating_add(file.then.len())
+        })
     }
 }
 

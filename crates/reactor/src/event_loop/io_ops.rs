@@ -1,15 +1,18 @@
-//! The socket side of the loop: accepting, reading until `WouldBlock`, writing what is queued,
-//! lingering closes, and freeing an entry.
+//! The socket side of the loop: accepting, reading until `WouldBlock`, writing what is queued
+//! (bytes, and file bodies with `sendfile`), lingering closes, and freeing an entry.
 
 use super::Callback;
 use super::{
     CloseReason, ConnId, ConnInfo, Core, Deferred, Entry, FIRST_ENTRY, FIRST_LISTENER,
     LINGER_MAX_BYTES, LINGER_TIMEOUT, Origin, Phase, Reading, Writing,
 };
-use bytes::Buf;
+use crate::file_body::{FILE_ROUND_BUDGET, Moved, QueuedFile};
+use bytes::{Buf, BytesMut};
 use log::warn;
+use mio::net::TcpStream;
 use mio::{Interest, Token};
 use std::cmp::Reverse;
+use std::collections::VecDeque;
 use std::io::{self, Read, Write};
 
 /// What one poll event says about a socket.
@@ -248,8 +251,9 @@ impl Core {
         }
     }
 
-    /// Writes queued output until done or `WouldBlock`; keeps `WRITABLE` interest only while
-    /// output is pending.
+    /// Writes queued output, bytes and file bodies in order, until done, `WouldBlock`, or the
+    /// round's [`FILE_ROUND_BUDGET`] for file bodies is spent; keeps `WRITABLE` interest only
+    /// while the socket is full. An entry that used its budget is written again next round.
     pub(super) fn flush(&mut self, key: usize) {
         let Some(entry) = self.entries.get_mut(key) else {
             return;
@@ -259,38 +263,25 @@ impl Core {
         }
         let Some(socket) = entry.socket.as_mut() else {
             entry.output.clear();
+            entry.files.clear();
             return;
         };
-        let mut failure = None;
-        while !entry.output.is_empty() {
-            match socket.write(&entry.output) {
-                Ok(0) => {
-                    failure = Some(io::Error::from(io::ErrorKind::WriteZero));
-                    break;
-                }
-                Ok(n) => {
-                    entry.output.advance(n);
-                    entry.written += n as u64;
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => {
-                    failure = Some(e);
-                    break;
-                }
-            }
-        }
-        if let Some(e) = failure {
-            return self.finish(key, close_reason(e));
-        }
-        let drained = entry.output.is_empty();
-        // WRITABLE interest must be on exactly while output is pending.
-        let blocked = entry.writing == Writing::Blocked;
-        if drained == blocked {
-            let interest = if drained {
-                Interest::READABLE
-            } else {
+        let flushed = match write_out(
+            socket,
+            &mut entry.output,
+            &mut entry.files,
+            &mut entry.written,
+        ) {
+            Ok(flushed) => flushed,
+            Err(e) => return self.finish(key, close_reason(e)),
+        };
+        // WRITABLE interest must be on exactly while the socket is full.
+        let blocked = flushed == Flushed::Blocked;
+        if blocked != (entry.writing == Writing::Blocked) {
+            let interest = if blocked {
                 Interest::READABLE | Interest::WRITABLE
+            } else {
+                Interest::READABLE
             };
             if let Err(e) = self
                 .registry
@@ -299,13 +290,21 @@ impl Core {
                 return self.finish(key, CloseReason::Io(e));
             }
         }
-        entry.writing = match (drained, entry.writing) {
-            (false, _) => Writing::Blocked,
-            // Still listed in `dirty`: the listing clears it.
-            (true, Writing::Queued) => Writing::Queued,
-            (true, _) => Writing::Idle,
+        entry.writing = match (flushed, entry.writing) {
+            (Flushed::Blocked, _) => Writing::Blocked,
+            // Still listed in `dirty`: the listing clears it (and writes again if need be).
+            (_, Writing::Queued) => Writing::Queued,
+            (Flushed::Yielded, _) => {
+                let id = ConnId {
+                    key: key as u32,
+                    generation: entry.generation,
+                };
+                self.yielded.push(id);
+                Writing::Queued
+            }
+            (Flushed::Drained, _) => Writing::Idle,
         };
-        if drained {
+        if flushed == Flushed::Drained {
             if matches!(entry.phase, Phase::Closing { .. }) {
                 return self.linger(key);
             }
@@ -376,6 +375,66 @@ impl Core {
         if entry.origin == Origin::Accepted {
             self.accepted -= 1;
             self.resume_listeners();
+        }
+    }
+}
+
+/// Where one [`Core::flush`] stopped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Flushed {
+    /// Everything queued is sent.
+    Drained,
+    /// The socket is full: wait for it to be writable.
+    Blocked,
+    /// The socket may take more, but this round's budget for file bodies is spent.
+    Yielded,
+}
+
+/// Writes an entry's output in the order it was queued — `output`, then each file body and
+/// the bytes queued after it — until all is sent, the socket is full, or [`FILE_ROUND_BUDGET`]
+/// bytes of file bodies have moved. Counts what the socket took in `written`.
+fn write_out(
+    socket: &mut TcpStream,
+    output: &mut BytesMut,
+    files: &mut VecDeque<QueuedFile>,
+    written: &mut u64,
+) -> io::Result<Flushed> {
+    let mut budget = FILE_ROUND_BUDGET;
+    loop {
+        while !output.is_empty() {
+            match socket.write(output) {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(n) => {
+                    output.advance(n);
+                    *written += n as u64;
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(Flushed::Blocked),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        let Some(file) = files.front_mut() else {
+            return Ok(Flushed::Drained);
+        };
+        if file.remaining() == 0 {
+            // All of it is in the socket: the bytes queued after it are next.
+            *output = std::mem::take(&mut file.then);
+            files.pop_front();
+            continue;
+        }
+        if budget == 0 {
+            return Ok(Flushed::Yielded);
+        }
+        match file.advance(&*socket, output, budget) {
+            Ok(Moved::Sent(n)) => {
+                *written += n as u64;
+                budget -= n;
+            }
+            // Read into `output` instead (no sendfile for this file): written at the loop's top.
+            Ok(Moved::Read(n)) => budget = budget.saturating_sub(n),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(Flushed::Blocked),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
         }
     }
 }

@@ -7,7 +7,7 @@
 //! a [`Handle`].
 //!
 //! - `entry.rs`: what the loop keeps per entry, and its state machines;
-//! - `io.rs`: accepting, reading, writing and closing sockets;
+//! - `io_ops.rs`: accepting, reading, writing (file bodies with `sendfile`) and closing sockets;
 //! - `work.rs`: callbacks, deferred work, commands from other threads, timers, shutdown;
 //! - `mailbox.rs`: typed addresses and the type-erased protocol the loop drives;
 //! - `clock.rs`: the one monotonic clock every deadline is measured on.
@@ -97,6 +97,9 @@ pub(crate) struct Core {
     /// Entries with output queued by callbacks this round, written just before the next poll so
     /// that output from several callbacks leaves in one `send`.
     dirty: Vec<ConnId>,
+    /// Entries that used their round's budget for file bodies with the socket still writable:
+    /// moved to `dirty` once this round's writes are done, so they go on after the next poll.
+    yielded: Vec<ConnId>,
     scratch: Box<[u8]>,
     accepted: usize,
     max_connections: usize,
@@ -138,6 +141,7 @@ impl EventLoop {
                 timers: BinaryHeap::new(),
                 deferred: VecDeque::new(),
                 dirty: Vec::new(),
+                yielded: Vec::new(),
                 scratch: vec![0; READ_CHUNK].into_boxed_slice(),
                 accepted: 0,
                 max_connections,

@@ -62,7 +62,7 @@ impl Core {
             }
             return;
         }
-        if !entry.output.is_empty() {
+        if entry.has_output() {
             if entry.writing == Writing::Idle {
                 entry.writing = Writing::Queued;
                 let id = self.id_of(key);
@@ -74,11 +74,12 @@ impl Core {
     }
 
     /// Writes the output callbacks queued this round (see `dirty`). Flushing can run
-    /// `on_drained`, which may queue more; what is left after a few passes waits a round.
+    /// `on_drained`, which may queue more; what is left after a few passes waits a round, as do
+    /// entries that used their round's budget for file bodies (`yielded`).
     pub(super) fn flush_dirty(&mut self) {
         for _ in 0..4 {
             if self.dirty.is_empty() {
-                return;
+                break;
             }
             for id in std::mem::take(&mut self.dirty) {
                 if let Some(key) = self.key_of(id) {
@@ -90,6 +91,7 @@ impl Core {
                 }
             }
         }
+        self.dirty.append(&mut self.yielded);
     }
 
     /// Runs queued work, including work it queues (a proxied request hops client → upstream →
@@ -191,8 +193,26 @@ impl Core {
             if due && self.entries[key].phase == Phase::Lingering {
                 self.finish(key, CloseReason::Local);
             } else if due {
-                self.dispatch(key, Callback::Timeout);
+                self.write_before_timeout(key, generation);
             }
+        }
+    }
+
+    /// Tells entry `key` its deadline passed — after trying once more to write its output if
+    /// the socket was full. The kernel says a full socket is writable again only once a third
+    /// of its buffer is free, which a slow reader may take longer than a send timeout to free
+    /// (sendfile's page-backed buffers drain slowly on loopback); one write shows whether the
+    /// peer took anything at all, in [`Cx::output_written`](super::Cx::output_written).
+    fn write_before_timeout(&mut self, key: usize, generation: u32) {
+        if self.entries[key].writing == Writing::Blocked {
+            self.flush(key);
+        }
+        // Unless the write closed the entry, or a callback it ran (`on_drained`) set a new
+        // deadline, which supersedes the one that passed.
+        if self.entries.get(key).is_some_and(|e| {
+            e.generation == generation && e.phase != Phase::Lingering && e.deadline.is_none()
+        }) {
+            self.dispatch(key, Callback::Timeout);
         }
     }
 

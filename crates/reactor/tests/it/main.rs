@@ -1,5 +1,5 @@
 //! The event loop over real sockets: agents and timers, typed messages, an injected clock,
-//! outbound connections and the loop client, the connection cap, graceful shutdown.
+//! outbound connections and the loop client, the connection cap, graceful shutdown, file bodies.
 
 use bytes::Bytes;
 use http_core::{Limits, Method, Request, Response, Status};
@@ -13,6 +13,7 @@ use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
 
+mod file_body;
 mod musts;
 mod pool;
 mod send_timeout;

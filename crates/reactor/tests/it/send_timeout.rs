@@ -1,19 +1,27 @@
 //! A client that reads nothing is dropped after the send timeout, with its unsent output; one
-//! that reads slowly, taking some output every period, is served to the end.
+//! that reads slowly, taking some output every period, is served to the end. Both for a body in
+//! memory and for a file body (sent with `sendfile`).
 
 use http_core::{Limits, Request, Response, Status};
-use reactor::{BodySender, EventLoop, Reply, RequestInfo};
+use reactor::{BodySender, EventLoop, FileBody, Reply, RequestInfo};
 use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::sync::{Arc, Mutex, mpsc};
 use std::thread;
 use std::time::{Duration, Instant};
-use test_support::wait_for;
+use test_support::{TempDir, tempdir_in_memory, wait_for};
 
 /// Far more than the kernel's socket buffers hold, so most of it stays in the server.
 const BODY: usize = 32 * 1024 * 1024;
 const SEND_TIMEOUT: Duration = Duration::from_millis(300);
 const WAIT: Duration = Duration::from_secs(20);
+
+/// Where the [`BODY`] bytes of every answer come from.
+#[derive(Clone, Copy, Debug)]
+enum Body {
+    Memory,
+    File,
+}
 
 /// A server answering every request with [`BODY`] bytes. It hands out a [`BodySender`] per
 /// request only to watch the connection close (`is_closed`).
@@ -22,18 +30,30 @@ struct BigServer {
     requests: mpsc::Receiver<BodySender>,
     handle: reactor::Handle,
     thread: thread::JoinHandle<std::io::Result<()>>,
+    _dir: TempDir,
 }
 
 impl BigServer {
-    fn start() -> BigServer {
+    fn start(from: Body) -> BigServer {
         let (tx, requests) = mpsc::channel();
         let tx = Mutex::new(tx);
         let body = bytes::Bytes::from(vec![b'x'; BODY]);
+        let dir = tempdir_in_memory("reactor-send-timeout");
+        let path = dir.path().join("big");
+        std::fs::write(&path, &body).unwrap();
         let service = move |_req: Request, info: &RequestInfo| {
             let _ = tx.lock().unwrap().send(info.body_sender());
-            let mut response = Response::text(Status::OK, "");
-            response.body = body.clone();
-            Reply::Full(response)
+            let response = Response::text(Status::OK, "");
+            match from {
+                Body::Memory => Reply::Full(Response {
+                    body: body.clone(),
+                    ..response
+                }),
+                Body::File => {
+                    let file = std::fs::File::open(&path).unwrap();
+                    Reply::File(response, FileBody::whole(file).unwrap())
+                }
+            }
         };
         let mut event_loop = EventLoop::new(16).unwrap();
         let limits = Limits {
@@ -49,6 +69,7 @@ impl BigServer {
             requests,
             handle,
             thread,
+            _dir: dir,
         }
     }
 
@@ -82,7 +103,13 @@ fn read_rest(stream: &mut TcpStream) -> usize {
 
 #[test]
 fn a_client_that_reads_nothing_is_dropped_after_the_send_timeout() {
-    let server = BigServer::start();
+    for from in [Body::Memory, Body::File] {
+        a_client_that_reads_nothing_is_dropped(from);
+    }
+}
+
+fn a_client_that_reads_nothing_is_dropped(from: Body) {
+    let server = BigServer::start(from);
     let (mut client, watch) = server.ask(b"GET /big HTTP/1.1\r\nHost: x\r\n\r\n");
     let started = Instant::now();
     wait_for("the server to drop the connection", WAIT, || {
@@ -91,13 +118,19 @@ fn a_client_that_reads_nothing_is_dropped_after_the_send_timeout() {
     assert!(started.elapsed() >= SEND_TIMEOUT - Duration::from_millis(50));
     // What the kernel had taken comes, then the end: far from the whole answer.
     let got = read_rest(&mut client);
-    assert!(got < BODY / 2, "{got} bytes of {BODY}");
+    assert!(got < BODY / 2, "{from:?}: {got} bytes of {BODY}");
     server.stop();
 }
 
 #[test]
 fn a_slow_reader_that_keeps_taking_output_is_served_to_the_end() {
-    let server = BigServer::start();
+    for from in [Body::Memory, Body::File] {
+        a_slow_reader_is_served_to_the_end(from);
+    }
+}
+
+fn a_slow_reader_is_served_to_the_end(from: Body) {
+    let server = BigServer::start(from);
     let (mut client, watch) =
         server.ask(b"GET /big HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
     // Pauses of most of a send timeout between reads, several times over: never dropped. The
@@ -107,9 +140,12 @@ fn a_slow_reader_that_keeps_taking_output_is_served_to_the_end() {
     for _ in 0..4 {
         thread::sleep(SEND_TIMEOUT * 2 / 3);
         got += client.read(&mut buf).unwrap();
-        assert!(!watch.is_closed(), "dropped after {got} bytes");
+        assert!(!watch.is_closed(), "{from:?}: dropped after {got} bytes");
     }
     got += read_rest(&mut client);
-    assert!(got > BODY, "{got} bytes: the whole answer with its head");
+    assert!(
+        got > BODY,
+        "{from:?}: {got} bytes: the whole answer with its head"
+    );
     server.stop();
 }
