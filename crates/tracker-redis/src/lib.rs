@@ -13,6 +13,7 @@
 //! gave it, and each holder's chunks as a Redis bitmap.
 
 mod files;
+mod heartbeats;
 mod script;
 mod views;
 
@@ -33,6 +34,7 @@ use tracker_core::registry::{
 };
 use tracker_core::{Done, Expired, Store, StoreHealth, TrackerError, limits};
 
+use heartbeats::{Beat, Heartbeats};
 use script::Script;
 
 /// The prefix of every key the tracker writes.
@@ -44,6 +46,7 @@ pub const SWEEP_BATCH: usize = 10_000;
 pub struct RedisStore {
     redis: Redis,
     script: Arc<Script>,
+    heartbeats: Arc<Heartbeats>,
     config: Config,
 }
 
@@ -54,6 +57,7 @@ impl RedisStore {
         RedisStore {
             redis: Redis::start(event_loop, url),
             script: Arc::new(Script::new(include_str!("store.lua"))),
+            heartbeats: Arc::default(),
             config,
         }
     }
@@ -196,11 +200,12 @@ impl Store for RedisStore {
     }
 
     fn heartbeat(&self, creds: Credentials, _now: u64, done: Done<HeartbeatAck>) {
-        let args = vec![creds.peer_id, secret_hash(creds.token.as_deref())];
-        self.run("heartbeat", args, done, |reply| {
-            let ttl = u32::try_from(reply.first()?.as_int()?).ok()?;
-            Some(HeartbeatAck { ttl })
-        });
+        let beat = Beat {
+            token_hash: secret_hash(creds.token.as_deref()),
+            peer_id: creds.peer_id,
+            done,
+        };
+        self.heartbeats.push(&self.redis, &self.script, beat);
     }
 
     fn heartbeat_batch(&self, batch: HeartbeatBatch, _now: u64, done: Done<BatchOutcome>) {

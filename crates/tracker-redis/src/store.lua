@@ -202,13 +202,37 @@ if op == 'register' then
   redis.call('HINCRBY', P .. 'stats', 'registrations', 1)
   return {'ok'}
 
-elseif op == 'heartbeat' then
-  local id = ARGV[3]
-  local refused = authed(id, ARGV[4])
-  if refused then return refused end
-  local ttl = touch(id, now_ms())
-  redis.call('HINCRBY', P .. 'stats', 'heartbeats', 1)
-  return {'ok', ttl}
+elseif op == 'heartbeats' then
+  -- id token_hash pairs, the heartbeats one tracker read in one loop turn: each peer checked
+  -- and refreshed in turn; answers per peer its ttl, or 0 (not registered), -1 (no token),
+  -- -2 (wrong token)
+  local now, out, n, deadlines = now_ms(), {}, 0, {}
+  for i = 3, #ARGV, 2 do
+    local id, presented = ARGV[i], ARGV[i + 1]
+    local key = peer_key(id)
+    local f = redis.call('HMGET', key, 'token', 'ttl')
+    local code
+    if not f[1] then code = 0
+    elseif presented == '' then code = -1
+    elseif presented ~= f[1] then code = -2
+    else
+      code = tonumber(f[2])
+      redis.call('HSET', key, 'seen', now)
+      redis.call('PEXPIRE', key, code * 1000)
+      deadlines[#deadlines + 1] = now + code * 1000
+      deadlines[#deadlines + 1] = id
+      n = n + 1
+      -- One ZADD per 256 peers: fewer calls, and well under Lua's limit on unpacked values.
+      if #deadlines == 512 then
+        redis.call('ZADD', P .. 'peers', unpack(deadlines))
+        deadlines = {}
+      end
+    end
+    out[#out + 1] = code
+  end
+  if #deadlines > 0 then redis.call('ZADD', P .. 'peers', unpack(deadlines)) end
+  if n > 0 then redis.call('HINCRBY', P .. 'stats', 'heartbeats', n) end
+  return {'ok', out}
 
 elseif op == 'heartbeat_batch' then
   -- ttl|'' load|'' then id token_hash pairs
