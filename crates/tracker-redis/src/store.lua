@@ -2,10 +2,12 @@
 -- to its end before anything else) and checks everything before it writes anything, so an
 -- error never leaves half an operation behind. Called as EVALSHA sha 0 OP PREFIX ARGS...
 -- Key layout (PREFIX is weaprous:tracker:):
---   peer:<id>            hash name ip port ttl roles meta token seen load; PEXPIRE ttl: Redis
+--   peer:<id>            hash name ip port ttl roles meta token load key; PEXPIRE ttl: Redis
 --                        itself expires a silent peer, with every tracker stopped
 --   peer:<id>:channels   set of channel names
---   peers                zset id -> deadline (ms, Redis clock): counts, the sweep
+--   peers                zset id -> deadline (ms, Redis clock): counts, the sweep, and when
+--                        the peer was last seen (deadline - ttl), so a heartbeat writes no
+--                        more than its deadline
 --   peer-ids             zset id -> 0: every peer id in id order, for pages of the list
 --   channel:<name>       hash policy (open|key) key (SHA-256 hex of the key, or empty)
 --   channel:<name>:ids   zset peer id -> 0: the members in id order
@@ -87,7 +89,6 @@ end
 local function touch(id, now)
   local key = peer_key(id)
   local ttl = tonumber(redis.call('HGET', key, 'ttl'))
-  redis.call('HSET', key, 'seen', now)
   redis.call('PEXPIRE', key, ttl * 1000)
   redis.call('ZADD', P .. 'peers', now + ttl * 1000, id)
   return ttl
@@ -127,10 +128,12 @@ end
 
 -- A peer's record: id name ip port roles meta seen load {channels} key, or nil once expired.
 local function record(id)
-  local f = redis.call('HMGET', peer_key(id), 'name', 'ip', 'port', 'roles', 'meta', 'seen', 'load',
+  local f = redis.call('HMGET', peer_key(id), 'name', 'ip', 'port', 'roles', 'meta', 'ttl', 'load',
     'key')
   if not f[2] then return nil end
-  return {id, f[1], f[2], f[3], f[4], f[5], f[6], f[7],
+  local deadline = tonumber(redis.call('ZSCORE', P .. 'peers', id) or 0)
+  local seen = deadline - tonumber(f[6]) * 1000
+  return {id, f[1], f[2], f[3], f[4], f[5], seen, f[7],
           redis.call('SMEMBERS', peer_key(id) .. ':channels'), f[8] or ''}
 end
 
@@ -194,7 +197,7 @@ if op == 'register' then
   end
   drop_peer(id)
   redis.call('HSET', peer_key(id), 'name', ARGV[6], 'ip', ip, 'port', port, 'ttl', ttl,
-    'roles', ARGV[8], 'meta', ARGV[9], 'token', ARGV[10], 'seen', now, 'load', '', 'key', ARGV[13])
+    'roles', ARGV[8], 'meta', ARGV[9], 'token', ARGV[10], 'load', '', 'key', ARGV[13])
   redis.call('PEXPIRE', peer_key(id), ttl * 1000)
   redis.call('ZADD', P .. 'peers', now + ttl * 1000, id)
   redis.call('ZADD', P .. 'peer-ids', 0, id)
@@ -217,7 +220,6 @@ elseif op == 'heartbeats' then
     elseif presented ~= f[1] then code = -2
     else
       code = tonumber(f[2])
-      redis.call('HSET', key, 'seen', now)
       redis.call('PEXPIRE', key, code * 1000)
       deadlines[#deadlines + 1] = now + code * 1000
       deadlines[#deadlines + 1] = id

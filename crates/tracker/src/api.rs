@@ -42,6 +42,8 @@ struct Inner {
     /// This process's own registry: the store itself by default; with a shared store, unused
     /// by the API (the console and the memory release read it).
     memory: Arc<MemoryStore>,
+    /// Whether `store` is `memory` (asked once: a shared store's health formats its address).
+    local: bool,
     started: Instant,
     requests: AtomicU64,
     admins: Admins,
@@ -77,6 +79,7 @@ impl Tracker {
     fn build(store: Arc<dyn Store>, memory: Arc<MemoryStore>, admins: Admins) -> Tracker {
         Tracker {
             inner: Arc::new(Inner {
+                local: store.health().kind == "memory",
                 store,
                 memory,
                 started: Instant::now(),
@@ -94,7 +97,7 @@ impl Tracker {
 
     /// Whether the state lives in this process (the console shows only such a tracker).
     pub fn is_local(&self) -> bool {
-        self.inner.store.health().kind == "memory"
+        self.inner.local
     }
 
     /// HTTP requests routed since start.

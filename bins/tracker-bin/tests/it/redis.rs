@@ -507,3 +507,49 @@ fn course_calls_without_peer_id_and_token_are_a_clear_503_over_redis() {
     let creds = json!({"peer_id": id, "token": alice["token"]});
     assert_eq!(post(a.addr, "/heartbeat", &creds).0, 200);
 }
+
+#[test]
+fn pipelined_heartbeats_each_hear_their_own_answer_and_refresh_last_seen() {
+    let redis = RedisServer::start();
+    let a = TrackerProcess::start(&redis, 90);
+    let mut peers = Vec::new();
+    for port in 5001..5004 {
+        let (status, peer) = register(a.addr, json!({"ip": "10.0.0.1", "port": port}));
+        assert_eq!(status, 200, "{peer}");
+        peers.push(peer);
+    }
+    let beat = |id: &Value, token: &Value| json!({"peer_id": id, "token": token}).to_string();
+    let bodies = [
+        beat(&peers[0]["peer_id"], &peers[0]["token"]),
+        beat(&peers[1]["peer_id"], &json!("0".repeat(32))),
+        beat(&json!("nobody:1"), &peers[2]["token"]),
+        json!({"peer_id": peers[2]["peer_id"]}).to_string(),
+        beat(&peers[2]["peer_id"], &peers[2]["token"]),
+        beat(&peers[1]["peer_id"], &peers[1]["token"]),
+    ];
+    // One write, answered in order (tracker-redis's own test shows heartbeats of one loop
+    // turn sharing one script call).
+    let request = |body: &String, last: bool| {
+        let close = if last { "Connection: close\r\n" } else { "" };
+        format!(
+            "POST /heartbeat HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n{close}\
+             Content-Length: {}\r\n\r\n{body}",
+            body.len()
+        )
+    };
+    let all: String = bodies
+        .iter()
+        .enumerate()
+        .map(|(i, b)| request(b, i + 1 == bodies.len()))
+        .collect();
+    let expected = [200, 403, 404, 503, 200, 200];
+    let answers = test_support::raw(a.addr, all.as_bytes(), WAIT);
+    assert_eq!(test_support::statuses(&answers), expected, "{answers}");
+    let (_, stats) = get(a.addr, "/tracker/stats");
+    assert_eq!(stats["heartbeats"], json!(3));
+    // The refreshed peers were seen just now.
+    let (_, list) = get(a.addr, "/get-list");
+    for p in list["peers"].as_array().unwrap() {
+        assert_eq!(p["last_seen"], json!(0), "{p}");
+    }
+}
