@@ -187,6 +187,13 @@ impl Store for RedisStore {
             secret_hash(params.token.as_deref()),
             self.config.max_peers.to_string(),
             key,
+            source.to_canonical().to_string(),
+            // Loopback is exempt, as in the memory store: local processes share it.
+            if source.is_loopback() {
+                "0".to_owned()
+            } else {
+                self.config.identity.max_peers_per_ip.to_string()
+            },
         ];
         args.extend(channels);
         self.run("register", args, done, move |_| {

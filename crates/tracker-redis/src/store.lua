@@ -12,6 +12,10 @@
 --   channel:<name>       hash policy (open|key) key (SHA-256 hex of the key, or empty)
 --   channel:<name>:ids   zset peer id -> 0: the members in id order
 --   channel-names        zset name -> 0: channel names in order
+--   peer-sources         hash id -> the source address it registered from (kept past the
+--                        peer's expiry, so the sweep can clear the set below)
+--   source:<ip>          set of the peer ids registered from that source address, for
+--                        --max-peers-per-ip (loopback is exempt and not kept)
 --   stats                hash registrations heartbeats removals expirations
 --   peer:<id>:files      set of file ids the peer holds chunks of
 --   file:<fid>           hash name size chunk_size count hashes (the chunk hashes' hex, joined)
@@ -57,6 +61,11 @@ local function drop_holder(id, fid)
 end
 
 local function drop_peer(id)
+  local source = redis.call('HGET', P .. 'peer-sources', id)
+  if source then
+    redis.call('SREM', P .. 'source:' .. source, id)
+    redis.call('HDEL', P .. 'peer-sources', id)
+  end
   local pc = peer_key(id) .. ':channels'
   for _, ch in ipairs(redis.call('SMEMBERS', pc)) do drop_channel_member(id, ch) end
   local pf = peer_key(id) .. ':files'
@@ -177,8 +186,28 @@ local function address(ip, port)
   return ip .. ':' .. port
 end
 
+-- The refusal a new registration of `id` from `source` meets once that address holds
+-- `per_ip` live peers (0: no limit); ids whose peer expired leave the set here.
+local function per_ip_refusal(id, source, per_ip)
+  if per_ip == 0 then return nil end
+  local set, held = P .. 'source:' .. source, 0
+  for _, other in ipairs(redis.call('SMEMBERS', set)) do
+    if redis.call('EXISTS', peer_key(other)) == 0 then
+      redis.call('SREM', set, other)
+      redis.call('HDEL', P .. 'peer-sources', other)
+    elseif other ~= id then
+      held = held + 1
+    end
+  end
+  if held >= per_ip then
+    return err('403', source .. ' already registered ' .. held .. ' peers (--max-peers-per-ip)')
+  end
+  return nil
+end
+
 if op == 'register' then
-  -- id ip port name ttl roles meta new_token_hash presented_hash max_peers key channels...
+  -- id ip port name ttl roles meta new_token_hash presented_hash max_peers key source
+  -- max_per_ip (0 for none) channels...
   local id, ip, port, ttl = ARGV[3], ARGV[4], ARGV[5], tonumber(ARGV[7])
   local now = now_ms()
   local old = redis.call('HMGET', peer_key(id), 'ip', 'port', 'token')
@@ -190,18 +219,25 @@ if op == 'register' then
   elseif redis.call('ZCOUNT', P .. 'peers', '(' .. now, '+inf') >= tonumber(ARGV[12]) then
     return err('full', '')
   end
-  for i = 14, #ARGV do
+  for i = 16, #ARGV do
     if redis.call('HGET', P .. 'channel:' .. ARGV[i], 'policy') == 'key' then
       return err('403', 'channel ' .. ARGV[i] .. ' needs a key; join it with its key')
     end
   end
+  local source, per_ip = ARGV[14], tonumber(ARGV[15])
+  local refused = per_ip_refusal(id, source, per_ip)
+  if refused then return refused end
   drop_peer(id)
+  if per_ip > 0 then
+    redis.call('SADD', P .. 'source:' .. source, id)
+    redis.call('HSET', P .. 'peer-sources', id, source)
+  end
   redis.call('HSET', peer_key(id), 'name', ARGV[6], 'ip', ip, 'port', port, 'ttl', ttl,
     'roles', ARGV[8], 'meta', ARGV[9], 'token', ARGV[10], 'load', '', 'key', ARGV[13])
   redis.call('PEXPIRE', peer_key(id), ttl * 1000)
   redis.call('ZADD', P .. 'peers', now + ttl * 1000, id)
   redis.call('ZADD', P .. 'peer-ids', 0, id)
-  for i = 14, #ARGV do add_member(id, ARGV[i], '') end
+  for i = 16, #ARGV do add_member(id, ARGV[i], '') end
   redis.call('HINCRBY', P .. 'stats', 'registrations', 1)
   return {'ok'}
 

@@ -44,6 +44,8 @@ struct Inner {
     memory: Arc<MemoryStore>,
     /// Whether `store` is `memory` (asked once: a shared store's health formats its address).
     local: bool,
+    /// The identity rules of the tracker's configuration.
+    identity: identity::Rules,
     started: Instant,
     requests: AtomicU64,
     admins: Admins,
@@ -67,18 +69,27 @@ pub struct StatusView {
 impl Tracker {
     /// A tracker with an empty in-memory registry; `admins` may log in at `POST /login`.
     pub fn new(config: Config, admins: Admins) -> Tracker {
+        let identity = config.identity.clone();
         let memory = Arc::new(MemoryStore::new(Registry::new(config)));
-        Tracker::build(memory.clone(), memory, admins)
+        Tracker::build(memory.clone(), memory, identity, admins)
     }
 
-    /// A tracker whose state lives in `store`, shared with other trackers (e.g. Redis).
-    pub fn with_store(store: Arc<dyn Store>, admins: Admins) -> Tracker {
-        Tracker::build(store, Arc::new(MemoryStore::default()), admins)
+    /// A tracker whose state lives in `store`, shared with other trackers (e.g. Redis), with
+    /// the identity rules of its configuration (the ones the HTTP layer applies itself, such as
+    /// the trusted proxy, come from here whatever the store).
+    pub fn with_store(store: Arc<dyn Store>, identity: identity::Rules, admins: Admins) -> Tracker {
+        Tracker::build(store, Arc::new(MemoryStore::default()), identity, admins)
     }
 
-    fn build(store: Arc<dyn Store>, memory: Arc<MemoryStore>, admins: Admins) -> Tracker {
+    fn build(
+        store: Arc<dyn Store>,
+        memory: Arc<MemoryStore>,
+        identity: identity::Rules,
+        admins: Admins,
+    ) -> Tracker {
         Tracker {
             inner: Arc::new(Inner {
+                identity,
                 local: store.health().kind == "memory",
                 store,
                 memory,
@@ -527,8 +538,7 @@ const SHARED_STORE_NEEDS: &str = "with --store redis every call needs peer_id an
 /// `X-Forwarded-For` resolved).
 fn source_ip(t: &Tracker, req: &Req) -> IpAddr {
     let xff = req.header("X-Forwarded-For");
-    let trusted = t.with(|reg, _| reg.config().identity.trusted_proxy);
-    identity::source_of(req.peer().ip(), xff, trusted)
+    identity::source_of(req.peer().ip(), xff, t.inner.identity.trusted_proxy)
 }
 
 /// The body of `/tracker/heartbeat_batch`, with `load` as a number or an object, peers as

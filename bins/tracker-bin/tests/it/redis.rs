@@ -26,6 +26,11 @@ struct TrackerProcess {
 
 impl TrackerProcess {
     fn start(redis: &RedisServer, ttl: u32) -> TrackerProcess {
+        TrackerProcess::start_with(redis, ttl, &[])
+    }
+
+    /// [`TrackerProcess::start`] with `extra` flags.
+    fn start_with(redis: &RedisServer, ttl: u32, extra: &[&str]) -> TrackerProcess {
         let mut child = Command::new(env!("CARGO_BIN_EXE_tracker-bin"))
             .args([
                 "--port",
@@ -40,6 +45,7 @@ impl TrackerProcess {
                 "--register-rate",
                 "off",
             ])
+            .args(extra)
             .env("RUST_LOG", "info")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -552,4 +558,60 @@ fn pipelined_heartbeats_each_hear_their_own_answer_and_refresh_last_seen() {
     for p in list["peers"].as_array().unwrap() {
         assert_eq!(p["last_seen"], json!(0), "{p}");
     }
+}
+
+/// `POST target` as a client at `from`, through the tracker's trusted proxy (127.0.0.1).
+fn post_from(at: SocketAddr, from: &str, target: &str, body: &Value) -> (u16, Value) {
+    let headers = [
+        ("Content-Type", "application/json"),
+        ("X-Forwarded-For", from),
+    ];
+    let r = crate::send(
+        at,
+        http_core::Method::Post,
+        target,
+        &headers,
+        body.to_string().as_bytes(),
+    );
+    (r.status.code(), serde_json::from_slice(&r.body).unwrap())
+}
+
+#[test]
+fn the_trusted_proxy_and_the_peers_per_address_hold_across_trackers_on_redis() {
+    let redis = RedisServer::start();
+    let flags = ["--trusted-proxy", "127.0.0.1", "--max-peers-per-ip", "2"];
+    let a = TrackerProcess::start_with(&redis, 90, &flags);
+    let b = TrackerProcess::start_with(&redis, 90, &flags);
+    // The source is the address the trusted proxy names: it is what the peer is listed at.
+    let (status, first) = post_from(a.addr, "10.0.0.5", "/submit-info", &json!({"port": 5001}));
+    assert_eq!(status, 200, "{first}");
+    assert_eq!(first["peer_id"], "10.0.0.5:5001");
+    assert_eq!(first["observed_ip"], "10.0.0.5");
+    let (status, _) = post_from(b.addr, "10.0.0.5", "/submit-info", &json!({"port": 5002}));
+    assert_eq!(status, 200);
+    // A third from that address is refused by either tracker; the count is Redis's.
+    for at in [a.addr, b.addr] {
+        let (status, body) = post_from(at, "10.0.0.5", "/submit-info", &json!({"port": 5003}));
+        assert_eq!(status, 403, "{body}");
+        assert!(body["error"].as_str().unwrap().contains("--max-peers-per-ip"));
+    }
+    // Re-registering one of its own is not one more; another address is not affected.
+    let again = json!({"port": 5001, "token": first["token"]});
+    let (status, again) = post_from(b.addr, "10.0.0.5", "/submit-info", &again);
+    assert_eq!(status, 200, "{again}");
+    assert_eq!(
+        post_from(a.addr, "10.0.0.6", "/submit-info", &json!({"port": 5003})).0,
+        200
+    );
+    // A peer leaving makes room.
+    let bye = json!({"peer_id": "10.0.0.5:5001", "token": again["token"]});
+    assert_eq!(post_from(a.addr, "10.0.0.5", "/remove", &bye).0, 200);
+    assert_eq!(
+        post_from(b.addr, "10.0.0.5", "/submit-info", &json!({"port": 5003})).0,
+        200
+    );
+    // Without the trusted proxy's header the source is the connection's own (loopback, which
+    // the limit exempts).
+    let (_, own) = register(a.addr, json!({"ip": "127.0.0.1", "port": 5009}));
+    assert_eq!(own["observed_ip"], "127.0.0.1");
 }
