@@ -100,7 +100,9 @@ fn answer(beats: Vec<Beat>, reply: Result<Value, TrackerError>) {
             Some(-1) => Err(TrackerError::Forbidden(format!(
                 "missing token for peer {id}"
             ))),
-            Some(-2) => Err(TrackerError::Forbidden(format!("wrong token for peer {id}"))),
+            Some(-2) => Err(TrackerError::Forbidden(format!(
+                "wrong token for peer {id}"
+            ))),
             _ => Err(TrackerError::Unavailable(
                 "unreadable answer from redis to heartbeats".to_owned(),
             )),

@@ -24,6 +24,7 @@ use reactor::EventLoop;
 use redis_client::{Redis, State, Url, Value};
 use sha2::{Digest, Sha256};
 use tracker_core::channels::{ChannelView, JoinParams, Joined, LeaveParams};
+use tracker_core::dialect::PeerRef;
 use tracker_core::files::{
     ChunkParams, ChunksAdded, FileSummary, FileView, PeerFile, PublishParams, Published,
 };
@@ -206,6 +207,50 @@ impl Store for RedisStore {
         });
     }
 
+    fn credential(
+        &self,
+        named: PeerRef,
+        token: Option<String>,
+        source: IpAddr,
+        _now: u64,
+        done: Done<Credentials>,
+    ) {
+        let token = token.filter(|t| !t.is_empty());
+        let (kind, value) = match named {
+            // The commonest call needs no round trip: every script checks the token itself.
+            PeerRef::Id(peer_id) if token.is_some() => {
+                return done(Ok(Credentials { peer_id, token }));
+            }
+            PeerRef::Id(id) => ("id", id),
+            PeerRef::Addr(ip, port) => ("addr", SocketAddr::new(ip, port).to_string()),
+            PeerRef::Name(name) => ("name", name),
+        };
+        let source = if self.config.identity.require_tokens {
+            String::new()
+        } else {
+            source.to_canonical().to_string()
+        };
+        // A token-less call from the peer's own address is proven by a fresh secret that only
+        // this tracker and (hashed) Redis know, good for the next call on that peer.
+        let proof = format!("{:032x}", rand::random::<u128>());
+        let args = vec![
+            kind.to_owned(),
+            value,
+            secret_hash(token.as_deref()),
+            source,
+            secret_hash(Some(&proof)),
+        ];
+        self.run("credential", args, done, move |reply| {
+            let mut it = reply.into_iter();
+            let peer_id = it.next()?.as_str()?.to_owned();
+            let proven = it.next()?.as_int()? == 1;
+            Some(Credentials {
+                peer_id,
+                token: if proven { Some(proof) } else { token },
+            })
+        });
+    }
+
     fn heartbeat(&self, creds: Credentials, _now: u64, done: Done<HeartbeatAck>) {
         let beat = Beat {
             token_hash: secret_hash(creds.token.as_deref()),
@@ -310,10 +355,10 @@ impl Store for RedisStore {
     }
 
     fn lookup(&self, target: String, _now: u64, done: Done<PeerAddr>) {
-        self.run("lookup", vec![target.clone()], done, move |reply| {
+        self.run("lookup", vec![target], done, move |reply| {
             let mut it = reply.into_iter();
             Some(PeerAddr {
-                peer_id: target,
+                peer_id: it.next()?.as_str()?.to_owned(),
                 ip: it.next()?.as_str()?.parse().ok()?,
                 port: it.next()?.as_str()?.parse().ok()?,
             })

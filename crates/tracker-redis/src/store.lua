@@ -2,7 +2,7 @@
 -- to its end before anything else) and checks everything before it writes anything, so an
 -- error never leaves half an operation behind. Called as EVALSHA sha 0 OP PREFIX ARGS...
 -- Key layout (PREFIX is weaprous:tracker:):
---   peer:<id>            hash name ip port ttl roles meta token load key; PEXPIRE ttl: Redis
+--   peer:<id>            hash name ip port ttl roles meta token load key source; PEXPIRE ttl: Redis
 --                        itself expires a silent peer, with every tracker stopped
 --   peer:<id>:channels   set of channel names
 --   peers                zset id -> deadline (ms, Redis clock): counts, the sweep, and when
@@ -12,10 +12,17 @@
 --   channel:<name>       hash policy (open|key) key (SHA-256 hex of the key, or empty)
 --   channel:<name>:ids   zset peer id -> 0: the members in id order
 --   channel-names        zset name -> 0: channel names in order
---   peer-sources         hash id -> the source address it registered from (kept past the
---                        peer's expiry, so the sweep can clear the set below)
+--   peer-index           hash id -> JSON [source, "ip:port", name or id]: where the peer is
+--                        indexed (kept past the peer's expiry, so the sweep can clear the
+--                        indexes below)
 --   source:<ip>          set of the peer ids registered from that source address, for
 --                        --max-peers-per-ip (loopback is exempt and not kept)
+--   by-addr:<ip:port>    set of the peer ids registered at that address (course clients name
+--                        a peer by ip and port)
+--   by-name:<name>       set of the peer ids with that name (an unnamed peer goes by its id)
+--   proof:<hash>         peer id, for 10 s: a token-less call from the peer's registered source
+--                        address, proven by `credential`; the next call presents the proof
+--                        (whose SHA-256 this is) as its token, once
 --   stats                hash registrations heartbeats removals expirations
 --   peer:<id>:files      set of file ids the peer holds chunks of
 --   file:<fid>           hash name size chunk_size count hashes (the chunk hashes' hex, joined)
@@ -60,12 +67,43 @@ local function drop_holder(id, fid)
   end
 end
 
+local function address(ip, port)
+  if string.find(ip, ':', 1, true) then return '[' .. ip .. ']:' .. port end
+  return ip .. ':' .. port
+end
+
+-- Indexes the peer `id` by its source, its address and its name.
+local function index_peer(id, source, ip, port, name, per_ip)
+  local addr, named = address(ip, port), name ~= '' and name or id
+  redis.call('HSET', P .. 'peer-index', id, cjson.encode({source, addr, named}))
+  redis.call('SADD', P .. 'by-addr:' .. addr, id)
+  redis.call('SADD', P .. 'by-name:' .. named, id)
+  if per_ip > 0 then redis.call('SADD', P .. 'source:' .. source, id) end
+end
+
+-- Moves `id` to the name index of `name` ('' for none: it goes by its id).
+local function rename(id, name)
+  local ix = redis.call('HGET', P .. 'peer-index', id)
+  if not ix then return end
+  local f = cjson.decode(ix)
+  redis.call('SREM', P .. 'by-name:' .. f[3], id)
+  f[3] = name ~= '' and name or id
+  redis.call('SADD', P .. 'by-name:' .. f[3], id)
+  redis.call('HSET', P .. 'peer-index', id, cjson.encode(f))
+end
+
+local function unindex_peer(id)
+  local ix = redis.call('HGET', P .. 'peer-index', id)
+  if not ix then return end
+  local f = cjson.decode(ix)
+  redis.call('SREM', P .. 'source:' .. f[1], id)
+  redis.call('SREM', P .. 'by-addr:' .. f[2], id)
+  redis.call('SREM', P .. 'by-name:' .. f[3], id)
+  redis.call('HDEL', P .. 'peer-index', id)
+end
+
 local function drop_peer(id)
-  local source = redis.call('HGET', P .. 'peer-sources', id)
-  if source then
-    redis.call('SREM', P .. 'source:' .. source, id)
-    redis.call('HDEL', P .. 'peer-sources', id)
-  end
+  unindex_peer(id)
   local pc = peer_key(id) .. ':channels'
   for _, ch in ipairs(redis.call('SMEMBERS', pc)) do drop_channel_member(id, ch) end
   local pf = peer_key(id) .. ':files'
@@ -86,13 +124,45 @@ end
 
 local function not_in_index(fid) return err('404', 'file ' .. fid .. ' is not in the index') end
 
--- 'ok', or the error of a missing peer or a bad token (404 before 403).
+-- Whether `proof_hash` is a proof `credential` made for `id`; it is used up.
+local function proven(id, proof_hash)
+  local key = P .. 'proof:' .. proof_hash
+  if redis.call('GET', key) ~= id then return false end
+  redis.call('DEL', key)
+  return true
+end
+
+-- nil, or the error of a missing peer or a bad token (404 before 403).
 local function authed(id, token_hash)
   local stored = redis.call('HGET', peer_key(id), 'token')
   if not stored then return err('404', 'peer ' .. id .. ' is not registered') end
   if token_hash == '' then return err('403', 'missing token for peer ' .. id) end
-  if stored ~= token_hash then return err('403', 'wrong token for peer ' .. id) end
+  if stored ~= token_hash and not proven(id, token_hash) then
+    return err('403', 'wrong token for peer ' .. id)
+  end
   return nil
+end
+
+-- The live ids of the set `key`, in order.
+local function live_ids(key)
+  local out = {}
+  for _, id in ipairs(redis.call('SMEMBERS', key)) do
+    if redis.call('EXISTS', peer_key(id)) == 1 then out[#out + 1] = id end
+  end
+  table.sort(out)
+  return out
+end
+
+-- The id of the peer a course client names by `kind` ('id', 'addr' as ip:port, or 'name'),
+-- or nil and the error: unknown is a 404, a name several live peers share a 400.
+local function resolve(kind, value)
+  if kind == 'id' then return value end
+  local ids = live_ids(P .. (kind == 'addr' and 'by-addr:' or 'by-name:') .. value)
+  if #ids == 0 then return nil, err('404', 'peer ' .. value .. ' is not registered') end
+  if #ids > 1 then
+    return nil, err('400', #ids .. ' peers are named "' .. value .. '"; use peer_id')
+  end
+  return ids[1]
 end
 
 local function touch(id, now)
@@ -181,10 +251,6 @@ local function has_role(roles, role)
   return false
 end
 
-local function address(ip, port)
-  if string.find(ip, ':', 1, true) then return '[' .. ip .. ']:' .. port end
-  return ip .. ':' .. port
-end
 
 -- The refusal a new registration of `id` from `source` meets once that address holds
 -- `per_ip` live peers (0: no limit); ids whose peer expired leave the set here.
@@ -193,8 +259,8 @@ local function per_ip_refusal(id, source, per_ip)
   local set, held = P .. 'source:' .. source, 0
   for _, other in ipairs(redis.call('SMEMBERS', set)) do
     if redis.call('EXISTS', peer_key(other)) == 0 then
-      redis.call('SREM', set, other)
-      redis.call('HDEL', P .. 'peer-sources', other)
+      -- Expired, not swept yet: what the sweep would do.
+      drop_peer(other)
     elseif other ~= id then
       held = held + 1
     end
@@ -228,12 +294,9 @@ if op == 'register' then
   local refused = per_ip_refusal(id, source, per_ip)
   if refused then return refused end
   drop_peer(id)
-  if per_ip > 0 then
-    redis.call('SADD', P .. 'source:' .. source, id)
-    redis.call('HSET', P .. 'peer-sources', id, source)
-  end
+  index_peer(id, source, ip, port, ARGV[6], per_ip)
   redis.call('HSET', peer_key(id), 'name', ARGV[6], 'ip', ip, 'port', port, 'ttl', ttl,
-    'roles', ARGV[8], 'meta', ARGV[9], 'token', ARGV[10], 'load', '', 'key', ARGV[13])
+    'roles', ARGV[8], 'meta', ARGV[9], 'token', ARGV[10], 'load', '', 'key', ARGV[13], 'source', source)
   redis.call('PEXPIRE', peer_key(id), ttl * 1000)
   redis.call('ZADD', P .. 'peers', now + ttl * 1000, id)
   redis.call('ZADD', P .. 'peer-ids', 0, id)
@@ -253,7 +316,7 @@ elseif op == 'heartbeats' then
     local code
     if not f[1] then code = 0
     elseif presented == '' then code = -1
-    elseif presented ~= f[1] then code = -2
+    elseif presented ~= f[1] and not proven(id, presented) then code = -2
     else
       code = tonumber(f[2])
       redis.call('PEXPIRE', key, code * 1000)
@@ -297,7 +360,10 @@ elseif op == 'update' then
   local id = ARGV[3]
   local refused = authed(id, ARGV[4])
   if refused then return refused end
-  for i = 5, #ARGV, 2 do redis.call('HSET', peer_key(id), ARGV[i], ARGV[i + 1]) end
+  for i = 5, #ARGV, 2 do
+    if ARGV[i] == 'name' then rename(id, ARGV[i + 1]) end
+    redis.call('HSET', peer_key(id), ARGV[i], ARGV[i + 1])
+  end
   local now = now_ms()
   touch(id, now)
   return {'ok', now, record(id)}
@@ -340,9 +406,29 @@ elseif op == 'list' then
   return {'ok', now, after, items}
 
 elseif op == 'lookup' then
+  -- target: a peer id, else the one live peer with that name
   local r = record(ARGV[3])
-  if not r then return err('404', 'peer ' .. ARGV[3] .. ' is not registered') end
-  return {'ok', r[3], r[4]}
+  if not r then
+    local id, refused = resolve('name', ARGV[3])
+    if not id then return refused end
+    r = record(id)
+    if not r then return err('404', 'peer ' .. ARGV[3] .. ' is not registered') end
+  end
+  return {'ok', r[1], r[3], r[4]}
+
+elseif op == 'credential' then
+  -- kind value token_hash source proof_hash: the id of the peer named by kind and value, and
+  -- whether the call is proven by its source (then proof:<proof_hash> is written). A presented
+  -- token is checked by the call itself; a token-less call must come from the source address
+  -- the peer registered from (source is empty when tokens are required).
+  local id, refused = resolve(ARGV[3], ARGV[4])
+  if not id then return refused end
+  if ARGV[5] ~= '' then return {'ok', id, 0} end
+  local f = redis.call('HMGET', peer_key(id), 'token', 'source')
+  if not f[1] then return err('404', 'peer ' .. id .. ' is not registered') end
+  if ARGV[6] == '' or f[2] ~= ARGV[6] then return err('403', 'missing token for peer ' .. id) end
+  redis.call('SET', P .. 'proof:' .. ARGV[7], id, 'PX', 10000)
+  return {'ok', id, 1}
 
 elseif op == 'channels' then
   -- after|'' limit budget

@@ -219,9 +219,8 @@ pub fn app(tracker: &Tracker) -> Result<App, RouteError> {
         &["/add-list", "/tracker/channels/join"],
         post,
         |t, req| {
-            let params: JoinParams = peer_call(t, req)?;
-            require("channel", &params.channel)?;
-            Ok(t.ask(req, |s, now, done| s.join(params, now, done), |j| ok(&j)))
+            let checked = |params: &JoinParams| require("channel", &params.channel);
+            on_peer(t, req, checked, <dyn Store>::join, None, |j| ok(&j))
         },
     )?;
     add(
@@ -230,12 +229,15 @@ pub fn app(tracker: &Tracker) -> Result<App, RouteError> {
         &["/tracker/channels/leave"],
         post,
         |t, req| {
-            let params: LeaveParams = peer_call(t, req)?;
-            Ok(t.ask(
+            let leave = <dyn Store>::leave;
+            on_peer(
+                t,
                 req,
-                |s, now, done| s.leave(params, now, done),
+                |_: &LeaveParams| Ok(()),
+                leave,
+                None,
                 |()| ok(&Empty {}),
-            ))
+            )
         },
     )?;
     add(&mut app, tracker, &["/channels"], get, |t, req| {
@@ -253,12 +255,15 @@ pub fn app(tracker: &Tracker) -> Result<App, RouteError> {
         &["/heartbeat", "/tracker/heartbeat"],
         post,
         |t, req| {
-            let creds: Credentials = peer_call(t, req)?;
-            Ok(t.ask(
+            let heartbeat = <dyn Store>::heartbeat;
+            on_peer(
+                t,
                 req,
-                |s, now, done| s.heartbeat(creds, now, done),
+                |_: &Credentials| Ok(()),
+                heartbeat,
+                None,
                 |a| ok(&a),
-            ))
+            )
         },
     )?;
     add(
@@ -276,24 +281,21 @@ pub fn app(tracker: &Tracker) -> Result<App, RouteError> {
         },
     )?;
     add(&mut app, tracker, &["/tracker/update"], post, |t, req| {
-        let params: UpdateParams = peer_call(t, req)?;
-        Ok(t.ask(req, |s, now, done| s.update(params, now, done), |p| ok(&p)))
+        let update = <dyn Store>::update;
+        on_peer(t, req, |_: &UpdateParams| Ok(()), update, None, |p| ok(&p))
     })?;
     let removes = ["/remove", "/tracker/peer/remove", "/leave"];
     add(&mut app, tracker, &removes, post, |t, req| {
-        let creds: Credentials = match peer_call(t, req) {
-            Ok(creds) => creds,
-            // Already gone: removing is idempotent.
-            Err(ApiError::Tracker(TrackerError::NotFound(_))) => {
-                return Ok(Reply::Full(ok(&Empty {})));
-            }
-            Err(e) => return Err(e),
-        };
-        Ok(t.ask(
+        // Already gone: removing is idempotent.
+        let remove = <dyn Store>::remove;
+        on_peer(
+            t,
             req,
-            |s, now, done| s.remove(creds, now, done),
+            |_: &Credentials| Ok(()),
+            remove,
+            Some(()),
             |()| ok(&Empty {}),
-        ))
+        )
     })?;
     add(&mut app, tracker, &["/connect-peer"], post, |t, req| {
         let params: ConnectParams = router::dialect::body(req)?;
@@ -303,10 +305,6 @@ pub fn app(tracker: &Tracker) -> Result<App, RouteError> {
             return Err(HttpError::bad_request(error).into());
         }
         let target = params.target;
-        if t.is_local() {
-            return Ok(Reply::Full(ok(&t.with(|reg, now| reg.find(&target, now))?)));
-        }
-        // A shared store looks peers up by id only (see PROTOCOL.md).
         Ok(t.ask(req, |s, now, done| s.lookup(target, now, done), |a| ok(&a)))
     })?;
     add(
@@ -499,40 +497,54 @@ struct ConnectParams {
     target: String,
 }
 
-/// The body of a call on one peer's record, read in any of the course's spellings: the peer it
-/// names (`peer_id`, `ip` + `port`, or a unique `username`/`name`) resolved to its id, and
-/// `token` set to what proves the call (the one presented, or the peer's own for a token-less
-/// call from its registered address, per [`tracker_core::Registry::authorize`]).
-fn peer_call<T: DeserializeOwned>(t: &Tracker, req: &Req) -> Result<T, ApiError> {
+/// A call on one peer's record, its body read in any of the course's spellings: the peer it
+/// names (`peer_id`, `ip` + `port`, or a unique `username`/`name`) is resolved to its id and
+/// `token` set to what proves the call (the one presented, or, for a token-less call from the
+/// peer's registered address, the store's own, per [`Store::credential`]); then `op` runs with
+/// the body as `T`, which `check` saw first. A peer that is gone answers `gone` when given
+/// (removing is idempotent).
+fn on_peer<T, R>(
+    t: &Tracker,
+    req: &Req,
+    check: impl FnOnce(&T) -> Result<(), HttpError>,
+    op: fn(&(dyn Store + 'static), T, u64, Done<R>),
+    gone: Option<R>,
+    respond: impl FnOnce(R) -> Response + Send + 'static,
+) -> Answer
+where
+    T: DeserializeOwned + 'static,
+    R: Send + 'static,
+{
     let mut fields = req.fields()?;
     router::dialect::canonicalize(&mut fields);
     dialect::flatten_load(&mut fields);
     let named = PeerRef::of(&fields)?;
     let token = dialect::text(&fields, "token")?;
-    let (id, token) = if t.is_local() {
-        let source = source_ip(t, req);
-        t.with(|reg, now| -> Result<_, TrackerError> {
-            let id = reg.resolve(&named, now)?;
-            let token = reg.credential(&id, token.as_deref(), source, now)?;
-            Ok((id, token))
-        })?
-    } else {
-        // A shared store checks the token itself; naming a peer any other way, or proving a
-        // call by its address, would need the store's view of every peer in one script.
-        match (named, token) {
-            (PeerRef::Id(id), Some(token)) => (id, token),
-            _ => return Err(TrackerError::Unavailable(SHARED_STORE_NEEDS.to_owned()).into()),
-        }
-    };
-    fields.insert("peer_id".to_owned(), id.into());
-    fields.insert("token".to_owned(), token.into());
-    Ok(decode(Value::Object(fields))?)
+    // The body is checked before the store is asked; the resolved id and token go in after.
+    check(&decode::<T>(Value::Object(fields.clone()))?)?;
+    let source = source_ip(t, req);
+    let store = t.inner.store.clone();
+    Ok(t.ask(
+        req,
+        move |s, now, done: Done<R>| {
+            let then = move |found: Result<Credentials, TrackerError>| {
+                let creds = match (found, gone) {
+                    (Ok(creds), _) => creds,
+                    (Err(TrackerError::NotFound(_)), Some(gone)) => return done(Ok(gone)),
+                    (Err(e), _) => return done(Err(e)),
+                };
+                fields.insert("peer_id".to_owned(), creds.peer_id.into());
+                fields.insert("token".to_owned(), creds.token.into());
+                match decode::<T>(Value::Object(fields)) {
+                    Ok(params) => op(&*store, params, now, done),
+                    Err(e) => done(Err(TrackerError::BadRequest(e.to_string()))),
+                }
+            };
+            s.credential(named, token, source, now, Box::new(then));
+        },
+        respond,
+    ))
 }
-
-/// Why a course-style call (a peer named by address or name, or no token) is a 503 when the
-/// state lives in a shared store.
-const SHARED_STORE_NEEDS: &str = "with --store redis every call needs peer_id and token; \
-     peers named by ip+port or by name, and token-less calls, need --store memory";
 
 /// The source address of `req` by the tracker's identity rules (a trusted proxy's
 /// `X-Forwarded-For` resolved).

@@ -490,27 +490,120 @@ fn pages_over_redis_walk_every_item_once_in_order() {
 }
 
 #[test]
-fn course_calls_without_peer_id_and_token_are_a_clear_503_over_redis() {
+fn course_calls_name_peers_by_address_or_name_and_need_no_token_from_their_address() {
     let redis = RedisServer::start();
-    let a = TrackerProcess::start(&redis, 90);
-    let (status, alice) = register(
-        a.addr,
-        json!({"ip": "10.0.0.1", "port": 5001, "name": "alice"}),
-    );
-    assert_eq!(status, 200, "{alice}");
-    let id = alice["peer_id"].clone();
-    for body in [
-        json!({"peer_id": id}),
-        json!({"ip": "10.0.0.1", "port": 5001, "token": alice["token"]}),
-        json!({"username": "alice", "token": alice["token"]}),
+    let flags = ["--trusted-proxy", "127.0.0.1"];
+    let a = TrackerProcess::start_with(&redis, 90, &flags);
+    let b = TrackerProcess::start_with(&redis, 90, &flags);
+    let course = |port: u16, name: &str| {
+        let body = json!({"port": port, "username": name});
+        let (status, answer) = post_from(a.addr, "10.0.0.1", "/submit-info", &body);
+        assert_eq!(status, 200, "{answer}");
+        answer
+    };
+    let alice = course(7001, "alice");
+    let alice_id = alice["peer_id"].as_str().unwrap().to_owned();
+    let bob_id = course(7002, "bob")["peer_id"].as_str().unwrap().to_owned();
+    // By peer_id, ip + port, username or name, with no token, from its address, on any tracker.
+    for (body, channel) in [
+        (json!({"peer_id": alice_id, "channel": "a"}), "a"),
+        (json!({"ip": "10.0.0.1", "port": 7001, "channel": "b"}), "b"),
+        (json!({"ip": "10.0.0.1", "port": "7001", "room": "c"}), "c"),
+        (json!({"username": "alice", "channel": "d"}), "d"),
+        (json!({"name": "alice", "room": "e"}), "e"),
     ] {
-        let (status, answer) = post(a.addr, "/heartbeat", &body);
-        assert_eq!(status, 503, "{body} → {answer}");
-        let error = answer["error"].as_str().unwrap();
-        assert!(error.contains("need --store memory"), "{error}");
+        let (status, answer) = post_from(b.addr, "10.0.0.1", "/add-list", &body);
+        assert_eq!(status, 200, "{body} → {answer}");
+        assert_eq!(
+            peer_ids(a.addr, &format!("/list?channel={channel}")),
+            [alice_id.as_str()]
+        );
     }
-    // By id and token the call goes through the store as ever.
-    let creds = json!({"peer_id": id, "token": alice["token"]});
+    for body in [
+        json!({"peer_id": alice_id}),
+        json!({"ip": "10.0.0.1", "port": 7001}),
+        json!({"username": "alice"}),
+    ] {
+        let (status, answer) = post_from(a.addr, "10.0.0.1", "/heartbeat", &body);
+        assert_eq!(
+            (status, &answer["ttl"]),
+            (200, &json!(90)),
+            "{body} → {answer}"
+        );
+        // From another address a token-less call is refused; the peer is untouched.
+        let (status, answer) = post_from(b.addr, "10.0.0.9", "/heartbeat", &body);
+        assert_eq!(status, 403, "{body} → {answer}");
+    }
+    // A presented token is still checked, by address or name too.
+    let wrong = json!({"username": "alice", "token": "0".repeat(32)});
+    assert_eq!(post_from(a.addr, "10.0.0.1", "/heartbeat", &wrong).0, 403);
+    let right = json!({"ip": "10.0.0.1", "port": 7001, "token": alice["token"]});
+    assert_eq!(post_from(b.addr, "10.0.0.9", "/heartbeat", &right).0, 200);
+    // Unknown names and addresses are 404s; a renamed peer goes by its new name.
+    assert_eq!(
+        post_from(
+            a.addr,
+            "10.0.0.1",
+            "/heartbeat",
+            &json!({"username": "nobody"})
+        )
+        .0,
+        404
+    );
+    let rename = json!({"username": "bob", "name": "robert"});
+    let (status, answer) = post_from(a.addr, "10.0.0.1", "/tracker/update", &rename);
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(
+        post_from(
+            b.addr,
+            "10.0.0.1",
+            "/heartbeat",
+            &json!({"username": "bob"})
+        )
+        .0,
+        404
+    );
+    let (status, found) = post(b.addr, "/connect-peer", &json!({"target": "robert"}));
+    assert_eq!(
+        (status, &found["peer_id"]),
+        (200, &json!(bob_id)),
+        "{found}"
+    );
+    // A name two live peers share is ambiguous.
+    course(7003, "alice");
+    let (status, answer) = post_from(
+        a.addr,
+        "10.0.0.1",
+        "/heartbeat",
+        &json!({"username": "alice"}),
+    );
+    assert_eq!(status, 400, "{answer}");
+    // Leaving without a token, by address; removing twice is fine.
+    let bye = json!({"ip": "10.0.0.1", "port": 7001});
+    assert_eq!(post_from(b.addr, "10.0.0.1", "/remove", &bye).0, 200);
+    assert_eq!(post_from(a.addr, "10.0.0.1", "/remove", &bye).0, 200);
+    assert_eq!(
+        peer_ids(a.addr, "/get-list"),
+        ["10.0.0.1:7002", "10.0.0.1:7003"]
+    );
+    // The indexes go with the peer: nothing left under its address.
+    let key = format!("{}by-addr:10.0.0.1:7001", tracker_redis::PREFIX);
+    assert_eq!(redis.cmd(&["EXISTS", &key]), RedisValue::Int(0));
+}
+
+#[test]
+fn with_require_tokens_a_token_less_call_is_refused_on_redis_too() {
+    let redis = RedisServer::start();
+    let a = TrackerProcess::start_with(&redis, 90, &["--require-tokens"]);
+    let (status, peer) = register(a.addr, json!({"ip": "127.0.0.1", "port": 7001}));
+    assert_eq!(status, 200, "{peer}");
+    let (status, answer) = post(
+        a.addr,
+        "/heartbeat",
+        &json!({"ip": "127.0.0.1", "port": 7001}),
+    );
+    assert_eq!(status, 403, "{answer}");
+    let creds = json!({"ip": "127.0.0.1", "port": 7001, "token": peer["token"]});
     assert_eq!(post(a.addr, "/heartbeat", &creds).0, 200);
 }
 
@@ -548,11 +641,12 @@ fn pipelined_heartbeats_each_hear_their_own_answer_and_refresh_last_seen() {
         .enumerate()
         .map(|(i, b)| request(b, i + 1 == bodies.len()))
         .collect();
-    let expected = [200, 403, 404, 503, 200, 200];
+    // The token-less one comes from the address the peer registered from: its own.
+    let expected = [200, 403, 404, 200, 200, 200];
     let answers = test_support::raw(a.addr, all.as_bytes(), WAIT);
     assert_eq!(test_support::statuses(&answers), expected, "{answers}");
     let (_, stats) = get(a.addr, "/tracker/stats");
-    assert_eq!(stats["heartbeats"], json!(3));
+    assert_eq!(stats["heartbeats"], json!(4));
     // The refreshed peers were seen just now.
     let (_, list) = get(a.addr, "/get-list");
     for p in list["peers"].as_array().unwrap() {
@@ -593,7 +687,12 @@ fn the_trusted_proxy_and_the_peers_per_address_hold_across_trackers_on_redis() {
     for at in [a.addr, b.addr] {
         let (status, body) = post_from(at, "10.0.0.5", "/submit-info", &json!({"port": 5003}));
         assert_eq!(status, 403, "{body}");
-        assert!(body["error"].as_str().unwrap().contains("--max-peers-per-ip"));
+        assert!(
+            body["error"]
+                .as_str()
+                .unwrap()
+                .contains("--max-peers-per-ip")
+        );
     }
     // Re-registering one of its own is not one more; another address is not affected.
     let again = json!({"port": 5001, "token": first["token"]});
