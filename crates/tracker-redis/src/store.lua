@@ -12,14 +12,15 @@
 --   channel:<name>       hash policy (open|key) key (SHA-256 hex of the key, or empty)
 --   channel:<name>:ids   zset peer id -> 0: the members in id order
 --   channel-names        zset name -> 0: channel names in order
---   peer-index           hash id -> JSON [source, "ip:port", name or id]: where the peer is
+--   peer-index           hash id -> JSON [source, "ip:port", name]: where the peer is
 --                        indexed (kept past the peer's expiry, so the sweep can clear the
 --                        indexes below)
 --   source:<ip>          set of the peer ids registered from that source address, for
 --                        --max-peers-per-ip (loopback is exempt and not kept)
---   by-addr:<ip:port>    set of the peer ids registered at that address (course clients name
---                        a peer by ip and port)
---   by-name:<name>       set of the peer ids with that name (an unnamed peer goes by its id)
+--   by-addr              hash ip:port -> the peer id registered there last (course clients
+--                        name a peer by ip and port)
+--   by-name:<name>       set of the peer ids with that name (an unnamed peer goes by its id,
+--                        and is in no set)
 --   proof:<hash>         peer id, for 10 s: a token-less call from the peer's registered source
 --                        address, proven by `credential`; the next call presents the proof
 --                        (whose SHA-256 this is) as its token, once
@@ -72,23 +73,24 @@ local function address(ip, port)
   return ip .. ':' .. port
 end
 
--- Indexes the peer `id` by its source, its address and its name.
+-- Indexes the peer `id` by its source, its address and its name (an unnamed peer goes by its
+-- id, which needs no index).
 local function index_peer(id, source, ip, port, name, per_ip)
-  local addr, named = address(ip, port), name ~= '' and name or id
-  redis.call('HSET', P .. 'peer-index', id, cjson.encode({source, addr, named}))
-  redis.call('SADD', P .. 'by-addr:' .. addr, id)
-  redis.call('SADD', P .. 'by-name:' .. named, id)
+  local addr = address(ip, port)
+  redis.call('HSET', P .. 'peer-index', id, cjson.encode({source, addr, name}))
+  redis.call('HSET', P .. 'by-addr', addr, id)
+  if name ~= '' then redis.call('SADD', P .. 'by-name:' .. name, id) end
   if per_ip > 0 then redis.call('SADD', P .. 'source:' .. source, id) end
 end
 
--- Moves `id` to the name index of `name` ('' for none: it goes by its id).
+-- Moves `id` to the name index of `name` ('' for none).
 local function rename(id, name)
   local ix = redis.call('HGET', P .. 'peer-index', id)
   if not ix then return end
   local f = cjson.decode(ix)
-  redis.call('SREM', P .. 'by-name:' .. f[3], id)
-  f[3] = name ~= '' and name or id
-  redis.call('SADD', P .. 'by-name:' .. f[3], id)
+  if f[3] ~= '' then redis.call('SREM', P .. 'by-name:' .. f[3], id) end
+  f[3] = name
+  if name ~= '' then redis.call('SADD', P .. 'by-name:' .. name, id) end
   redis.call('HSET', P .. 'peer-index', id, cjson.encode(f))
 end
 
@@ -97,8 +99,8 @@ local function unindex_peer(id)
   if not ix then return end
   local f = cjson.decode(ix)
   redis.call('SREM', P .. 'source:' .. f[1], id)
-  redis.call('SREM', P .. 'by-addr:' .. f[2], id)
-  redis.call('SREM', P .. 'by-name:' .. f[3], id)
+  if redis.call('HGET', P .. 'by-addr', f[2]) == id then redis.call('HDEL', P .. 'by-addr', f[2]) end
+  if f[3] ~= '' then redis.call('SREM', P .. 'by-name:' .. f[3], id) end
   redis.call('HDEL', P .. 'peer-index', id)
 end
 
@@ -157,8 +159,16 @@ end
 -- or nil and the error: unknown is a 404, a name several live peers share a 400.
 local function resolve(kind, value)
   if kind == 'id' then return value end
-  local ids = live_ids(P .. (kind == 'addr' and 'by-addr:' or 'by-name:') .. value)
-  if #ids == 0 then return nil, err('404', 'peer ' .. value .. ' is not registered') end
+  local missing = err('404', 'peer ' .. value .. ' is not registered')
+  if kind == 'addr' then
+    local id = redis.call('HGET', P .. 'by-addr', value)
+    if not id or redis.call('EXISTS', peer_key(id)) == 0 then return nil, missing end
+    return id
+  end
+  local ids = live_ids(P .. 'by-name:' .. value)
+  -- An unnamed peer goes by its id.
+  if redis.call('HGET', peer_key(value), 'name') == '' then ids[#ids + 1] = value end
+  if #ids == 0 then return nil, missing end
   if #ids > 1 then
     return nil, err('400', #ids .. ' peers are named "' .. value .. '"; use peer_id')
   end

@@ -587,8 +587,16 @@ fn course_calls_name_peers_by_address_or_name_and_need_no_token_from_their_addre
         ["10.0.0.1:7002", "10.0.0.1:7003"]
     );
     // The indexes go with the peer: nothing left under its address.
-    let key = format!("{}by-addr:10.0.0.1:7001", tracker_redis::PREFIX);
-    assert_eq!(redis.cmd(&["EXISTS", &key]), RedisValue::Int(0));
+    let key = format!("{}by-addr", tracker_redis::PREFIX);
+    assert_eq!(
+        redis.cmd(&["HEXISTS", &key, "10.0.0.1:7001"]),
+        RedisValue::Int(0)
+    );
+    let key = format!("{}by-name:alice", tracker_redis::PREFIX);
+    assert_eq!(
+        redis.cmd(&["SMEMBERS", &key]),
+        RedisValue::Array(vec![RedisValue::Bulk(b"10.0.0.1:7003".to_vec())])
+    );
 }
 
 #[test]
