@@ -319,6 +319,9 @@ elseif op == 'heartbeats' then
   -- and refreshed in turn; answers per peer its ttl, or 0 (not registered), -1 (no token),
   -- -2 (wrong token)
   local now, out, n, deadlines = now_ms(), {}, 0, {}
+  -- Per TTL, its milliseconds and the deadline as strings, made once: turning a number into a
+  -- string is a printf in Redis's Lua, and the peers of a batch mostly share one TTL.
+  local times = {}
   for i = 3, #ARGV, 2 do
     local id, presented = ARGV[i], ARGV[i + 1]
     local key = peer_key(id)
@@ -329,8 +332,13 @@ elseif op == 'heartbeats' then
     elseif presented ~= f[1] and not proven(id, presented) then code = -2
     else
       code = tonumber(f[2])
-      redis.call('PEXPIRE', key, code * 1000)
-      deadlines[#deadlines + 1] = now + code * 1000
+      local t = times[f[2]]
+      if not t then
+        t = {string.format('%d', code * 1000), string.format('%d', now + code * 1000)}
+        times[f[2]] = t
+      end
+      redis.call('PEXPIRE', key, t[1])
+      deadlines[#deadlines + 1] = t[2]
       deadlines[#deadlines + 1] = id
       n = n + 1
       -- One ZADD per 256 peers: fewer calls, and well under Lua's limit on unpacked values.

@@ -263,13 +263,15 @@ fn peers_expire_by_redis_itself_with_every_tracker_stopped() {
 fn a_redis_outage_is_503s_then_recovery_without_restarting_the_trackers() {
     let mut redis = RedisServer::start();
     let a = TrackerProcess::start(&redis, 90);
-    let (status, _) = register(a.addr, json!({"ip": "10.0.0.1", "port": 5001}));
+    let (status, peer) = register(a.addr, json!({"ip": "10.0.0.1", "port": 5001}));
     assert_eq!(status, 200);
+    let creds = json!({"peer_id": peer["peer_id"], "token": peer["token"]});
 
     redis.stop();
     wait_for("a 503 while redis is down", WAIT, || {
         register(a.addr, json!({"ip": "10.0.0.2", "port": 5002})).0 == 503
     });
+    assert_eq!(post(a.addr, "/heartbeat", &creds).0, 503);
     let (status, body) = get(a.addr, "/get-list");
     assert_eq!(status, 503);
     assert!(
@@ -293,11 +295,14 @@ fn a_redis_outage_is_503s_then_recovery_without_restarting_the_trackers() {
     wait_for("the tracker to reconnect", WAIT, || {
         get(a.addr, "/tracker/health").0 == 200
     });
-    // This test's Redis keeps nothing across a restart, so the peer registers again, as a
-    // peer does after a 404 on its heartbeat.
+    // This test's Redis keeps nothing across a restart (the script included: the heartbeat
+    // loads it again), so the peer hears 404 and registers again, as a peer does.
+    assert_eq!(post(a.addr, "/heartbeat", &creds).0, 404);
     let (status, body) = register(a.addr, json!({"ip": "10.0.0.1", "port": 5001}));
     assert_eq!(status, 200, "{body}");
     assert_eq!(peer_ids(a.addr, "/get-list"), ["10.0.0.1:5001"]);
+    let creds = json!({"peer_id": body["peer_id"], "token": body["token"]});
+    assert_eq!(post(a.addr, "/heartbeat", &creds).0, 200);
 }
 
 /// Registers a peer at `ip:port` through `at` and answers `(peer_id, token)`.
