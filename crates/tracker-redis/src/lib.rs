@@ -276,9 +276,14 @@ impl Store for RedisStore {
             Ok(v) => v,
             Err(e) => return done(Err(e)),
         };
+        let source = match batch.source {
+            Some(ip) if !self.config.identity.require_tokens => ip.to_canonical().to_string(),
+            _ => String::new(),
+        };
         let mut args = vec![
             ttl.map(|t| t.to_string()).unwrap_or_default(),
             load.map(|l| l.to_string()).unwrap_or_default(),
+            source,
         ];
         for peer in batch.peers {
             args.push(peer.peer_id);

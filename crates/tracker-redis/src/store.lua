@@ -354,11 +354,17 @@ elseif op == 'heartbeats' then
   return {'ok', out}
 
 elseif op == 'heartbeat_batch' then
-  -- ttl|'' load|'' then id token_hash pairs
+  -- ttl|'' load|'' source|'' then id token_hash pairs; a token-less entry is the peer's own
+  -- when the batch comes from the source it registered from (source is empty when tokens are
+  -- required)
   local now, updated, not_found, forbidden = now_ms(), {}, {}, {}
-  for i = 5, #ARGV, 2 do
+  for i = 6, #ARGV, 2 do
     local id = ARGV[i]
     local refused = authed(id, ARGV[i + 1])
+    if refused and refused[2] == '403' and ARGV[i + 1] == '' and ARGV[5] ~= ''
+      and redis.call('HGET', peer_key(id), 'source') == ARGV[5] then
+      refused = nil
+    end
     if not refused then
       if ARGV[3] ~= '' then redis.call('HSET', peer_key(id), 'ttl', ARGV[3]) end
       if ARGV[4] ~= '' then redis.call('HSET', peer_key(id), 'load', ARGV[4]) end

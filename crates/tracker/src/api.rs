@@ -560,28 +560,29 @@ fn heartbeat_batch(t: &Tracker, req: &Req) -> Result<HeartbeatBatch, ApiError> {
     let mut fields = req.fields()?;
     dialect::flatten_load(&mut fields);
     let source = source_ip(t, req);
-    if let Some(Value::Array(peers)) = fields.get_mut("peers")
-        && t.is_local()
-    {
-        t.with(|reg, now| {
-            for entry in peers.iter_mut() {
-                // A bare id is a token-less entry.
-                if let Value::String(id) = entry {
-                    *entry = serde_json::json!({ "peer_id": id });
-                }
-                let Some(entry) = entry.as_object_mut() else {
-                    continue;
-                };
-                let id = entry.get("peer_id").and_then(Value::as_str);
-                if let (Some(id), Ok(None)) = (id, dialect::text(entry, "token"))
-                    && let Ok(token) = reg.credential(id, None, source, now)
-                {
-                    entry.insert("token".to_owned(), token.into());
-                }
+    if let Some(Value::Array(peers)) = fields.get_mut("peers") {
+        for entry in peers.iter_mut() {
+            // A bare id is a token-less entry.
+            if let Value::String(id) = entry {
+                *entry = serde_json::json!({ "peer_id": id });
             }
-        });
+        }
+        if t.is_local() {
+            t.with(|reg, now| {
+                for entry in peers.iter_mut().filter_map(Value::as_object_mut) {
+                    let id = entry.get("peer_id").and_then(Value::as_str);
+                    if let (Some(id), Ok(None)) = (id, dialect::text(entry, "token"))
+                        && let Ok(token) = reg.credential(id, None, source, now)
+                    {
+                        entry.insert("token".to_owned(), token.into());
+                    }
+                }
+            });
+        }
     }
-    Ok(decode(Value::Object(fields))?)
+    let mut batch: HeartbeatBatch = decode(Value::Object(fields))?;
+    batch.source = Some(source);
+    Ok(batch)
 }
 
 fn require(field: &str, value: &str) -> Result<(), HttpError> {

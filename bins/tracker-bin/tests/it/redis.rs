@@ -539,6 +539,13 @@ fn course_calls_name_peers_by_address_or_name_and_need_no_token_from_their_addre
         let (status, answer) = post_from(b.addr, "10.0.0.9", "/heartbeat", &body);
         assert_eq!(status, 403, "{body} → {answer}");
     }
+    // The batch shape: bare ids and token-less entries count from the registered source only.
+    let batch = json!({"peers": [alice_id, {"peer_id": bob_id}], "load": {"cpu": 0.5}});
+    let (status, answer) = post_from(b.addr, "10.0.0.1", "/tracker/heartbeat_batch", &batch);
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["updated"], json!([alice_id, bob_id]), "{answer}");
+    let (_, answer) = post_from(a.addr, "10.0.0.9", "/tracker/heartbeat_batch", &batch);
+    assert_eq!(answer["forbidden"], json!([alice_id, bob_id]), "{answer}");
     // A presented token is still checked, by address or name too.
     let wrong = json!({"username": "alice", "token": "0".repeat(32)});
     assert_eq!(post_from(a.addr, "10.0.0.1", "/heartbeat", &wrong).0, 403);
