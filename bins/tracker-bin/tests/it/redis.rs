@@ -14,6 +14,7 @@ use redis_client::Value as RedisValue;
 use redis_client::testing::RedisServer;
 use serde_json::{Value, json};
 
+use crate::identity::post_from;
 use crate::{get, peer_ids, post, wait_for};
 
 const WAIT: Duration = Duration::from_secs(20);
@@ -672,22 +673,6 @@ fn pipelined_heartbeats_each_hear_their_own_answer_and_refresh_last_seen() {
     for p in list["peers"].as_array().unwrap() {
         assert_eq!(p["last_seen"], json!(0), "{p}");
     }
-}
-
-/// `POST target` as a client at `from`, through the tracker's trusted proxy (127.0.0.1).
-fn post_from(at: SocketAddr, from: &str, target: &str, body: &Value) -> (u16, Value) {
-    let headers = [
-        ("Content-Type", "application/json"),
-        ("X-Forwarded-For", from),
-    ];
-    let r = crate::send(
-        at,
-        http_core::Method::Post,
-        target,
-        &headers,
-        body.to_string().as_bytes(),
-    );
-    (r.status.code(), serde_json::from_slice(&r.body).unwrap())
 }
 
 #[test]
