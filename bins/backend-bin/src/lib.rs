@@ -63,7 +63,9 @@ pub struct Config {
     pub cors_origins: Vec<String>,
 }
 
-struct Site {
+/// The Task 1 app's state, given to every handler: the pages, who may log in, how `/` is
+/// guarded, and where sessions live.
+pub struct Site {
     root: PathBuf,
     credentials: Credentials,
     auth_mode: AuthMode,
@@ -269,60 +271,73 @@ impl Site {
     }
 }
 
-/// Why the Task 1 app could not be built.
+/// Why the Task 1 app could not be built or started.
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {
-    /// A route was rejected (a bug in this file, reported as such rather than as an I/O error).
+    /// Routes were refused (a bug in this file): every one is named, rather than reported as
+    /// an I/O error.
     #[error(transparent)]
-    Route(#[from] router::RouteError),
+    Routes(#[from] router::RouteErrors),
     /// The static root could not be opened.
     #[error("static root: {0}")]
-    StaticRoot(#[from] io::Error),
+    StaticRoot(#[source] io::Error),
+    /// The listener or the loop could not be set up.
+    #[error(transparent)]
+    Io(#[from] io::Error),
+}
+
+impl From<router::StartError> for AppError {
+    fn from(e: router::StartError) -> AppError {
+        match e {
+            router::StartError::Routes(routes) => AppError::Routes(routes),
+            router::StartError::Io(io) => AppError::Io(io),
+        }
+    }
 }
 
 /// Builds the Task 1 app, its sessions in its own memory.
-pub fn app(config: Config) -> Result<App, AppError> {
+pub fn app(config: Config) -> Result<App<Arc<Site>>, AppError> {
     app_with_sessions(config, None)
 }
 
 /// Builds the Task 1 app with its sessions in Redis when `shared` is given.
-pub fn app_with_sessions(config: Config, shared: Option<RedisSessions>) -> Result<App, AppError> {
-    let mut app = App::new();
+pub fn app_with_sessions(
+    config: Config,
+    shared: Option<RedisSessions>,
+) -> Result<App<Arc<Site>>, AppError> {
+    let cookies = Arc::new(router::SessionStore::default());
     let site = Arc::new(Site {
         root: config.static_root.clone(),
         credentials: config.credentials,
         auth_mode: config.auth_mode,
         shared,
-        cookies: app.sessions(),
+        cookies: cookies.clone(),
     });
-    let s = site.clone();
-    app.get("/login", move |req: &Req| {
+    let mut app = App::with_state(site.clone());
+    app.session_store(cookies);
+    app.get("/login", |s: &Arc<Site>, req: &Req| {
         if req.query("logged-out").is_some() {
             s.login_page(Status::OK, Notice::LoggedOut)
         } else {
             s.html(Status::OK, "login.html")
         }
-    })?;
-    let s = site.clone();
-    app.get("/login.html", move |_req: &Req| {
+    });
+    app.get("/login.html", |s: &Arc<Site>, _req: &Req| {
         s.html(Status::OK, "login.html")
-    })?;
-    let s = site.clone();
-    app.post("/login", move |req: &Req| s.login(req))?;
-    let s = site.clone();
-    app.get("/", move |req: &Req| s.index(req))?;
-    let s = site.clone();
-    app.get("/index.html", move |req: &Req| s.index(req))?;
-    let s = site.clone();
-    app.post("/logout", move |req: &Req| s.logout(req))?;
-    let s = site.clone();
-    app.get("/user", move |req: &Req| s.user_json(req))?;
-    app.post("/echo", |req: &Req| {
+    });
+    app.post("/login", |s: &Arc<Site>, req: &Req| s.login(req));
+    app.get("/", |s: &Arc<Site>, req: &Req| s.index(req));
+    app.get("/index.html", |s: &Arc<Site>, req: &Req| s.index(req));
+    app.post("/logout", |s: &Arc<Site>, req: &Req| s.logout(req));
+    app.get("/user", |s: &Arc<Site>, req: &Req| s.user_json(req));
+    app.post("/echo", |_, req: &Req| {
         req.json::<serde_json::Value>()
             .map(|value| Json(serde_json::json!({ "received": value })))
-    })?;
+    });
+    app.check()?;
 
-    app.static_dir("/", &config.static_root)?;
+    app.static_dir("/", &config.static_root)
+        .map_err(AppError::StaticRoot)?;
     for (status, name) in [
         (Status::NOT_FOUND, "404.html"),
         (Status::UNAUTHORIZED, "401.html"),
@@ -349,12 +364,12 @@ pub fn run(
     addr: SocketAddr,
     sessions: Option<redis_client::Url>,
     limits: http_core::Limits,
-) -> io::Result<()> {
+) -> Result<(), AppError> {
     let mut event_loop = EventLoop::new(limits.max_connections)?;
     event_loop.handle_signals()?;
     let bound = serve_on(&mut event_loop, config, addr, sessions, limits)?;
     log::info!("listening on http://{bound}");
-    event_loop.run()
+    Ok(event_loop.run()?)
 }
 
 /// Adds the Task 1 app to `event_loop` at `addr` (sessions as in [`run`]) with these HTTP
@@ -365,14 +380,14 @@ pub fn serve_on(
     addr: SocketAddr,
     sessions: Option<redis_client::Url>,
     limits: http_core::Limits,
-) -> io::Result<SocketAddr> {
+) -> Result<SocketAddr, AppError> {
     let shared = sessions.map(|url| {
         log::info!("sessions in {url}");
         RedisSessions::start(event_loop, url)
     });
-    let mut app = app_with_sessions(config, shared).map_err(io::Error::other)?;
+    let mut app = app_with_sessions(config, shared)?;
     app.limits(limits);
-    app.serve_on(event_loop, addr)
+    Ok(app.serve_on(event_loop, addr)?)
 }
 
 /// Serves the Task 1 app on a new loop in a new thread (tests, embedding); dropping the
@@ -381,7 +396,7 @@ pub fn spawn(
     config: Config,
     addr: SocketAddr,
     sessions: Option<redis_client::Url>,
-) -> io::Result<(SocketAddr, LoopThread)> {
+) -> Result<(SocketAddr, LoopThread), AppError> {
     let mut event_loop = EventLoop::new(http_core::limits::MAX_CONNECTIONS)?;
     let bound = serve_on(
         &mut event_loop,

@@ -9,6 +9,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use reactor::EventLoop;
+use router::StartError;
 use router::auth::Credentials;
 use tracker::limits::{MAX_TTL_S, MIN_TTL_S};
 use tracker::{RegisterRate, Tracker, console, server};
@@ -84,8 +85,9 @@ pub fn tracker(config: &Config, event_loop: &mut EventLoop) -> Result<Tracker, S
     Ok(tracker)
 }
 
-/// Serves until SIGINT, SIGTERM or the console's `exit`, then finishes in-flight requests.
-pub fn run(config: &Config) -> io::Result<()> {
+/// Serves until SIGINT, SIGTERM or the console's `exit`, then finishes in-flight requests. An
+/// error names what stopped the start: every refused route, or the I/O that failed.
+pub fn run(config: &Config) -> Result<(), StartError> {
     let mut event_loop = EventLoop::new(http_core::limits::MAX_CONNECTIONS)?;
     event_loop.handle_signals()?;
     let tracker = tracker(config, &mut event_loop).map_err(io::Error::other)?;
@@ -116,5 +118,5 @@ pub fn run(config: &Config) -> io::Result<()> {
                 console::run(&tracker, &handle, input, output, stop_at_end)
             })?;
     }
-    event_loop.run()
+    Ok(event_loop.run()?)
 }

@@ -75,6 +75,10 @@ pub enum Error {
     /// A frame could not be decoded.
     #[error(transparent)]
     Frame(#[from] FrameError),
+    /// The HTTP face's routes were refused (a bug in the peer): the router's own error, kept
+    /// whole (this crate knows no router), naming every refused route.
+    #[error("HTTP routes: {0}")]
+    Routes(#[source] Box<dyn std::error::Error + Send + Sync>),
 }
 
 /// Shorthand for results of this crate.

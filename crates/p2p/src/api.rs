@@ -10,7 +10,7 @@
 use std::cell::Cell;
 use std::net::{IpAddr, SocketAddr};
 use std::path::Path;
-use std::sync::{Arc, OnceLock};
+use std::sync::OnceLock;
 
 use http_core::secret::ct_eq;
 use http_core::{Request, Response, Status};
@@ -34,11 +34,11 @@ pub const MAX_PAGE: usize = 500;
 /// The app, set once the peer's identity is known (after the port is bound). Until then (the
 /// loop is not running, so never in practice) requests get a 503.
 #[derive(Default)]
-pub struct AppSlot(OnceLock<App>);
+pub struct AppSlot(OnceLock<App<Site>>);
 
 impl AppSlot {
     /// Installs the app; a second call is ignored.
-    pub fn set(&self, app: App) {
+    pub fn set(&self, app: App<Site>) {
         let _ = self.0.set(app);
     }
 }
@@ -52,8 +52,10 @@ impl Service for AppSlot {
     }
 }
 
-struct Site {
-    node: Node,
+/// The state every route and hook of the peer's app is given: the running peer, the local
+/// user's token and accounts, and the web UI's index.
+pub struct Site {
+    pub(crate) node: Node,
     token: String,
     users: Credentials,
     index: Option<StaticDir>,
@@ -264,17 +266,13 @@ fn is_local_path(path: &str) -> bool {
         || path.starts_with("/p2p/inbox")
 }
 
-fn route_error(e: router::RouteError) -> Error {
-    Error::Io(std::io::Error::other(e.to_string()))
-}
-
 /// Builds the peer's app: the API above, and the web UI of `static_root` at `/`.
 pub fn app(
     node: &Node,
     token: &str,
     users: &Credentials,
     static_root: Option<&Path>,
-) -> Result<App, Error> {
+) -> Result<App<Site>, Error> {
     let index = static_root.and_then(|root| match StaticDir::new("/", root) {
         Ok(dir) => Some(dir),
         Err(e) => {
@@ -283,18 +281,16 @@ pub fn app(
         }
     });
     let serve_static = index.is_some();
-    let site = Arc::new(Site {
+    let mut app = App::with_state(Site {
         node: node.clone(),
         token: token.to_string(),
         users: users.clone(),
         index,
     });
-    let mut app = App::new();
     // Cookies are per host, not per port: two peers on one machine must not share a name.
     app.session_cookie(&format!("sid-{}", node.addr().port()));
 
-    let s = site.clone();
-    app.before(move |req: &Req| {
+    app.before(|s: &Site, req: &Req| {
         let path = req.path();
         if !is_local_path(path) && path != "/login" && path != "/logout" {
             return None;
@@ -309,22 +305,18 @@ pub fn app(
         })
     });
 
-    let s = site.clone();
-    app.get("/", move |req: &Req| s.index(req))
-        .map_err(route_error)?;
-    let s = site.clone();
-    app.post("/login", move |req: &Req| s.login(req))
-        .map_err(route_error)?;
-    app.post("/logout", |req: &Req| {
+    app.get("/", |s: &Site, req: &Req| s.index(req));
+    app.post("/login", |s: &Site, req: &Req| s.login(req));
+    app.post("/logout", |_, req: &Req| {
         req.end_session();
         json_response(Status::OK, &json!({"status": "logged out"}))
             .header("Set-Cookie", req.sessions().expired_cookie().to_string())
-    })
-    .map_err(route_error)?;
+    });
 
-    peer_routes(&mut app, node)?;
-    user_routes(&mut app, node)?;
-    crate::files_api::routes(&mut app, node)?;
+    peer_routes(&mut app);
+    user_routes(&mut app);
+    crate::files_api::routes(&mut app);
+    app.check().map_err(|e| Error::Routes(Box::new(e)))?;
 
     if serve_static && let Some(root) = static_root {
         app.static_dir("/", root)?;
@@ -333,9 +325,8 @@ pub fn app(
 }
 
 /// The routes open to other peers.
-fn peer_routes(app: &mut App, node: &Node) -> Result<(), Error> {
-    let n = node.clone();
-    app.get("/p2p/link", move |req: &Req| -> Reply {
+fn peer_routes(app: &mut App<Site>) {
+    app.get("/p2p/link", |s: &Site, req: &Req| -> Reply {
         let asked = req
             .header("upgrade")
             .is_some_and(|u| u.eq_ignore_ascii_case(UPGRADE_TOKEN));
@@ -351,26 +342,22 @@ fn peer_routes(app: &mut App, node: &Node) -> Result<(), Error> {
         let response = Response::new(Status::SWITCHING_PROTOCOLS)
             .header("Upgrade", UPGRADE_TOKEN)
             .header("Connection", "Upgrade");
-        let link = LinkConn::accepted(n.shared(), req.peer());
+        let link = LinkConn::accepted(s.node.shared(), req.peer());
         Reply::Upgrade(response, link)
-    })
-    .map_err(route_error)?;
+    });
 
-    let n = node.clone();
-    app.get("/p2p/whoami", move |_req: &Req| {
-        Json(json!({"peer_id": n.peer_id(), "name": n.name(), "key": n.public_key()}))
-    })
-    .map_err(route_error)?;
-    let n = node.clone();
-    app.get("/p2p/ping", move |_req: &Req| {
-        Json(json!({"status": "ok", "peer_id": n.peer_id(), "ts": crate::driver::now_ms()}))
-    })
-    .map_err(route_error)?;
+    app.get("/p2p/whoami", |s: &Site, _req: &Req| {
+        Json(
+            json!({"peer_id": s.node.peer_id(), "name": s.node.name(), "key": s.node.public_key()}),
+        )
+    });
+    app.get("/p2p/ping", |s: &Site, _req: &Req| {
+        Json(json!({"status": "ok", "peer_id": s.node.peer_id(), "ts": crate::driver::now_ms()}))
+    });
 
-    let n = node.clone();
     app.post(
         "/connect-peer",
-        move |req: &Req| -> Result<Reply, HttpError> {
+        |s: &Site, req: &Req| -> Result<Reply, HttpError> {
             let body: ConnectBody = req.json()?;
             let ip: IpAddr = body.ip.parse().map_err(|_| {
                 HttpError::bad_request(format!("ip {:?} is not an IP address", body.ip))
@@ -378,13 +365,14 @@ fn peer_routes(app: &mut App, node: &Node) -> Result<(), Error> {
             if body.port == 0 {
                 return Err(HttpError::bad_request("port must be 1..=65535"));
             }
-            let answer = json!({"status": "ok", "peer_id": n.peer_id(), "name": n.name()});
-            if body.peer_id.as_deref().is_some_and(|p| n.is_linked(p)) {
+            let answer =
+                json!({"status": "ok", "peer_id": s.node.peer_id(), "name": s.node.name()});
+            if body.peer_id.as_deref().is_some_and(|p| s.node.is_linked(p)) {
                 return Ok(Reply::Full(json_response(Status::OK, &answer)));
             }
             let responder = req.info().responder();
             let addr = SocketAddr::new(ip, body.port);
-            n.connect_listed(
+            s.node.connect_listed(
                 body.peer_id,
                 addr,
                 Box::new(move |result| {
@@ -396,31 +384,25 @@ fn peer_routes(app: &mut App, node: &Node) -> Result<(), Error> {
             );
             Ok(Reply::Deferred)
         },
-    )
-    .map_err(route_error)?;
+    );
 
-    let n = node.clone();
     app.post(
         "/broadcast-peer",
-        move |req: &Req| -> Result<Json<Value>, HttpError> {
+        |s: &Site, req: &Req| -> Result<Json<Value>, HttpError> {
             let body = CourseMsg::read(req)?;
             let channel = body
                 .channel
                 .clone()
                 .unwrap_or_else(|| "general".to_string());
-            body.deliver(&n, Some(channel))
+            body.deliver(&s.node, Some(channel))
         },
-    )
-    .map_err(route_error)?;
-    let n = node.clone();
+    );
     app.post(
         "/send-peer",
-        move |req: &Req| -> Result<Json<Value>, HttpError> {
-            CourseMsg::read(req)?.deliver(&n, None)
+        |s: &Site, req: &Req| -> Result<Json<Value>, HttpError> {
+            CourseMsg::read(req)?.deliver(&s.node, None)
         },
-    )
-    .map_err(route_error)?;
-    Ok(())
+    );
 }
 
 fn join_error_response(e: JoinError) -> Response {
@@ -447,45 +429,40 @@ fn page_params(req: &Req) -> Result<(Option<String>, usize), HttpError> {
 }
 
 /// The local user's routes (the `before` hook checks the session).
-fn user_routes(app: &mut App, node: &Node) -> Result<(), Error> {
-    let n = node.clone();
-    app.get("/api/me", move |_req: &Req| {
+fn user_routes(app: &mut App<Site>) {
+    app.get("/api/me", |s: &Site, _req: &Req| {
         Json(json!({
-            "peer_id": n.peer_id(),
-            "name": n.name(),
-            "key": n.public_key(),
-            "addr": n.addr().to_string(),
-            "tracker": n.tracker_status(),
+            "peer_id": s.node.peer_id(),
+            "name": s.node.name(),
+            "key": s.node.public_key(),
+            "addr": s.node.addr().to_string(),
+            "tracker": s.node.tracker_status(),
         }))
-    })
-    .map_err(route_error)?;
+    });
 
-    let n = node.clone();
-    app.get("/api/peers", move |_req: &Req| {
-        let peers: Vec<Value> = n
+    app.get("/api/peers", |s: &Site, _req: &Req| {
+        let peers: Vec<Value> = s
+            .node
             .peers()
             .into_iter()
             .map(|p| json!({"peer_id": p.peer_id, "name": p.name, "addr": p.addr, "channels": p.channels, "rtt_ms": p.rtt_ms, "link": p.link.0}))
             .collect();
         Json(peers)
-    })
-    .map_err(route_error)?;
+    });
 
-    let n = node.clone();
-    app.get("/api/channels", move |_req: &Req| {
-        let channels: Vec<Value> = n
+    app.get("/api/channels", |s: &Site, _req: &Req| {
+        let channels: Vec<Value> = s
+            .node
             .channels()
             .into_iter()
             .map(|c| json!({"name": c.name, "unread": c.unread, "policy": c.policy, "members": c.members}))
             .collect();
         Json(channels)
-    })
-    .map_err(route_error)?;
+    });
 
-    let n = node.clone();
     app.post(
         "/api/channels/:ch/join",
-        move |req: &Req| -> Result<Reply, HttpError> {
+        |s: &Site, req: &Req| -> Result<Reply, HttpError> {
             let channel = req.param("ch").unwrap_or_default();
             let body: JoinBody = if req.body().is_empty() {
                 JoinBody::default()
@@ -494,7 +471,7 @@ fn user_routes(app: &mut App, node: &Node) -> Result<(), Error> {
             };
             let responder = req.info().responder();
             let name = channel.clone();
-            n.join(
+            s.node.join(
                 &channel,
                 body.key.filter(|k| !k.is_empty()),
                 Box::new(move |result| {
@@ -510,91 +487,84 @@ fn user_routes(app: &mut App, node: &Node) -> Result<(), Error> {
             );
             Ok(Reply::Deferred)
         },
-    )
-    .map_err(route_error)?;
+    );
 
-    let n = node.clone();
-    app.post("/api/channels/:ch/leave", move |req: &Req| {
+    app.post("/api/channels/:ch/leave", |s: &Site, req: &Req| {
         let channel = req.param("ch").unwrap_or_default();
-        if n.leave(&channel) {
+        if s.node.leave(&channel) {
             Ok(Json(json!({"status": "ok"})))
         } else {
             Err(HttpError::not_found(format!("not in channel {channel}")))
         }
-    })
-    .map_err(route_error)?;
+    });
 
-    let n = node.clone();
     app.get(
         "/api/channels/:ch/messages",
-        move |req: &Req| -> Result<Json<Value>, HttpError> {
+        |s: &Site, req: &Req| -> Result<Json<Value>, HttpError> {
             let channel = req.param("ch").unwrap_or_default();
             let (before, limit) = page_params(req)?;
-            Ok(Json(json!(n.messages(&channel, before.as_deref(), limit))))
+            Ok(Json(json!(s.node.messages(
+                &channel,
+                before.as_deref(),
+                limit
+            ))))
         },
-    )
-    .map_err(route_error)?;
-    let n = node.clone();
+    );
     app.post(
         "/api/channels/:ch/messages",
-        move |req: &Req| -> Result<(Status, Json<Value>), HttpError> {
+        |s: &Site, req: &Req| -> Result<(Status, Json<Value>), HttpError> {
             let channel = req.param("ch").unwrap_or_default();
             let body: TextBody = router::dialect::body(req)?;
-            let msg = n.post(&channel, body.text()?).map_err(p2p_error)?;
+            let msg = s.node.post(&channel, body.text()?).map_err(p2p_error)?;
             Ok((Status::CREATED, Json(json!(msg))))
         },
-    )
-    .map_err(route_error)?;
+    );
     // Messages are immutable: GET only, so PUT and DELETE answer 405 with `Allow: GET, HEAD`.
-    let n = node.clone();
     app.get(
         "/api/channels/:ch/messages/:id",
-        move |req: &Req| -> Result<Json<Value>, HttpError> {
+        |s: &Site, req: &Req| -> Result<Json<Value>, HttpError> {
             let channel = req.param("ch").unwrap_or_default();
             let id = req.param("id").unwrap_or_default();
-            n.find_message(&channel, &id)
+            s.node
+                .find_message(&channel, &id)
                 .map(|m| Json(json!(m)))
                 .ok_or_else(|| HttpError::not_found(format!("no message {id} in {channel}")))
         },
-    )
-    .map_err(route_error)?;
+    );
 
-    let n = node.clone();
-    app.post("/api/channels/:ch/read", move |req: &Req| {
+    app.post("/api/channels/:ch/read", |s: &Site, req: &Req| {
         let channel = req.param("ch").unwrap_or_default();
-        n.mark_read(&channel);
+        s.node.mark_read(&channel);
         Json(json!({"status": "ok", "channel": channel, "unread": 0}))
-    })
-    .map_err(route_error)?;
+    });
 
-    let n = node.clone();
     app.post(
         "/api/direct/:peer",
-        move |req: &Req| -> Result<(Status, Json<Value>), HttpError> {
+        |s: &Site, req: &Req| -> Result<(Status, Json<Value>), HttpError> {
             let peer = req.param("peer").unwrap_or_default();
             let body: TextBody = router::dialect::body(req)?;
-            let msg = n.direct(&peer, body.text()?).map_err(p2p_error)?;
+            let msg = s.node.direct(&peer, body.text()?).map_err(p2p_error)?;
             Ok((Status::CREATED, Json(json!(msg))))
         },
-    )
-    .map_err(route_error)?;
-    let n = node.clone();
+    );
     app.get(
         "/api/direct/:peer",
-        move |req: &Req| -> Result<Json<Value>, HttpError> {
+        |s: &Site, req: &Req| -> Result<Json<Value>, HttpError> {
             let peer = req.param("peer").unwrap_or_default();
             let (before, limit) = page_params(req)?;
-            let channel = dm_channel(n.peer_id(), &n.peer_id_of(&peer));
-            Ok(Json(json!(n.messages(&channel, before.as_deref(), limit))))
+            let channel = dm_channel(s.node.peer_id(), &s.node.peer_id_of(&peer));
+            Ok(Json(json!(s.node.messages(
+                &channel,
+                before.as_deref(),
+                limit
+            ))))
         },
-    )
-    .map_err(route_error)?;
+    );
 
-    let n = node.clone();
-    app.get("/events", move |req: &Req| -> Reply {
+    app.get("/events", |s: &Site, req: &Req| -> Reply {
         let sender = req.info().body_sender();
         sender.send(crate::sse::PREAMBLE);
-        n.subscribe(Box::new(move |event| {
+        s.node.subscribe(Box::new(move |event| {
             if sender.is_closed() {
                 return false;
             }
@@ -607,33 +577,27 @@ fn user_routes(app: &mut App, node: &Node) -> Result<(), Error> {
             .header("Content-Type", "text/event-stream")
             .header("Cache-Control", "no-store");
         Reply::Stream(response)
-    })
-    .map_err(route_error)?;
+    });
 
-    let n = node.clone();
     app.post(
         "/p2p/msg",
-        move |req: &Req| -> Result<Json<Value>, HttpError> {
+        |s: &Site, req: &Req| -> Result<Json<Value>, HttpError> {
             let body: TextBody = router::dialect::body(req)?;
             let text = body.text()?;
             let msg = match &body.target {
-                Some(to) => n.direct(to, text),
-                None => n.post(body.channel.as_deref().unwrap_or("general"), text),
+                Some(to) => s.node.direct(to, text),
+                None => s
+                    .node
+                    .post(body.channel.as_deref().unwrap_or("general"), text),
             }
             .map_err(p2p_error)?;
             Ok(Json(json!({"status": "sent", "message": msg})))
         },
-    )
-    .map_err(route_error)?;
-    let n = node.clone();
-    app.get("/p2p/inbox", move |_req: &Req| {
-        Json(json!({"status": "ok", "messages": n.inbox()}))
-    })
-    .map_err(route_error)?;
-    let n = node.clone();
-    app.post("/p2p/inbox/clear", move |_req: &Req| {
-        Json(json!({"status": "ok", "cleared": n.clear_inbox()}))
-    })
-    .map_err(route_error)?;
-    Ok(())
+    );
+    app.get("/p2p/inbox", |s: &Site, _req: &Req| {
+        Json(json!({"status": "ok", "messages": s.node.inbox()}))
+    });
+    app.post("/p2p/inbox/clear", |s: &Site, _req: &Req| {
+        Json(json!({"status": "ok", "cleared": s.node.clear_inbox()}))
+    });
 }

@@ -15,10 +15,9 @@ use router::{App, HttpError, Req, json_response};
 use serde::Deserialize;
 use serde_json::json;
 
-use crate::driver::Node;
+use crate::api::Site;
 use crate::driver::files::library::Serve;
 use crate::driver::files::{FileError, disk, lock_lib};
-use crate::error::Error;
 
 #[derive(Deserialize)]
 struct PublishBody {
@@ -50,15 +49,10 @@ fn file_error(e: &FileError) -> Response {
     json_response(Status(e.status()), &body)
 }
 
-fn route_error(e: router::RouteError) -> Error {
-    Error::Io(std::io::Error::other(e.to_string()))
-}
-
 /// Adds the file routes to the peer's app.
-pub(crate) fn routes(app: &mut App, node: &Node) -> Result<(), Error> {
-    let files = node.files().clone();
-    app.get("/files/:id/chunks/:n", move |req: &Req| -> Reply {
-        let files = files.clone();
+pub(crate) fn routes(app: &mut App<Site>) {
+    app.get("/files/:id/chunks/:n", |s: &Site, req: &Req| -> Reply {
+        let files = s.node.files().clone();
         let id = req.param("id").unwrap_or_default();
         let Ok(chunk) = req.param("n").unwrap_or_default().parse::<usize>() else {
             return HttpError::bad_request("the chunk index must be a number")
@@ -113,11 +107,10 @@ pub(crate) fn routes(app: &mut App, node: &Node) -> Result<(), Error> {
             responder.respond(response);
         });
         Reply::Deferred
-    })
-    .map_err(route_error)?;
+    });
 
-    let files = node.files().clone();
-    app.get("/api/files", move |req: &Req| -> Reply {
+    app.get("/api/files", |s: &Site, req: &Req| -> Reply {
+        let files = s.node.files();
         let responder = req.info().responder();
         let local = files.local();
         let fetches = files.fetches();
@@ -127,13 +120,12 @@ pub(crate) fn routes(app: &mut App, node: &Node) -> Result<(), Error> {
             responder.respond(json_response(Status::OK, &body));
         }));
         Reply::Deferred
-    })
-    .map_err(route_error)?;
+    });
 
-    let files = node.files().clone();
     app.post(
         "/api/files/publish",
-        move |req: &Req| -> Result<Reply, HttpError> {
+        |s: &Site, req: &Req| -> Result<Reply, HttpError> {
+            let files = s.node.files();
             let body: PublishBody = req.json()?;
             let responder = req.info().responder();
             files.publish(
@@ -150,13 +142,12 @@ pub(crate) fn routes(app: &mut App, node: &Node) -> Result<(), Error> {
             );
             Ok(Reply::Deferred)
         },
-    )
-    .map_err(route_error)?;
+    );
 
-    let files = node.files().clone();
     app.post(
         "/api/files/fetch",
-        move |req: &Req| -> Result<Reply, HttpError> {
+        |s: &Site, req: &Req| -> Result<Reply, HttpError> {
+            let files = s.node.files();
             let body: FetchBody = req.json()?;
             let target = body
                 .file_id
@@ -179,7 +170,5 @@ pub(crate) fn routes(app: &mut App, node: &Node) -> Result<(), Error> {
             );
             Ok(Reply::Deferred)
         },
-    )
-    .map_err(route_error)?;
-    Ok(())
+    );
 }

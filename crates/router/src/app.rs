@@ -1,10 +1,10 @@
-//! [`App`]: the WeApRous micro-framework — routes, hooks, static files, sessions, CORS, error
-//! pages — and its [`Service`] implementation for the reactor's HTTP server.
+//! [`App`]: the WeApRous micro-framework — routes over one shared state, hooks, static files,
+//! sessions, CORS, error pages — and its [`Service`] implementation for the reactor's HTTP server.
 
 use crate::req::{HttpError, IntoReply, Req};
 use crate::session::SessionStore;
 use crate::statics::{Served, StaticDir};
-use crate::table::{Lookup, RouteError, Table};
+use crate::table::{Lookup, RouteError, RouteErrors, Table};
 use bytes::Bytes;
 use http_core::form::normalize_path;
 use http_core::{Limits, Method, Request, Response, Status};
@@ -15,12 +15,23 @@ use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::Path;
 use std::sync::Arc;
 
-/// A route handler.
-pub type Handler = Arc<dyn Fn(&Req) -> Reply + Send + Sync>;
+/// A route handler: the app's state and the request.
+pub type Handler<S> = Arc<dyn Fn(&S, &Req) -> Reply + Send + Sync>;
 /// A hook run before routing; `Some` answers the request without reaching the handler.
-pub type BeforeHook = Arc<dyn Fn(&Req) -> Option<Reply> + Send + Sync>;
+pub type BeforeHook<S> = Arc<dyn Fn(&S, &Req) -> Option<Reply> + Send + Sync>;
 /// A hook run on every whole response before it is sent (CORS headers, security headers…).
-pub type AfterHook = Arc<dyn Fn(&Req, &mut Response) + Send + Sync>;
+pub type AfterHook<S> = Arc<dyn Fn(&S, &Req, &mut Response) + Send + Sync>;
+
+/// Why an app could not start serving.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// Routes were rejected while the app was built; every one of them is named.
+    #[error(transparent)]
+    Routes(#[from] RouteErrors),
+    /// The listener or the loop could not be set up.
+    #[error(transparent)]
+    Io(#[from] io::Error),
+}
 
 /// Cross-origin policy. The default allows no other origin (same origin only).
 #[derive(Clone, Debug, Default)]
@@ -47,19 +58,41 @@ impl Cors {
     }
 }
 
-/// A web application: build it, then [`run`](App::run) it or hand it to a loop as a [`Service`].
+/// A web application over a shared state `S`: every handler and hook is given `&S` with the
+/// request, as axum's `with_state` does, so a daemon keeps its state in one struct instead of
+/// cloning it into each closure. Build it, then [`run`](App::run) it or hand it to a loop as a
+/// [`Service`].
+///
+/// Registering never fails on the spot: a route that clashes with an earlier one, or a
+/// malformed pattern, is recorded, and [`check`](App::check) (which [`serve_on`](App::serve_on),
+/// [`run`](App::run) and [`spawn`](App::spawn) call) reports them all at once.
 ///
 /// ```no_run
-/// use router::{App, Json};
-/// let mut app = App::new();
-/// app.get("/hello/:name", |req| Json(serde_json::json!({"hi": req.param("name")}))).unwrap();
+/// use router::{App, Json, Req};
+/// use std::sync::atomic::{AtomicU64, Ordering};
+///
+/// #[derive(Default)]
+/// struct Hits(AtomicU64);
+///
+/// let mut app = App::with_state(Hits::default());
+/// app.get("/hello/:name", |hits: &Hits, req: &Req| {
+///     let n = hits.0.fetch_add(1, Ordering::Relaxed);
+///     Json(serde_json::json!({"hi": req.param("name"), "before": n}))
+/// })
+/// .post("/reset", |hits: &Hits, _req: &Req| {
+///     hits.0.store(0, Ordering::Relaxed);
+///     "reset"
+/// });
 /// app.run("127.0.0.1:8000").unwrap();
 /// ```
-pub struct App {
-    table: Table<Handler>,
+pub struct App<S = ()> {
+    state: S,
+    table: Table<Handler<S>>,
+    /// Routes refused while registering, reported together by [`App::check`].
+    rejected: Vec<RouteError>,
     statics: Vec<StaticDir>,
-    before: Vec<BeforeHook>,
-    after: Vec<AfterHook>,
+    before: Vec<BeforeHook<S>>,
+    after: Vec<AfterHook<S>>,
     sessions: Arc<SessionStore>,
     cors: Cors,
     pages: Vec<(Status, Bytes)>,
@@ -68,8 +101,26 @@ pub struct App {
 
 impl Default for App {
     fn default() -> App {
+        App::with_state(())
+    }
+}
+
+impl App {
+    /// An empty app without state (handlers take `&()`), with default limits and a fresh
+    /// session store.
+    pub fn new() -> App {
+        App::default()
+    }
+}
+
+impl<S: Send + Sync + 'static> App<S> {
+    /// An empty app whose handlers and hooks are given `&state`, with default limits and a
+    /// fresh session store.
+    pub fn with_state(state: S) -> App<S> {
         App {
+            state,
             table: Table::new(),
+            rejected: Vec::new(),
             statics: Vec::new(),
             before: Vec::new(),
             after: Vec::new(),
@@ -79,54 +130,61 @@ impl Default for App {
             limits: Limits::default(),
         }
     }
-}
 
-impl App {
-    /// An empty app with default limits and a fresh session store.
-    pub fn new() -> App {
-        App::default()
+    /// The state handlers are given.
+    pub fn state(&self) -> &S {
+        &self.state
     }
 
-    /// Adds `handler` for each of `methods` on `pattern`; a clash with an existing route is an
-    /// error naming it.
-    pub fn route<R, F>(
-        &mut self,
-        pattern: &str,
-        methods: &[Method],
-        handler: F,
-    ) -> Result<&mut App, RouteError>
+    /// Adds `handler` for each of `methods` on `pattern`. A clash with an existing route, or a
+    /// malformed pattern, is recorded and reported by [`check`](App::check) with the others.
+    pub fn route<R, F>(&mut self, pattern: &str, methods: &[Method], handler: F) -> &mut Self
     where
         R: IntoReply,
-        F: Fn(&Req) -> R + Send + Sync + 'static,
+        F: Fn(&S, &Req) -> R + Send + Sync + 'static,
     {
-        let handler: Handler = Arc::new(move |req: &Req| handler(req).into_reply());
+        let handler: Handler<S> =
+            Arc::new(move |state: &S, req: &Req| handler(state, req).into_reply());
         for method in methods {
-            self.table
-                .insert(pattern, method.clone(), handler.clone())?;
+            if let Err(e) = self.table.insert(pattern, method.clone(), handler.clone())
+                && !self.rejected.contains(&e)
+            {
+                self.rejected.push(e);
+            }
         }
-        Ok(self)
+        self
     }
 
     /// Adds a `GET` route (`HEAD` follows).
-    pub fn get<R, F>(&mut self, pattern: &str, handler: F) -> Result<&mut App, RouteError>
+    pub fn get<R, F>(&mut self, pattern: &str, handler: F) -> &mut Self
     where
         R: IntoReply,
-        F: Fn(&Req) -> R + Send + Sync + 'static,
+        F: Fn(&S, &Req) -> R + Send + Sync + 'static,
     {
         self.route(pattern, &[Method::Get], handler)
     }
 
     /// Adds a `POST` route.
-    pub fn post<R, F>(&mut self, pattern: &str, handler: F) -> Result<&mut App, RouteError>
+    pub fn post<R, F>(&mut self, pattern: &str, handler: F) -> &mut Self
     where
         R: IntoReply,
-        F: Fn(&Req) -> R + Send + Sync + 'static,
+        F: Fn(&S, &Req) -> R + Send + Sync + 'static,
     {
         self.route(pattern, &[Method::Post], handler)
     }
 
+    /// Every route refused so far (clashes and malformed patterns), as one error; `Ok` when all
+    /// were taken. Serving calls it first, so an app with a bad route never starts.
+    pub fn check(&self) -> Result<(), RouteErrors> {
+        if self.rejected.is_empty() {
+            Ok(())
+        } else {
+            Err(RouteErrors::new(self.rejected.clone()))
+        }
+    }
+
     /// Serves the files of `dir` under URL `prefix` for `GET`/`HEAD` paths no route claims.
-    pub fn static_dir(&mut self, prefix: &str, dir: impl AsRef<Path>) -> io::Result<&mut App> {
+    pub fn static_dir(&mut self, prefix: &str, dir: impl AsRef<Path>) -> io::Result<&mut Self> {
         self.statics.push(StaticDir::new(prefix, dir)?);
         Ok(self)
     }
@@ -134,8 +192,8 @@ impl App {
     /// Runs `hook` before routing; when it returns `Some`, that is the answer (auth guards).
     pub fn before(
         &mut self,
-        hook: impl Fn(&Req) -> Option<Reply> + Send + Sync + 'static,
-    ) -> &mut App {
+        hook: impl Fn(&S, &Req) -> Option<Reply> + Send + Sync + 'static,
+    ) -> &mut Self {
         self.before.push(Arc::new(hook));
         self
     }
@@ -143,35 +201,42 @@ impl App {
     /// Runs `hook` on every whole response before it is sent.
     pub fn after(
         &mut self,
-        hook: impl Fn(&Req, &mut Response) + Send + Sync + 'static,
-    ) -> &mut App {
+        hook: impl Fn(&S, &Req, &mut Response) + Send + Sync + 'static,
+    ) -> &mut Self {
         self.after.push(Arc::new(hook));
         self
     }
 
     /// Sets the cross-origin policy.
-    pub fn cors(&mut self, cors: Cors) -> &mut App {
+    pub fn cors(&mut self, cors: Cors) -> &mut Self {
         self.cors = cors;
         self
     }
 
     /// Uses `html` as the page for `status` when a browser asks (404, 401…).
-    pub fn error_page(&mut self, status: Status, html: impl Into<Bytes>) -> &mut App {
+    pub fn error_page(&mut self, status: Status, html: impl Into<Bytes>) -> &mut Self {
         self.pages.retain(|(s, _)| *s != status);
         self.pages.push((status, html.into()));
         self
     }
 
     /// Sets the HTTP limits of the server (SPEC §2 defaults).
-    pub fn limits(&mut self, limits: Limits) -> &mut App {
+    pub fn limits(&mut self, limits: Limits) -> &mut Self {
         self.limits = limits;
         self
     }
 
     /// Names the session cookie (default `sid`); call before serving.
-    pub fn session_cookie(&mut self, name: &str) -> &mut App {
+    pub fn session_cookie(&mut self, name: &str) -> &mut Self {
         let store = SessionStore::default().with_cookie_name(name);
         self.sessions = Arc::new(store);
+        self
+    }
+
+    /// Uses `store` for the app's sessions: for a state that holds the store itself, built
+    /// before the app.
+    pub fn session_store(&mut self, store: Arc<SessionStore>) -> &mut Self {
+        self.sessions = store;
         self
     }
 
@@ -188,28 +253,34 @@ impl App {
             .map(|(_, p)| p.clone())
     }
 
-    /// Adds this app to `event_loop`, listening on `addr`; returns the bound address.
-    pub fn serve_on(self, event_loop: &mut EventLoop, addr: SocketAddr) -> io::Result<SocketAddr> {
+    /// Adds this app to `event_loop`, listening on `addr`; returns the bound address. Refused
+    /// routes ([`check`](App::check)) are reported before anything is bound.
+    pub fn serve_on(
+        self,
+        event_loop: &mut EventLoop,
+        addr: SocketAddr,
+    ) -> Result<SocketAddr, StartError> {
+        self.check()?;
         let limits = self.limits.clone();
-        reactor::serve(event_loop, addr, Arc::new(self), limits)
+        Ok(reactor::serve(event_loop, addr, Arc::new(self), limits)?)
     }
 
     /// Serves on `addr` until SIGINT/SIGTERM (graceful: in-flight requests finish).
-    pub fn run(self, addr: impl ToSocketAddrs) -> io::Result<()> {
+    pub fn run(self, addr: impl ToSocketAddrs) -> Result<(), StartError> {
         let addr = first_addr(addr)?;
         let mut event_loop = EventLoop::new(self.limits.max_connections)?;
         event_loop.handle_signals()?;
         let bound = self.serve_on(&mut event_loop, addr)?;
         log::info!("listening on http://{bound}");
-        event_loop.run()
+        Ok(event_loop.run()?)
     }
 
     /// Serves on `addr` from a background thread: for tests and embedding.
-    pub fn spawn(self, addr: impl ToSocketAddrs) -> io::Result<Running> {
+    pub fn spawn(self, addr: impl ToSocketAddrs) -> Result<Running, StartError> {
         let addr = first_addr(addr)?;
         let mut event_loop = EventLoop::new(self.limits.max_connections)?;
         let bound = self.serve_on(&mut event_loop, addr)?;
-        Running::start(event_loop, "app", bound)
+        Ok(Running::start(event_loop, "app", bound)?)
     }
 
     fn dispatch(&self, mut req: Request, info: &RequestInfo) -> Reply {
@@ -254,17 +325,17 @@ impl App {
         }
     }
 
-    fn answer(&self, req: &Req, lookup: Lookup<'_, Handler>) -> Reply {
+    fn answer(&self, req: &Req, lookup: Lookup<'_, Handler<S>>) -> Reply {
         if *req.method() == Method::Options {
             return self.options(req, &lookup);
         }
         for hook in &self.before {
-            if let Some(reply) = hook(req) {
+            if let Some(reply) = hook(&self.state, req) {
                 return reply;
             }
         }
         match lookup {
-            Lookup::Found { value, .. } => value(req),
+            Lookup::Found { value, .. } => value(&self.state, req),
             Lookup::MethodNotAllowed { allow } => {
                 let allow: Vec<&str> = allow.iter().map(Method::as_str).collect();
                 let message = format!("method {} not allowed on {}", req.method(), req.path());
@@ -295,7 +366,7 @@ impl App {
         }
     }
 
-    fn options(&self, req: &Req, lookup: &Lookup<'_, Handler>) -> Reply {
+    fn options(&self, req: &Req, lookup: &Lookup<'_, Handler<S>>) -> Reply {
         let allow = match lookup {
             Lookup::Found { .. } => "GET, HEAD, POST, PUT, DELETE, OPTIONS".to_owned(),
             Lookup::MethodNotAllowed { allow } => allow
@@ -350,12 +421,12 @@ impl App {
             }
         }
         for hook in &self.after {
-            hook(req, response);
+            hook(&self.state, req, response);
         }
     }
 }
 
-impl Service for App {
+impl<S: Send + Sync + 'static> Service for App<S> {
     fn call(&self, req: Request, info: &RequestInfo) -> Reply {
         self.dispatch(req, info)
     }

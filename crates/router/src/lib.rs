@@ -1,7 +1,9 @@
 //! WeApRous in Rust: a small RESTful micro-framework on the reactor's HTTP server.
 //!
-//! - [`App`]: routes (`route`, `get`, `post`), static directories, before/after hooks, CORS,
-//!   HTML error pages; it is a reactor [`Service`](reactor::Service), or runs itself.
+//! - [`App`]: routes (`route`, `get`, `post`) whose handlers take the app's shared state and the
+//!   request, static directories, before/after hooks, CORS, HTML error pages; refused routes are
+//!   collected and reported once ([`RouteErrors`], [`StartError`]). It is a reactor
+//!   [`Service`](reactor::Service), or runs itself.
 //! - [`Table`]: the pure route table (path parameters, 404 vs 405 + `Allow`, HEAD → GET,
 //!   trailing-slash equivalence, conflicts named).
 //! - [`Req`]: what a handler sees; [`IntoReply`]: what it may return ([`Json`], [`HttpError`],
@@ -23,9 +25,9 @@ pub mod session;
 pub mod statics;
 pub mod table;
 
-pub use app::{App, Cors};
+pub use app::{App, Cors, StartError};
 pub use reactor::Running;
 pub use req::{HttpError, IntoReply, Json, Req, SESSION_COOKIE, json_response};
 pub use session::{Session, SessionStore};
 pub use statics::StaticDir;
-pub use table::{Lookup, RouteError, Table};
+pub use table::{Lookup, RouteError, RouteErrors, Table};

@@ -30,6 +30,28 @@ pub enum RouteError {
     },
 }
 
+/// Every route an app refused, reported together so that one start-up names them all.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{} route(s) refused: {}", .0.len(), list(.0))]
+pub struct RouteErrors(Vec<RouteError>);
+
+impl RouteErrors {
+    /// The refusals, in the order the routes were added.
+    pub fn new(errors: Vec<RouteError>) -> RouteErrors {
+        RouteErrors(errors)
+    }
+
+    /// Each refusal.
+    pub fn errors(&self) -> &[RouteError] {
+        &self.0
+    }
+}
+
+fn list(errors: &[RouteError]) -> String {
+    let each: Vec<String> = errors.iter().map(ToString::to_string).collect();
+    each.join("; ")
+}
+
 /// The outcome of a lookup.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Lookup<'a, T> {

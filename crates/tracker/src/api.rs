@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use http_core::{Method, Response, Status};
 use reactor::Reply;
 use router::auth::Credentials as Admins;
-use router::{App, HttpError, Req, RouteError, json_response};
+use router::{App, HttpError, Req, json_response};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
@@ -187,12 +187,12 @@ impl Tracker {
     }
 }
 
-/// Every route of SPEC §5 and §8 on a new [`App`].
-pub fn app(tracker: &Tracker) -> Result<App, RouteError> {
-    let mut app = App::new();
-    let counter = tracker.clone();
-    app.before(move |_req| {
-        counter.inner.requests.fetch_add(1, Ordering::Relaxed);
+/// Every route of SPEC §5 and §8 on a new [`App`] over `tracker` (a route refused by the table
+/// is reported when the app is served, with any other).
+pub fn app(tracker: &Tracker) -> App<Tracker> {
+    let mut app = App::with_state(tracker.clone());
+    app.before(|t: &Tracker, _req: &Req| {
+        t.inner.requests.fetch_add(1, Ordering::Relaxed);
         None
     });
     let post = &[Method::Post];
@@ -201,46 +201,37 @@ pub fn app(tracker: &Tracker) -> Result<App, RouteError> {
 
     add(
         &mut app,
-        tracker,
         &["/submit-info", "/submit_info", "/tracker/register"],
         &[Method::Post, Method::Put],
         submit_info,
-    )?;
+    );
     add(
         &mut app,
-        tracker,
         &["/get-list", "/list", "/tracker/peers"],
         both,
         get_list,
-    )?;
+    );
     add(
         &mut app,
-        tracker,
         &["/add-list", "/tracker/channels/join"],
         post,
         |t, req| {
             let checked = |params: &JoinParams| require("channel", &params.channel);
             on_peer(t, req, checked, <dyn Store>::join, None, |j| ok(&j))
         },
-    )?;
-    add(
-        &mut app,
-        tracker,
-        &["/tracker/channels/leave"],
-        post,
-        |t, req| {
-            let leave = <dyn Store>::leave;
-            on_peer(
-                t,
-                req,
-                |_: &LeaveParams| Ok(()),
-                leave,
-                None,
-                |()| ok(&Empty {}),
-            )
-        },
-    )?;
-    add(&mut app, tracker, &["/channels"], get, |t, req| {
+    );
+    add(&mut app, &["/tracker/channels/leave"], post, |t, req| {
+        let leave = <dyn Store>::leave;
+        on_peer(
+            t,
+            req,
+            |_: &LeaveParams| Ok(()),
+            leave,
+            None,
+            |()| ok(&Empty {}),
+        )
+    });
+    add(&mut app, &["/channels"], get, |t, req| {
         let page = query::<PageQuery>(req)?.page()?;
         let asked = page.clone();
         Ok(t.ask(
@@ -248,10 +239,9 @@ pub fn app(tracker: &Tracker) -> Result<App, RouteError> {
             |s, now, done| s.channels(asked, now, done),
             move |c| paged_array("/channels", &page, c),
         ))
-    })?;
+    });
     add(
         &mut app,
-        tracker,
         &["/heartbeat", "/tracker/heartbeat"],
         post,
         |t, req| {
@@ -265,27 +255,21 @@ pub fn app(tracker: &Tracker) -> Result<App, RouteError> {
                 |a| ok(&a),
             )
         },
-    )?;
-    add(
-        &mut app,
-        tracker,
-        &["/tracker/heartbeat_batch"],
-        post,
-        |t, req| {
-            let batch = heartbeat_batch(t, req)?;
-            Ok(t.ask(
-                req,
-                |s, now, done| s.heartbeat_batch(batch, now, done),
-                |b| ok(&b),
-            ))
-        },
-    )?;
-    add(&mut app, tracker, &["/tracker/update"], post, |t, req| {
+    );
+    add(&mut app, &["/tracker/heartbeat_batch"], post, |t, req| {
+        let batch = heartbeat_batch(t, req)?;
+        Ok(t.ask(
+            req,
+            |s, now, done| s.heartbeat_batch(batch, now, done),
+            |b| ok(&b),
+        ))
+    });
+    add(&mut app, &["/tracker/update"], post, |t, req| {
         let update = <dyn Store>::update;
         on_peer(t, req, |_: &UpdateParams| Ok(()), update, None, |p| ok(&p))
-    })?;
+    });
     let removes = ["/remove", "/tracker/peer/remove", "/leave"];
-    add(&mut app, tracker, &removes, post, |t, req| {
+    add(&mut app, &removes, post, |t, req| {
         // Already gone: removing is idempotent.
         let remove = <dyn Store>::remove;
         on_peer(
@@ -296,8 +280,8 @@ pub fn app(tracker: &Tracker) -> Result<App, RouteError> {
             Some(()),
             |()| ok(&Empty {}),
         )
-    })?;
-    add(&mut app, tracker, &["/connect-peer"], post, |t, req| {
+    });
+    add(&mut app, &["/connect-peer"], post, |t, req| {
         let params: ConnectParams = router::dialect::body(req)?;
         if params.target.trim().is_empty() {
             let spellings = router::dialect::accepted("target");
@@ -306,28 +290,22 @@ pub fn app(tracker: &Tracker) -> Result<App, RouteError> {
         }
         let target = params.target;
         Ok(t.ask(req, |s, now, done| s.lookup(target, now, done), |a| ok(&a)))
-    })?;
-    add(
-        &mut app,
-        tracker,
-        &["/status", "/tracker/stats"],
-        get,
-        |t, req| {
-            let (uptime_s, requests) = (t.uptime().as_secs(), t.requests());
-            Ok(t.ask(
-                req,
-                |s, now, done| s.stats(now, done),
-                move |stats| {
-                    ok(&StatusView {
-                        stats,
-                        uptime_s,
-                        requests,
-                    })
-                },
-            ))
-        },
-    )?;
-    add(&mut app, tracker, &["/tracker/health"], get, |t, _req| {
+    });
+    add(&mut app, &["/status", "/tracker/stats"], get, |t, req| {
+        let (uptime_s, requests) = (t.uptime().as_secs(), t.requests());
+        Ok(t.ask(
+            req,
+            |s, now, done| s.stats(now, done),
+            move |stats| {
+                ok(&StatusView {
+                    stats,
+                    uptime_s,
+                    requests,
+                })
+            },
+        ))
+    });
+    add(&mut app, &["/tracker/health"], get, |t, _req| {
         let store = t.inner.store.health();
         let health = Health {
             ok: store.ok,
@@ -340,11 +318,11 @@ pub fn app(tracker: &Tracker) -> Result<App, RouteError> {
             Status::SERVICE_UNAVAILABLE
         };
         Ok(json_response(status, &health).into())
-    })?;
-    add(&mut app, tracker, &["/login"], post, login)?;
-    crate::dashboard::routes(&mut app, tracker)?;
+    });
+    add(&mut app, &["/login"], post, login);
+    crate::dashboard::routes(&mut app);
 
-    add(&mut app, tracker, &["/files"], get, |t, req| {
+    add(&mut app, &["/files"], get, |t, req| {
         let page = query::<PageQuery>(req)?.page()?;
         let asked = page.clone();
         Ok(t.ask(
@@ -352,17 +330,17 @@ pub fn app(tracker: &Tracker) -> Result<App, RouteError> {
             |s, now, done| s.files(asked, now, done),
             move |f| paged_array("/files", &page, f),
         ))
-    })?;
-    add(&mut app, tracker, &["/files/publish"], post, |t, req| {
+    });
+    add(&mut app, &["/files/publish"], post, |t, req| {
         let params: PublishParams = body(req)?;
         require("peer_id", &params.peer_id)?;
         Ok(t.ask(req, |s, now, done| s.publish(params, now, done), |p| ok(&p)))
-    })?;
-    add(&mut app, tracker, &["/files/:id"], get, |t, req| {
+    });
+    add(&mut app, &["/files/:id"], get, |t, req| {
         let id = param(req, "id")?;
         Ok(t.ask(req, |s, now, done| s.file(id, now, done), |f| ok(&f)))
-    })?;
-    add(&mut app, tracker, &["/files/:id/chunks"], post, |t, req| {
+    });
+    add(&mut app, &["/files/:id/chunks"], post, |t, req| {
         let id = param(req, "id")?;
         let params: ChunkParams = body(req)?;
         require("peer_id", &params.peer_id)?;
@@ -371,22 +349,16 @@ pub fn app(tracker: &Tracker) -> Result<App, RouteError> {
             |s, now, done| s.add_chunks(id, params, now, done),
             |c| ok(&c),
         ))
-    })?;
-    add(
-        &mut app,
-        tracker,
-        &["/peers/:peer_id/files"],
-        get,
-        |t, req| {
-            let id = param(req, "peer_id")?;
-            Ok(t.ask(
-                req,
-                |s, now, done| s.peer_files(id, now, done),
-                |f| list(&f),
-            ))
-        },
-    )?;
-    Ok(app)
+    });
+    add(&mut app, &["/peers/:peer_id/files"], get, |t, req| {
+        let id = param(req, "peer_id")?;
+        Ok(t.ask(
+            req,
+            |s, now, done| s.peer_files(id, now, done),
+            |f| list(&f),
+        ))
+    });
+    app
 }
 
 /// What a tracker handler returns.
@@ -430,19 +402,16 @@ impl ApiError {
 
 /// Adds `handler` under every alias in `patterns`, for each of `methods`.
 fn add(
-    app: &mut App,
-    tracker: &Tracker,
+    app: &mut App<Tracker>,
     patterns: &[&str],
     methods: &[Method],
     handler: fn(&Tracker, &Req) -> Answer,
-) -> Result<(), RouteError> {
+) {
     for pattern in patterns {
-        let t = tracker.clone();
-        app.route(pattern, methods, move |req: &Req| {
-            handler(&t, req).unwrap_or_else(|e| e.into_response().into())
-        })?;
+        app.route(pattern, methods, move |t: &Tracker, req: &Req| {
+            handler(t, req).unwrap_or_else(|e| e.into_response().into())
+        });
     }
-    Ok(())
 }
 
 /// `{"status":"ok", ...fields of value}`.

@@ -9,7 +9,7 @@
 use std::collections::BTreeSet;
 
 use http_core::{Response, Status};
-use router::{App, HttpError, Json, Req, RouteError};
+use router::{App, HttpError, Json, Req};
 use serde::Serialize;
 
 use crate::api::Tracker;
@@ -143,8 +143,8 @@ fn page(body: &'static str, kind: &'static str) -> Response {
 }
 
 /// Adds the dashboard's routes to the tracker's app.
-pub fn routes(app: &mut App, tracker: &Tracker) -> Result<(), RouteError> {
-    app.get("/", |req: &Req| {
+pub fn routes(app: &mut App<Tracker>) {
+    app.get("/", |_, req: &Req| {
         if req.session().is_some() {
             page(INDEX, "text/html; charset=utf-8")
         } else {
@@ -152,28 +152,26 @@ pub fn routes(app: &mut App, tracker: &Tracker) -> Result<(), RouteError> {
                 .header("Location", "/login")
                 .header("Cache-Control", "no-store")
         }
-    })?;
-    app.get("/login", |_req: &Req| {
+    });
+    app.get("/login", |_, _req: &Req| {
         page(LOGIN, "text/html; charset=utf-8")
-    })?;
-    app.get("/dashboard.js", |_req: &Req| {
+    });
+    app.get("/dashboard.js", |_, _req: &Req| {
         page(SCRIPT, "text/javascript; charset=utf-8")
-    })?;
-    app.get("/dashboard.css", |_req: &Req| {
+    });
+    app.get("/dashboard.css", |_, _req: &Req| {
         page(STYLE, "text/css; charset=utf-8")
-    })?;
-    let t = tracker.clone();
-    app.get("/dashboard.json", move |req: &Req| {
+    });
+    app.get("/dashboard.json", |t: &Tracker, req: &Req| {
         if req.session().is_none() {
             return Err(HttpError::unauthorized("sign in at /login first"));
         }
-        Ok(Json(snapshot(&t)))
-    })?;
-    app.post("/logout", |req: &Req| {
+        Ok(Json(snapshot(t)))
+    });
+    app.post("/logout", |_, req: &Req| {
         req.end_session();
         Response::new(Status::SEE_OTHER)
             .header("Location", "/login?out=1")
             .header("Set-Cookie", req.sessions().expired_cookie().to_string())
-    })?;
-    Ok(())
+    });
 }

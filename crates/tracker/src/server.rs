@@ -7,6 +7,7 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use reactor::{Cx, EventLoop, Handle, LoopThread, Protocol};
+use router::StartError;
 
 use crate::api::{Tracker, app};
 use tracker_core::Expired;
@@ -129,15 +130,15 @@ pub struct HttpOptions {
 }
 
 /// Adds the tracker's HTTP API on `addr` and its sweep agent to `event_loop`; returns the bound
-/// address. The agent releases memory through `memory`, if given, once enough has been freed.
+/// address, or every route the API's table refused. The agent releases memory through `memory`, if given, once enough has been freed.
 pub fn serve_on(
     event_loop: &mut EventLoop,
     addr: SocketAddr,
     tracker: &Tracker,
     memory: Option<MemoryRelease>,
     http: &HttpOptions,
-) -> io::Result<SocketAddr> {
-    let mut app = app(tracker).map_err(|e| io::Error::other(e.to_string()))?;
+) -> Result<SocketAddr, StartError> {
+    let mut app = app(tracker);
     app.limits(http.limits.clone());
     if !http.cors.is_empty() {
         app.cors(router::Cors {
@@ -175,7 +176,7 @@ impl Running {
 }
 
 /// Serves `tracker` on `addr` from a new thread with its own loop (for tests and embedding).
-pub fn spawn(tracker: Tracker, addr: SocketAddr) -> io::Result<Running> {
+pub fn spawn(tracker: Tracker, addr: SocketAddr) -> Result<Running, StartError> {
     spawn_releasing(tracker, addr, None)
 }
 
@@ -184,7 +185,7 @@ pub fn spawn_releasing(
     tracker: Tracker,
     addr: SocketAddr,
     memory: Option<MemoryRelease>,
-) -> io::Result<Running> {
+) -> Result<Running, StartError> {
     let mut event_loop = EventLoop::new(http_core::limits::MAX_CONNECTIONS)?;
     let bound = serve_on(
         &mut event_loop,

@@ -97,11 +97,9 @@ impl Drop for Daemon {
 #[test]
 fn console_lists_pings_and_exits_cleanly() {
     let mut ping_app = App::new();
-    ping_app
-        .get("/p2p/ping", |_req: &router::Req| {
-            router::Json(json!({"pong": true}))
-        })
-        .unwrap();
+    ping_app.get("/p2p/ping", |_, _req: &router::Req| {
+        router::Json(json!({"pong": true}))
+    });
     let peer = ping_app.spawn("127.0.0.1:0").unwrap();
 
     let mut daemon = Daemon::start(&["--console"]);

@@ -1,4 +1,5 @@
-//! The router over real sockets: panics, hooks, streaming, deferred replies, upgrades.
+//! The router over real sockets: panics, hooks, streaming, deferred replies, upgrades, shared
+//! state, refused routes.
 
 use bytes::Bytes;
 use http_core::{Method, Request, Response, Status};
@@ -42,11 +43,10 @@ fn read_until(stream: &mut TcpStream, needle: &str, wait: Duration) -> String {
 #[test]
 fn a_panicking_handler_answers_500_and_the_server_keeps_serving() {
     let mut app = App::new();
-    app.get("/boom", |_req: &Req| -> String {
+    app.get("/boom", |_, _req: &Req| -> String {
         panic!("handler exploded")
-    })
-    .unwrap();
-    app.get("/ok", |_req: &Req| "fine").unwrap();
+    });
+    app.get("/ok", |_, _req: &Req| "fine");
     let server = app.spawn("127.0.0.1:0").unwrap();
     assert_eq!(
         get(server.addr, "/boom").status,
@@ -67,14 +67,12 @@ fn a_panicking_handler_answers_500_and_the_server_keeps_serving() {
 #[test]
 fn params_queries_json_and_errors() {
     let mut app = App::new();
-    app.get("/files/:id/chunks/:n", |req: &Req| {
+    app.get("/files/:id/chunks/:n", |_, req: &Req| {
         Json(serde_json::json!({"id": req.param("id"), "n": req.param("n"), "q": req.query("q")}))
-    })
-    .unwrap();
-    app.get("/deny", |_req: &Req| {
+    });
+    app.get("/deny", |_, _req: &Req| {
         Err::<String, _>(HttpError::forbidden("no way"))
-    })
-    .unwrap();
+    });
     let server = app.spawn("127.0.0.1:0").unwrap();
     let resp = get(server.addr, "/files/a%20b/chunks/3?q=x+y");
     assert_eq!(&resp.body[..], br#"{"id":"a b","n":"3","q":"x y"}"#);
@@ -89,13 +87,13 @@ fn params_queries_json_and_errors() {
 #[test]
 fn before_hooks_guard_and_after_hooks_decorate() {
     let mut app = App::new();
-    app.get("/open", |_req: &Req| "open").unwrap();
-    app.get("/secret", |_req: &Req| "secret").unwrap();
-    app.before(|req: &Req| {
+    app.get("/open", |_, _req: &Req| "open");
+    app.get("/secret", |_, _req: &Req| "secret");
+    app.before(|_, req: &Req| {
         (req.path() == "/secret" && req.header("x-key") != Some("k"))
             .then(|| Reply::Full(HttpError::unauthorized("key required").into_response()))
     });
-    app.after(|_req: &Req, resp: &mut Response| resp.headers.insert("X-Frame-Options", "DENY"));
+    app.after(|_, _req: &Req, resp: &mut Response| resp.headers.insert("X-Frame-Options", "DENY"));
     let server = app.spawn("127.0.0.1:0").unwrap();
     assert_eq!(get(server.addr, "/open").status, Status::OK);
     let denied = get(server.addr, "/secret");
@@ -122,7 +120,7 @@ fn before_hooks_guard_and_after_hooks_decorate() {
 #[test]
 fn streamed_bodies_arrive_while_the_stream_is_open() {
     let mut app = App::new();
-    app.get("/events", |req: &Req| {
+    app.get("/events", |_, req: &Req| {
         let sender = req.info().body_sender();
         std::thread::spawn(move || {
             sender.send("data: one\n\n");
@@ -134,8 +132,7 @@ fn streamed_bodies_arrive_while_the_stream_is_open() {
             "text/event-stream",
             Bytes::new(),
         ))
-    })
-    .unwrap();
+    });
     let server = app.spawn("127.0.0.1:0").unwrap();
     let mut stream = TcpStream::connect(server.addr).unwrap();
     stream
@@ -155,16 +152,15 @@ fn streamed_bodies_arrive_while_the_stream_is_open() {
 #[test]
 fn deferred_replies_keep_pipelined_order() {
     let mut app = App::new();
-    app.get("/slow", |req: &Req| {
+    app.get("/slow", |_, req: &Req| {
         let responder = req.info().responder();
         std::thread::spawn(move || {
             std::thread::sleep(Duration::from_millis(100));
             responder.respond(Response::text(Status::OK, "slow"));
         });
         Reply::Deferred
-    })
-    .unwrap();
-    app.get("/fast", |_req: &Req| "fast").unwrap();
+    });
+    app.get("/fast", |_, _req: &Req| "fast");
     let server = app.spawn("127.0.0.1:0").unwrap();
     let mut stream = TcpStream::connect(server.addr).unwrap();
     stream
@@ -191,7 +187,7 @@ impl Protocol for Echo {
 #[test]
 fn upgrade_hands_the_connection_to_another_protocol() {
     let mut app = App::new();
-    app.get("/echo", |req: &Req| {
+    app.get("/echo", |_, req: &Req| {
         if !req.request().head.is_upgrade() {
             return Reply::Full(HttpError::bad_request("upgrade required").into_response());
         }
@@ -199,8 +195,7 @@ fn upgrade_hands_the_connection_to_another_protocol() {
             .header("Upgrade", "echo")
             .header("Connection", "Upgrade");
         Reply::Upgrade(response, Echo.into())
-    })
-    .unwrap();
+    });
     let server = app.spawn("127.0.0.1:0").unwrap();
     let mut stream = TcpStream::connect(server.addr).unwrap();
     // Bytes right after the head belong to the new protocol.
@@ -228,7 +223,7 @@ fn options(addr: SocketAddr, origin: &str) -> reactor::client::ClientResponse {
 fn cors_is_same_origin_by_default_and_configurable() {
     let build = || {
         let mut app = App::new();
-        app.post("/data", |_req: &Req| "ok").unwrap();
+        app.post("/data", |_, _req: &Req| "ok");
         app
     };
     let closed = build().spawn("127.0.0.1:0").unwrap();
@@ -272,10 +267,9 @@ fn cors_is_same_origin_by_default_and_configurable() {
 #[test]
 fn bodies_are_json_by_shape_or_type_and_forms_otherwise() {
     let mut app = App::new();
-    app.post("/fields", |req: &Req| {
+    app.post("/fields", |_, req: &Req| {
         req.fields().map(|f| Json(serde_json::Value::Object(f)))
-    })
-    .unwrap();
+    });
     let server = app.spawn("127.0.0.1:0").unwrap();
     let check = |content_type: Option<&str>, body: &str, status: Status, expected: &str| {
         let mut req = Request::new(Method::Post, "/fields");
@@ -306,4 +300,76 @@ fn bodies_are_json_by_shape_or_type_and_forms_otherwise() {
         "invalid JSON",
     );
     check(form, "[1]", Status::BAD_REQUEST, "expected a JSON object");
+}
+
+/// The state every handler and hook is given: one struct, no per-closure clones.
+#[derive(Default)]
+struct Counter {
+    seen: std::sync::atomic::AtomicU64,
+}
+
+#[test]
+fn handlers_and_hooks_share_the_apps_state() {
+    use std::sync::atomic::Ordering;
+    let mut app = App::with_state(Counter::default());
+    app.before(|counter: &Counter, _req: &Req| {
+        counter.seen.fetch_add(1, Ordering::Relaxed);
+        None
+    })
+    .get("/seen", |counter: &Counter, _req: &Req| {
+        counter.seen.load(Ordering::Relaxed).to_string()
+    })
+    .after(|counter: &Counter, _req: &Req, resp: &mut Response| {
+        let seen = counter.seen.load(Ordering::Relaxed);
+        resp.headers.insert("X-Seen", seen.to_string());
+    });
+    assert_eq!(app.state().seen.load(Ordering::Relaxed), 0);
+    let server = app.spawn("127.0.0.1:0").unwrap();
+    assert_eq!(&get(server.addr, "/seen").body[..], b"1");
+    let second = get(server.addr, "/seen");
+    assert_eq!(&second.body[..], b"2");
+    assert_eq!(second.headers.get_str("x-seen"), Some("2"));
+}
+
+#[test]
+fn every_refused_route_is_reported_once_and_the_app_does_not_start() {
+    let mut app = App::new();
+    app.get("/a/:id", |_, _req: &Req| "a")
+        .post("/b", |_, _req: &Req| "b")
+        // Three refusals: a clash on a differently named parameter, a clash on a trailing-slash
+        // spelling, and a malformed pattern; the route after them is still taken.
+        .get("/a/:other", |_, _req: &Req| "clash")
+        .route("/b/", &[Method::Get, Method::Post], |_, _req: &Req| "clash")
+        .get("no-slash", |_, _req: &Req| "bad")
+        .get("/c", |_, _req: &Req| "c");
+    let refused = app.check().unwrap_err();
+    let errors = refused.errors();
+    assert_eq!(errors.len(), 3, "{refused}");
+    let text = refused.to_string();
+    for named in [
+        "GET /a/:other conflicts with /a/:id",
+        "POST /b/ conflicts with /b",
+        "\"no-slash\"",
+    ] {
+        assert!(text.contains(named), "{named} missing from {text}");
+    }
+    match app.spawn("127.0.0.1:0") {
+        Err(router::StartError::Routes(at_start)) => assert_eq!(at_start, refused),
+        Err(other) => panic!("expected the refused routes, got {other}"),
+        Ok(running) => panic!("an app with refused routes started on {}", running.addr),
+    }
+}
+
+#[test]
+fn a_clean_app_checks_and_starts() {
+    let mut app = App::new();
+    app.get("/a/:id", |_, req: &Req| req.param("id").unwrap_or_default())
+        .route(
+            "/a/:id",
+            &[Method::Post, Method::Put],
+            |_, _req: &Req| "written",
+        );
+    assert_eq!(app.check(), Ok(()));
+    let server = app.spawn("127.0.0.1:0").unwrap();
+    assert_eq!(&get(server.addr, "/a/x").body[..], b"x");
 }
