@@ -75,8 +75,9 @@ pub fn tracker(config: &Config, event_loop: &mut EventLoop) -> Result<Tracker, S
         None => Tracker::new(registry, config.admins.clone()),
         Some(url) => {
             log::info!("state in {url}, shared with every tracker using it");
+            let identity = registry.identity.clone();
             let store = RedisStore::start(event_loop, url.clone(), registry);
-            Tracker::with_store(Arc::new(store), config.admins.clone())
+            Tracker::with_store(Arc::new(store), identity, config.admins.clone())
         }
     };
     // Per process, before the store is asked: each tracker limits what reaches it.

@@ -185,10 +185,58 @@ impl Drop for Reply {
     }
 }
 
+/// What [`Redis::call_built`] is given: it builds a pipeline and the callback for its replies.
+pub type Build = Box<dyn FnOnce() -> (Pipeline, Box<dyn FnOnce(Replies) + Send>) + Send>;
+
 /// One call on its way to the connection.
-pub(crate) struct Call {
-    pub(crate) pipeline: Pipeline,
-    pub(crate) reply: Reply,
+pub(crate) enum Call {
+    /// Its pipeline is known.
+    Ready { pipeline: Pipeline, reply: Reply },
+    /// Its pipeline is built when the connection writes it; if it never is (the connection
+    /// went first), it is built then and its callback told why.
+    Later(Later),
+}
+
+/// A [`Build`] not run yet; dropped unrun, it runs and fails its callback.
+pub(crate) struct Later {
+    build: Option<Build>,
+    addr: SocketAddr,
+}
+
+impl Call {
+    /// The commands and their reply, building them now if the call was built late.
+    pub(crate) fn into_parts(self) -> (Pipeline, Reply) {
+        match self {
+            Call::Ready { pipeline, reply } => (pipeline, reply),
+            Call::Later(mut later) => {
+                let addr = later.addr;
+                let build = later.build.take().expect("a Later is built once");
+                let (pipeline, callback) = build();
+                let reply = Reply {
+                    callback: Some(callback),
+                    addr,
+                };
+                (pipeline, reply)
+            }
+        }
+    }
+
+    /// Fails the call with `error`.
+    pub(crate) fn fail(self, error: Error) {
+        self.into_parts().1.send(Err(error));
+    }
+}
+
+impl Drop for Later {
+    fn drop(&mut self) {
+        if let Some(build) = self.build.take() {
+            let (_, callback) = build();
+            callback(Err(Error::Unavailable {
+                addr: self.addr,
+                reason: "the connection closed before the call was written".to_owned(),
+            }));
+        }
+    }
 }
 
 /// What the supervisor and the connection share with callers.
@@ -251,26 +299,45 @@ impl Redis {
             callback: Some(Box::new(callback)),
             addr: self.shared.url.addr,
         };
+        self.send(Call::Ready { pipeline, reply });
+    }
+
+    /// Like [`call`](Redis::call), but the pipeline and its callback are made by `build` when
+    /// the connection is about to write them (or at once, to be failed, while Redis is
+    /// unreachable). Work queued until then goes in one pipeline: a caller that collects
+    /// requests and asks for one `call_built` when its queue was empty sends everything one
+    /// loop turn gathered as one command.
+    pub fn call_built(&self, build: Build) {
+        let later = Later {
+            build: Some(build),
+            addr: self.shared.url.addr,
+        };
+        self.send(Call::Later(later));
+    }
+
+    fn send(&self, call: Call) {
+        // A call built later counts as one command until it is written.
+        let commands = match &call {
+            Call::Ready { pipeline, .. } => pipeline.len(),
+            Call::Later(_) => 1,
+        };
         let link = {
             let mut conn = self.shared.lock();
             match (&conn.state, conn.link.clone()) {
                 (State::Down { error }, _) => Err(self.shared.unavailable(error.clone())),
                 (_, None) => Err(self.shared.unavailable("not connected yet")),
-                _ if conn.in_flight + pipeline.len() > MAX_IN_FLIGHT => {
+                _ if conn.in_flight + commands > MAX_IN_FLIGHT => {
                     Err(Error::Busy(self.shared.url.addr))
                 }
                 (_, Some(link)) => {
-                    conn.in_flight += pipeline.len();
+                    conn.in_flight += commands;
                     Ok(link)
                 }
             }
         };
         match link {
-            Ok(link) => self
-                .shared
-                .handle
-                .send(&link, link::LinkMsg::Call(Call { pipeline, reply })),
-            Err(e) => reply.send(Err(e)),
+            Ok(link) => self.shared.handle.send(&link, link::LinkMsg::Call(call)),
+            Err(e) => call.fail(e),
         }
     }
 

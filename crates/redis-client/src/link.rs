@@ -65,11 +65,20 @@ impl Link {
     }
 
     fn write(&mut self, cx: &mut Cx<'_>, call: Call) {
-        for command in &call.pipeline.commands {
+        let counted = match &call {
+            Call::Ready { pipeline, .. } => pipeline.len(),
+            Call::Later(_) => 1,
+        };
+        let (pipeline, reply) = call.into_parts();
+        for command in &pipeline.commands {
             resp::encode(command, cx.output());
         }
-        let expected = call.pipeline.commands.len();
-        self.owe(cx, expected, Some(call.reply));
+        let expected = pipeline.commands.len();
+        if expected != counted {
+            let mut conn = self.shared.lock();
+            conn.in_flight = (conn.in_flight + expected).saturating_sub(counted);
+        }
+        self.owe(cx, expected, Some(reply));
     }
 
     fn owe(&mut self, cx: &mut Cx<'_>, expected: usize, reply: Option<Reply>) {
@@ -233,7 +242,7 @@ impl Protocol for Link {
             }
         }
         for call in self.waiting.drain(..) {
-            call.reply.send(Err(error.clone()));
+            call.fail(error.clone());
         }
         if !stopping {
             log::warn!("redis at {} is down: {why}", self.shared.url);

@@ -184,6 +184,11 @@ pub struct HeartbeatBatch {
     pub ttl: Option<u32>,
     /// New load figure for every updated peer.
     pub load: Option<f64>,
+    /// Where the request came from, set by the tracker, never read from the body: a store that
+    /// proves token-less entries itself (Redis) takes each one whose peer registered from
+    /// there as the peer's own. The memory store is handed their tokens instead.
+    #[serde(skip)]
+    pub source: Option<std::net::IpAddr>,
 }
 
 /// Answer to a heartbeat batch: `{updated, not_found, forbidden}` (peer ids).

@@ -12,6 +12,7 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 use serde::Serialize;
 
 use crate::channels::{ChannelView, JoinParams, Joined, LeaveParams};
+use crate::dialect::PeerRef;
 use crate::error::Result;
 use crate::expiry::Expired;
 use crate::files::{
@@ -46,6 +47,20 @@ pub trait Store: Send + Sync {
     fn health(&self) -> StoreHealth;
     /// See [`Registry::register`].
     fn register(&self, params: RegisterParams, ip: IpAddr, now: u64, done: Done<Registered>);
+    /// Who a call on one peer's record is about and what proves it, as course clients call:
+    /// the id of the live peer `named` (see [`Registry::resolve`]) and the token to present
+    /// to the store for it — the one presented (which that call still checks), or, for a
+    /// token-less call from the source address the peer registered from (unless tokens are
+    /// required), one the store accepts from this tracker for that peer (see
+    /// [`Registry::credential`]; it never leaves the tracker).
+    fn credential(
+        &self,
+        named: PeerRef,
+        token: Option<String>,
+        source: IpAddr,
+        now: u64,
+        done: Done<Credentials>,
+    );
     /// See [`Registry::heartbeat`].
     fn heartbeat(&self, creds: Credentials, now: u64, done: Done<HeartbeatAck>);
     /// See [`Registry::heartbeat_batch`].
@@ -56,7 +71,7 @@ pub trait Store: Send + Sync {
     fn remove(&self, creds: Credentials, now: u64, done: Done<()>);
     /// See [`Registry::list`].
     fn list(&self, query: ListQuery, page: Page, now: u64, done: Done<Paged<PeerView>>);
-    /// See [`Registry::lookup`].
+    /// Where to dial `target`, a peer id or a unique name: see [`Registry::find`].
     fn lookup(&self, target: String, now: u64, done: Done<PeerAddr>);
     /// See [`Registry::join`].
     fn join(&self, params: JoinParams, now: u64, done: Done<Joined>);
@@ -110,6 +125,27 @@ impl Store for MemoryStore {
     fn register(&self, params: RegisterParams, ip: IpAddr, now: u64, done: Done<Registered>) {
         done(self.lock().register(params, ip, now));
     }
+    fn credential(
+        &self,
+        named: PeerRef,
+        token: Option<String>,
+        source: IpAddr,
+        now: u64,
+        done: Done<Credentials>,
+    ) {
+        // The lock is let go before `done`, which may call the store again.
+        let found = {
+            let reg = self.lock();
+            reg.resolve(&named, now).and_then(|peer_id| {
+                let token = reg.credential(&peer_id, token.as_deref(), source, now)?;
+                Ok(Credentials {
+                    peer_id,
+                    token: Some(token),
+                })
+            })
+        };
+        done(found);
+    }
     fn heartbeat(&self, creds: Credentials, now: u64, done: Done<HeartbeatAck>) {
         done(
             self.lock()
@@ -133,7 +169,7 @@ impl Store for MemoryStore {
         done(Ok(peers));
     }
     fn lookup(&self, target: String, now: u64, done: Done<PeerAddr>) {
-        done(self.lock().lookup(&target, now));
+        done(self.lock().find(&target, now));
     }
     fn join(&self, params: JoinParams, now: u64, done: Done<Joined>) {
         done(self.lock().join(params, now));

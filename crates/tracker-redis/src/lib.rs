@@ -13,6 +13,7 @@
 //! gave it, and each holder's chunks as a Redis bitmap.
 
 mod files;
+mod heartbeats;
 mod script;
 mod views;
 
@@ -23,6 +24,7 @@ use reactor::EventLoop;
 use redis_client::{Redis, State, Url, Value};
 use sha2::{Digest, Sha256};
 use tracker_core::channels::{ChannelView, JoinParams, Joined, LeaveParams};
+use tracker_core::dialect::PeerRef;
 use tracker_core::files::{
     ChunkParams, ChunksAdded, FileSummary, FileView, PeerFile, PublishParams, Published,
 };
@@ -33,6 +35,7 @@ use tracker_core::registry::{
 };
 use tracker_core::{Done, Expired, Store, StoreHealth, TrackerError, limits};
 
+use heartbeats::{Beat, Heartbeats};
 use script::Script;
 
 /// The prefix of every key the tracker writes.
@@ -44,6 +47,7 @@ pub const SWEEP_BATCH: usize = 10_000;
 pub struct RedisStore {
     redis: Redis,
     script: Arc<Script>,
+    heartbeats: Arc<Heartbeats>,
     config: Config,
 }
 
@@ -54,6 +58,7 @@ impl RedisStore {
         RedisStore {
             redis: Redis::start(event_loop, url),
             script: Arc::new(Script::new(include_str!("store.lua"))),
+            heartbeats: Arc::default(),
             config,
         }
     }
@@ -183,6 +188,13 @@ impl Store for RedisStore {
             secret_hash(params.token.as_deref()),
             self.config.max_peers.to_string(),
             key,
+            source.to_canonical().to_string(),
+            // Loopback is exempt, as in the memory store: local processes share it.
+            if source.is_loopback() {
+                "0".to_owned()
+            } else {
+                self.config.identity.max_peers_per_ip.to_string()
+            },
         ];
         args.extend(channels);
         self.run("register", args, done, move |_| {
@@ -195,12 +207,57 @@ impl Store for RedisStore {
         });
     }
 
-    fn heartbeat(&self, creds: Credentials, _now: u64, done: Done<HeartbeatAck>) {
-        let args = vec![creds.peer_id, secret_hash(creds.token.as_deref())];
-        self.run("heartbeat", args, done, |reply| {
-            let ttl = u32::try_from(reply.first()?.as_int()?).ok()?;
-            Some(HeartbeatAck { ttl })
+    fn credential(
+        &self,
+        named: PeerRef,
+        token: Option<String>,
+        source: IpAddr,
+        _now: u64,
+        done: Done<Credentials>,
+    ) {
+        let token = token.filter(|t| !t.is_empty());
+        let (kind, value) = match named {
+            // The commonest call needs no round trip: every script checks the token itself.
+            PeerRef::Id(peer_id) if token.is_some() => {
+                return done(Ok(Credentials { peer_id, token }));
+            }
+            PeerRef::Id(id) => ("id", id),
+            PeerRef::Addr(ip, port) => ("addr", SocketAddr::new(ip, port).to_string()),
+            PeerRef::Name(name) => ("name", name),
+        };
+        let source = if self.config.identity.require_tokens {
+            String::new()
+        } else {
+            source.to_canonical().to_string()
+        };
+        // A token-less call from the peer's own address is proven by a fresh secret that only
+        // this tracker and (hashed) Redis know, good for the next call on that peer.
+        let proof = format!("{:032x}", rand::random::<u128>());
+        let args = vec![
+            kind.to_owned(),
+            value,
+            secret_hash(token.as_deref()),
+            source,
+            secret_hash(Some(&proof)),
+        ];
+        self.run("credential", args, done, move |reply| {
+            let mut it = reply.into_iter();
+            let peer_id = it.next()?.as_str()?.to_owned();
+            let proven = it.next()?.as_int()? == 1;
+            Some(Credentials {
+                peer_id,
+                token: if proven { Some(proof) } else { token },
+            })
         });
+    }
+
+    fn heartbeat(&self, creds: Credentials, _now: u64, done: Done<HeartbeatAck>) {
+        let beat = Beat {
+            token_hash: secret_hash(creds.token.as_deref()),
+            peer_id: creds.peer_id,
+            done,
+        };
+        self.heartbeats.push(&self.redis, &self.script, beat);
     }
 
     fn heartbeat_batch(&self, batch: HeartbeatBatch, _now: u64, done: Done<BatchOutcome>) {
@@ -219,9 +276,14 @@ impl Store for RedisStore {
             Ok(v) => v,
             Err(e) => return done(Err(e)),
         };
+        let source = match batch.source {
+            Some(ip) if !self.config.identity.require_tokens => ip.to_canonical().to_string(),
+            _ => String::new(),
+        };
         let mut args = vec![
             ttl.map(|t| t.to_string()).unwrap_or_default(),
             load.map(|l| l.to_string()).unwrap_or_default(),
+            source,
         ];
         for peer in batch.peers {
             args.push(peer.peer_id);
@@ -298,10 +360,10 @@ impl Store for RedisStore {
     }
 
     fn lookup(&self, target: String, _now: u64, done: Done<PeerAddr>) {
-        self.run("lookup", vec![target.clone()], done, move |reply| {
+        self.run("lookup", vec![target], done, move |reply| {
             let mut it = reply.into_iter();
             Some(PeerAddr {
-                peer_id: target,
+                peer_id: it.next()?.as_str()?.to_owned(),
                 ip: it.next()?.as_str()?.parse().ok()?,
                 port: it.next()?.as_str()?.parse().ok()?,
             })

@@ -38,36 +38,52 @@ impl Script {
         argv: Vec<String>,
         done: impl FnOnce(Result<Value, TrackerError>) + Send + 'static,
     ) {
+        let (pipeline, loading) = self.pipeline(&argv);
+        let (script, redis_again) = (self.clone(), redis.clone());
+        redis.call(pipeline, move |replies| {
+            script.answered(&redis_again, argv, loading, replies, done);
+        });
+    }
+
+    /// The pipeline that runs the script with `argv`: by its SHA-1 once known, else loading it
+    /// and running it in one round trip (the replies come in order). The flag says which.
+    pub(crate) fn pipeline(&self, argv: &[String]) -> (Pipeline, bool) {
         match self.sha() {
-            Some(sha) => {
-                let (script, retry) = (self.clone(), redis.clone());
-                redis.call(evalsha(&sha, &argv), move |replies| match first(replies) {
-                    Ok(Value::Error(e)) if e.starts_with("NOSCRIPT") => {
-                        script.learn(None);
-                        script.call(&retry, argv, done);
-                    }
-                    other => done(other),
-                });
-            }
+            Some(sha) => (evalsha(&sha, argv), false),
             None => {
-                // Load it and run it in one round trip: the replies come in order.
                 let load = Pipeline::new().cmd(&["SCRIPT", "LOAD", self.body]);
-                let pipeline = eval(load, self.body, &argv);
-                let script = self.clone();
-                redis.call(pipeline, move |replies| {
-                    let replies = match replies {
-                        Ok(r) => r,
-                        Err(e) => return done(Err(TrackerError::Unavailable(e.to_string()))),
-                    };
-                    let mut it = replies.into_iter();
-                    if let Some(Value::Bulk(sha)) = it.next() {
-                        script.learn(String::from_utf8(sha).ok());
-                    }
-                    done(it.next().ok_or_else(|| {
-                        TrackerError::Unavailable("no reply to the store script".to_owned())
-                    }));
-                });
+                (eval(load, self.body, argv), true)
             }
+        }
+    }
+
+    /// Hands the replies of [`Script::pipeline`]`(argv)` to `done`: learns the SHA-1 of a
+    /// load, and runs `argv` again, loading the script, when Redis forgot it (`NOSCRIPT`).
+    pub(crate) fn answered(
+        self: &Arc<Self>,
+        redis: &Redis,
+        argv: Vec<String>,
+        loading: bool,
+        replies: Replies,
+        done: impl FnOnce(Result<Value, TrackerError>) + Send + 'static,
+    ) {
+        let replies = match replies {
+            Ok(r) => r,
+            Err(e) => return done(Err(TrackerError::Unavailable(e.to_string()))),
+        };
+        let mut it = replies.into_iter();
+        if loading && let Some(Value::Bulk(sha)) = it.next() {
+            self.learn(String::from_utf8(sha).ok());
+        }
+        match it.next() {
+            Some(Value::Error(e)) if !loading && e.starts_with("NOSCRIPT") => {
+                self.learn(None);
+                self.call(redis, argv, done);
+            }
+            Some(reply) => done(Ok(reply)),
+            None => done(Err(TrackerError::Unavailable(
+                "no reply to the store script".to_owned(),
+            ))),
         }
     }
 }
@@ -82,14 +98,6 @@ fn eval(pipeline: Pipeline, body: &str, argv: &[String]) -> Pipeline {
     let mut args: Vec<&str> = vec!["EVAL", body, "0"];
     args.extend(argv.iter().map(String::as_str));
     pipeline.cmd(&args)
-}
-
-fn first(replies: Replies) -> Result<Value, TrackerError> {
-    replies
-        .map_err(|e| TrackerError::Unavailable(e.to_string()))?
-        .into_iter()
-        .next()
-        .ok_or_else(|| TrackerError::Unavailable("no reply to the store script".to_owned()))
 }
 
 /// The script's answer: `{'ok', ...}` gives the rest, `{'err', code, message}` its error.

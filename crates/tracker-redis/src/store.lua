@@ -2,14 +2,28 @@
 -- to its end before anything else) and checks everything before it writes anything, so an
 -- error never leaves half an operation behind. Called as EVALSHA sha 0 OP PREFIX ARGS...
 -- Key layout (PREFIX is weaprous:tracker:):
---   peer:<id>            hash name ip port ttl roles meta token seen load; PEXPIRE ttl: Redis
+--   peer:<id>            hash name ip port ttl roles meta token load key source; PEXPIRE ttl: Redis
 --                        itself expires a silent peer, with every tracker stopped
 --   peer:<id>:channels   set of channel names
---   peers                zset id -> deadline (ms, Redis clock): counts, the sweep
+--   peers                zset id -> deadline (ms, Redis clock): counts, the sweep, and when
+--                        the peer was last seen (deadline - ttl), so a heartbeat writes no
+--                        more than its deadline
 --   peer-ids             zset id -> 0: every peer id in id order, for pages of the list
 --   channel:<name>       hash policy (open|key) key (SHA-256 hex of the key, or empty)
 --   channel:<name>:ids   zset peer id -> 0: the members in id order
 --   channel-names        zset name -> 0: channel names in order
+--   peer-index           hash id -> JSON [source, "ip:port", name]: where the peer is
+--                        indexed (kept past the peer's expiry, so the sweep can clear the
+--                        indexes below)
+--   source:<ip>          set of the peer ids registered from that source address, for
+--                        --max-peers-per-ip (loopback is exempt and not kept)
+--   by-addr              hash ip:port -> the peer id registered there last (course clients
+--                        name a peer by ip and port)
+--   by-name:<name>       set of the peer ids with that name (an unnamed peer goes by its id,
+--                        and is in no set)
+--   proof:<hash>         peer id, for 10 s: a token-less call from the peer's registered source
+--                        address, proven by `credential`; the next call presents the proof
+--                        (whose SHA-256 this is) as its token, once
 --   stats                hash registrations heartbeats removals expirations
 --   peer:<id>:files      set of file ids the peer holds chunks of
 --   file:<fid>           hash name size chunk_size count hashes (the chunk hashes' hex, joined)
@@ -54,7 +68,44 @@ local function drop_holder(id, fid)
   end
 end
 
+local function address(ip, port)
+  if string.find(ip, ':', 1, true) then return '[' .. ip .. ']:' .. port end
+  return ip .. ':' .. port
+end
+
+-- Indexes the peer `id` by its source, its address and its name (an unnamed peer goes by its
+-- id, which needs no index).
+local function index_peer(id, source, ip, port, name, per_ip)
+  local addr = address(ip, port)
+  redis.call('HSET', P .. 'peer-index', id, cjson.encode({source, addr, name}))
+  redis.call('HSET', P .. 'by-addr', addr, id)
+  if name ~= '' then redis.call('SADD', P .. 'by-name:' .. name, id) end
+  if per_ip > 0 then redis.call('SADD', P .. 'source:' .. source, id) end
+end
+
+-- Moves `id` to the name index of `name` ('' for none).
+local function rename(id, name)
+  local ix = redis.call('HGET', P .. 'peer-index', id)
+  if not ix then return end
+  local f = cjson.decode(ix)
+  if f[3] ~= '' then redis.call('SREM', P .. 'by-name:' .. f[3], id) end
+  f[3] = name
+  if name ~= '' then redis.call('SADD', P .. 'by-name:' .. name, id) end
+  redis.call('HSET', P .. 'peer-index', id, cjson.encode(f))
+end
+
+local function unindex_peer(id)
+  local ix = redis.call('HGET', P .. 'peer-index', id)
+  if not ix then return end
+  local f = cjson.decode(ix)
+  redis.call('SREM', P .. 'source:' .. f[1], id)
+  if redis.call('HGET', P .. 'by-addr', f[2]) == id then redis.call('HDEL', P .. 'by-addr', f[2]) end
+  if f[3] ~= '' then redis.call('SREM', P .. 'by-name:' .. f[3], id) end
+  redis.call('HDEL', P .. 'peer-index', id)
+end
+
 local function drop_peer(id)
+  unindex_peer(id)
   local pc = peer_key(id) .. ':channels'
   for _, ch in ipairs(redis.call('SMEMBERS', pc)) do drop_channel_member(id, ch) end
   local pf = peer_key(id) .. ':files'
@@ -75,19 +126,58 @@ end
 
 local function not_in_index(fid) return err('404', 'file ' .. fid .. ' is not in the index') end
 
--- 'ok', or the error of a missing peer or a bad token (404 before 403).
+-- Whether `proof_hash` is a proof `credential` made for `id`; it is used up.
+local function proven(id, proof_hash)
+  local key = P .. 'proof:' .. proof_hash
+  if redis.call('GET', key) ~= id then return false end
+  redis.call('DEL', key)
+  return true
+end
+
+-- nil, or the error of a missing peer or a bad token (404 before 403).
 local function authed(id, token_hash)
   local stored = redis.call('HGET', peer_key(id), 'token')
   if not stored then return err('404', 'peer ' .. id .. ' is not registered') end
   if token_hash == '' then return err('403', 'missing token for peer ' .. id) end
-  if stored ~= token_hash then return err('403', 'wrong token for peer ' .. id) end
+  if stored ~= token_hash and not proven(id, token_hash) then
+    return err('403', 'wrong token for peer ' .. id)
+  end
   return nil
+end
+
+-- The live ids of the set `key`, in order.
+local function live_ids(key)
+  local out = {}
+  for _, id in ipairs(redis.call('SMEMBERS', key)) do
+    if redis.call('EXISTS', peer_key(id)) == 1 then out[#out + 1] = id end
+  end
+  table.sort(out)
+  return out
+end
+
+-- The id of the peer a course client names by `kind` ('id', 'addr' as ip:port, or 'name'),
+-- or nil and the error: unknown is a 404, a name several live peers share a 400.
+local function resolve(kind, value)
+  if kind == 'id' then return value end
+  local missing = err('404', 'peer ' .. value .. ' is not registered')
+  if kind == 'addr' then
+    local id = redis.call('HGET', P .. 'by-addr', value)
+    if not id or redis.call('EXISTS', peer_key(id)) == 0 then return nil, missing end
+    return id
+  end
+  local ids = live_ids(P .. 'by-name:' .. value)
+  -- An unnamed peer goes by its id.
+  if redis.call('HGET', peer_key(value), 'name') == '' then ids[#ids + 1] = value end
+  if #ids == 0 then return nil, missing end
+  if #ids > 1 then
+    return nil, err('400', #ids .. ' peers are named "' .. value .. '"; use peer_id')
+  end
+  return ids[1]
 end
 
 local function touch(id, now)
   local key = peer_key(id)
   local ttl = tonumber(redis.call('HGET', key, 'ttl'))
-  redis.call('HSET', key, 'seen', now)
   redis.call('PEXPIRE', key, ttl * 1000)
   redis.call('ZADD', P .. 'peers', now + ttl * 1000, id)
   return ttl
@@ -127,10 +217,12 @@ end
 
 -- A peer's record: id name ip port roles meta seen load {channels} key, or nil once expired.
 local function record(id)
-  local f = redis.call('HMGET', peer_key(id), 'name', 'ip', 'port', 'roles', 'meta', 'seen', 'load',
+  local f = redis.call('HMGET', peer_key(id), 'name', 'ip', 'port', 'roles', 'meta', 'ttl', 'load',
     'key')
   if not f[2] then return nil end
-  return {id, f[1], f[2], f[3], f[4], f[5], f[6], f[7],
+  local deadline = tonumber(redis.call('ZSCORE', P .. 'peers', id) or 0)
+  local seen = deadline - tonumber(f[6]) * 1000
+  return {id, f[1], f[2], f[3], f[4], f[5], seen, f[7],
           redis.call('SMEMBERS', peer_key(id) .. ':channels'), f[8] or ''}
 end
 
@@ -169,13 +261,29 @@ local function has_role(roles, role)
   return false
 end
 
-local function address(ip, port)
-  if string.find(ip, ':', 1, true) then return '[' .. ip .. ']:' .. port end
-  return ip .. ':' .. port
+
+-- The refusal a new registration of `id` from `source` meets once that address holds
+-- `per_ip` live peers (0: no limit); ids whose peer expired leave the set here.
+local function per_ip_refusal(id, source, per_ip)
+  if per_ip == 0 then return nil end
+  local set, held = P .. 'source:' .. source, 0
+  for _, other in ipairs(redis.call('SMEMBERS', set)) do
+    if redis.call('EXISTS', peer_key(other)) == 0 then
+      -- Expired, not swept yet: what the sweep would do.
+      drop_peer(other)
+    elseif other ~= id then
+      held = held + 1
+    end
+  end
+  if held >= per_ip then
+    return err('403', source .. ' already registered ' .. held .. ' peers (--max-peers-per-ip)')
+  end
+  return nil
 end
 
 if op == 'register' then
-  -- id ip port name ttl roles meta new_token_hash presented_hash max_peers key channels...
+  -- id ip port name ttl roles meta new_token_hash presented_hash max_peers key source
+  -- max_per_ip (0 for none) channels...
   local id, ip, port, ttl = ARGV[3], ARGV[4], ARGV[5], tonumber(ARGV[7])
   local now = now_ms()
   local old = redis.call('HMGET', peer_key(id), 'ip', 'port', 'token')
@@ -187,35 +295,76 @@ if op == 'register' then
   elseif redis.call('ZCOUNT', P .. 'peers', '(' .. now, '+inf') >= tonumber(ARGV[12]) then
     return err('full', '')
   end
-  for i = 14, #ARGV do
+  for i = 16, #ARGV do
     if redis.call('HGET', P .. 'channel:' .. ARGV[i], 'policy') == 'key' then
       return err('403', 'channel ' .. ARGV[i] .. ' needs a key; join it with its key')
     end
   end
+  local source, per_ip = ARGV[14], tonumber(ARGV[15])
+  local refused = per_ip_refusal(id, source, per_ip)
+  if refused then return refused end
   drop_peer(id)
+  index_peer(id, source, ip, port, ARGV[6], per_ip)
   redis.call('HSET', peer_key(id), 'name', ARGV[6], 'ip', ip, 'port', port, 'ttl', ttl,
-    'roles', ARGV[8], 'meta', ARGV[9], 'token', ARGV[10], 'seen', now, 'load', '', 'key', ARGV[13])
+    'roles', ARGV[8], 'meta', ARGV[9], 'token', ARGV[10], 'load', '', 'key', ARGV[13], 'source', source)
   redis.call('PEXPIRE', peer_key(id), ttl * 1000)
   redis.call('ZADD', P .. 'peers', now + ttl * 1000, id)
   redis.call('ZADD', P .. 'peer-ids', 0, id)
-  for i = 14, #ARGV do add_member(id, ARGV[i], '') end
+  for i = 16, #ARGV do add_member(id, ARGV[i], '') end
   redis.call('HINCRBY', P .. 'stats', 'registrations', 1)
   return {'ok'}
 
-elseif op == 'heartbeat' then
-  local id = ARGV[3]
-  local refused = authed(id, ARGV[4])
-  if refused then return refused end
-  local ttl = touch(id, now_ms())
-  redis.call('HINCRBY', P .. 'stats', 'heartbeats', 1)
-  return {'ok', ttl}
+elseif op == 'heartbeats' then
+  -- id token_hash pairs, the heartbeats one tracker read in one loop turn: each peer checked
+  -- and refreshed in turn; answers per peer its ttl, or 0 (not registered), -1 (no token),
+  -- -2 (wrong token)
+  local now, out, n, deadlines = now_ms(), {}, 0, {}
+  -- Per TTL, its milliseconds and the deadline as strings, made once: turning a number into a
+  -- string is a printf in Redis's Lua, and the peers of a batch mostly share one TTL.
+  local times = {}
+  for i = 3, #ARGV, 2 do
+    local id, presented = ARGV[i], ARGV[i + 1]
+    local key = peer_key(id)
+    local f = redis.call('HMGET', key, 'token', 'ttl')
+    local code
+    if not f[1] then code = 0
+    elseif presented == '' then code = -1
+    elseif presented ~= f[1] and not proven(id, presented) then code = -2
+    else
+      code = tonumber(f[2])
+      local t = times[f[2]]
+      if not t then
+        t = {string.format('%d', code * 1000), string.format('%d', now + code * 1000)}
+        times[f[2]] = t
+      end
+      redis.call('PEXPIRE', key, t[1])
+      deadlines[#deadlines + 1] = t[2]
+      deadlines[#deadlines + 1] = id
+      n = n + 1
+      -- One ZADD per 256 peers: fewer calls, and well under Lua's limit on unpacked values.
+      if #deadlines == 512 then
+        redis.call('ZADD', P .. 'peers', unpack(deadlines))
+        deadlines = {}
+      end
+    end
+    out[#out + 1] = code
+  end
+  if #deadlines > 0 then redis.call('ZADD', P .. 'peers', unpack(deadlines)) end
+  if n > 0 then redis.call('HINCRBY', P .. 'stats', 'heartbeats', n) end
+  return {'ok', out}
 
 elseif op == 'heartbeat_batch' then
-  -- ttl|'' load|'' then id token_hash pairs
+  -- ttl|'' load|'' source|'' then id token_hash pairs; a token-less entry is the peer's own
+  -- when the batch comes from the source it registered from (source is empty when tokens are
+  -- required)
   local now, updated, not_found, forbidden = now_ms(), {}, {}, {}
-  for i = 5, #ARGV, 2 do
+  for i = 6, #ARGV, 2 do
     local id = ARGV[i]
     local refused = authed(id, ARGV[i + 1])
+    if refused and refused[2] == '403' and ARGV[i + 1] == '' and ARGV[5] ~= ''
+      and redis.call('HGET', peer_key(id), 'source') == ARGV[5] then
+      refused = nil
+    end
     if not refused then
       if ARGV[3] ~= '' then redis.call('HSET', peer_key(id), 'ttl', ARGV[3]) end
       if ARGV[4] ~= '' then redis.call('HSET', peer_key(id), 'load', ARGV[4]) end
@@ -235,7 +384,10 @@ elseif op == 'update' then
   local id = ARGV[3]
   local refused = authed(id, ARGV[4])
   if refused then return refused end
-  for i = 5, #ARGV, 2 do redis.call('HSET', peer_key(id), ARGV[i], ARGV[i + 1]) end
+  for i = 5, #ARGV, 2 do
+    if ARGV[i] == 'name' then rename(id, ARGV[i + 1]) end
+    redis.call('HSET', peer_key(id), ARGV[i], ARGV[i + 1])
+  end
   local now = now_ms()
   touch(id, now)
   return {'ok', now, record(id)}
@@ -278,9 +430,29 @@ elseif op == 'list' then
   return {'ok', now, after, items}
 
 elseif op == 'lookup' then
+  -- target: a peer id, else the one live peer with that name
   local r = record(ARGV[3])
-  if not r then return err('404', 'peer ' .. ARGV[3] .. ' is not registered') end
-  return {'ok', r[3], r[4]}
+  if not r then
+    local id, refused = resolve('name', ARGV[3])
+    if not id then return refused end
+    r = record(id)
+    if not r then return err('404', 'peer ' .. ARGV[3] .. ' is not registered') end
+  end
+  return {'ok', r[1], r[3], r[4]}
+
+elseif op == 'credential' then
+  -- kind value token_hash source proof_hash: the id of the peer named by kind and value, and
+  -- whether the call is proven by its source (then proof:<proof_hash> is written). A presented
+  -- token is checked by the call itself; a token-less call must come from the source address
+  -- the peer registered from (source is empty when tokens are required).
+  local id, refused = resolve(ARGV[3], ARGV[4])
+  if not id then return refused end
+  if ARGV[5] ~= '' then return {'ok', id, 0} end
+  local f = redis.call('HMGET', peer_key(id), 'token', 'source')
+  if not f[1] then return err('404', 'peer ' .. id .. ' is not registered') end
+  if ARGV[6] == '' or f[2] ~= ARGV[6] then return err('403', 'missing token for peer ' .. id) end
+  redis.call('SET', P .. 'proof:' .. ARGV[7], id, 'PX', 10000)
+  return {'ok', id, 1}
 
 elseif op == 'channels' then
   -- after|'' limit budget

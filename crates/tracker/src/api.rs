@@ -42,6 +42,10 @@ struct Inner {
     /// This process's own registry: the store itself by default; with a shared store, unused
     /// by the API (the console and the memory release read it).
     memory: Arc<MemoryStore>,
+    /// Whether `store` is `memory` (asked once: a shared store's health formats its address).
+    local: bool,
+    /// The identity rules of the tracker's configuration.
+    identity: identity::Rules,
     started: Instant,
     requests: AtomicU64,
     admins: Admins,
@@ -65,18 +69,28 @@ pub struct StatusView {
 impl Tracker {
     /// A tracker with an empty in-memory registry; `admins` may log in at `POST /login`.
     pub fn new(config: Config, admins: Admins) -> Tracker {
+        let identity = config.identity.clone();
         let memory = Arc::new(MemoryStore::new(Registry::new(config)));
-        Tracker::build(memory.clone(), memory, admins)
+        Tracker::build(memory.clone(), memory, identity, admins)
     }
 
-    /// A tracker whose state lives in `store`, shared with other trackers (e.g. Redis).
-    pub fn with_store(store: Arc<dyn Store>, admins: Admins) -> Tracker {
-        Tracker::build(store, Arc::new(MemoryStore::default()), admins)
+    /// A tracker whose state lives in `store`, shared with other trackers (e.g. Redis), with
+    /// the identity rules of its configuration (the ones the HTTP layer applies itself, such as
+    /// the trusted proxy, come from here whatever the store).
+    pub fn with_store(store: Arc<dyn Store>, identity: identity::Rules, admins: Admins) -> Tracker {
+        Tracker::build(store, Arc::new(MemoryStore::default()), identity, admins)
     }
 
-    fn build(store: Arc<dyn Store>, memory: Arc<MemoryStore>, admins: Admins) -> Tracker {
+    fn build(
+        store: Arc<dyn Store>,
+        memory: Arc<MemoryStore>,
+        identity: identity::Rules,
+        admins: Admins,
+    ) -> Tracker {
         Tracker {
             inner: Arc::new(Inner {
+                identity,
+                local: store.health().kind == "memory",
                 store,
                 memory,
                 started: Instant::now(),
@@ -94,7 +108,7 @@ impl Tracker {
 
     /// Whether the state lives in this process (the console shows only such a tracker).
     pub fn is_local(&self) -> bool {
-        self.inner.store.health().kind == "memory"
+        self.inner.local
     }
 
     /// HTTP requests routed since start.
@@ -202,18 +216,20 @@ pub fn app(tracker: &Tracker) -> App<Tracker> {
         &["/add-list", "/tracker/channels/join"],
         post,
         |t, req| {
-            let params: JoinParams = peer_call(t, req)?;
-            require("channel", &params.channel)?;
-            Ok(t.ask(req, |s, now, done| s.join(params, now, done), |j| ok(&j)))
+            let checked = |params: &JoinParams| require("channel", &params.channel);
+            on_peer(t, req, checked, <dyn Store>::join, None, |j| ok(&j))
         },
     );
     add(&mut app, &["/tracker/channels/leave"], post, |t, req| {
-        let params: LeaveParams = peer_call(t, req)?;
-        Ok(t.ask(
+        let leave = <dyn Store>::leave;
+        on_peer(
+            t,
             req,
-            |s, now, done| s.leave(params, now, done),
+            |_: &LeaveParams| Ok(()),
+            leave,
+            None,
             |()| ok(&Empty {}),
-        ))
+        )
     });
     add(&mut app, &["/channels"], get, |t, req| {
         let page = query::<PageQuery>(req)?.page()?;
@@ -229,12 +245,15 @@ pub fn app(tracker: &Tracker) -> App<Tracker> {
         &["/heartbeat", "/tracker/heartbeat"],
         post,
         |t, req| {
-            let creds: Credentials = peer_call(t, req)?;
-            Ok(t.ask(
+            let heartbeat = <dyn Store>::heartbeat;
+            on_peer(
+                t,
                 req,
-                |s, now, done| s.heartbeat(creds, now, done),
+                |_: &Credentials| Ok(()),
+                heartbeat,
+                None,
                 |a| ok(&a),
-            ))
+            )
         },
     );
     add(&mut app, &["/tracker/heartbeat_batch"], post, |t, req| {
@@ -246,24 +265,21 @@ pub fn app(tracker: &Tracker) -> App<Tracker> {
         ))
     });
     add(&mut app, &["/tracker/update"], post, |t, req| {
-        let params: UpdateParams = peer_call(t, req)?;
-        Ok(t.ask(req, |s, now, done| s.update(params, now, done), |p| ok(&p)))
+        let update = <dyn Store>::update;
+        on_peer(t, req, |_: &UpdateParams| Ok(()), update, None, |p| ok(&p))
     });
     let removes = ["/remove", "/tracker/peer/remove", "/leave"];
     add(&mut app, &removes, post, |t, req| {
-        let creds: Credentials = match peer_call(t, req) {
-            Ok(creds) => creds,
-            // Already gone: removing is idempotent.
-            Err(ApiError::Tracker(TrackerError::NotFound(_))) => {
-                return Ok(Reply::Full(ok(&Empty {})));
-            }
-            Err(e) => return Err(e),
-        };
-        Ok(t.ask(
+        // Already gone: removing is idempotent.
+        let remove = <dyn Store>::remove;
+        on_peer(
+            t,
             req,
-            |s, now, done| s.remove(creds, now, done),
+            |_: &Credentials| Ok(()),
+            remove,
+            Some(()),
             |()| ok(&Empty {}),
-        ))
+        )
     });
     add(&mut app, &["/connect-peer"], post, |t, req| {
         let params: ConnectParams = router::dialect::body(req)?;
@@ -273,10 +289,6 @@ pub fn app(tracker: &Tracker) -> App<Tracker> {
             return Err(HttpError::bad_request(error).into());
         }
         let target = params.target;
-        if t.is_local() {
-            return Ok(Reply::Full(ok(&t.with(|reg, now| reg.find(&target, now))?)));
-        }
-        // A shared store looks peers up by id only (see PROTOCOL.md).
         Ok(t.ask(req, |s, now, done| s.lookup(target, now, done), |a| ok(&a)))
     });
     add(&mut app, &["/status", "/tracker/stats"], get, |t, req| {
@@ -454,47 +466,60 @@ struct ConnectParams {
     target: String,
 }
 
-/// The body of a call on one peer's record, read in any of the course's spellings: the peer it
-/// names (`peer_id`, `ip` + `port`, or a unique `username`/`name`) resolved to its id, and
-/// `token` set to what proves the call (the one presented, or the peer's own for a token-less
-/// call from its registered address, per [`tracker_core::Registry::authorize`]).
-fn peer_call<T: DeserializeOwned>(t: &Tracker, req: &Req) -> Result<T, ApiError> {
+/// A call on one peer's record, its body read in any of the course's spellings: the peer it
+/// names (`peer_id`, `ip` + `port`, or a unique `username`/`name`) is resolved to its id and
+/// `token` set to what proves the call (the one presented, or, for a token-less call from the
+/// peer's registered address, the store's own, per [`Store::credential`]); then `op` runs with
+/// the body as `T`, which `check` saw first. A peer that is gone answers `gone` when given
+/// (removing is idempotent).
+fn on_peer<T, R>(
+    t: &Tracker,
+    req: &Req,
+    check: impl FnOnce(&T) -> Result<(), HttpError>,
+    op: fn(&(dyn Store + 'static), T, u64, Done<R>),
+    gone: Option<R>,
+    respond: impl FnOnce(R) -> Response + Send + 'static,
+) -> Answer
+where
+    T: DeserializeOwned + 'static,
+    R: Send + 'static,
+{
     let mut fields = req.fields()?;
     router::dialect::canonicalize(&mut fields);
     dialect::flatten_load(&mut fields);
     let named = PeerRef::of(&fields)?;
     let token = dialect::text(&fields, "token")?;
-    let (id, token) = if t.is_local() {
-        let source = source_ip(t, req);
-        t.with(|reg, now| -> Result<_, TrackerError> {
-            let id = reg.resolve(&named, now)?;
-            let token = reg.credential(&id, token.as_deref(), source, now)?;
-            Ok((id, token))
-        })?
-    } else {
-        // A shared store checks the token itself; naming a peer any other way, or proving a
-        // call by its address, would need the store's view of every peer in one script.
-        match (named, token) {
-            (PeerRef::Id(id), Some(token)) => (id, token),
-            _ => return Err(TrackerError::Unavailable(SHARED_STORE_NEEDS.to_owned()).into()),
-        }
-    };
-    fields.insert("peer_id".to_owned(), id.into());
-    fields.insert("token".to_owned(), token.into());
-    Ok(decode(Value::Object(fields))?)
+    // The body is checked before the store is asked; the resolved id and token go in after.
+    check(&decode::<T>(Value::Object(fields.clone()))?)?;
+    let source = source_ip(t, req);
+    let store = t.inner.store.clone();
+    Ok(t.ask(
+        req,
+        move |s, now, done: Done<R>| {
+            let then = move |found: Result<Credentials, TrackerError>| {
+                let creds = match (found, gone) {
+                    (Ok(creds), _) => creds,
+                    (Err(TrackerError::NotFound(_)), Some(gone)) => return done(Ok(gone)),
+                    (Err(e), _) => return done(Err(e)),
+                };
+                fields.insert("peer_id".to_owned(), creds.peer_id.into());
+                fields.insert("token".to_owned(), creds.token.into());
+                match decode::<T>(Value::Object(fields)) {
+                    Ok(params) => op(&*store, params, now, done),
+                    Err(e) => done(Err(TrackerError::BadRequest(e.to_string()))),
+                }
+            };
+            s.credential(named, token, source, now, Box::new(then));
+        },
+        respond,
+    ))
 }
-
-/// Why a course-style call (a peer named by address or name, or no token) is a 503 when the
-/// state lives in a shared store.
-const SHARED_STORE_NEEDS: &str = "with --store redis every call needs peer_id and token; \
-     peers named by ip+port or by name, and token-less calls, need --store memory";
 
 /// The source address of `req` by the tracker's identity rules (a trusted proxy's
 /// `X-Forwarded-For` resolved).
 fn source_ip(t: &Tracker, req: &Req) -> IpAddr {
     let xff = req.header("X-Forwarded-For");
-    let trusted = t.with(|reg, _| reg.config().identity.trusted_proxy);
-    identity::source_of(req.peer().ip(), xff, trusted)
+    identity::source_of(req.peer().ip(), xff, t.inner.identity.trusted_proxy)
 }
 
 /// The body of `/tracker/heartbeat_batch`, with `load` as a number or an object, peers as
@@ -504,28 +529,29 @@ fn heartbeat_batch(t: &Tracker, req: &Req) -> Result<HeartbeatBatch, ApiError> {
     let mut fields = req.fields()?;
     dialect::flatten_load(&mut fields);
     let source = source_ip(t, req);
-    if let Some(Value::Array(peers)) = fields.get_mut("peers")
-        && t.is_local()
-    {
-        t.with(|reg, now| {
-            for entry in peers.iter_mut() {
-                // A bare id is a token-less entry.
-                if let Value::String(id) = entry {
-                    *entry = serde_json::json!({ "peer_id": id });
-                }
-                let Some(entry) = entry.as_object_mut() else {
-                    continue;
-                };
-                let id = entry.get("peer_id").and_then(Value::as_str);
-                if let (Some(id), Ok(None)) = (id, dialect::text(entry, "token"))
-                    && let Ok(token) = reg.credential(id, None, source, now)
-                {
-                    entry.insert("token".to_owned(), token.into());
-                }
+    if let Some(Value::Array(peers)) = fields.get_mut("peers") {
+        for entry in peers.iter_mut() {
+            // A bare id is a token-less entry.
+            if let Value::String(id) = entry {
+                *entry = serde_json::json!({ "peer_id": id });
             }
-        });
+        }
+        if t.is_local() {
+            t.with(|reg, now| {
+                for entry in peers.iter_mut().filter_map(Value::as_object_mut) {
+                    let id = entry.get("peer_id").and_then(Value::as_str);
+                    if let (Some(id), Ok(None)) = (id, dialect::text(entry, "token"))
+                        && let Ok(token) = reg.credential(id, None, source, now)
+                    {
+                        entry.insert("token".to_owned(), token.into());
+                    }
+                }
+            });
+        }
     }
-    Ok(decode(Value::Object(fields))?)
+    let mut batch: HeartbeatBatch = decode(Value::Object(fields))?;
+    batch.source = Some(source);
+    Ok(batch)
 }
 
 fn require(field: &str, value: &str) -> Result<(), HttpError> {

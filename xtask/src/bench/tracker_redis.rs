@@ -67,6 +67,7 @@ pub fn run(args: &BenchArgs) -> Result<Section> {
 
     let mut one_runs = Vec::new();
     let mut one_cpu = Vec::new();
+    let scripts_before = ScriptStats::read(redis_port)?;
     for round in 1..=args.rounds {
         let cpu = CpuWatch::start(&[("tracker", a.id()), ("redis-server", redis.id())])?;
         let result = run_wrk(a_port, &script, load)?;
@@ -75,6 +76,10 @@ pub fn run(args: &BenchArgs) -> Result<Section> {
         one_runs.push(result);
     }
 
+    let scripts = ScriptStats::read(redis_port)?.since(&scripts_before);
+    let beats: u64 = one_runs.iter().map(|r| r.requests).sum();
+    let redis_cost = scripts.describe(beats);
+    println!("one tracker: {redis_cost}");
     let (b, b_port) = start_tracker_on(&dir, "tracker-b", LONG_TTL_S, LOAD_CORE, &store)?;
     let half = Load {
         connections: (load.connections / 2).max(1),
@@ -125,11 +130,13 @@ pub fn run(args: &BenchArgs) -> Result<Section> {
              /heartbeat` cycling through their tokens from wrk -t1, {} rounds of {} s per side. \
              Memory side: one tracker on core {SERVER_CORE}, its own registry, wrk -c{c} on core \
              {LOAD_CORE}. Redis sides: a redis-server of the bench's own (no persistence, not \
-             pinned), every heartbeat one `EVALSHA` of the store script; one tracker on core \
-             {SERVER_CORE} with wrk -c{c}; then two trackers (cores {SERVER_CORE} and \
-             {LOAD_CORE}) with one wrk -c{h} each, summed. Registration through Redis took \
-             {:.1} s; **Redis memory: {per_peer:.0} bytes per peer** (`used_memory`, all keys \
-             of a peer in one open channel-less registration).\n\nCPU used during the runs \
+             pinned), the heartbeats a tracker reads in one loop turn one `EVALSHA` of the \
+             store script; one tracker on core {SERVER_CORE} with wrk -c{c}; then two trackers \
+             (cores {SERVER_CORE} and {LOAD_CORE}) with one wrk -c{h} each, summed. \
+             Registration through Redis took {:.1} s; **Redis memory: {per_peer:.0} bytes per \
+             peer** (`used_memory`, all keys of a peer in one open channel-less registration). \
+             Redis's own time (`INFO commandstats`), one tracker: {redis_cost}.\n\nCPU used \
+             during the runs \
              (share of one core, median of the rounds): one tracker: {}; two trackers: {}. The \
              busiest process is the bottleneck — unless the machine was busy with others: load \
              average {load_before} before the run, {load_after} after (2 cores).",
@@ -189,6 +196,58 @@ fn start_redis(dir: &Path) -> Result<(Process, u16)> {
     let mut redis = Process::spawn("redis-server", command, &dir.join("redis.log"))?;
     redis.wait_for_port(port, START_TIMEOUT)?;
     Ok((redis, port))
+}
+
+/// `EVALSHA` calls and the microseconds Redis spent in them (`INFO commandstats`).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+struct ScriptStats {
+    calls: u64,
+    usec: u64,
+}
+
+impl ScriptStats {
+    fn read(port: u16) -> Result<ScriptStats> {
+        let mut command = Command::new("redis-cli");
+        command.args(["-p", &port.to_string(), "info", "commandstats"]);
+        Ok(ScriptStats::parse(&process::output(&mut command)?))
+    }
+
+    /// From `cmdstat_evalsha:calls=N,usec=N,…`; none yet is zero.
+    fn parse(info: &str) -> ScriptStats {
+        let line = info
+            .lines()
+            .find_map(|l| l.strip_prefix("cmdstat_evalsha:"))
+            .unwrap_or_default();
+        let field = |name: &str| {
+            line.split(',')
+                .find_map(|kv| kv.strip_prefix(name)?.strip_prefix('='))
+                .and_then(|n| n.trim().parse().ok())
+                .unwrap_or(0)
+        };
+        ScriptStats {
+            calls: field("calls"),
+            usec: field("usec"),
+        }
+    }
+
+    fn since(&self, before: &ScriptStats) -> ScriptStats {
+        ScriptStats {
+            calls: self.calls.saturating_sub(before.calls),
+            usec: self.usec.saturating_sub(before.usec),
+        }
+    }
+
+    /// `X µs of Redis per heartbeat, Y heartbeats per script call` over `beats` heartbeats.
+    fn describe(&self, beats: u64) -> String {
+        if beats == 0 || self.calls == 0 {
+            return "not measured".to_owned();
+        }
+        format!(
+            "{:.1} µs of Redis per heartbeat, {:.1} heartbeats per script call",
+            self.usec as f64 / beats as f64,
+            beats as f64 / self.calls as f64
+        )
+    }
 }
 
 /// Redis's `used_memory`, in bytes.
@@ -295,6 +354,33 @@ mod tests {
         let spin = Instant::now();
         while spin.elapsed() < Duration::from_millis(50) {}
         assert!(cpu_ticks(std::process::id()).unwrap() >= ticks);
+    }
+
+    #[test]
+    fn script_stats_come_from_commandstats() {
+        let info = "# Commandstats\r\ncmdstat_hget:calls=3,usec=9,usec_per_call=3.00\r\n\
+                    cmdstat_evalsha:calls=40,usec=2000,usec_per_call=50.00,rejected_calls=0\r\n";
+        let stats = ScriptStats::parse(info);
+        assert_eq!(
+            stats,
+            ScriptStats {
+                calls: 40,
+                usec: 2000
+            }
+        );
+        assert_eq!(
+            ScriptStats::parse("# Commandstats\r\n"),
+            ScriptStats::default()
+        );
+        let since = stats.since(&ScriptStats {
+            calls: 30,
+            usec: 1000,
+        });
+        assert_eq!(
+            since.describe(400),
+            "2.5 µs of Redis per heartbeat, 40.0 heartbeats per script call"
+        );
+        assert_eq!(since.describe(0), "not measured");
     }
 
     #[test]

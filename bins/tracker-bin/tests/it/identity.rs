@@ -37,7 +37,7 @@ fn behind_proxy() -> Running {
 }
 
 /// `POST target` as a client at `from` (through the trusted proxy, if any).
-fn post_from(addr: SocketAddr, from: &str, target: &str, body: &Value) -> (u16, Value) {
+pub(crate) fn post_from(addr: SocketAddr, from: &str, target: &str, body: &Value) -> (u16, Value) {
     let headers = [
         ("Content-Type", "application/json"),
         ("X-Forwarded-For", from),

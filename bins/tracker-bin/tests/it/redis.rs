@@ -13,6 +13,7 @@ use redis_client::testing::RedisServer;
 use serde_json::{Value, json};
 use test_support::process::Daemon;
 
+use crate::identity::post_from;
 use crate::{get, peer_ids, post, wait_for};
 
 const WAIT: Duration = Duration::from_secs(20);
@@ -25,6 +26,11 @@ struct TrackerProcess {
 
 impl TrackerProcess {
     fn start(redis: &RedisServer, ttl: u32) -> TrackerProcess {
+        TrackerProcess::start_with(redis, ttl, &[])
+    }
+
+    /// [`TrackerProcess::start`] with `extra` flags.
+    fn start_with(redis: &RedisServer, ttl: u32, extra: &[&str]) -> TrackerProcess {
         let mut process = Daemon::spawn(
             Command::new(env!("CARGO_BIN_EXE_tracker-bin"))
                 .args([
@@ -40,6 +46,7 @@ impl TrackerProcess {
                     "--register-rate",
                     "off",
                 ])
+                .args(extra)
                 .env("RUST_LOG", "info")
                 .stdin(Stdio::null())
                 .stdout(Stdio::null())
@@ -234,13 +241,15 @@ fn peers_expire_by_redis_itself_with_every_tracker_stopped() {
 fn a_redis_outage_is_503s_then_recovery_without_restarting_the_trackers() {
     let mut redis = RedisServer::start();
     let a = TrackerProcess::start(&redis, 90);
-    let (status, _) = register(a.addr, json!({"ip": "10.0.0.1", "port": 5001}));
+    let (status, peer) = register(a.addr, json!({"ip": "10.0.0.1", "port": 5001}));
     assert_eq!(status, 200);
+    let creds = json!({"peer_id": peer["peer_id"], "token": peer["token"]});
 
     redis.stop();
     wait_for("a 503 while redis is down", WAIT, || {
         register(a.addr, json!({"ip": "10.0.0.2", "port": 5002})).0 == 503
     });
+    assert_eq!(post(a.addr, "/heartbeat", &creds).0, 503);
     let (status, body) = get(a.addr, "/get-list");
     assert_eq!(status, 503);
     assert!(
@@ -264,11 +273,14 @@ fn a_redis_outage_is_503s_then_recovery_without_restarting_the_trackers() {
     wait_for("the tracker to reconnect", WAIT, || {
         get(a.addr, "/tracker/health").0 == 200
     });
-    // This test's Redis keeps nothing across a restart, so the peer registers again, as a
-    // peer does after a 404 on its heartbeat.
+    // This test's Redis keeps nothing across a restart (the script included: the heartbeat
+    // loads it again), so the peer hears 404 and registers again, as a peer does.
+    assert_eq!(post(a.addr, "/heartbeat", &creds).0, 404);
     let (status, body) = register(a.addr, json!({"ip": "10.0.0.1", "port": 5001}));
     assert_eq!(status, 200, "{body}");
     assert_eq!(peer_ids(a.addr, "/get-list"), ["10.0.0.1:5001"]);
+    let creds = json!({"peer_id": body["peer_id"], "token": body["token"]});
+    assert_eq!(post(a.addr, "/heartbeat", &creds).0, 200);
 }
 
 /// Registers a peer at `ip:port` through `at` and answers `(peer_id, token)`.
@@ -461,26 +473,226 @@ fn pages_over_redis_walk_every_item_once_in_order() {
 }
 
 #[test]
-fn course_calls_without_peer_id_and_token_are_a_clear_503_over_redis() {
+fn course_calls_name_peers_by_address_or_name_and_need_no_token_from_their_address() {
+    let redis = RedisServer::start();
+    let flags = ["--trusted-proxy", "127.0.0.1"];
+    let a = TrackerProcess::start_with(&redis, 90, &flags);
+    let b = TrackerProcess::start_with(&redis, 90, &flags);
+    let course = |port: u16, name: &str| {
+        let body = json!({"port": port, "username": name});
+        let (status, answer) = post_from(a.addr, "10.0.0.1", "/submit-info", &body);
+        assert_eq!(status, 200, "{answer}");
+        answer
+    };
+    let alice = course(7001, "alice");
+    let alice_id = alice["peer_id"].as_str().unwrap().to_owned();
+    let bob_id = course(7002, "bob")["peer_id"].as_str().unwrap().to_owned();
+    // By peer_id, ip + port, username or name, with no token, from its address, on any tracker.
+    for (body, channel) in [
+        (json!({"peer_id": alice_id, "channel": "a"}), "a"),
+        (json!({"ip": "10.0.0.1", "port": 7001, "channel": "b"}), "b"),
+        (json!({"ip": "10.0.0.1", "port": "7001", "room": "c"}), "c"),
+        (json!({"username": "alice", "channel": "d"}), "d"),
+        (json!({"name": "alice", "room": "e"}), "e"),
+    ] {
+        let (status, answer) = post_from(b.addr, "10.0.0.1", "/add-list", &body);
+        assert_eq!(status, 200, "{body} → {answer}");
+        assert_eq!(
+            peer_ids(a.addr, &format!("/list?channel={channel}")),
+            [alice_id.as_str()]
+        );
+    }
+    for body in [
+        json!({"peer_id": alice_id}),
+        json!({"ip": "10.0.0.1", "port": 7001}),
+        json!({"username": "alice"}),
+    ] {
+        let (status, answer) = post_from(a.addr, "10.0.0.1", "/heartbeat", &body);
+        assert_eq!(
+            (status, &answer["ttl"]),
+            (200, &json!(90)),
+            "{body} → {answer}"
+        );
+        // From another address a token-less call is refused; the peer is untouched.
+        let (status, answer) = post_from(b.addr, "10.0.0.9", "/heartbeat", &body);
+        assert_eq!(status, 403, "{body} → {answer}");
+    }
+    // The batch shape: bare ids and token-less entries count from the registered source only.
+    let batch = json!({"peers": [alice_id, {"peer_id": bob_id}], "load": {"cpu": 0.5}});
+    let (status, answer) = post_from(b.addr, "10.0.0.1", "/tracker/heartbeat_batch", &batch);
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["updated"], json!([alice_id, bob_id]), "{answer}");
+    let (_, answer) = post_from(a.addr, "10.0.0.9", "/tracker/heartbeat_batch", &batch);
+    assert_eq!(answer["forbidden"], json!([alice_id, bob_id]), "{answer}");
+    // A presented token is still checked, by address or name too.
+    let wrong = json!({"username": "alice", "token": "0".repeat(32)});
+    assert_eq!(post_from(a.addr, "10.0.0.1", "/heartbeat", &wrong).0, 403);
+    let right = json!({"ip": "10.0.0.1", "port": 7001, "token": alice["token"]});
+    assert_eq!(post_from(b.addr, "10.0.0.9", "/heartbeat", &right).0, 200);
+    // Unknown names and addresses are 404s; a renamed peer goes by its new name.
+    assert_eq!(
+        post_from(
+            a.addr,
+            "10.0.0.1",
+            "/heartbeat",
+            &json!({"username": "nobody"})
+        )
+        .0,
+        404
+    );
+    let rename = json!({"username": "bob", "name": "robert"});
+    let (status, answer) = post_from(a.addr, "10.0.0.1", "/tracker/update", &rename);
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(
+        post_from(
+            b.addr,
+            "10.0.0.1",
+            "/heartbeat",
+            &json!({"username": "bob"})
+        )
+        .0,
+        404
+    );
+    let (status, found) = post(b.addr, "/connect-peer", &json!({"target": "robert"}));
+    assert_eq!(
+        (status, &found["peer_id"]),
+        (200, &json!(bob_id)),
+        "{found}"
+    );
+    // A name two live peers share is ambiguous.
+    course(7003, "alice");
+    let (status, answer) = post_from(
+        a.addr,
+        "10.0.0.1",
+        "/heartbeat",
+        &json!({"username": "alice"}),
+    );
+    assert_eq!(status, 400, "{answer}");
+    // Leaving without a token, by address; removing twice is fine.
+    let bye = json!({"ip": "10.0.0.1", "port": 7001});
+    assert_eq!(post_from(b.addr, "10.0.0.1", "/remove", &bye).0, 200);
+    assert_eq!(post_from(a.addr, "10.0.0.1", "/remove", &bye).0, 200);
+    assert_eq!(
+        peer_ids(a.addr, "/get-list"),
+        ["10.0.0.1:7002", "10.0.0.1:7003"]
+    );
+    // The indexes go with the peer: nothing left under its address.
+    let key = format!("{}by-addr", tracker_redis::PREFIX);
+    assert_eq!(
+        redis.cmd(&["HEXISTS", &key, "10.0.0.1:7001"]),
+        RedisValue::Int(0)
+    );
+    let key = format!("{}by-name:alice", tracker_redis::PREFIX);
+    assert_eq!(
+        redis.cmd(&["SMEMBERS", &key]),
+        RedisValue::Array(vec![RedisValue::Bulk(b"10.0.0.1:7003".to_vec())])
+    );
+}
+
+#[test]
+fn with_require_tokens_a_token_less_call_is_refused_on_redis_too() {
+    let redis = RedisServer::start();
+    let a = TrackerProcess::start_with(&redis, 90, &["--require-tokens"]);
+    let (status, peer) = register(a.addr, json!({"ip": "127.0.0.1", "port": 7001}));
+    assert_eq!(status, 200, "{peer}");
+    let (status, answer) = post(
+        a.addr,
+        "/heartbeat",
+        &json!({"ip": "127.0.0.1", "port": 7001}),
+    );
+    assert_eq!(status, 403, "{answer}");
+    let creds = json!({"ip": "127.0.0.1", "port": 7001, "token": peer["token"]});
+    assert_eq!(post(a.addr, "/heartbeat", &creds).0, 200);
+}
+
+#[test]
+fn pipelined_heartbeats_each_hear_their_own_answer_and_refresh_last_seen() {
     let redis = RedisServer::start();
     let a = TrackerProcess::start(&redis, 90);
-    let (status, alice) = register(
-        a.addr,
-        json!({"ip": "10.0.0.1", "port": 5001, "name": "alice"}),
-    );
-    assert_eq!(status, 200, "{alice}");
-    let id = alice["peer_id"].clone();
-    for body in [
-        json!({"peer_id": id}),
-        json!({"ip": "10.0.0.1", "port": 5001, "token": alice["token"]}),
-        json!({"username": "alice", "token": alice["token"]}),
-    ] {
-        let (status, answer) = post(a.addr, "/heartbeat", &body);
-        assert_eq!(status, 503, "{body} → {answer}");
-        let error = answer["error"].as_str().unwrap();
-        assert!(error.contains("need --store memory"), "{error}");
+    let mut peers = Vec::new();
+    for port in 5001..5004 {
+        let (status, peer) = register(a.addr, json!({"ip": "10.0.0.1", "port": port}));
+        assert_eq!(status, 200, "{peer}");
+        peers.push(peer);
     }
-    // By id and token the call goes through the store as ever.
-    let creds = json!({"peer_id": id, "token": alice["token"]});
-    assert_eq!(post(a.addr, "/heartbeat", &creds).0, 200);
+    let beat = |id: &Value, token: &Value| json!({"peer_id": id, "token": token}).to_string();
+    let bodies = [
+        beat(&peers[0]["peer_id"], &peers[0]["token"]),
+        beat(&peers[1]["peer_id"], &json!("0".repeat(32))),
+        beat(&json!("nobody:1"), &peers[2]["token"]),
+        json!({"peer_id": peers[2]["peer_id"]}).to_string(),
+        beat(&peers[2]["peer_id"], &peers[2]["token"]),
+        beat(&peers[1]["peer_id"], &peers[1]["token"]),
+    ];
+    // One write, answered in order (tracker-redis's own test shows heartbeats of one loop
+    // turn sharing one script call).
+    let request = |body: &String, last: bool| {
+        let close = if last { "Connection: close\r\n" } else { "" };
+        format!(
+            "POST /heartbeat HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n{close}\
+             Content-Length: {}\r\n\r\n{body}",
+            body.len()
+        )
+    };
+    let all: String = bodies
+        .iter()
+        .enumerate()
+        .map(|(i, b)| request(b, i + 1 == bodies.len()))
+        .collect();
+    // The token-less one comes from the address the peer registered from: its own.
+    let expected = [200, 403, 404, 200, 200, 200];
+    let answers = test_support::raw(a.addr, all.as_bytes(), WAIT);
+    assert_eq!(test_support::statuses(&answers), expected, "{answers}");
+    let (_, stats) = get(a.addr, "/tracker/stats");
+    assert_eq!(stats["heartbeats"], json!(4));
+    // The refreshed peers were seen just now.
+    let (_, list) = get(a.addr, "/get-list");
+    for p in list["peers"].as_array().unwrap() {
+        assert_eq!(p["last_seen"], json!(0), "{p}");
+    }
+}
+
+#[test]
+fn the_trusted_proxy_and_the_peers_per_address_hold_across_trackers_on_redis() {
+    let redis = RedisServer::start();
+    let flags = ["--trusted-proxy", "127.0.0.1", "--max-peers-per-ip", "2"];
+    let a = TrackerProcess::start_with(&redis, 90, &flags);
+    let b = TrackerProcess::start_with(&redis, 90, &flags);
+    // The source is the address the trusted proxy names: it is what the peer is listed at.
+    let (status, first) = post_from(a.addr, "10.0.0.5", "/submit-info", &json!({"port": 5001}));
+    assert_eq!(status, 200, "{first}");
+    assert_eq!(first["peer_id"], "10.0.0.5:5001");
+    assert_eq!(first["observed_ip"], "10.0.0.5");
+    let (status, _) = post_from(b.addr, "10.0.0.5", "/submit-info", &json!({"port": 5002}));
+    assert_eq!(status, 200);
+    // A third from that address is refused by either tracker; the count is Redis's.
+    for at in [a.addr, b.addr] {
+        let (status, body) = post_from(at, "10.0.0.5", "/submit-info", &json!({"port": 5003}));
+        assert_eq!(status, 403, "{body}");
+        assert!(
+            body["error"]
+                .as_str()
+                .unwrap()
+                .contains("--max-peers-per-ip")
+        );
+    }
+    // Re-registering one of its own is not one more; another address is not affected.
+    let again = json!({"port": 5001, "token": first["token"]});
+    let (status, again) = post_from(b.addr, "10.0.0.5", "/submit-info", &again);
+    assert_eq!(status, 200, "{again}");
+    assert_eq!(
+        post_from(a.addr, "10.0.0.6", "/submit-info", &json!({"port": 5003})).0,
+        200
+    );
+    // A peer leaving makes room.
+    let bye = json!({"peer_id": "10.0.0.5:5001", "token": again["token"]});
+    assert_eq!(post_from(a.addr, "10.0.0.5", "/remove", &bye).0, 200);
+    assert_eq!(
+        post_from(b.addr, "10.0.0.5", "/submit-info", &json!({"port": 5003})).0,
+        200
+    );
+    // Without the trusted proxy's header the source is the connection's own (loopback, which
+    // the limit exempts).
+    let (_, own) = register(a.addr, json!({"ip": "127.0.0.1", "port": 5009}));
+    assert_eq!(own["observed_ip"], "127.0.0.1");
 }

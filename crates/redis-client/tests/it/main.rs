@@ -87,6 +87,56 @@ fn pipelined_calls_get_their_own_replies_in_order() {
     }
 }
 
+/// A call built when the connection writes it.
+fn call_built(redis: &Redis, build: impl FnOnce() -> Pipeline + Send + 'static) -> Replies {
+    let (tx, rx) = mpsc::channel();
+    redis.call_built(Box::new(move || {
+        let answer = move |replies| {
+            let _ = tx.send(replies);
+        };
+        (build(), Box::new(answer))
+    }));
+    rx.recv_timeout(WAIT).expect("every built call is answered")
+}
+
+#[test]
+fn a_built_call_is_written_in_order_and_failed_while_redis_is_down() {
+    let mut server = RedisServer::start();
+    let (redis, _loop) = client(&server.url());
+    wait_up(&redis);
+    // Behind a plain call: Redis answers them in the order they were asked for.
+    let (tx, rx) = mpsc::channel();
+    redis.call(Pipeline::new().cmd(&["SET", "k", "1"]), move |r| {
+        let _ = tx.send(r);
+    });
+    let replies = call_built(&redis, || {
+        Pipeline::new().cmd(&["INCR", "k"]).cmd(&["GET", "k"])
+    })
+    .unwrap();
+    assert_eq!(replies, [Value::Int(2), Value::Bulk(b"2".to_vec())]);
+    assert_eq!(rx.recv_timeout(WAIT).unwrap().unwrap().len(), 1);
+    // An empty pipeline is answered with no replies.
+    assert_eq!(call_built(&redis, Pipeline::new), Ok(Vec::new()));
+
+    server.stop();
+    wait_for_down(&redis);
+    // Built at once, and told why it was not sent.
+    let outcome = call_built(&redis, || Pipeline::new().cmd(&["PING"]));
+    assert!(
+        matches!(outcome, Err(Error::Unavailable { .. })),
+        "{outcome:?}"
+    );
+}
+
+fn wait_for_down(redis: &Redis) {
+    let deadline = Instant::now() + WAIT;
+    while !matches!(redis.state(), State::Down { .. }) {
+        assert!(Instant::now() < deadline, "still {:?}", redis.state());
+        // Calls find out that the connection is gone.
+        let _ = call(redis, Pipeline::new().cmd(&["PING"]));
+    }
+}
+
 #[test]
 fn an_outage_fails_calls_at_once_and_the_client_comes_back_by_itself() {
     let mut server = RedisServer::start();

@@ -170,6 +170,7 @@ fn shortening_the_ttl_rekeys_at_once() {
             peers: creds,
             ttl: Some(1),
             load: None,
+            source: None,
         },
         T0 + 200 * S,
     )

@@ -376,6 +376,7 @@ fn heartbeat_batch() {
         ],
         ttl: Some(30),
         load: Some(2.5),
+        source: None,
     };
     let out = r.heartbeat_batch(batch, T0 + 10 * S).unwrap();
     assert_eq!(
@@ -397,6 +398,7 @@ fn heartbeat_batch() {
                 peers: vec![cred("b", Some(&tb))],
                 ttl: Some(0),
                 load: None,
+                source: None,
             },
             "ttl",
         ),
@@ -405,6 +407,7 @@ fn heartbeat_batch() {
                 peers: vec![cred("b", Some(&tb))],
                 ttl: None,
                 load: Some(-1.0),
+                source: None,
             },
             "load",
         ),
@@ -413,6 +416,7 @@ fn heartbeat_batch() {
                 peers: vec![cred("b", Some(&tb)); MAX_BATCH + 1],
                 ttl: None,
                 load: None,
+                source: None,
             },
             "batch",
         ),
@@ -758,6 +762,7 @@ fn forbidden_without_the_right_token() {
             }],
             ttl: Some(5),
             load: None,
+            source: None,
         };
         assert_eq!(
             r.heartbeat_batch(batch, now).unwrap().forbidden,
