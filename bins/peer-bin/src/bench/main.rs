@@ -463,8 +463,12 @@ fn main() -> ExitCode {
             println!("{}", measured(signing()));
             Ok(())
         }
+        Some("rtt") => {
+            println!("{}", measured(round_trips()));
+            Ok(())
+        }
         Some(other) => Err(format!(
-            "unknown mode {other}; use `all [LINKS]`, `signing` or `dial ADDR COUNT`"
+            "unknown mode {other}; use `all [LINKS]`, `signing`, `rtt` or `dial ADDR COUNT`"
         )),
     };
     match result {
