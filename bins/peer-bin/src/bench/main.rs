@@ -467,8 +467,12 @@ fn main() -> ExitCode {
             println!("{}", measured(round_trips()));
             Ok(())
         }
+        Some("broadcast") => {
+            println!("{}", measured(broadcast()));
+            Ok(())
+        }
         Some(other) => Err(format!(
-            "unknown mode {other}; use `all [LINKS]`, `signing`, `rtt` or `dial ADDR COUNT`"
+            "unknown mode {other}; use `all [LINKS]`, `signing`, `rtt`, `broadcast` or `dial ADDR COUNT`"
         )),
     };
     match result {
