@@ -7,7 +7,8 @@
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
-use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
+use curve25519_dalek::constants::EIGHT_TORSION;
+use ed25519_dalek::{Signature, Signer, SigningKey, Verifier, VerifyingKey};
 
 use crate::message::Message;
 
@@ -60,9 +61,13 @@ impl PublicKey {
         else {
             return false;
         };
-        self.key
-            .verify_strict(payload, &Signature::from_bytes(&bytes))
-            .is_ok()
+        let sig = Signature::from_bytes(&bytes);
+        // `verify_strict`'s acceptance, without its cost: it decompresses R (a square root)
+        // only to refuse a small-order R. The plain check already refuses every R that is not
+        // the canonical encoding of the point it recomputes, so only the eight canonical
+        // encodings of small-order points are left to refuse; our key itself was checked for
+        // small order when parsed.
+        self.key.verify(payload, &sig).is_ok() && !small_order_encodings().contains(sig.r_bytes())
     }
 
     /// Whether `msg` carries this key's signature over its signed fields.
@@ -147,6 +152,12 @@ impl Identity {
     pub fn prove(&self, challenge: &str, us: &str, them: &str) -> String {
         self.sign(&link_payload(challenge, us, them))
     }
+}
+
+/// The canonical encodings of the eight points of small order, computed once.
+fn small_order_encodings() -> &'static [[u8; 32]; 8] {
+    static ENCODINGS: std::sync::OnceLock<[[u8; 32]; 8]> = std::sync::OnceLock::new();
+    ENCODINGS.get_or_init(|| EIGHT_TORSION.map(|p| p.compress().to_bytes()))
 }
 
 /// A fresh random link challenge; base64.
@@ -253,6 +264,48 @@ mod tests {
         assert!(me.public().verifies(&payload(5, 1_000), &sig));
         assert!(!me.public().verifies(&payload(6, 1_000), &sig));
         assert!(!me.public().verifies(&payload(5, 1_001), &sig));
+    }
+
+    #[test]
+    fn signature_checks_accept_exactly_what_verify_strict_accepts() {
+        let alice = Identity::generate();
+        let key = alice.public();
+        let mut flipped = 0;
+        for i in 0..64u8 {
+            let payload = [i; 40];
+            let mut sig = alice.signing.sign(&payload).to_bytes();
+            // Untouched, then with one bit flipped in R or in s.
+            for bit in [None, Some(usize::from(i) * 8 % 512)] {
+                if let Some(b) = bit {
+                    sig[b / 8] ^= 1 << (b % 8);
+                    flipped += 1;
+                }
+                let strict = key
+                    .key
+                    .verify_strict(&payload, &Signature::from_bytes(&sig))
+                    .is_ok();
+                assert_eq!(
+                    key.verifies(&payload, &B64.encode(sig)),
+                    strict,
+                    "{i} {bit:?}"
+                );
+            }
+        }
+        assert_eq!(flipped, 64);
+        let small = small_order_encodings();
+        let mut identity = [0u8; 32];
+        identity[0] = 1;
+        assert!(small.contains(&identity), "the neutral point (0, 1)");
+        for (i, a) in small.iter().enumerate() {
+            assert!(
+                small[..i].iter().all(|b| b != a),
+                "eight distinct encodings"
+            );
+            let p = curve25519_dalek::edwards::CompressedEdwardsY(*a)
+                .decompress()
+                .unwrap();
+            assert!(p.is_small_order());
+        }
     }
 
     #[test]

@@ -463,8 +463,16 @@ fn main() -> ExitCode {
             println!("{}", measured(signing()));
             Ok(())
         }
+        Some("rtt") => {
+            println!("{}", measured(round_trips()));
+            Ok(())
+        }
+        Some("broadcast") => {
+            println!("{}", measured(broadcast()));
+            Ok(())
+        }
         Some(other) => Err(format!(
-            "unknown mode {other}; use `all [LINKS]`, `signing` or `dial ADDR COUNT`"
+            "unknown mode {other}; use `all [LINKS]`, `signing`, `rtt`, `broadcast` or `dial ADDR COUNT`"
         )),
     };
     match result {

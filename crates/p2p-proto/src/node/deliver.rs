@@ -29,6 +29,10 @@ impl NodeState {
             log::warn!("{peer} sent an invalid message: {e}");
             return;
         }
+        if self.already_held(&msg) {
+            log::debug!("{peer} sent {} again; already held", msg.id);
+            return;
+        }
         if !self.signed_by_author(&msg) {
             log::warn!(
                 "dropped {} from {peer}: not signed by its author's key",
@@ -67,6 +71,15 @@ impl NodeState {
         if self.accept_message(msg, out) {
             self.push_unread(&channel);
         }
+    }
+
+    /// Whether a validated message (so its id is its `(from, seq)`) is held already: it would
+    /// be dropped as a duplicate, so its signature, checked when it was first kept, is not
+    /// checked again.
+    pub(super) fn already_held(&self, msg: &Message) -> bool {
+        self.history
+            .channel(&msg.channel)
+            .is_some_and(|log| log.contains(&msg.from, msg.seq))
     }
 
     /// Stores a validated message if new: persist, show. `true` if it counts as unread.

@@ -152,6 +152,9 @@ impl NodeState {
                 log::warn!("{peer} synced an invalid message: {e}");
                 continue;
             }
+            if self.already_held(&msg) {
+                continue;
+            }
             if !self.keys.contains_key(&msg.from) {
                 // Held back, not refused: asked for again once the author's key is bound.
                 log::debug!("holding back {}: no key bound for {}", msg.id, msg.from);

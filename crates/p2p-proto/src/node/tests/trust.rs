@@ -223,3 +223,36 @@ fn trust_on_first_use_binds_the_first_key_and_refuses_others() {
         Some(net.nodes[0].identity().public())
     );
 }
+
+#[test]
+fn messages_already_held_are_dropped_and_stay_unchanged() {
+    let mut net = mesh();
+    let b_link_at_a = net.nodes[0].link_of(B).unwrap();
+    let ours = net.post(0, "general", "alice's own");
+    let bobs = net.post(1, "general", "bob's");
+    net.run();
+    net.events[0].clear();
+    // Bob sends both back: alice's own, and his own again with another text under the old
+    // signature (dropped as a duplicate before any signature check). Neither is stored again,
+    // shown, or changes what alice holds.
+    let mut again = bobs.clone();
+    again.text = "changed".into();
+    let sync = Frame::Sync(crate::frame::SyncReply {
+        channel: "general".into(),
+        messages: vec![ours, again.clone()],
+    });
+    assert!(net.nodes[0].on_frame(b_link_at_a, sync, net.now).is_empty());
+    assert!(
+        net.nodes[0]
+            .on_frame(b_link_at_a, Frame::Msg(again), net.now)
+            .is_empty()
+    );
+    let events: Vec<Event> = net.nodes[0].drain_events().collect();
+    assert!(events.is_empty(), "{events:?}");
+    let texts: Vec<String> = net.nodes[0]
+        .messages("general", None, 10)
+        .into_iter()
+        .map(|m| m.text)
+        .collect();
+    assert_eq!(texts, ["alice's own", "bob's"]);
+}
