@@ -121,55 +121,48 @@ fn duplicate_bye_after_the_survivor_opens_is_no_peer_down() {
     check_settled(race);
 }
 
-#[test]
-fn peer_gone_during_the_hand_over_is_down() {
+/// Bob reads alice's `bye` on his link in use, and her `auth` on the survivor never comes:
+/// bob is handed over, his peer-down held while the survivor may still open.
+fn auth_lost() -> Race {
     let mut race = race();
     let (b_dial, b_accept) = (race.b_dial, race.b_accept);
     race.net.deliver_all(1, b_dial);
-    // Alice crashes before her auth leaves: the survivor never opens at bob's end.
     race.net
         .queue
         .retain(|p| !matches!(p, Packet::Bytes { to: 1, link, .. } if *link == b_accept));
-    race.net.crash_links(0);
-    race.net.run();
-    let net = &race.net;
+    assert!(race.net.linked(1).is_empty());
+    assert_eq!(race.net.count(1, is_down), 0, "held");
+    race
+}
+
+/// Bob saw alice go down once, for `reason`, and is not linked to her.
+fn check_down(net: &Net, reason: &str) {
     assert!(net.linked(1).is_empty());
     let downs: Vec<&Event> = net.events[1].iter().filter(|e| is_down(e)).collect();
-    assert_eq!(
-        downs,
-        [&Event::PeerDown {
-            peer_id: A.into(),
-            reason: "connection closed".into()
-        }]
-    );
+    let expected = Event::PeerDown {
+        peer_id: A.into(),
+        reason: reason.into(),
+    };
+    assert_eq!(downs, [&expected]);
+}
+
+#[test]
+fn peer_gone_during_the_hand_over_is_down() {
+    let mut race = auth_lost();
+    // Alice crashed: her end of the survivor hangs up.
+    race.net.crash_links(0);
+    race.net.run();
+    check_down(&race.net, "connection closed");
 }
 
 #[test]
 fn survivor_that_never_proves_itself_leaves_the_peer_down() {
-    let mut race = race();
-    let (b_dial, b_accept) = (race.b_dial, race.b_accept);
-    race.net.deliver_all(1, b_dial);
-    // Alice's auth is lost and her end stays silent: bob's handshake times out.
-    race.net
-        .queue
-        .retain(|p| !matches!(p, Packet::Bytes { to: 1, link, .. } if *link == b_accept));
-    assert_eq!(
-        race.net.count(1, is_down),
-        0,
-        "held while the survivor may open"
-    );
+    let mut race = auth_lost();
+    // Alice's end stays silent: bob's handshake on the survivor times out.
     let later = race.net.now + link::HANDSHAKE_TIMEOUT_MS;
     let actions = race.net.nodes[1].tick(later);
     race.net.handle(1, actions);
-    assert!(race.net.linked(1).is_empty());
-    assert_eq!(
-        race.net.events[1].last(),
-        Some(&Event::PeerDown {
-            peer_id: A.into(),
-            reason: "handshake timed out".into()
-        })
-    );
-    assert_eq!(race.net.count(1, is_down), 1);
+    check_down(&race.net, "handshake timed out");
 }
 
 #[test]
