@@ -118,6 +118,16 @@ impl CloseReason {
             | CloseReason::Shutdown => false,
         }
     }
+
+    /// Whether the link closes under the duplicate-link rule, decided by us or (a `bye` with
+    /// that reason) by the peer: another link to the same peer is kept.
+    pub fn is_duplicate(&self) -> bool {
+        match self {
+            CloseReason::Duplicate => true,
+            CloseReason::Bye(why) => *why == CloseReason::Duplicate.to_string(),
+            _ => false,
+        }
+    }
 }
 
 impl fmt::Display for CloseReason {

@@ -39,6 +39,7 @@ use crate::seal::PairKey;
 
 pub mod course;
 mod deliver;
+mod handover;
 mod keyproof;
 mod resolve;
 mod sealed;
@@ -116,7 +117,8 @@ pub enum Action {
 pub enum Event {
     /// A new message, ours or a peer's, in any channel.
     Message(Message),
-    /// A link to this peer opened.
+    /// The peer came up: a link to it was taken into use while none was. (A link that takes
+    /// over from a duplicate one the peer closed is not reported: the peer never went down.)
     PeerUp {
         /// Its peer id.
         peer_id: String,
@@ -125,7 +127,7 @@ pub enum Event {
         /// The connection's address, as the driver gave it.
         addr: String,
     },
-    /// The last link to this peer closed.
+    /// The peer went down: its link in use closed and no other link to it is coming up.
     PeerDown {
         /// Its peer id.
         peer_id: String,
@@ -222,6 +224,9 @@ pub struct NodeState {
     links: HashMap<LinkId, Slot>,
     /// Peer id → its one open link. Sorted so broadcasts go out in a stable order.
     peers: BTreeMap<String, LinkId>,
+    /// Peers whose link in use they closed as a duplicate while another link to them was
+    /// still coming up; their [`Event::PeerDown`] waits on that link (see the `handover` module).
+    handover: BTreeSet<String>,
     events: VecDeque<Event>,
     identity: Identity,
     /// Peer id → the key bound to it (by the tracker or a link), ours included.
@@ -256,6 +261,7 @@ impl NodeState {
             channels: BTreeMap::new(),
             links: HashMap::new(),
             peers: BTreeMap::new(),
+            handover: BTreeSet::new(),
             events: VecDeque::new(),
         })
     }
@@ -674,20 +680,6 @@ impl NodeState {
         out
     }
 
-    /// Stops using a link for its peer; the peer is down unless another link replaced it.
-    fn detach(&mut self, link: LinkId, reason: &CloseReason) {
-        let Some(peer) = self.remote_id(link) else {
-            return;
-        };
-        if self.peers.get(&peer) == Some(&link) {
-            self.peers.remove(&peer);
-            self.push_event(Event::PeerDown {
-                peer_id: peer,
-                reason: reason.to_string(),
-            });
-        }
-    }
-
     /// A link is open from our side: take it into use.
     fn promote(&mut self, link: LinkId, out: &mut Vec<Action>) {
         let Some(slot) = self.links.get_mut(&link) else {
@@ -727,16 +719,21 @@ impl NodeState {
             }
             _ => {
                 self.peers.insert(peer.clone(), link);
-                let addr = self
-                    .links
-                    .get(&link)
-                    .map(|s| s.addr.clone())
-                    .unwrap_or_default();
-                self.push_event(Event::PeerUp {
-                    peer_id: peer.clone(),
-                    name: hello.name.clone(),
-                    addr,
-                });
+                if self.handover.remove(&peer) {
+                    // The peer closed its link in use for this one: it never went down.
+                    log::info!("link {link:?} takes over {peer} from a duplicate link");
+                } else {
+                    let addr = self
+                        .links
+                        .get(&link)
+                        .map(|s| s.addr.clone())
+                        .unwrap_or_default();
+                    self.push_event(Event::PeerUp {
+                        peer_id: peer.clone(),
+                        name: hello.name.clone(),
+                        addr,
+                    });
+                }
             }
         }
         // Catch up on every shared channel and on our direct messages with this peer.

@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 use p2p_proto::link::{DEAD_AFTER_MS, PING_INTERVAL_MS};
 use reactor::{EventLoop, LoopThread, SteppedClock};
 
-use crate::{call, config, linked, peer, tempdir, texts, tracker, wait_for};
+use crate::{call, config, linked, logs, peer, tempdir, texts, tracker, wait_for};
 use test_support::within;
 
 /// Two hours: far past the 45 s after which a silent link is dead.
@@ -40,6 +40,7 @@ fn link_to(addr: std::net::SocketAddr, peer_id: &str) -> Option<Value> {
 
 #[test]
 fn links_survive_a_wall_clock_jump() {
+    logs::capture();
     let dir = tempdir("clock");
     let t = tracker(30);
     let offset = Arc::new(AtomicU64::new(0));
@@ -61,7 +62,8 @@ fn links_survive_a_wall_clock_jump() {
     );
     let b = peer("bob", Some(t.addr), dir.path());
     let bob = b.node.peer_id().to_string();
-    // Every time alice loses bob (a link declared dead and not replaced at once).
+    // Every time alice loses bob (a link declared dead, or a duplicate link's bye shown as bob
+    // going down).
     let downs = Arc::new(Mutex::new(Vec::new()));
     let seen = downs.clone();
     a.node.subscribe(Box::new(move |event| {
@@ -99,8 +101,8 @@ fn links_survive_a_wall_clock_jump() {
     // duplicate-link rule keeps one, and that can settle after the first link is seen, even
     // after the step on a loaded machine; the winner's first ping is then one step further.
     // Each step is answered by a pong, so no step leaves a link silent long enough to die. Bob's
-    // `bye` on the loser may reach alice before she has promoted the winner, which reports bob
-    // down and up again: that is the duplicate rule, not a timer, so it does not count here.)
+    // `bye` on the loser may reach alice before she has promoted the winner; that hands bob over
+    // to the winner without a peer-down.)
     let answered = (0..MAX_STEPS).any(|_| {
         monotonic.advance(STEP);
         alice_loop.handle().wake();
@@ -109,11 +111,15 @@ fn links_survive_a_wall_clock_jump() {
         })
     });
     assert!(answered, "no ping round trip after {MAX_STEPS} steps");
+    // One down is not the product's fault: a step of 16 s also ends a handshake still in flight
+    // (10 s). If that was the winner's, bob's `bye` on the loser leaves alice with no link to
+    // bob, for real, until she dials again. Alice logs that timeout; without it, any down fails.
     let downs = downs.lock().unwrap();
-    let settling = format!("{bob}: peer said bye: duplicate link");
+    let killed = logs::lines(|l| l.contains("closing: handshake timed out"));
+    let lost_winner = format!("{bob}: peer said bye: duplicate link");
     assert!(
-        downs.iter().all(|down| *down == settling),
-        "alice lost bob after the jump: {downs:?} (first link {before})"
+        downs.is_empty() || (!killed.is_empty() && *downs == [lost_winner]),
+        "alice lost bob: {downs:?} (first link {before}; handshakes the steps ended: {killed:?})"
     );
 }
 

@@ -339,3 +339,16 @@ fn both_sides_keep_the_same_link() {
     assert_eq!(keep_link(&o("a", 1), &o("a", 2)), Survivor::Newer);
     assert_eq!(keep_link(&o("a", 2), &o("a", 1)), Survivor::Newer);
 }
+
+#[test]
+fn duplicate_closes_are_known_at_both_ends() {
+    let check = |reason: CloseReason, expected: bool| {
+        assert_eq!(reason.is_duplicate(), expected, "{reason:?}");
+    };
+    check(CloseReason::Duplicate, true);
+    // The peer's bye carries our own reason text.
+    check(CloseReason::Bye(CloseReason::Duplicate.to_string()), true);
+    check(CloseReason::Bye("shutting down".into()), false);
+    check(CloseReason::Disconnected, false);
+    check(CloseReason::Timeout, false);
+}

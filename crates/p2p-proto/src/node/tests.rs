@@ -10,6 +10,7 @@ use crate::channel_key::ChannelKey;
 use crate::frame::{FrameDecoder, encode};
 use crate::message::tests::msg;
 
+mod duplicate;
 mod keyproof;
 mod sealed;
 mod trust;
@@ -198,24 +199,29 @@ impl Net {
         while let Some(packet) = self.queue.pop_front() {
             steps += 1;
             assert!(steps < 100_000, "the network never went quiet");
-            match packet {
-                Packet::Bytes { to, link, bytes } => {
-                    let (dec, buf) = self.inputs.entry((to, link)).or_default();
-                    buf.extend_from_slice(&bytes);
-                    let mut frames = Vec::new();
-                    while let Some(f) = dec.decode(buf).expect("nodes send valid frames") {
-                        frames.push(f);
-                    }
-                    for f in frames {
-                        let actions = self.nodes[to].on_frame(link, f, self.now);
-                        self.handle(to, actions);
-                    }
+            self.deliver(packet);
+        }
+    }
+
+    /// Hands one packet to its node.
+    fn deliver(&mut self, packet: Packet) {
+        match packet {
+            Packet::Bytes { to, link, bytes } => {
+                let (dec, buf) = self.inputs.entry((to, link)).or_default();
+                buf.extend_from_slice(&bytes);
+                let mut frames = Vec::new();
+                while let Some(f) = dec.decode(buf).expect("nodes send valid frames") {
+                    frames.push(f);
                 }
-                Packet::Hangup { to, link } => {
-                    self.wires.remove(&(to, link));
-                    self.nodes[to].link_closed(link);
-                    self.handle(to, Vec::new());
+                for f in frames {
+                    let actions = self.nodes[to].on_frame(link, f, self.now);
+                    self.handle(to, actions);
                 }
+            }
+            Packet::Hangup { to, link } => {
+                self.wires.remove(&(to, link));
+                self.nodes[to].link_closed(link);
+                self.handle(to, Vec::new());
             }
         }
     }
