@@ -24,10 +24,15 @@ pub(crate) struct PeerTable {
     by_id: HashMap<Arc<str>, Peer>,
     order: BTreeSet<Arc<str>>,
     /// Ids by registered address, in id order.
-    by_addr: HashMap<(IpAddr, u16), BTreeSet<Arc<str>>>,
+    by_addr: HashMap<(IpAddr, u16), Ids>,
     /// Ids by the name they go by ([`known_as`]), in id order.
-    by_name: HashMap<Box<str>, BTreeSet<Arc<str>>>,
+    by_name: HashMap<Box<str>, Ids>,
 }
+
+/// The ids under one index key, sorted. Nearly always one id (an address or a name is usually
+/// one peer's), so a sorted `Vec` (16 bytes per id) rather than a `BTreeSet`, whose first node
+/// alone costs about 200 bytes per key.
+type Ids = Vec<Arc<str>>;
 
 /// The name a peer goes by: its own, or its id when it gave none.
 fn known_as<'a>(id: &'a str, peer: &'a Peer) -> &'a str {
@@ -35,18 +40,23 @@ fn known_as<'a>(id: &'a str, peer: &'a Peer) -> &'a str {
 }
 
 /// Adds `id` under `key`.
-fn index<K: std::hash::Hash + Eq>(map: &mut HashMap<K, BTreeSet<Arc<str>>>, key: K, id: &Arc<str>) {
-    map.entry(key).or_default().insert(id.clone());
+fn index<K: std::hash::Hash + Eq>(map: &mut HashMap<K, Ids>, key: K, id: &Arc<str>) {
+    let ids = map.entry(key).or_default();
+    if let Err(at) = ids.binary_search(id) {
+        ids.insert(at, id.clone());
+    }
 }
 
 /// Drops `id` from under `key`, and the key once no id is left under it.
-fn unindex<K, Q>(map: &mut HashMap<K, BTreeSet<Arc<str>>>, key: &Q, id: &str)
+fn unindex<K, Q>(map: &mut HashMap<K, Ids>, key: &Q, id: &str)
 where
     K: std::borrow::Borrow<Q> + std::hash::Hash + Eq,
     Q: std::hash::Hash + Eq + ?Sized,
 {
     if let Some(ids) = map.get_mut(key) {
-        ids.remove(id);
+        if let Ok(at) = ids.binary_search_by(|held| (**held).cmp(id)) {
+            ids.remove(at);
+        }
         if ids.is_empty() {
             map.remove(key);
         }
@@ -129,9 +139,12 @@ impl PeerTable {
         self.by_id.capacity()
     }
 
-    /// Shrinks the map's table; the ordered set frees its nodes as it goes.
+    /// Shrinks the maps' tables (the id map's and both indexes'); the ordered set frees its
+    /// nodes as it goes.
     pub(crate) fn shrink_to(&mut self, min_capacity: usize) {
         self.by_id.shrink_to(min_capacity);
+        self.by_addr.shrink_to(min_capacity);
+        self.by_name.shrink_to(min_capacity);
     }
 
     /// The peers whose id sorts after `after` (all of them for `None`), in id order.
@@ -164,12 +177,15 @@ impl PeerTable {
                 .is_some_and(|(k, _)| Arc::ptr_eq(k, id))
         };
         let indexed = |map_len: usize| map_len == self.by_id.len();
-        let addr_ids = self.by_addr.values().map(BTreeSet::len).sum();
-        let name_ids = self.by_name.values().map(BTreeSet::len).sum();
+        let addr_ids = self.by_addr.values().map(Vec::len).sum();
+        let name_ids = self.by_name.values().map(Vec::len).sum();
+        let sorted = |ids: &Ids| ids.windows(2).all(|pair| pair[0] < pair[1]);
         self.order.len() == self.by_id.len()
             && self.order.iter().all(shared)
             && indexed(addr_ids)
             && indexed(name_ids)
+            && self.by_addr.values().all(sorted)
+            && self.by_name.values().all(sorted)
             && self.by_addr.iter().all(|(&(ip, port), ids)| {
                 ids.iter().all(|id| {
                     shared(id) && self.by_id[&**id].ip == ip && self.by_id[&**id].port == port
