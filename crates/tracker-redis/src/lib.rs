@@ -72,19 +72,31 @@ impl RedisStore {
         done: Done<T>,
         parse: impl FnOnce(Vec<Value>) -> Option<T> + Send + 'static,
     ) {
-        let mut argv = vec![op.to_owned(), PREFIX.to_owned()];
-        argv.extend(args);
-        let op = op.to_owned();
-        self.script.call(&self.redis, argv, move |outcome| {
-            done(outcome.and_then(|reply| {
-                let reply = script::answer(reply)?;
-                parse(reply).ok_or_else(|| {
-                    log::error!("redis store: unreadable answer to {op}");
-                    TrackerError::Unavailable(format!("unreadable answer from redis to {op}"))
-                })
-            }));
-        });
+        run_on(&self.redis, &self.script, op, args, done, parse);
     }
+}
+
+/// [`RedisStore::run`] on a given client and script, for a call made from another's answer.
+fn run_on<T: 'static>(
+    redis: &Redis,
+    script: &Arc<Script>,
+    op: &str,
+    args: Vec<String>,
+    done: Done<T>,
+    parse: impl FnOnce(Vec<Value>) -> Option<T> + Send + 'static,
+) {
+    let mut argv = vec![op.to_owned(), PREFIX.to_owned()];
+    argv.extend(args);
+    let op = op.to_owned();
+    script.call(redis, argv, move |outcome| {
+        done(outcome.and_then(|reply| {
+            let reply = script::answer(reply)?;
+            parse(reply).ok_or_else(|| {
+                log::error!("redis store: unreadable answer to {op}");
+                TrackerError::Unavailable(format!("unreadable answer from redis to {op}"))
+            })
+        }));
+    });
 }
 
 /// SHA-256 hex of a presented secret (lower-cased, as tokens are hex); empty when none.
@@ -187,7 +199,7 @@ impl Store for RedisStore {
             secret_hash(Some(&token)),
             secret_hash(params.token.as_deref()),
             self.config.max_peers.to_string(),
-            key,
+            key.clone(),
             source.to_canonical().to_string(),
             // Loopback is exempt, as in the memory store: local processes share it.
             if source.is_loopback() {
@@ -195,15 +207,52 @@ impl Store for RedisStore {
             } else {
                 self.config.identity.max_peers_per_ip.to_string()
             },
+            // The source that owns a live peer without its token: none when tokens are required.
+            if self.config.identity.require_tokens {
+                String::new()
+            } else {
+                source.to_canonical().to_string()
+            },
         ];
-        args.extend(channels);
-        self.run("register", args, done, move |_| {
+        let registered = move |_| {
             Some(Registered {
                 peer_id: id,
                 token,
                 ttl,
                 heartbeat_interval: (ttl / 3).max(1),
             })
+        };
+        let Some(proof) = params.key_proof else {
+            args.extend(["".to_owned(), "0".to_owned()]);
+            args.extend(channels);
+            return self.run("register", args, done, registered);
+        };
+        // A key proof is checked here, against the key Redis holds for the peer id; the script
+        // then takes it only if that key is still the peer's and the proof is later than the
+        // last one used, so a proof is good once.
+        let (redis, script) = (self.redis.clone(), self.script.clone());
+        let signed_port = params.port;
+        let peer_id = args[0].clone();
+        let read_args = vec![peer_id.clone()];
+        let read = Box::new(move |stored: tracker_core::Result<(String, u64)>| {
+            let (stored_key, after) = match stored {
+                Ok(v) => v,
+                Err(e) => return done(Err(e)),
+            };
+            let signed = (peer_id.as_str(), signed_port, key.as_str());
+            if tracker_core::identity::proves_key(&stored_key, &proof, after, signed) {
+                args.extend([stored_key, proof.ts.to_string()]);
+            } else {
+                args.extend(["".to_owned(), "0".to_owned()]);
+            }
+            args.extend(channels);
+            run_on(&redis, &script, "register", args, done, registered);
+        });
+        self.run("peer_key", read_args, read, |reply| {
+            let mut it = reply.into_iter();
+            let key = it.next()?.as_str()?.to_owned();
+            let ts = it.next()?.as_str()?.parse().ok()?;
+            Some((key, ts))
         });
     }
 

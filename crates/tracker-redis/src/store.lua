@@ -2,8 +2,9 @@
 -- to its end before anything else) and checks everything before it writes anything, so an
 -- error never leaves half an operation behind. Called as EVALSHA sha 0 OP PREFIX ARGS...
 -- Key layout (PREFIX is weaprous:tracker:):
---   peer:<id>            hash name ip port ttl roles meta token load key source; PEXPIRE ttl: Redis
---                        itself expires a silent peer, with every tracker stopped
+--   peer:<id>            hash name ip port ttl roles meta token load key source proof_ts (the
+--                        ts of the last key proof used); PEXPIRE ttl: Redis itself expires a
+--                        silent peer, with every tracker stopped
 --   peer:<id>:channels   set of channel names
 --   peers                zset id -> deadline (ms, Redis clock): counts, the sweep, and when
 --                        the peer was last seen (deadline - ttl), so a heartbeat writes no
@@ -283,19 +284,29 @@ end
 
 if op == 'register' then
   -- id ip port name ttl roles meta new_token_hash presented_hash max_peers key source
-  -- max_per_ip (0 for none) channels...
+  -- max_per_ip (0 for none) owner_source ('' when tokens are required) proof_key proof_ts
+  -- channels...: a live peer id is taken over with its token, from the source it registered
+  -- from, or with a key proof the tracker checked against proof_key, which must still be the
+  -- peer's key, and proof_ts later than the last proof used (then it becomes the last)
   local id, ip, port, ttl = ARGV[3], ARGV[4], ARGV[5], tonumber(ARGV[7])
   local now = now_ms()
-  local old = redis.call('HMGET', peer_key(id), 'ip', 'port', 'token')
-  if old[3] then
-    if (old[1] ~= ip or old[2] ~= port) and (ARGV[11] == '' or ARGV[11] ~= old[3]) then
-      return err('403', 'peer_id ' .. id .. ' is registered from ' .. address(old[1], old[2]) ..
-        '; re-register from there or present its token')
+  local old = redis.call('HMGET', peer_key(id), 'source', 'token', 'key', 'proof_ts')
+  local proof_ts = '0'
+  if old[2] then
+    proof_ts = old[4] or '0'
+    local by_key = ARGV[17] ~= '' and old[3] == ARGV[17] and tonumber(ARGV[18]) > tonumber(proof_ts)
+    local by_source = ARGV[16] ~= '' and old[1] == ARGV[16]
+    local by_token = ARGV[11] ~= '' and ARGV[11] == old[2]
+    if by_key then
+      proof_ts = ARGV[18]
+    elseif not by_source and not by_token then
+      return err('403', 'peer_id ' .. id .. ' is live and registered from another address; ' ..
+        're-register from there, present its token, or sign with its key')
     end
   elseif redis.call('ZCOUNT', P .. 'peers', '(' .. now, '+inf') >= tonumber(ARGV[12]) then
     return err('full', '')
   end
-  for i = 16, #ARGV do
+  for i = 19, #ARGV do
     if redis.call('HGET', P .. 'channel:' .. ARGV[i], 'policy') == 'key' then
       return err('403', 'channel ' .. ARGV[i] .. ' needs a key; join it with its key')
     end
@@ -306,13 +317,19 @@ if op == 'register' then
   drop_peer(id)
   index_peer(id, source, ip, port, ARGV[6], per_ip)
   redis.call('HSET', peer_key(id), 'name', ARGV[6], 'ip', ip, 'port', port, 'ttl', ttl,
-    'roles', ARGV[8], 'meta', ARGV[9], 'token', ARGV[10], 'load', '', 'key', ARGV[13], 'source', source)
+    'roles', ARGV[8], 'meta', ARGV[9], 'token', ARGV[10], 'load', '', 'key', ARGV[13], 'source', source,
+    'proof_ts', proof_ts)
   redis.call('PEXPIRE', peer_key(id), ttl * 1000)
   redis.call('ZADD', P .. 'peers', now + ttl * 1000, id)
   redis.call('ZADD', P .. 'peer-ids', 0, id)
-  for i = 16, #ARGV do add_member(id, ARGV[i], '') end
+  for i = 19, #ARGV do add_member(id, ARGV[i], '') end
   redis.call('HINCRBY', P .. 'stats', 'registrations', 1)
   return {'ok'}
+
+elseif op == 'peer_key' then
+  -- id: the key the live peer registered ('' for none) and the ts of its last key proof
+  local f = redis.call('HMGET', peer_key(ARGV[3]), 'key', 'proof_ts')
+  return {'ok', f[1] or '', f[2] or '0'}
 
 elseif op == 'heartbeats' then
   -- id token_hash pairs, the heartbeats one tracker read in one loop turn: each peer checked

@@ -8,10 +8,13 @@
 
 use std::net::SocketAddr;
 
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+use ed25519_dalek::{Signer, SigningKey};
 use http_core::Method;
 use router::auth::Credentials;
 use serde_json::{Value, json};
-use tracker::identity::Rules;
+use tracker::identity::{Rules, key_proof_payload};
 use tracker::server::{Running, spawn};
 use tracker::{Config, Tracker};
 
@@ -54,8 +57,17 @@ pub(crate) fn post_from(addr: SocketAddr, from: &str, target: &str, body: &Value
 
 #[test]
 fn a_client_elsewhere_never_takes_over_a_live_peer() {
+    takeover_rules(behind_proxy().addr);
+}
+
+#[test]
+fn a_live_peer_id_is_taken_back_with_its_key_once() {
     let t = behind_proxy();
-    let addr = t.addr;
+    key_proof_rules(t.addr, t.addr);
+}
+
+/// The takeover rules, on a tracker at `addr` that trusts 127.0.0.1 as its proxy (either store).
+pub(crate) fn takeover_rules(addr: SocketAddr) {
     let real = json!({"ip": "10.0.0.1", "port": 5001});
     let (status, body) = post_from(addr, "10.0.0.1", "/submit-info", &real);
     assert_eq!(status, 200, "{body}");
@@ -89,6 +101,61 @@ fn a_client_elsewhere_never_takes_over_a_live_peer() {
     let moved = json!({"port": 5001, "peer_id": id, "token": body["token"]});
     let (status, body) = post_from(addr, "10.0.0.2", "/submit-info", &moved);
     assert_eq!(status, 200, "{body}");
+}
+
+/// A registration of peer id `kp` at port 5001 carrying `key`, with a `key_proof` by `signer`
+/// at `ts` (ms since the Unix epoch).
+fn signed(key: &str, signer: &SigningKey, ts: u64) -> Value {
+    let sig = signer.sign(&key_proof_payload("kp", 5001, key, ts));
+    json!({"peer_id": "kp", "port": 5001, "key": key,
+           "key_proof": {"ts": ts, "sig": B64.encode(sig.to_bytes())}})
+}
+
+/// The key-proof rules on trackers that trust 127.0.0.1 as their proxy: the peer registers at
+/// `first`, then takes its peer id back at `second` (the same tracker, or another on one
+/// Redis) from another address with its key; a replay and a wrong key are refused.
+pub(crate) fn key_proof_rules(first: SocketAddr, second: SocketAddr) {
+    let sk = SigningKey::from_bytes(&[7; 32]);
+    let key = B64.encode(sk.verifying_key().to_bytes());
+    let body = json!({"peer_id": "kp", "port": 5001, "key": key});
+    let (status, body) = post_from(first, "10.0.0.1", "/submit-info", &body);
+    assert_eq!(status, 200, "{body}");
+    let old = body["token"].clone();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis();
+    let now = u64::try_from(now).unwrap();
+    // Restarted elsewhere without its token: its key gets it a fresh session.
+    let proof = signed(&key, &sk, now);
+    let (status, body) = post_from(second, "10.0.0.2", "/submit-info", &proof);
+    assert_eq!(status, 200, "{body}");
+    let new = body["token"].clone();
+    assert_ne!(new, old);
+    let beat = |token: &Value| json!({"peer_id": "kp", "token": token});
+    assert_eq!(
+        post_from(first, "10.0.0.1", "/heartbeat", &beat(&old)).0,
+        403
+    );
+    // The same proof again, or an older one, is a replay; a wrong key is refused too.
+    let wrong = SigningKey::from_bytes(&[8; 32]);
+    for attempt in [
+        proof,
+        signed(&key, &sk, now - 1),
+        signed(&key, &wrong, now + 1),
+    ] {
+        for at in [first, second] {
+            let (status, body) = post_from(at, "10.0.0.3", "/submit-info", &attempt);
+            assert_eq!(status, 403, "{attempt}: {body}");
+        }
+    }
+    // The session taken back is untouched; a later proof works again.
+    assert_eq!(
+        post_from(first, "10.0.0.2", "/heartbeat", &beat(&new)).0,
+        200
+    );
+    let later = signed(&key, &sk, now + 2);
+    assert_eq!(post_from(first, "10.0.0.3", "/submit-info", &later).0, 200);
 }
 
 #[test]

@@ -154,12 +154,10 @@ fn three_trackers_on_one_redis_serve_one_consistent_view() {
         assert_eq!(got, want, "view from {at}");
     }
 
-    // A peer id cannot be taken over from another address without its token, on any tracker;
-    // with it, it can.
-    let steal = json!({"peer_id": alice_id, "ip": "10.6.6.6", "port": 6666});
-    assert_eq!(register(c, steal.clone()).0, 403);
-    let mut moved = steal;
-    moved["token"] = json!(token);
+    // With its token, a peer moves to another advertised address on another tracker. (Every
+    // client here calls from loopback, the source alice registered from, which owns her
+    // without a token too: the test at the end of this file calls from other addresses.)
+    let moved = json!({"peer_id": alice_id, "ip": "10.6.6.6", "port": 6666, "token": token});
     let (status, moved) = register(b, moved);
     assert_eq!(status, 200, "{moved}");
     let (_, found) = post(a, "/connect-peer", &json!({"target": alice_id}));
@@ -695,4 +693,14 @@ fn the_trusted_proxy_and_the_peers_per_address_hold_across_trackers_on_redis() {
     // the limit exempts).
     let (_, own) = register(a.addr, json!({"ip": "127.0.0.1", "port": 5009}));
     assert_eq!(own["observed_ip"], "127.0.0.1");
+}
+
+#[test]
+fn the_takeover_and_key_proof_rules_hold_across_trackers_on_redis() {
+    let redis = RedisServer::start();
+    let flags = ["--trusted-proxy", "127.0.0.1"];
+    let a = TrackerProcess::start_with(&redis, 90, &flags);
+    let b = TrackerProcess::start_with(&redis, 90, &flags);
+    crate::identity::takeover_rules(a.addr);
+    crate::identity::key_proof_rules(a.addr, b.addr);
 }
