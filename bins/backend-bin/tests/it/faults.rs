@@ -5,7 +5,7 @@ use backend::AuthMode;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use test_support::process::{self, Lines};
 
 const GET: &[u8] = b"GET /login HTTP/1.1\r\nHost: x\r\n\r\n";
@@ -64,20 +64,24 @@ fn slow_half_open_clients_do_not_stall_a_normal_one() {
             .unwrap();
         slow.push(s);
     }
-    let started = Instant::now();
     let mut client = TcpStream::connect(server.addr).unwrap();
     client.write_all(GET).unwrap();
+    // Only a hang guard: a loop stuck behind the slow clients would answer (if at all) after
+    // their header timeout, which the check below catches without timing anything.
     client
-        .set_read_timeout(Some(Duration::from_secs(5)))
+        .set_read_timeout(Some(Duration::from_secs(30)))
         .unwrap();
     assert_eq!(read_response(&mut client), 200);
-    // Generous bound: the point is "not stuck behind 200 slow clients", not a speed claim.
-    assert!(
-        started.elapsed() < Duration::from_secs(2),
-        "{:?}",
-        started.elapsed()
-    );
-    drop(slow);
+    // Answered while every slow client is still connected and unanswered: not after the server
+    // gave up on them (a 408 or a close would be waiting on their sockets).
+    for (i, s) in slow.iter_mut().enumerate() {
+        s.set_nonblocking(true).unwrap();
+        let mut byte = [0u8; 1];
+        match s.read(&mut byte) {
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+            other => panic!("slow client {i} was no longer waiting: {other:?}"),
+        }
+    }
 }
 
 /// The built binary, started on an ephemeral port; its log says where it listens.
@@ -146,17 +150,14 @@ fn sigint_exits_zero_like_sigterm() {
     assert_eq!(read_response(&mut idle), 200);
     daemon.process.signal("INT");
     daemon.log.until("shutting down", LOG_WAIT);
-    // The idle keep-alive connection is closed at once, not waited on (no lingering close).
-    let started = Instant::now();
-    let rest = read_to_eof(&mut idle, Duration::from_secs(4)).0;
-    assert!(rest.is_empty(), "{rest}");
+    // The idle keep-alive connection is closed, not kept open until the client goes.
+    let (rest, closed) = read_to_eof(&mut idle, Duration::from_secs(20));
+    assert!(closed && rest.is_empty(), "closed: {closed}, {rest}");
+    // A generous deadline that only catches a hang; that idle connections are closed without
+    // lingering (so they do not hold shutdown) is checked on a frozen clock in the reactor's
+    // `graceful_shutdown_closes_idle_connections_without_lingering`.
     assert_eq!(
-        daemon.process.wait_exit(Duration::from_secs(4)).code(),
+        daemon.process.wait_exit(Duration::from_secs(20)).code(),
         Some(0)
-    );
-    assert!(
-        started.elapsed() < Duration::from_secs(1),
-        "exit took {:?}",
-        started.elapsed()
     );
 }

@@ -4,7 +4,9 @@
 use bytes::Bytes;
 use http_core::{Limits, Method, Request, Response, Status};
 use reactor::client::{ClientReply, blocking_request, start};
-use reactor::{Addr, Cx, EventLoop, Inbox, Protocol, Reply, RequestInfo, Session, SteppedClock};
+use reactor::{
+    Addr, Clock, Cx, EventLoop, Inbox, Protocol, Reply, RequestInfo, Session, SteppedClock,
+};
 use std::convert::Infallible;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -306,29 +308,44 @@ fn at_capacity_the_server_stops_accepting_until_a_connection_closes() {
     thread.join().unwrap().unwrap();
 }
 
+/// A clock that never moves: no deadline of the loop (lingering close, shutdown grace, idle
+/// timeout) can ever fall due, so whatever happens, happens on a condition.
+struct Frozen(Instant);
+
+impl Clock for Frozen {
+    fn now(&self) -> Instant {
+        self.0
+    }
+}
+
 #[test]
-fn graceful_shutdown_closes_idle_connections_and_returns() {
-    let (event_loop, addr) = server_loop(100);
+fn graceful_shutdown_closes_idle_connections_without_lingering() {
+    let (mut event_loop, addr) = server_loop(100);
+    // With time frozen, a lingering close (which ends on a timeout) or waiting out the
+    // shutdown grace would hold the loop forever: it returns only if idle connections are
+    // closed outright.
+    event_loop.set_clock(Frozen(Instant::now()));
     let handle = event_loop.handle();
-    let thread = thread::spawn(move || event_loop.run());
+    let (done, finished) = mpsc::channel();
+    let thread = thread::spawn(move || {
+        let result = event_loop.run();
+        let _ = done.send(());
+        result
+    });
     let mut idle = TcpStream::connect(addr).unwrap();
-    let ok = blocking_request(
-        addr,
-        &Request::new(Method::Get, "/x"),
-        Duration::from_secs(5),
-    )
-    .unwrap();
-    assert_eq!(ok.body, Bytes::from_static(b"hello /x"));
-    let started = Instant::now();
+    idle.write_all(b"GET /x HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    let mut buf = [0u8; 1024];
+    idle.set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    let n = idle.read(&mut buf).unwrap();
+    assert!(buf[..n].starts_with(b"HTTP/1.1 200"), "kept alive");
     handle.shutdown();
+    // A generous bound that only turns a hang into a failure.
+    finished
+        .recv_timeout(Duration::from_secs(20))
+        .expect("an idle connection held the shutdown");
     thread.join().unwrap().unwrap();
-    // Well inside the lingering close's 2 s: an idle connection is closed without lingering.
-    assert!(
-        started.elapsed() < Duration::from_secs(1),
-        "idle connections do not hold shutdown ({:?})",
-        started.elapsed()
-    );
-    let mut buf = [0u8; 16];
     assert_eq!(idle.read(&mut buf).unwrap_or(0), 0);
 }
 
@@ -350,7 +367,7 @@ fn an_idle_keep_alive_connection_is_closed_after_the_idle_timeout() {
     let thread = thread::spawn(move || event_loop.run());
     let mut stream = TcpStream::connect(addr).unwrap();
     stream
-        .set_read_timeout(Some(Duration::from_secs(5)))
+        .set_read_timeout(Some(Duration::from_secs(20)))
         .unwrap();
     for _ in 0..2 {
         stream
@@ -366,8 +383,10 @@ fn an_idle_keep_alive_connection_is_closed_after_the_idle_timeout() {
     stream.read_to_end(&mut rest).unwrap();
     assert!(rest.is_empty(), "{:?}", String::from_utf8_lossy(&rest));
     let waited = started.elapsed();
+    // Not before the timeout (a lower bound holds however busy the machine); the read timeout
+    // above only turns a hang into a failure.
     assert!(
-        waited >= idle_timeout - Duration::from_millis(50) && waited < Duration::from_secs(4),
+        waited >= idle_timeout - Duration::from_millis(50),
         "closed after {waited:?}"
     );
     handle.stop();
