@@ -3,7 +3,7 @@
 
 use backend::{AuthMode, Config, DEFAULT_PORT};
 use clap::Parser;
-use daemon::{ListenArgs, init_logging};
+use daemon::{FileArgs, ListenArgs, init_logging};
 use router::auth::Credentials;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -14,6 +14,8 @@ use std::process::ExitCode;
 struct Args {
     #[command(flatten)]
     listen: ListenArgs,
+    #[command(flatten)]
+    files: FileArgs,
     /// Directory served as the site (login.html, index.html, 401.html, 404.html, css/, images/).
     #[arg(long, value_name = "DIR")]
     static_root: Option<PathBuf>,
@@ -90,7 +92,7 @@ fn main() -> ExitCode {
             config,
             addr,
             args.sessions.clone().redis(),
-            args.listen.limits(),
+            args.files.apply(args.listen.limits()),
         ),
     )
 }

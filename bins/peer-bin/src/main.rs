@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Parser;
-use daemon::{ListenArgs, init_logging};
+use daemon::{FileArgs, ListenArgs, init_logging};
 use peer::{DEFAULT_CHANNEL, DEFAULT_PORT, DEFAULT_TRACKER};
 
 /// A chat peer: discovery through the tracker, messages directly between peers.
@@ -15,6 +15,8 @@ use peer::{DEFAULT_CHANNEL, DEFAULT_PORT, DEFAULT_TRACKER};
 struct Args {
     #[command(flatten)]
     listen: ListenArgs,
+    #[command(flatten)]
+    files: FileArgs,
     /// Display name (default: the peer id).
     #[arg(long, default_value = "", hide_default_value = true)]
     name: String,
@@ -114,7 +116,7 @@ fn main() -> ExitCode {
         advertise: args.advertise,
         wall_clock: p2p::WallClock::default(),
         fsync: args.fsync,
-        limits: args.listen.limits(),
+        limits: args.files.apply(args.listen.limits()),
     };
     let (event_loop, started) = match peer::prepare(config) {
         Ok(pair) => pair,

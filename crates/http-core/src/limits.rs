@@ -46,6 +46,12 @@ pub struct Limits {
     pub send_timeout: Duration,
     /// See [`MAX_CONNECTIONS`].
     pub max_connections: usize,
+    /// Send file bodies with `sendfile(2)` (nginx's `sendfile`, off by default there too)
+    /// rather than `pread` through a small reused buffer. Zero-copy saves the server's CPU on
+    /// a real network card; on loopback the reader then copies from cold page-cache pages
+    /// instead of freshly written, cache-hot socket buffers, and measured slower here (see
+    /// docs/BENCHMARKS.md), so it is off unless asked for.
+    pub sendfile: bool,
 }
 
 impl Limits {
@@ -72,6 +78,7 @@ impl Default for Limits {
             idle_timeout: IDLE_KEEP_ALIVE_TIMEOUT,
             send_timeout: SEND_TIMEOUT,
             max_connections: MAX_CONNECTIONS,
+            sendfile: false,
         }
     }
 }

@@ -96,13 +96,14 @@ fn clamp(len: u64, cap: usize) -> usize {
     usize::try_from(len).map_or(cap, |len| len.min(cap))
 }
 
-/// How a queued file reaches the socket.
+/// How a queued file body reaches the socket (see [`Cx::send_file`](crate::Cx::send_file)).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Transfer {
-    /// `sendfile(2)`: the kernel copies from the page cache into the socket.
+pub enum Transfer {
+    /// `sendfile(2)`: the kernel copies from the page cache into the socket; where the kernel
+    /// refuses it for a file, that body falls back to [`Transfer::Pread`].
     Sendfile,
-    /// `pread` through the connection's output buffer: the kernel refused `sendfile` for this
-    /// file.
+    /// `pread` through the connection's output buffer, [`FILE_SLICE`] at a time up to
+    /// [`FILE_HIGH_WATER`].
     Pread,
 }
 
@@ -126,10 +127,10 @@ pub(crate) struct QueuedFile {
 }
 
 impl QueuedFile {
-    pub(crate) fn new(body: FileBody) -> QueuedFile {
+    pub(crate) fn new(body: FileBody, transfer: Transfer) -> QueuedFile {
         QueuedFile {
             body,
-            transfer: Transfer::Sendfile,
+            transfer,
             then: BytesMut::new(),
         }
     }
@@ -266,11 +267,14 @@ mod tests {
         assert_eq!(&out[..], b"short");
 
         let (sender, reader) = socket_pair();
-        let mut queued = QueuedFile::new(FileBody {
-            file: Arc::new(temp_file("short-sendfile", b"short")),
-            offset: 0,
-            len: 100,
-        });
+        let mut queued = QueuedFile::new(
+            FileBody {
+                file: Arc::new(temp_file("short-sendfile", b"short")),
+                offset: 0,
+                len: 100,
+            },
+            Transfer::Sendfile,
+        );
         assert_eq!(
             queued.advance(&sender, &mut out, 1000).unwrap(),
             Moved::Sent(5)
@@ -292,12 +296,12 @@ mod tests {
         };
         let expected = &data[12_345..2_512_345];
 
-        let (got, sendfile_steps) = send_all(QueuedFile::new(body.clone()), 300_000);
+        let (got, sendfile_steps) =
+            send_all(QueuedFile::new(body.clone(), Transfer::Sendfile), 300_000);
         assert!(got == expected, "sendfile: {} bytes differ", got.len());
         assert!(sendfile_steps >= 9, "{sendfile_steps} sendfile steps");
 
-        let mut pread = QueuedFile::new(body);
-        pread.transfer = Transfer::Pread;
+        let pread = QueuedFile::new(body, Transfer::Pread);
         let (got, sendfile_steps) = send_all(pread, 300_000);
         assert!(got == expected, "pread: {} bytes differ", got.len());
         assert_eq!(sendfile_steps, 0);

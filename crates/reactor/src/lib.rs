@@ -31,7 +31,7 @@ pub use event_loop::{
     Acceptor, Addr, Clock, CloseReason, ConnId, ConnInfo, Cx, DEFAULT_READ_LIMIT, EventLoop, Inbox,
     Protocol, SHUTDOWN_GRACE, Session, SteppedClock, SystemClock,
 };
-pub use file_body::{FILE_HIGH_WATER, FILE_ROUND_BUDGET, FILE_SLICE, FileBody};
+pub use file_body::{FILE_HIGH_WATER, FILE_ROUND_BUDGET, FILE_SLICE, FileBody, Transfer};
 pub use handle::Handle;
 pub use server::{BodySender, Reply, RequestInfo, Responder, Service, serve};
 pub use thread::{LoopThread, Running};

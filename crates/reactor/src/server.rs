@@ -7,7 +7,7 @@
 
 use crate::access_log::AccessLine;
 use crate::event_loop::{Addr, CloseReason, ConnId, ConnInfo, Cx, EventLoop, Protocol, Session};
-use crate::file_body::FileBody;
+use crate::file_body::{FileBody, Transfer};
 use crate::handle::Handle;
 use bytes::{Bytes, BytesMut};
 use http_core::write::{
@@ -507,7 +507,12 @@ impl HttpConn {
                     return self.end_exchange(cx, ex);
                 }
                 ex.bytes = usize::try_from(body.len).unwrap_or(usize::MAX);
-                cx.send_file(body);
+                let transfer = if self.limits.sendfile {
+                    Transfer::Sendfile
+                } else {
+                    Transfer::Pread
+                };
+                cx.send_file(body, transfer);
                 self.state = State::Sending(ex);
                 self.arm_timer(cx);
                 cx.notify_drained();

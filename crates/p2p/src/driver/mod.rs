@@ -233,7 +233,8 @@ pub struct Config {
     pub wall_clock: WallClock,
     /// When `messages.jsonl` is flushed to the disk.
     pub fsync: Fsync,
-    /// The HTTP server's limits (`--keepalive-timeout` sets the idle timeout).
+    /// The HTTP server's limits (`--keepalive-timeout` sets the idle timeout, `--sendfile` how
+    /// file-sharing chunks are sent).
     pub limits: http_core::Limits,
 }
 

@@ -2,7 +2,7 @@
 //! around it (dial, spawn, message, upgrade, close).
 
 use super::{Addr, ConnId, Core, Deferred, Entry, Phase, Protocol, Reading, Session};
-use crate::file_body::{FileBody, QueuedFile};
+use crate::file_body::{FileBody, QueuedFile, Transfer};
 use crate::handle::Handle;
 use bytes::BytesMut;
 use std::cmp::Reverse;
@@ -69,14 +69,17 @@ impl Cx<'_> {
     }
 
     /// Queues a file body after the output already queued. The loop sends it as the socket
-    /// takes it: with `sendfile(2)` straight from the page cache, in bounded steps so that other
-    /// connections get their turn, or, where the kernel refuses that for the file, read with
-    /// `pread` into the output buffer a slice at a time (see [`FileBody`]). Output queued later
-    /// follows the file. If the file turns out shorter than `body.len`, the connection is
-    /// closed ([`CloseReason::Io`](super::CloseReason::Io)): the length was promised.
-    pub fn send_file(&mut self, body: FileBody) {
+    /// takes it, in bounded steps so that other connections get their turn: with `sendfile(2)`
+    /// straight from the page cache ([`Transfer::Sendfile`]; where the kernel refuses that for
+    /// the file, as below), or read with `pread` into the output buffer a slice at a time
+    /// ([`Transfer::Pread`]). Output queued later follows the file. If the file turns out
+    /// shorter than `body.len`, the connection is closed
+    /// ([`CloseReason::Io`](super::CloseReason::Io)): the length was promised.
+    pub fn send_file(&mut self, body: FileBody, transfer: Transfer) {
         if body.len > 0 {
-            self.entry().files.push_back(QueuedFile::new(body));
+            self.entry()
+                .files
+                .push_back(QueuedFile::new(body, transfer));
         }
     }
 

@@ -1,6 +1,6 @@
-//! File bodies over real sockets, sent by the loop with `sendfile`: byte-identical from an
-//! offset, in order with pipelined answers around them to a slow reader, and a file that
-//! shrinks mid-send closes the connection instead of hanging it.
+//! File bodies over real sockets, sent by the loop with `pread` and with `sendfile` (each test
+//! runs both): byte-identical from an offset, in order with pipelined answers around them to a
+//! slow reader, and a file that shrinks mid-send closes the connection instead of hanging it.
 
 use http_core::{Limits, Request, Response, Status};
 use reactor::{EventLoop, FileBody, Reply, RequestInfo};
@@ -41,7 +41,7 @@ const B_OFFSET: u64 = 1_234_567;
 const B_LEN: u64 = 2 * MIB as u64 + 7;
 
 impl FileServer {
-    fn start(a: PathBuf, b: PathBuf) -> FileServer {
+    fn start(a: PathBuf, b: PathBuf, sendfile: bool) -> FileServer {
         let service = move |req: Request, _info: &RequestInfo| {
             let ok = Response::text(Status::OK, "");
             match req.path() {
@@ -59,8 +59,11 @@ impl FileServer {
         };
         let mut event_loop = EventLoop::new(16).unwrap();
         let any = "127.0.0.1:0".parse().unwrap();
-        let addr =
-            reactor::serve(&mut event_loop, any, Arc::new(service), Limits::default()).unwrap();
+        let limits = Limits {
+            sendfile,
+            ..Limits::default()
+        };
+        let addr = reactor::serve(&mut event_loop, any, Arc::new(service), limits).unwrap();
         let handle = event_loop.handle();
         let thread = thread::spawn(move || event_loop.run());
         FileServer {
@@ -137,12 +140,19 @@ impl SlowReader {
 
 #[test]
 fn pipelined_file_bodies_reach_a_slow_reader_byte_identical_and_in_order() {
+    for sendfile in [false, true] {
+        pipelined_file_bodies(sendfile);
+    }
+}
+
+fn pipelined_file_bodies(sendfile: bool) {
     let dir: TempDir = tempdir_in_memory("reactor-file-bodies");
     let a = pattern(1, 3 * MIB + 11);
     let b = pattern(2, 4 * MIB);
     let server = FileServer::start(
         write_file(dir.path(), "a", &a),
         write_file(dir.path(), "b", &b),
+        sendfile,
     );
     let request = |path: &str| format!("GET {path} HTTP/1.1\r\nHost: t\r\n\r\n");
     // All at once: the answers queue behind each file body.
@@ -169,10 +179,10 @@ fn pipelined_file_bodies_reach_a_slow_reader_byte_identical_and_in_order() {
     ];
     for (what, bytes) in expected {
         let (status, body) = reader.response();
-        assert_eq!(status, 200, "{what}");
+        assert_eq!(status, 200, "{what} (sendfile {sendfile})");
         assert!(
             body == bytes,
-            "{what}: {} bytes, expected {}",
+            "{what} (sendfile {sendfile}): {} bytes, expected {}",
             body.len(),
             bytes.len()
         );
@@ -182,11 +192,17 @@ fn pipelined_file_bodies_reach_a_slow_reader_byte_identical_and_in_order() {
 
 #[test]
 fn a_file_that_shrinks_mid_send_closes_the_connection_instead_of_hanging_it() {
+    for sendfile in [false, true] {
+        a_file_that_shrinks(sendfile);
+    }
+}
+
+fn a_file_that_shrinks(sendfile: bool) {
     let dir = tempdir_in_memory("reactor-file-shrinks");
     let len = 32 * MIB;
     let a = write_file(dir.path(), "a", &pattern(3, len));
     let b = write_file(dir.path(), "b", &pattern(4, 4 * MIB));
-    let server = FileServer::start(a.clone(), b);
+    let server = FileServer::start(a.clone(), b, sendfile);
     let mut client = server.connect("GET /a HTTP/1.1\r\nHost: t\r\n\r\n");
     // The answer has begun: the server has promised all 32 MiB, and the socket buffers hold
     // a few MiB of it at most while the client does not read.
@@ -207,9 +223,12 @@ fn a_file_that_shrinks_mid_send_closes_the_connection_instead_of_hanging_it() {
             Ok(0) => break,
             Ok(n) => got += n,
             Err(e) if e.kind() == ErrorKind::ConnectionReset => break,
-            Err(e) => panic!("after {got} bytes: {e}"),
+            Err(e) => panic!("after {got} bytes (sendfile {sendfile}): {e}"),
         }
     }
-    assert!(got < len, "{got} bytes of a file cut to 1 MiB");
+    assert!(
+        got < len,
+        "{got} bytes of a file cut to 1 MiB (sendfile {sendfile})"
+    );
     server.stop();
 }

@@ -1,6 +1,6 @@
 //! A client that reads nothing is dropped after the send timeout, with its unsent output; one
 //! that reads slowly, taking some output every period, is served to the end. Both for a body in
-//! memory and for a file body (sent with `sendfile`).
+//! memory and for a file body (sent with `pread`, the default, and with `sendfile`).
 
 use http_core::{Limits, Request, Response, Status};
 use reactor::{BodySender, EventLoop, FileBody, Reply, RequestInfo};
@@ -20,7 +20,10 @@ const WAIT: Duration = Duration::from_secs(20);
 #[derive(Clone, Copy, Debug)]
 enum Body {
     Memory,
+    /// Read with `pread` (the default).
     File,
+    /// Sent with `sendfile`.
+    Sendfile,
 }
 
 /// A server answering every request with [`BODY`] bytes. It hands out a [`BodySender`] per
@@ -49,7 +52,7 @@ impl BigServer {
                     body: body.clone(),
                     ..response
                 }),
-                Body::File => {
+                Body::File | Body::Sendfile => {
                     let file = std::fs::File::open(&path).unwrap();
                     Reply::File(response, FileBody::whole(file).unwrap())
                 }
@@ -58,6 +61,7 @@ impl BigServer {
         let mut event_loop = EventLoop::new(16).unwrap();
         let limits = Limits {
             send_timeout: SEND_TIMEOUT,
+            sendfile: matches!(from, Body::Sendfile),
             ..Limits::default()
         };
         let any = "127.0.0.1:0".parse().unwrap();
@@ -103,7 +107,7 @@ fn read_rest(stream: &mut TcpStream) -> usize {
 
 #[test]
 fn a_client_that_reads_nothing_is_dropped_after_the_send_timeout() {
-    for from in [Body::Memory, Body::File] {
+    for from in [Body::Memory, Body::File, Body::Sendfile] {
         a_client_that_reads_nothing_is_dropped(from);
     }
 }
@@ -124,7 +128,7 @@ fn a_client_that_reads_nothing_is_dropped(from: Body) {
 
 #[test]
 fn a_slow_reader_that_keeps_taking_output_is_served_to_the_end() {
-    for from in [Body::Memory, Body::File] {
+    for from in [Body::Memory, Body::File, Body::Sendfile] {
         a_slow_reader_is_served_to_the_end(from);
     }
 }
