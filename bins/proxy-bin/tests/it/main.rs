@@ -21,7 +21,7 @@ use router::auth::Credentials;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
-use test_support::process::Daemon;
+use test_support::process::{Daemon, Lines};
 pub use test_support::{closed_addr, text, wait_for};
 
 /// Parses a test config.
@@ -108,10 +108,14 @@ pub struct ProxyProcess {
     /// Where it listens.
     pub addr: SocketAddr,
     process: Daemon,
+    /// Its log, read to the end so that it never blocks on a full pipe (in a mutex: the
+    /// process is shared with sampler threads).
+    _log: std::sync::Mutex<Lines>,
 }
 
 impl ProxyProcess {
-    /// Starts the built binary with `config` on a free port and waits until it accepts.
+    /// Starts the built binary with `config` on a port the kernel picks (`--port 0`) and
+    /// waits until it logs where it listens.
     pub fn start(config: &str) -> ProxyProcess {
         let path = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!(
             "proxy-it-{}-{}.conf",
@@ -119,19 +123,21 @@ impl ProxyProcess {
             rand_suffix()
         ));
         std::fs::write(&path, config).unwrap();
-        let addr = closed_addr();
-        let process = Daemon::spawn(
+        let mut process = Daemon::spawn(
             std::process::Command::new(env!("CARGO_BIN_EXE_proxy-bin"))
                 .arg("--config")
                 .arg(&path)
-                .args(["--port", &addr.port().to_string()])
-                .env("RUST_LOG", "warn"),
+                .args(["--port", "0"])
+                .env("RUST_LOG", "warn,proxy=info")
+                .stderr(std::process::Stdio::piped()),
         );
-        let proxy = ProxyProcess { addr, process };
-        wait_for("proxy-bin to listen", Duration::from_secs(10), || {
-            std::net::TcpStream::connect(addr).is_ok()
-        });
-        proxy
+        let log = process.stderr();
+        let (addr, _) = log.listening(Duration::from_secs(10));
+        ProxyProcess {
+            addr,
+            process,
+            _log: std::sync::Mutex::new(log),
+        }
     }
 
     /// Its VmRSS (resident memory now) in KiB.
