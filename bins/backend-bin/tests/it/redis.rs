@@ -3,7 +3,7 @@
 //! recovery when Redis is back and no restart of the backends.
 
 use std::net::SocketAddr;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use backend::{AuthMode, Config};
 use http_core::Method;
@@ -14,6 +14,7 @@ use redis_client::testing::RedisServer;
 use router::auth::Credentials;
 
 use crate::{send, static_root};
+use test_support::wait_for;
 
 const WAIT: Duration = Duration::from_secs(10);
 
@@ -62,14 +63,6 @@ fn key(sid: &str) -> String {
     format!("{}{sid}", backend::redis_sessions::KEY_PREFIX)
 }
 
-fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
-    let deadline = Instant::now() + WAIT;
-    while !done() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
 #[test]
 fn two_backends_on_one_redis_share_logins_logouts_and_expiry() {
     let redis = RedisServer::start();
@@ -106,7 +99,7 @@ fn two_backends_on_one_redis_share_logins_logouts_and_expiry() {
     assert!(ttl > 5000, "the expiry slid: {ttl} ms left");
     // An expired session is gone, whichever backend asks.
     redis.cmd(&["PEXPIRE", &key(&sid), "1"]);
-    wait_for("the key to expire", || {
+    wait_for("the key to expire", WAIT, || {
         redis.cmd(&["EXISTS", &key(&sid)]) == Value::Int(0)
     });
     assert_eq!(get(b, "/", &sid).status.code(), 401);
@@ -133,7 +126,7 @@ fn a_redis_outage_is_a_clear_503_and_the_backend_recovers_by_itself() {
     let sid = sid(&login(a));
 
     redis.stop();
-    wait_for("a 503 while redis is down", || {
+    wait_for("a 503 while redis is down", WAIT, || {
         get(a, "/", &sid).status.code() == 503
     });
     let answer = get(a, "/", &sid);
@@ -144,7 +137,9 @@ fn a_redis_outage_is_a_clear_503_and_the_backend_recovers_by_itself() {
     assert_eq!(send(a, Method::Get, "/login", &[], b"").status.code(), 200);
 
     redis.restart();
-    wait_for("logins to work again", || login(a).status.code() == 200);
+    wait_for("logins to work again", WAIT, || {
+        login(a).status.code() == 200
+    });
     let sid = self::sid(&login(a));
     assert_eq!(get(a, "/", &sid).status.code(), 200);
 }

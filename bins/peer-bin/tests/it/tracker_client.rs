@@ -2,7 +2,7 @@
 //! by itself when a heartbeat answers 404 (the tracker forgot it) — SPEC §6 start-up and exit.
 
 use std::net::SocketAddr;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use http_core::Method;
 use p2p::Running;
@@ -75,17 +75,17 @@ fn heartbeat_404_makes_the_peer_register_again_by_itself() {
     // The tracker forgets every peer, as if their TTL had passed; it stays up.
     let forgotten = t.tracker.with(|reg, now| reg.sweep(now + 3_600_000));
     assert_eq!(forgotten, std::slice::from_ref(&alice));
-    let forgot_at = Instant::now();
     assert!(listed(t.addr).is_empty());
 
-    // The next heartbeat gets 404, and the peer registers and joins again: within two
-    // heartbeat intervals.
-    wait_for("registered again", 2 * interval, || {
+    // The next heartbeat gets 404, and the peer registers and joins again by itself. WAIT only
+    // catches a peer that never does (how soon is the heartbeat timer's business, not a
+    // wall-clock bound on a busy machine); it re-registers once, not in a loop.
+    wait_for("registered again", WAIT, || {
         a.node.tracker_status().registrations >= 2 && listed(t.addr) == [alice.clone()]
     });
-    assert!(forgot_at.elapsed() < 2 * interval);
     let status = a.node.tracker_status();
     assert!(status.registered && status.reachable, "{status:?}");
+    assert_eq!(status.registrations, 2, "{status:?}");
     wait_for("back in general", WAIT, || {
         let (_, channels) = call(t.addr, Method::Get, "/channels", None);
         channels[0]["members"] == serde_json::json!([alice])

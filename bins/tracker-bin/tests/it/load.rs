@@ -12,7 +12,8 @@ use serde_json::Value;
 use socket2::{Domain, Socket, Type};
 use std::io::Write;
 use std::net::{SocketAddr, TcpStream};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+use test_support::within;
 
 const PEERS: usize = 100_000;
 const CLIENTS: usize = 50;
@@ -100,6 +101,10 @@ fn fifty_non_reading_clients_of_a_hundred_thousand_peers_stay_small() {
     wait_for("an answer to every client", WAIT, || {
         requests_served(addr) >= served + CLIENTS as u64
     });
+    // Settled: no answer written between two looks 200 ms apart. The pause is how long the
+    // test watches for progress, not synchronisation: a tracker stalled that long on a busy
+    // machine only makes `answered` smaller, so it cannot fail a good tracker (it could let a
+    // bad one pass once; the memory bound below still catches unbounded output).
     let mut last = requests_served(addr);
     wait_for("the tracker to stop serving non-readers", WAIT, || {
         std::thread::sleep(Duration::from_millis(200));
@@ -113,12 +118,10 @@ fn fifty_non_reading_clients_of_a_hundred_thousand_peers_stay_small() {
     );
 
     // /status answers correctly meanwhile (its speed is measured by `cargo xtask bench tracker`).
-    let started = Instant::now();
     assert_eq!(status(addr)["peers"], PEERS);
-    let status_took = started.elapsed();
     let (during, peak) = memory(pid);
     eprintln!(
-        "VmRSS {} MiB before, {} MiB with {CLIENTS} non-readers ({answered} answers), peak {} MiB; /status in {status_took:?}",
+        "VmRSS {} MiB before, {} MiB with {CLIENTS} non-readers ({answered} answers), peak {} MiB",
         before / MIB,
         during / MIB,
         peak / MIB
@@ -126,12 +129,11 @@ fn fifty_non_reading_clients_of_a_hundred_thousand_peers_stay_small() {
     assert!(peak < MAX_RSS, "VmHWM {} MiB", peak / MIB);
 
     drop(clients);
-    let deadline = Instant::now() + WAIT;
     let mut after = memory(pid).0;
-    while after > before + BACK_WITHIN && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(50));
+    within(WAIT, || {
         after = memory(pid).0;
-    }
+        after <= before + BACK_WITHIN
+    });
     eprintln!("VmRSS {} MiB after they left", after / MIB);
     assert!(
         after <= before + BACK_WITHIN,

@@ -8,6 +8,7 @@ use reactor::{Cx, Protocol, Reply};
 use router::{App, HttpError, Json, Req};
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
+use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
 fn get(addr: SocketAddr, path: &str) -> reactor::client::ClientResponse {
@@ -119,12 +120,17 @@ fn before_hooks_guard_and_after_hooks_decorate() {
 
 #[test]
 fn streamed_bodies_arrive_while_the_stream_is_open() {
+    // The second event (and the end of the stream) waits until the client has read the first:
+    // a server that held the body back until the stream ended would never deliver it.
+    let first_read = Arc::new(Barrier::new(2));
     let mut app = App::new();
-    app.get("/events", |_, req: &Req| {
+    let gate = first_read.clone();
+    app.get("/events", move |_, req: &Req| {
         let sender = req.info().body_sender();
+        let gate = gate.clone();
         std::thread::spawn(move || {
             sender.send("data: one\n\n");
-            std::thread::sleep(Duration::from_millis(300));
+            gate.wait();
             sender.send("data: two\n\n");
         });
         Reply::Stream(Response::with_body(
@@ -138,24 +144,25 @@ fn streamed_bodies_arrive_while_the_stream_is_open() {
     stream
         .write_all(b"GET /events HTTP/1.1\r\nHost: x\r\n\r\n")
         .unwrap();
-    let started = Instant::now();
     let first = read_until(&mut stream, "data: one", Duration::from_secs(5));
     assert!(first.contains("Transfer-Encoding: chunked"), "{first}");
-    assert!(
-        started.elapsed() < Duration::from_millis(300),
-        "first event before the stream ends"
-    );
+    first_read.wait();
     let rest = read_until(&mut stream, "\r\n0\r\n\r\n", Duration::from_secs(5));
     assert!(rest.contains("data: two"), "{rest}");
 }
 
 #[test]
 fn deferred_replies_keep_pipelined_order() {
+    // /slow answers only once the client has sent /fast behind it, so /fast is waiting in the
+    // pipeline while /slow is deferred.
+    let both_sent = Arc::new(Barrier::new(2));
     let mut app = App::new();
-    app.get("/slow", |_, req: &Req| {
+    let gate = both_sent.clone();
+    app.get("/slow", move |_, req: &Req| {
         let responder = req.info().responder();
+        let gate = gate.clone();
         std::thread::spawn(move || {
-            std::thread::sleep(Duration::from_millis(100));
+            gate.wait();
             responder.respond(Response::text(Status::OK, "slow"));
         });
         Reply::Deferred
@@ -166,6 +173,7 @@ fn deferred_replies_keep_pipelined_order() {
     stream
         .write_all(b"GET /slow HTTP/1.1\r\nHost: x\r\n\r\nGET /fast HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
         .unwrap();
+    both_sent.wait();
     let text = read_until(&mut stream, "fast", Duration::from_secs(5));
     let slow = text.find("slow").unwrap();
     let fast = text.find("fast").unwrap();
