@@ -4,7 +4,7 @@
 use super::Callback;
 use super::{
     CloseReason, ConnId, ConnInfo, Core, Deferred, Entry, FIRST_ENTRY, FIRST_LISTENER,
-    LINGER_MAX_BYTES, LINGER_TIMEOUT, Origin, Phase, Reading, Writing,
+    LINGER_MAX_BYTES, LINGER_TIMEOUT, Origin, Phase, READ_CHUNK, Reading, Writing,
 };
 use crate::file_body::{FILE_ROUND_BUDGET, Moved, QueuedFile};
 use bytes::{Buf, BytesMut};
@@ -199,14 +199,20 @@ impl Core {
                 entry.reading = Reading::Stalled;
                 break;
             }
-            let room = (entry.read_limit - entry.input.len()).min(self.scratch.len());
-            match socket.read(&mut self.scratch[..room]) {
+            // Read straight into the input's tail, with no copy through a scratch buffer: the
+            // tail is zero-filled first (safe code cannot read into uninitialised memory, and a
+            // fill costs less than a copy), then cut back to what the read returned.
+            let len = entry.input.len();
+            let room = (entry.read_limit - len).min(READ_CHUNK);
+            entry.input.resize(len + room, 0);
+            let result = socket.read(&mut entry.input[len..]);
+            entry.input.truncate(len + *result.as_ref().unwrap_or(&0));
+            match result {
                 Ok(0) => {
                     entry.reading = Reading::Eof { paused: false };
                     break;
                 }
                 Ok(n) => {
-                    entry.input.extend_from_slice(&self.scratch[..n]);
                     got = true;
                     // A short read drained the socket: with edge-triggered readiness, bytes that
                     // arrive later raise a new event, so the read that would say WouldBlock is

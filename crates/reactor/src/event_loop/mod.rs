@@ -100,6 +100,7 @@ pub(crate) struct Core {
     /// Entries that used their round's budget for file bodies with the socket still writable:
     /// moved to `dirty` once this round's writes are done, so they go on after the next poll.
     yielded: Vec<ConnId>,
+    /// Where a lingering connection's input is read and dropped.
     scratch: Box<[u8]>,
     accepted: usize,
     max_connections: usize,
