@@ -32,6 +32,23 @@ pub fn chunk_digest(data: &[u8]) -> Digest {
     *blake3::hash(data).as_bytes()
 }
 
+/// A chunk's digest taken as its bytes arrive, slice by slice in order, while they are still in
+/// cache: [`finish`](Self::finish) answers what [`chunk_digest`] of the whole chunk would.
+#[derive(Default)]
+pub struct ChunkHasher(blake3::Hasher);
+
+impl ChunkHasher {
+    /// Adds the next bytes of the chunk.
+    pub fn update(&mut self, data: &[u8]) {
+        self.0.update(data);
+    }
+
+    /// The digest of every byte added so far.
+    pub fn finish(&self) -> Digest {
+        *self.0.finalize().as_bytes()
+    }
+}
+
 /// The file id of a file whose chunks have these digests: hex SHA-256 of the digests
 /// concatenated (the tracker computes the same).
 pub fn file_id(digests: &[Digest]) -> String {
@@ -118,9 +135,13 @@ impl FileMeta {
 
     /// Whether `data` is chunk `index`, byte for byte.
     pub fn verify(&self, index: usize, data: &[u8]) -> bool {
-        self.chunk_range(index)
-            .is_some_and(|(_, len)| len == data.len())
-            && self.digests[index] == chunk_digest(data)
+        self.verify_digest(index, data.len(), &chunk_digest(data))
+    }
+
+    /// Whether chunk `index` of `len` bytes with this digest (taken by a [`ChunkHasher`] as
+    /// the bytes arrived) is right: its length and its digest.
+    pub fn verify_digest(&self, index: usize, len: usize, digest: &Digest) -> bool {
+        self.chunk_range(index).is_some_and(|(_, l)| l == len) && self.digests[index] == *digest
     }
 
     /// The chunk digests in hex, as the tracker takes them.

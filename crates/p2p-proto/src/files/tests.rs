@@ -224,3 +224,17 @@ fn chunks_waiting_for_the_disk_hold_back_new_requests() {
     f.chunk_ok(wants[0].chunk);
     assert_eq!(f.wants(0).len(), 1);
 }
+
+#[test]
+fn a_chunk_hashed_as_it_arrives_verifies_as_if_hashed_whole() {
+    let meta = meta(3);
+    let mut hasher = ChunkHasher::default();
+    for byte in [2u8; 4] {
+        hasher.update(&[byte]);
+    }
+    assert_eq!(hasher.finish(), chunk_digest(&[2; 4]));
+    assert!(meta.verify_digest(2, 4, &hasher.finish()));
+    assert!(!meta.verify_digest(1, 4, &hasher.finish()));
+    assert!(!meta.verify_digest(2, 3, &hasher.finish()));
+    assert!(!meta.verify_digest(3, 4, &hasher.finish()));
+}

@@ -8,7 +8,7 @@
 
 use bytes::BytesMut;
 use http_core::{BodyKind, Limits, Method, parse_response_head};
-use p2p_proto::files::MAX_CHUNK_SIZE;
+use p2p_proto::files::{ChunkHasher, Digest, MAX_CHUNK_SIZE};
 use reactor::{Addr, CloseReason, Cx, Handle, Protocol};
 use std::time::Duration;
 
@@ -53,6 +53,9 @@ pub enum ConnEventKind {
         chunk: usize,
         /// Its bytes, in a buffer of the shelf (give it back when done).
         data: BytesMut,
+        /// The digest of `data`, taken as the bytes arrived; to be checked against the chunk's
+        /// known digest before the bytes are written.
+        digest: Digest,
     },
     /// The holder answered with an error status.
     Refused {
@@ -80,6 +83,8 @@ enum State {
         status: u16,
         remaining: usize,
         body: BytesMut,
+        /// Hashes the body as it arrives, while its bytes are in cache.
+        hasher: Box<ChunkHasher>,
     },
 }
 
@@ -185,6 +190,7 @@ impl ChunkConn {
                     status,
                     remaining: length as usize,
                     body,
+                    hasher: Box::default(),
                 };
                 true
             }
@@ -193,11 +199,13 @@ impl ChunkConn {
                 status,
                 remaining,
                 body,
+                hasher,
             } => {
                 let input = cx.input();
                 let take = (*remaining).min(input.len());
                 if *status == 200 {
                     body.extend_from_slice(&input[..take]);
+                    hasher.update(&input[..take]);
                 }
                 bytes::Buf::advance(input, take);
                 *remaining -= take;
@@ -208,6 +216,7 @@ impl ChunkConn {
                     200 => ConnEventKind::Chunk {
                         chunk: *chunk,
                         data: std::mem::take(body),
+                        digest: hasher.finish(),
                     },
                     status => ConnEventKind::Refused {
                         chunk: *chunk,

@@ -67,9 +67,16 @@ pub enum Written {
     Failed(io::Error),
 }
 
-/// Verifies `data` as chunk `chunk` of `meta` and, if right, writes it at its offset.
-pub fn verify_and_write(file: &File, meta: &FileMeta, chunk: usize, data: &[u8]) -> Written {
-    if !meta.verify(chunk, data) {
+/// Verifies `data`, whose digest (taken as it arrived) is `digest`, as chunk `chunk` of `meta`
+/// and, if right, writes it at its offset.
+pub fn verify_and_write(
+    file: &File,
+    meta: &FileMeta,
+    chunk: usize,
+    data: &[u8],
+    digest: &Digest,
+) -> Written {
+    if !meta.verify_digest(chunk, data.len(), digest) {
         return Written::Bad;
     }
     let (offset, _) = meta
@@ -112,11 +119,11 @@ mod tests {
         let (file, have) = open_part(&part, &meta).unwrap();
         assert_eq!(have.count(), 0);
         assert!(matches!(
-            verify_and_write(&file, &meta, 1, b"rlD\n"),
+            verify_and_write(&file, &meta, 1, b"rlD\n", &chunk_digest(b"rlD\n")),
             Written::Bad
         ));
         assert!(matches!(
-            verify_and_write(&file, &meta, 1, b"rld\n"),
+            verify_and_write(&file, &meta, 1, b"rld\n", &chunk_digest(b"rld\n")),
             Written::Ok
         ));
         drop(file);

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::BytesMut;
-use p2p_proto::files::{BadChunk, ChunkSet, Fetch, FileMeta};
+use p2p_proto::files::{BadChunk, ChunkSet, Digest, Fetch, FileMeta};
 use reactor::{Cx, Inbox};
 
 use super::super::conn::{ChunkConn, ConnCmd, ConnEvent, ConnEventKind};
@@ -128,9 +128,13 @@ impl FilesAgent {
         let (file_id, holder) = (slot.file_id.clone(), slot.holder.clone());
         match event.kind {
             ConnEventKind::Open => slot.open = true,
-            ConnEventKind::Chunk { chunk, data } => {
+            ConnEventKind::Chunk {
+                chunk,
+                data,
+                digest,
+            } => {
                 slot.chunk = None;
-                self.received(&file_id, &holder, chunk, data);
+                self.received(&file_id, &holder, chunk, (data, digest));
             }
             ConnEventKind::Refused { chunk, status } => {
                 slot.chunk = None;
@@ -149,7 +153,15 @@ impl FilesAgent {
         self.pump(cx, &file_id);
     }
 
-    pub(super) fn received(&mut self, file_id: &str, holder: &str, chunk: usize, data: BytesMut) {
+    /// A chunk's bytes and their digest (taken as they arrived) came from `holder`: verified
+    /// and written on a worker if still wanted.
+    pub(super) fn received(
+        &mut self,
+        file_id: &str,
+        holder: &str,
+        chunk: usize,
+        (data, digest): (BytesMut, Digest),
+    ) {
         let buffers = self.buffers.clone();
         let Some(job) = self.jobs.get_mut(file_id) else {
             return buffers.give(data);
@@ -163,7 +175,7 @@ impl FilesAgent {
         let meta = job.meta.clone();
         let file_id = file_id.to_string();
         self.spawn_work(move || {
-            let outcome = disk::verify_and_write(&file, &meta, chunk, &data);
+            let outcome = disk::verify_and_write(&file, &meta, chunk, &data, &digest);
             buffers.give(data);
             Work::Written {
                 outcome,
