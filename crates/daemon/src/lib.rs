@@ -117,6 +117,8 @@ mod tests {
     struct Cli {
         #[command(flatten)]
         listen: ListenArgs,
+        #[command(flatten)]
+        files: FileArgs,
     }
 
     fn check(args: &[&str], expected: &str) {
@@ -148,6 +150,19 @@ mod tests {
         assert_eq!(parse(&[]), Duration::from_secs(60));
         assert_eq!(parse(&["--keepalive-timeout", "0"]), Duration::ZERO);
         assert_eq!(parse(&["--keepalive-timeout", "5"]), Duration::from_secs(5));
+    }
+
+    #[test]
+    fn sendfile_is_off_unless_asked_for_and_keeps_the_other_limits() {
+        let parse = |args: &[&str]| {
+            let cli =
+                Cli::try_parse_from(std::iter::once("d").chain(args.iter().copied())).unwrap();
+            cli.files.apply(cli.listen.limits())
+        };
+        assert!(!parse(&[]).sendfile);
+        let limits = parse(&["--sendfile", "--keepalive-timeout", "5"]);
+        assert!(limits.sendfile);
+        assert_eq!(limits.idle_timeout, Duration::from_secs(5));
     }
 
     #[test]

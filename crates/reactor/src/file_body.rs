@@ -2,14 +2,15 @@
 //! server almost no memory however many clients fetch it.
 //!
 //! A protocol queues a [`FileBody`] on its connection ([`Cx::send_file`](crate::Cx::send_file));
-//! the loop sends it after the output queued before it, as the socket takes it:
+//! the loop sends it after the output queued before it, as the socket takes it, at most
+//! [`FILE_ROUND_BUDGET`] bytes per connection per loop round, so one huge file cannot starve
+//! the loop's other connections. How is the protocol's [`Transfer`]:
 //!
-//! - with `sendfile(2)`, straight from the page cache to the socket, at most
-//!   [`FILE_ROUND_BUDGET`] bytes per connection per loop round, so one huge file cannot starve
-//!   the loop's other connections;
-//! - where the kernel refuses `sendfile` for the file (`EINVAL`, `ENOSYS`, `EOPNOTSUPP`), with
-//!   `pread` (`read_at`) into the connection's output buffer, one [`FILE_SLICE`] at a time up
-//!   to [`FILE_HIGH_WATER`], refilled only once the socket has taken it.
+//! - [`Transfer::Pread`] (the HTTP server's default): `pread` (`read_at`) into the connection's
+//!   output buffer, one [`FILE_SLICE`] at a time up to [`FILE_HIGH_WATER`], refilled only once
+//!   the socket has taken it;
+//! - [`Transfer::Sendfile`]: `sendfile(2)`, straight from the page cache to the socket; where
+//!   the kernel refuses that for the file (`EINVAL`, `ENOSYS`, `EOPNOTSUPP`), `pread` as above.
 //!
 //! Either way one step is a few small reads of the page cache: a cold disk stalls the loop for
 //! one step at most.
@@ -23,7 +24,7 @@ use std::os::fd::AsFd;
 use std::os::unix::fs::FileExt;
 use std::sync::Arc;
 
-/// Bytes read from the file per `pread` call, where `sendfile` cannot be used.
+/// Bytes read from the file per `pread` call ([`Transfer::Pread`], or `sendfile` refused).
 pub const FILE_SLICE: usize = 64 * 1024;
 /// A `pread` refill stops once this much output is queued; the next waits for the socket.
 pub const FILE_HIGH_WATER: usize = 256 * 1024;

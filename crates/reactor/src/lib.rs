@@ -8,7 +8,7 @@
 //! - [`Clock`]: the one monotonic clock a loop measures every deadline on; a test may inject
 //!   a [`SteppedClock`].
 //! - [`server`]: the HTTP/1.1 server driver (keep-alive, pipelining, limits, timeouts,
-//!   streamed bodies, file bodies sent with `sendfile` in bounded steps ([`FileBody`]),
+//!   streamed bodies, file bodies sent with `pread` or `sendfile` in bounded steps ([`FileBody`]),
 //!   deferred replies, upgrades) calling a [`Service`].
 //! - [`client`]: an HTTP client on the loop, and a blocking one for tools and tests.
 //! - [`pool`]: a keep-alive HTTP client on the loop: persistent connections per origin,

@@ -94,9 +94,10 @@ pub enum Reply {
     /// A `101 Switching Protocols` response, after which the session's protocol owns the
     /// connection (any [`Protocol`] converts: `proto.into()`).
     Upgrade(Response, Session),
-    /// Status and headers now; the body follows from the file as the client takes it, with
-    /// `sendfile` where the kernel allows (see [`Cx::send_file`](crate::Cx::send_file);
-    /// `Content-Length` is set from the body). The response's own body is ignored.
+    /// Status and headers now; the body follows from the file as the client takes it, read
+    /// with `pread`, or with `sendfile` when [`Limits::sendfile`] says so (see
+    /// [`Cx::send_file`](crate::Cx::send_file); `Content-Length` is set from the body). The
+    /// response's own body is ignored.
     File(Response, FileBody),
     /// The answer comes later through a [`Responder`].
     Deferred,

@@ -1,5 +1,5 @@
 //! The socket side of the loop: accepting, reading until `WouldBlock`, writing what is queued
-//! (bytes, and file bodies with `sendfile`), lingering closes, and freeing an entry.
+//! (bytes, and file bodies with `pread` or `sendfile`), lingering closes, and freeing an entry.
 
 use super::Callback;
 use super::{
@@ -430,7 +430,7 @@ fn write_out(
                 *written += n as u64;
                 budget -= n;
             }
-            // Read into `output` instead (no sendfile for this file): written at the loop's top.
+            // Read into `output` (`pread`): written at the loop's top.
             Ok(Moved::Read(n)) => budget = budget.saturating_sub(n),
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(Flushed::Blocked),
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}

@@ -7,7 +7,8 @@
 //! a [`Handle`].
 //!
 //! - `entry.rs`: what the loop keeps per entry, and its state machines;
-//! - `io_ops.rs`: accepting, reading, writing (file bodies with `sendfile`) and closing sockets;
+//! - `io_ops.rs`: accepting, reading, writing (file bodies with `pread` or `sendfile`) and
+//!   closing sockets;
 //! - `work.rs`: callbacks, deferred work, commands from other threads, timers, shutdown;
 //! - `mailbox.rs`: typed addresses and the type-erased protocol the loop drives;
 //! - `clock.rs`: the one monotonic clock every deadline is measured on.
